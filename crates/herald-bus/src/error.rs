@@ -1,0 +1,46 @@
+use thiserror::Error;
+use wasm_bindgen::JsValue;
+
+/// What can go wrong on the bus.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A payload could not be turned into a JS value.
+    #[error("could not encode the event: {0}")]
+    Encode(String),
+    /// A received event's `detail` is not a CloudEvent carrying the subscriber's payload type.
+    #[error("could not decode event `{ty}` as the subscriber's type: {reason}")]
+    Decode {
+        /// The DOM event name's type part.
+        ty: String,
+        /// What serde said.
+        reason: String,
+    },
+    /// An envelope broke the CloudEvents rules.
+    #[error(transparent)]
+    Protocol(#[from] herald_protocol::Error),
+    /// A JavaScript exception, caught at the boundary.
+    #[error("{name}: {message}")]
+    Js {
+        /// The exception's `name`, e.g. `TypeError`.
+        name: String,
+        /// The exception's `message`.
+        message: String,
+    },
+}
+
+impl From<JsValue> for Error {
+    fn from(value: JsValue) -> Self {
+        let field = |key: &str| {
+            js_sys::Reflect::get(&value, &JsValue::from_str(key))
+                .ok()
+                .and_then(|v| v.as_string())
+        };
+        Error::Js {
+            name: field("name").unwrap_or_else(|| "Error".to_owned()),
+            message: field("message")
+                .or_else(|| value.as_string())
+                .unwrap_or_else(|| format!("{value:?}")),
+        }
+    }
+}

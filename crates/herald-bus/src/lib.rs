@@ -1,0 +1,51 @@
+//! # herald-bus
+//!
+//! The typed event bus of herald's micro-frontends. Its channel is the browser's own
+//! [`CustomEvent`](https://developer.mozilla.org/docs/Web/API/CustomEvent): every event is
+//! dispatched on a DOM [`EventTarget`], so micro-frontends compiled into *different* wasm
+//! modules, or written in plain JavaScript, exchange events without ever calling each other.
+//!
+//! - An event type is a marker type implementing [`Event`] (from `herald-protocol`): a stable `TYPE` name such as
+//!   `nop.noise.reading`, a version, and a serde `Data` payload.
+//! - [`Bus::publish`] wraps the payload in a [`CloudEvent`] envelope and dispatches it as a
+//!   `CustomEvent` named `herald:<TYPE>` whose `detail` is the envelope as a plain object.
+//! - [`Bus::subscribe`] listens for that name, decodes the payload once into `Data`, and
+//!   hands the handler a [`Received`] event. The returned [`Subscription`] unsubscribes when
+//!   dropped.
+//! - Publishing from inside a handler continues the handled event's correlation chain
+//!   (`correlationid`, `causationid`); publishing elsewhere starts a new chain.
+//!
+//! `docs/protocol.md` in the repository specifies the DOM protocol for other languages.
+//!
+//! ```no_run
+//! use herald_bus::{Bus, Event};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SensorSelected { sensor: String }
+//!
+//! impl Event for SensorSelected {
+//!     const TYPE: &'static str = "nop.sensor.selected";
+//!     type Data = Self;
+//! }
+//!
+//! let bus = Bus::page().with_source("/mfe/nop-sensor-list");
+//! let subscription = bus.subscribe::<SensorSelected>(|event| {
+//!     web_sys::console::log_1(&format!("selected {}", event.data.sensor).into());
+//! });
+//! bus.publish::<SensorSelected>(&SensorSelected { sensor: "s-1".into() })?;
+//! drop(subscription); // no more deliveries
+//! # Ok::<(), herald_bus::Error>(())
+//! ```
+//!
+//! ## Features
+//! This crate has no optional features.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod bus;
+mod error;
+
+pub use bus::{Bus, Received, Subscription, DOM_EVENT_PREFIX};
+pub use error::Error;
+pub use herald_protocol::{CloudEvent, Event};

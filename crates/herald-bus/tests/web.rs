@@ -1,0 +1,193 @@
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use herald_bus::{Bus, Event, Received};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+use web_sys::{CustomEvent, CustomEventInit, HtmlElement, ShadowRootInit, ShadowRootMode};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Reading {
+    sensor: String,
+    db: f64,
+}
+
+impl Event for Reading {
+    const TYPE: &'static str = "test.noise.reading";
+    type Data = Self;
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Alert {
+    sensor: String,
+}
+
+impl Event for Alert {
+    const TYPE: &'static str = "test.noise.alert";
+    type Data = Self;
+}
+
+fn reading(sensor: &str, db: f64) -> Reading {
+    Reading {
+        sensor: sensor.into(),
+        db,
+    }
+}
+
+type Log<T> = Rc<RefCell<Vec<T>>>;
+
+fn collect<E: Event>(bus: &Bus) -> (Log<Received<E>>, herald_bus::Subscription)
+where
+    E::Data: Clone,
+{
+    let log: Log<Received<E>> = Rc::default();
+    let sink = log.clone();
+    let sub = bus.subscribe::<E, _>(move |ev| sink.borrow_mut().push(ev.clone()));
+    (log, sub)
+}
+
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn custom_event_round_trip_delivers_payload_and_envelope() {
+    let bus = Bus::page().with_source("/test/a");
+    let (log, _sub) = collect::<Reading>(&bus);
+
+    let sent = bus.publish::<Reading>(&reading("s-1", 71.5)).unwrap();
+
+    let log = log.borrow();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].data, reading("s-1", 71.5));
+    assert_eq!(log[0].envelope.id, sent.id);
+    assert_eq!(log[0].envelope.source, "/test/a");
+    assert_eq!(log[0].envelope.ty, "test.noise.reading");
+    assert!(log[0].envelope.time.is_some());
+    assert_eq!(log[0].envelope.correlation_id(), sent.id);
+}
+
+#[wasm_bindgen_test]
+async fn dropped_subscription_receives_nothing() {
+    let bus = Bus::page();
+    let (log, sub) = collect::<Reading>(&bus);
+    bus.publish::<Reading>(&reading("s-1", 1.0)).unwrap();
+    drop(sub);
+    bus.publish::<Reading>(&reading("s-1", 2.0)).unwrap();
+
+    let got: Vec<f64> = log.borrow().iter().map(|r| r.data.db).collect();
+    assert_eq!(got, vec![1.0]);
+}
+
+#[wasm_bindgen_test]
+async fn subscribers_hear_only_their_type() {
+    let bus = Bus::page();
+    let (readings, _a) = collect::<Reading>(&bus);
+    let (alerts, _b) = collect::<Alert>(&bus);
+    bus.publish::<Alert>(&Alert { sensor: "s-9".into() }).unwrap();
+
+    assert!(readings.borrow().is_empty());
+    assert_eq!(alerts.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_plain_js_custom_event_is_received_typed() {
+    let bus = Bus::page();
+    let (log, _sub) = collect::<Reading>(&bus);
+    let detail = js_sys::JSON::parse(
+        r#"{"specversion":"1.0","id":"js-1","source":"/plain-js","type":"test.noise.reading",
+            "data":{"sensor":"js","db":42}}"#,
+    )
+    .unwrap();
+    let init = CustomEventInit::new();
+    init.set_detail(&detail);
+    let ev = CustomEvent::new_with_event_init_dict("herald:test.noise.reading", &init).unwrap();
+    web_sys::window().unwrap().dispatch_event(&ev).unwrap();
+
+    let log = log.borrow();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].data, reading("js", 42.0));
+    assert_eq!(log[0].envelope.source, "/plain-js");
+}
+
+#[wasm_bindgen_test]
+async fn garbage_payload_is_not_delivered_and_the_bus_keeps_working() {
+    let bus = Bus::page();
+    let (log, _sub) = collect::<Reading>(&bus);
+    let garbage = CustomEventInit::new();
+    garbage.set_detail(&JsValue::from_str("not an envelope"));
+    let ev = CustomEvent::new_with_event_init_dict("herald:test.noise.reading", &garbage).unwrap();
+    web_sys::window().unwrap().dispatch_event(&ev).unwrap();
+    bus.publish::<Reading>(&reading("s-2", 3.0)).unwrap();
+
+    let got: Vec<String> = log.borrow().iter().map(|r| r.data.sensor.clone()).collect();
+    assert_eq!(got, vec!["s-2".to_string()]);
+}
+
+#[wasm_bindgen_test]
+async fn scoped_events_cross_shadow_roots_and_scoped_subscribers_hear_only_their_subtree() {
+    let host: HtmlElement = document().create_element("div").unwrap().unchecked_into();
+    document().body().unwrap().append_child(&host).unwrap();
+    let shadow = host
+        .attach_shadow(&ShadowRootInit::new(ShadowRootMode::Open))
+        .unwrap();
+    let inner = document().create_element("span").unwrap();
+    shadow.append_child(&inner).unwrap();
+
+    let page = Bus::page();
+    let (page_log, _p) = collect::<Reading>(&page);
+    let (host_log, _h) = collect::<Reading>(&Bus::scoped(&host));
+
+    Bus::scoped(&inner).publish::<Reading>(&reading("inside", 1.0)).unwrap();
+    page.publish::<Reading>(&reading("outside", 2.0)).unwrap();
+
+    let sensors = |log: &Log<Received<Reading>>| -> Vec<String> {
+        log.borrow().iter().map(|r| r.data.sensor.clone()).collect()
+    };
+    host.remove();
+    assert_eq!(sensors(&page_log), vec!["inside", "outside"]);
+    assert_eq!(sensors(&host_log), vec!["inside"]);
+}
+
+#[wasm_bindgen_test]
+async fn handlers_continue_the_correlation_chain_across_three_hops() {
+    let bus = Bus::page();
+    // hop 2: a reading above 85 dB raises an alert
+    let relay = bus.clone();
+    let _hop2 = bus.subscribe::<Reading, _>(move |r| {
+        if r.data.db > 85.0 {
+            relay.publish::<Alert>(&Alert { sensor: r.data.sensor.clone() }).unwrap();
+        }
+    });
+    // hop 3: an alert is acknowledged as a reading of 0 dB
+    let relay = bus.clone();
+    let _hop3 = bus.subscribe::<Alert, _>(move |a| {
+        relay.publish::<Reading>(&reading(&a.data.sensor, 0.0)).unwrap();
+    });
+    let (readings, _r) = collect::<Reading>(&bus);
+    let (alerts, _a) = collect::<Alert>(&bus);
+
+    let first = bus.publish::<Reading>(&reading("s-3", 90.0)).unwrap();
+
+    let readings = readings.borrow();
+    let alerts = alerts.borrow();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(readings.len(), 2);
+    let alert = &alerts[0].envelope;
+    // dispatch is synchronous, so the acknowledgement arrives while the first is in flight
+    let ack = &readings.iter().find(|r| r.data.db == 0.0).unwrap().envelope;
+    assert_eq!(alert.correlation_id(), first.id);
+    assert_eq!(alert.causationid.as_deref(), Some(first.id.as_str()));
+    assert_eq!(ack.correlation_id(), first.id);
+    assert_eq!(ack.causationid.as_deref(), Some(alert.id.as_str()));
+
+    // outside any handler, a publish starts a new chain
+    let fresh = bus.publish::<Alert>(&Alert { sensor: "x".into() }).unwrap();
+    assert_eq!(fresh.correlationid, None);
+    assert_eq!(fresh.correlation_id(), fresh.id);
+}

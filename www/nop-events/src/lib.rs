@@ -1,0 +1,37 @@
+//! NOP (the NOise Processing system) event contracts.
+//!
+//! Producers (the sensor simulator), the gateway's clients and every NOP micro-frontend
+//! depend on these types and on nothing of each other.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use herald_protocol::Event;
+use serde::{Deserialize, Serialize};
+
+/// A noise sensor measured a level. Type `nop.noise.reading`, v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseReading {
+    /// The sensor's id, e.g. `s-1`.
+    pub sensor: String,
+    /// The level in dB(A).
+    pub db: f64,
+    /// When it was measured, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for NoiseReading {
+    const TYPE: &'static str = "nop.noise.reading";
+    type Data = Self;
+}
+
+/// A user selected a sensor in some micro-frontend. Type `nop.sensor.selected`, v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SensorSelected {
+    /// The selected sensor's id.
+    pub sensor: String,
+}
+
+impl Event for SensorSelected {
+    const TYPE: &'static str = "nop.sensor.selected";
+    type Data = Self;
+}

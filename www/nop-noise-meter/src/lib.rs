@@ -1,0 +1,138 @@
+//! `<nop-noise-meter>`: the noise level of the selected sensor (or of the latest reading
+//! while none is selected). It hears `nop.sensor.selected` from whichever micro-frontend
+//! publishes it.
+//!
+//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`).
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use herald_bus::{Bus, Event, Subscription};
+use herald_element::{define, CustomElement};
+use herald_push::PushStream;
+use nop_events::{NoiseReading, SensorSelected};
+use wasm_bindgen::prelude::*;
+use web_sys::{Element, HtmlElement};
+
+const TAG: &str = "nop-noise-meter";
+const DEFAULT_STREAM: &str = "/events/stream";
+
+#[wasm_bindgen(start)]
+fn start() {
+    if let Err(error) = define::<NoiseMeter>(TAG) {
+        web_sys::console::error_1(&format!("{TAG}: {error}").into());
+    }
+}
+
+struct NoiseMeter {
+    live: Option<Live>,
+}
+
+struct Live {
+    _stream: Option<PushStream>,
+    _selected: Subscription,
+}
+
+struct View {
+    selected_label: Element,
+    level: Element,
+    sensor: Element,
+    latest: HashMap<String, NoiseReading>,
+    newest: Option<String>,
+    selected: Option<String>,
+}
+
+impl CustomElement for NoiseMeter {
+    fn create(_host: &HtmlElement) -> Self {
+        NoiseMeter { live: None }
+    }
+
+    fn connected(&mut self, host: &HtmlElement) {
+        host.set_inner_html(
+            "<section class=\"nop-card\"><h2>Noise meter</h2>\
+             <p>Selected: <strong class=\"nop-meter-selected\">none</strong></p>\
+             <p class=\"nop-meter\"><span class=\"nop-meter-level\">–</span> \
+             <span class=\"nop-meter-sensor\"></span></p></section>",
+        );
+        let find = |selector: &str| {
+            host.query_selector(selector)
+                .ok()
+                .flatten()
+                .expect_throw("the skeleton was just rendered")
+        };
+        let view = Rc::new(RefCell::new(View {
+            selected_label: find(".nop-meter-selected"),
+            level: find(".nop-meter-level"),
+            sensor: find(".nop-meter-sensor"),
+            latest: HashMap::new(),
+            newest: None,
+            selected: None,
+        }));
+
+        let stream_url = host.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let on_reading = view.clone();
+        let stream = PushStream::open(&stream_url, &[NoiseReading::TYPE], move |delivery| {
+            match delivery.event.decode::<NoiseReading>() {
+                Ok(event) => {
+                    if let Some(reading) = event.data {
+                        on_reading.borrow_mut().record(reading);
+                    }
+                }
+                Err(error) => web_sys::console::warn_1(&format!("{TAG}: {error}").into()),
+            }
+        });
+        let stream = match stream {
+            Ok(stream) => Some(stream),
+            Err(error) => {
+                view.borrow().level.set_text_content(Some(&format!("stream unavailable: {error}")));
+                None
+            }
+        };
+
+        let on_selected = view.clone();
+        let selected = Bus::page().subscribe::<SensorSelected, _>(move |event| {
+            on_selected.borrow_mut().select(event.data.sensor.clone());
+        });
+
+        self.live = Some(Live {
+            _stream: stream,
+            _selected: selected,
+        });
+    }
+
+    fn disconnected(&mut self, _host: &HtmlElement) {
+        self.live = None;
+    }
+}
+
+impl View {
+    fn record(&mut self, reading: NoiseReading) {
+        self.newest = Some(reading.sensor.clone());
+        self.latest.insert(reading.sensor.clone(), reading);
+        self.render();
+    }
+
+    fn select(&mut self, sensor: String) {
+        self.selected_label.set_text_content(Some(&sensor));
+        self.selected = Some(sensor);
+        self.render();
+    }
+
+    fn render(&self) {
+        let shown = self.selected.as_ref().or(self.newest.as_ref());
+        match shown.and_then(|sensor| self.latest.get(sensor)) {
+            Some(reading) => {
+                self.level.set_text_content(Some(&format!("{:.1} dB", reading.db)));
+                self.sensor.set_text_content(Some(&reading.sensor));
+                let _ = self.level.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
+            }
+            None => {
+                self.level.set_text_content(Some("–"));
+                self.sensor
+                    .set_text_content(shown.map(|s| format!("{s}: no reading yet")).as_deref());
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `<nop-sensor-list>`: the NOP sensors with their latest level. Clicking a sensor
+//! publishes `nop.sensor.selected` on the bus.
+//!
+//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`).
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use gloo::events::EventListener;
+use herald_bus::{Bus, Event, Subscription};
+use herald_element::{define, CustomElement};
+use herald_push::PushStream;
+use nop_events::{NoiseReading, SensorSelected};
+use wasm_bindgen::prelude::*;
+use web_sys::{Document, Element, HtmlElement};
+
+const TAG: &str = "nop-sensor-list";
+const SOURCE: &str = "/mfe/nop-sensor-list";
+const DEFAULT_STREAM: &str = "/events/stream";
+
+#[wasm_bindgen(start)]
+fn start() {
+    if let Err(error) = define::<SensorList>(TAG) {
+        web_sys::console::error_1(&format!("{TAG}: {error}").into());
+    }
+}
+
+/// One `<nop-sensor-list>`. Everything that refers to the DOM exists only while the
+/// element is connected.
+struct SensorList {
+    live: Option<Live>,
+}
+
+struct Live {
+    _stream: Option<PushStream>,
+    _selected: Subscription,
+    _click: EventListener,
+}
+
+struct View {
+    document: Document,
+    list: Element,
+    status: Element,
+    rows: BTreeMap<String, Element>,
+    selected: Option<String>,
+}
+
+impl CustomElement for SensorList {
+    fn create(_host: &HtmlElement) -> Self {
+        SensorList { live: None }
+    }
+
+    fn connected(&mut self, host: &HtmlElement) {
+        let document = host.owner_document().expect_throw("a connected element has a document");
+        host.set_inner_html(
+            "<section class=\"nop-card\"><h2>Sensors</h2>\
+             <p class=\"nop-status\">waiting for readings…</p>\
+             <ul class=\"nop-sensor-list\"></ul></section>",
+        );
+        let find = |selector: &str| {
+            host.query_selector(selector)
+                .ok()
+                .flatten()
+                .expect_throw("the skeleton was just rendered")
+        };
+        let view = Rc::new(RefCell::new(View {
+            document,
+            list: find("ul"),
+            status: find(".nop-status"),
+            rows: BTreeMap::new(),
+            selected: None,
+        }));
+        let bus = Bus::page().with_source(SOURCE);
+
+        let stream_url = host.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let on_reading = view.clone();
+        let stream = PushStream::open(&stream_url, &[NoiseReading::TYPE], move |delivery| {
+            match delivery.event.decode::<NoiseReading>() {
+                Ok(event) => {
+                    if let Some(reading) = event.data {
+                        on_reading.borrow_mut().show(&reading);
+                    }
+                }
+                Err(error) => web_sys::console::warn_1(&format!("{TAG}: {error}").into()),
+            }
+        });
+        let stream = match stream {
+            Ok(stream) => Some(stream),
+            Err(error) => {
+                view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}")));
+                None
+            }
+        };
+
+        let on_selected = view.clone();
+        let selected = bus.subscribe::<SensorSelected, _>(move |event| {
+            on_selected.borrow_mut().select(&event.data.sensor);
+        });
+
+        let click = EventListener::new(host, "click", move |event| {
+            let sensor = event
+                .target()
+                .and_then(|t| t.dyn_into::<Element>().ok())
+                .and_then(|el| el.closest("[data-sensor]").ok().flatten())
+                .and_then(|el| el.get_attribute("data-sensor"));
+            if let Some(sensor) = sensor {
+                if let Err(error) = bus.publish::<SensorSelected>(&SensorSelected { sensor }) {
+                    web_sys::console::error_1(&format!("{TAG}: {error}").into());
+                }
+            }
+        });
+
+        self.live = Some(Live {
+            _stream: stream,
+            _selected: selected,
+            _click: click,
+        });
+    }
+
+    fn disconnected(&mut self, _host: &HtmlElement) {
+        self.live = None;
+    }
+}
+
+impl View {
+    fn show(&mut self, reading: &NoiseReading) {
+        self.status.set_text_content(Some("live"));
+        let row = match self.rows.get(&reading.sensor) {
+            Some(row) => row.clone(),
+            None => {
+                let row = self.new_row(&reading.sensor);
+                // keep rows sorted by sensor id
+                let next = self.rows.range(reading.sensor.clone()..).next().map(|(_, el)| el.clone());
+                let _ = self.list.insert_before(&row, next.as_ref().map(|el| el.as_ref()));
+                self.rows.insert(reading.sensor.clone(), row.clone());
+                row
+            }
+        };
+        if let Ok(Some(level)) = row.query_selector(".nop-db") {
+            level.set_text_content(Some(&format!("{:.1} dB", reading.db)));
+        }
+        let _ = row.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
+    }
+
+    fn new_row(&self, sensor: &str) -> Element {
+        let row = self.document.create_element("li").expect_throw("create li");
+        let _ = row.set_attribute("data-sensor", sensor);
+        let button = self.document.create_element("button").expect_throw("create button");
+        button.set_text_content(Some(sensor));
+        let level = self.document.create_element("span").expect_throw("create span");
+        let _ = level.set_attribute("class", "nop-db");
+        let _ = row.append_child(&button);
+        let _ = row.append_child(&level);
+        if self.selected.as_deref() == Some(sensor) {
+            let _ = row.class_list().add_1("nop-selected");
+        }
+        row
+    }
+
+    fn select(&mut self, sensor: &str) {
+        self.selected = Some(sensor.to_owned());
+        for (id, row) in &self.rows {
+            let _ = row.class_list().toggle_with_force("nop-selected", id == sensor);
+        }
+    }
+}
