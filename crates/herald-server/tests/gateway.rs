@@ -1,0 +1,291 @@
+//! The gateway on a real listener (127.0.0.1:0), driven by a real HTTP client.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use herald_server::{app, AppState, EventLog};
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{json, Value};
+
+const CE_JSON: &str = "application/cloudevents+json";
+
+struct Gateway {
+    base: String,
+    client: reqwest::Client,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+async fn start(state: AppState) -> Gateway {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app(state)).await.unwrap();
+    });
+    Gateway {
+        base,
+        client: reqwest::Client::new(),
+        _server: server,
+    }
+}
+
+fn reading(id: &str, ty: &str, db: f64) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "/test/producer", "type": ty,
+        "datacontenttype": "application/json", "data": {"sensor": "s-1", "db": db, "at": 0}
+    })
+}
+
+impl Gateway {
+    async fn post(&self, body: impl Into<reqwest::Body>, content_type: &str) -> (u16, Value, String) {
+        let response = self
+            .client
+            .post(format!("{}/events", self.base))
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let media = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body, media)
+    }
+
+    async fn post_event(&self, event: &Value) -> String {
+        let (status, body, _) = self.post(event.to_string(), CE_JSON).await;
+        assert_eq!(status, 202, "{body}");
+        body["position"].as_str().unwrap().to_owned()
+    }
+
+    async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = self.client.get(format!("{}/events/stream?{query}", self.base));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(response.headers()["x-accel-buffering"], "no");
+        SseReader {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+}
+
+/// One SSE event: its `id:` and its `data:` lines joined.
+#[derive(Debug)]
+struct Frame {
+    id: Option<String>,
+    data: Value,
+}
+
+struct SseReader {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseReader {
+    /// The next event (comments skipped), or `None` when nothing arrives within `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim_start().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a comment (heartbeat)
+                }
+                return Some(Frame {
+                    id,
+                    data: serde_json::from_str(&data.join("\n")).unwrap(),
+                });
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??;
+            self.buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn structured_event_is_accepted_with_its_position() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let first = gw.post_event(&reading("a", "nop.noise.reading", 60.0)).await;
+    let second = gw.post_event(&reading("b", "nop.noise.reading", 61.0)).await;
+    let (epoch, seq) = first.split_once('-').unwrap();
+    assert_eq!(seq, "1");
+    assert_eq!(second, format!("{epoch}-2"));
+    // charset and other parameters of the media type are fine
+    let (status, _, _) = gw
+        .post(reading("c", "x.y", 1.0).to_string(), "application/cloudevents+json; charset=utf-8")
+        .await;
+    assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
+    let gw = start(AppState::new(EventLog::in_memory()).with_max_body_bytes(1024)).await;
+    let mut no_id = reading("a", "nop.noise.reading", 1.0);
+    no_id.as_object_mut().unwrap().remove("id");
+    let mut bad_version = reading("a", "nop.noise.reading", 1.0);
+    bad_version["specversion"] = json!("0.3");
+    let cases: Vec<(String, &str, u16, &str)> = vec![
+        ("{not json".into(), CE_JSON, 400, "malformed"),
+        (no_id.to_string(), CE_JSON, 400, "`id`"),
+        (bad_version.to_string(), CE_JSON, 400, "specversion"),
+        ("[]".into(), CE_JSON, 400, "malformed"),
+        (reading("a", "t", 1.0).to_string(), "text/plain", 415, "application/cloudevents+json"),
+        (reading("a", "t", 1.0).to_string(), "", 415, "(none)"),
+        ("x".repeat(4096), CE_JSON, 413, "1024 bytes"),
+    ];
+    for (body, content_type, status, needle) in cases {
+        let (got, problem, media) = gw.post(body, content_type).await;
+        assert_eq!(got, status, "{problem}");
+        assert_eq!(media, "application/problem+json");
+        assert_eq!(problem["status"], status);
+        assert!(problem["title"].is_string());
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(needle), "{detail:?} should mention {needle:?}");
+    }
+    // nothing of that was stored
+    assert_eq!(gw.post_event(&reading("ok", "t.u", 1.0)).await.split_once('-').unwrap().1, "1");
+}
+
+#[tokio::test]
+async fn stream_delivers_matching_events_with_positions_as_ids() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let mut sse = gw.stream("topic=nop.noise.*&topic=nop.sensor.selected", None).await;
+
+    let p1 = gw.post_event(&reading("r1", "nop.noise.reading", 70.5)).await;
+    gw.post_event(&reading("x1", "other.noise.reading", 1.0)).await;
+    gw.post_event(&reading("x2", "nop.noise.reading.deep", 1.0)).await;
+    let p2 = gw.post_event(&reading("s1", "nop.sensor.selected", 0.0)).await;
+
+    let a = sse.next(WAIT).await.unwrap();
+    let b = sse.next(WAIT).await.unwrap();
+    assert_eq!(a.id.as_deref(), Some(p1.as_str()));
+    assert_eq!(a.data["id"], "r1");
+    assert_eq!(a.data["type"], "nop.noise.reading");
+    assert_eq!(a.data["specversion"], "1.0");
+    assert_eq!(a.data["data"]["db"], 70.5);
+    assert_eq!(b.id.as_deref(), Some(p2.as_str()));
+    assert_eq!(b.data["id"], "s1");
+    assert!(sse.next(QUIET).await.is_none(), "non-matching events must not be streamed");
+}
+
+#[tokio::test]
+async fn stream_resumes_after_last_event_id_by_header_and_by_query() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let p1 = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
+    let p2 = gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
+    gw.post_event(&reading("skip", "nop.other", 2.5)).await;
+    let p3 = gw.post_event(&reading("c", "nop.noise.reading", 3.0)).await;
+
+    let mut by_header = gw.stream("topic=nop.noise.reading", Some(&p1)).await;
+    let mut by_query = gw.stream(&format!("topic=nop.noise.reading&lastEventId={p1}"), None).await;
+    for sse in [&mut by_header, &mut by_query] {
+        assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p2.as_str()));
+        assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p3.as_str()));
+    }
+    // and go on live, without repeating anything
+    let p4 = gw.post_event(&reading("d", "nop.noise.reading", 4.0)).await;
+    for sse in [&mut by_header, &mut by_query] {
+        let next = sse.next(WAIT).await.unwrap();
+        assert_eq!(next.id.as_deref(), Some(p4.as_str()));
+        assert!(sse.next(QUIET).await.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_position_from_another_epoch_gets_an_in_band_reset() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let head = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
+    let mut sse = gw.stream("topic=nop.>", Some("1-99")).await;
+    let reset = sse.next(WAIT).await.unwrap();
+    assert_eq!(reset.data["type"], "herald.reset");
+    assert_eq!(reset.data["data"]["requested"], "1-99");
+    assert_eq!(reset.id.as_deref(), Some(head.as_str()));
+    let p = gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
+    assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p.as_str()));
+}
+
+#[tokio::test]
+async fn stream_requests_are_validated() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    for (query, needle) in [
+        ("", "topic"),
+        ("topic=nop.>.x", "nop.>.x"),
+        ("topic=a..b", "a..b"),
+        ("topic=nop.>&lastEventId=yesterday", "yesterday"),
+    ] {
+        let response = gw
+            .client
+            .get(format!("{}/events/stream?{query}", gw.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
+        let problem: Value = response.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn serves_the_page_and_answers_unknown_paths_with_404() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<h1>NOP</h1>").unwrap();
+    let gw = start(AppState::new(EventLog::in_memory()).with_static_dir(dir.path())).await;
+    let page = gw.client.get(format!("{}/", gw.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), "<h1>NOP</h1>");
+    let missing = gw.client.get(format!("{}/nope.js", gw.base)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let health = gw.client.get(format!("{}/healthz", gw.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn events_survive_a_restart_on_the_same_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let posted = {
+        let gw = start(AppState::new(EventLog::open(dir.path()).unwrap())).await;
+        let p = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
+        gw._server.abort();
+        p
+    };
+    let gw = start(AppState::new(EventLog::open(dir.path()).unwrap())).await;
+    let (epoch, _) = posted.split_once('-').unwrap();
+    let mut sse = gw.stream(&format!("topic=nop.>&lastEventId={epoch}-0"), None).await;
+    let frame = sse.next(WAIT).await.unwrap();
+    assert_eq!(frame.id.as_deref(), Some(posted.as_str()));
+    assert_eq!(frame.data["id"], "a");
+}
+
+#[tokio::test]
+async fn streams_end_when_shutdown_is_signalled() {
+    let (stop, signal) = tokio::sync::watch::channel(false);
+    let gw = start(AppState::new(EventLog::in_memory()).with_shutdown(signal)).await;
+    let mut sse = gw.stream("topic=nop.>", None).await;
+    stop.send(true).unwrap();
+    let ended = tokio::time::timeout(WAIT, async {
+        while sse.body.next().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream should end on shutdown");
+}
