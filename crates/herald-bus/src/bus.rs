@@ -123,11 +123,7 @@ impl Bus {
     /// The payload is decoded once per delivery, before the handler runs. An event whose
     /// `detail` does not decode as `E` is not delivered; it is reported on the console.
     /// Dropping the returned [`Subscription`] unsubscribes.
-    pub fn subscribe<E, F>(&self, mut handler: F) -> Subscription
-    where
-        E: Event,
-        F: FnMut(&Received<E>) + 'static,
-    {
+    pub fn subscribe<E: Event>(&self, mut handler: impl FnMut(&Received<E>) + 'static) -> Subscription {
         let name = dom_event_name(E::TYPE);
         let listener = EventListener::new(&self.target, name, move |dom_event| match decode::<E>(dom_event) {
                 Ok(received) => {

@@ -47,7 +47,7 @@ where
 {
     let log: Log<Received<E>> = Rc::default();
     let sink = log.clone();
-    let sub = bus.subscribe::<E, _>(move |ev| sink.borrow_mut().push(ev.clone()));
+    let sub = bus.subscribe::<E>(move |ev| sink.borrow_mut().push(ev.clone()));
     (log, sub)
 }
 
@@ -159,14 +159,14 @@ async fn handlers_continue_the_correlation_chain_across_three_hops() {
     let bus = Bus::page();
     // hop 2: a reading above 85 dB raises an alert
     let relay = bus.clone();
-    let _hop2 = bus.subscribe::<Reading, _>(move |r| {
+    let _hop2 = bus.subscribe::<Reading>(move |r| {
         if r.data.db > 85.0 {
             relay.publish::<Alert>(&Alert { sensor: r.data.sensor.clone() }).unwrap();
         }
     });
     // hop 3: an alert is acknowledged as a reading of 0 dB
     let relay = bus.clone();
-    let _hop3 = bus.subscribe::<Alert, _>(move |a| {
+    let _hop3 = bus.subscribe::<Alert>(move |a| {
         relay.publish::<Reading>(&reading(&a.data.sensor, 0.0)).unwrap();
     });
     let (readings, _r) = collect::<Reading>(&bus);
@@ -174,13 +174,14 @@ async fn handlers_continue_the_correlation_chain_across_three_hops() {
 
     let first = bus.publish::<Reading>(&reading("s-3", 90.0)).unwrap();
 
-    let readings = readings.borrow();
-    let alerts = alerts.borrow();
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(readings.len(), 2);
-    let alert = &alerts[0].envelope;
-    // dispatch is synchronous, so the acknowledgement arrives while the first is in flight
-    let ack = &readings.iter().find(|r| r.data.db == 0.0).unwrap().envelope;
+    let (alert, ack) = {
+        let (readings, alerts) = (readings.borrow(), alerts.borrow());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(readings.len(), 2);
+        // dispatch is synchronous, so the acknowledgement arrives while the first is in flight
+        let ack = readings.iter().find(|r| r.data.db == 0.0).unwrap().envelope.clone();
+        (alerts[0].envelope.clone(), ack)
+    };
     assert_eq!(alert.correlation_id(), first.id);
     assert_eq!(alert.causationid.as_deref(), Some(first.id.as_str()));
     assert_eq!(ack.correlation_id(), first.id);

@@ -57,7 +57,7 @@ where
     {
         let latest = latest.setter();
         use_effect_with((), move |_| {
-            let subscription = Bus::page().subscribe::<E, _>(move |received| {
+            let subscription = Bus::page().subscribe::<E>(move |received| {
                 latest.set(Some(Rc::new(received.data.clone())));
             });
             move || drop(subscription)

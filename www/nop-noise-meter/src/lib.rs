@@ -92,7 +92,7 @@ impl CustomElement for NoiseMeter {
         };
 
         let on_selected = view.clone();
-        let selected = Bus::page().subscribe::<SensorSelected, _>(move |event| {
+        let selected = Bus::page().subscribe::<SensorSelected>(move |event| {
             on_selected.borrow_mut().select(event.data.sensor.clone());
         });
 

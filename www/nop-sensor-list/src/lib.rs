@@ -95,7 +95,7 @@ impl CustomElement for SensorList {
         };
 
         let on_selected = view.clone();
-        let selected = bus.subscribe::<SensorSelected, _>(move |event| {
+        let selected = bus.subscribe::<SensorSelected>(move |event| {
             on_selected.borrow_mut().select(&event.data.sensor);
         });
 
