@@ -1,1 +1,226 @@
+//! Harness for herald's end-to-end tests: the real `herald-server` binary on a free port,
+//! the trunk-built page it serves, and Debian's Chromium driven through chromedriver.
+//!
+//! - `HERALD_SERVER_BIN`: the gateway binary (default `target/debug/herald-server`);
+//! - `HERALD_DIST`: the built page (default `dist/` at the workspace root);
+//! - `CHROMEDRIVER`: the driver (default `/usr/bin/chromedriver`).
+//!
+//! `cargo xtask test` builds both before it runs these tests.
 
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// Any error of the harness, with a message that says what to do.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn env_path(var: &str, default: PathBuf) -> PathBuf {
+    std::env::var_os(var).map(PathBuf::from).unwrap_or(default)
+}
+
+/// A child process that is killed when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    _process: ChildGuard,
+    _data: tempdir::TempDir,
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A directory removed when dropped.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(prefix: &str) -> std::io::Result<Self> {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            Ok(TempDir(dir))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Gateway {
+    /// Starts the gateway binary on a free port with a fresh data directory, serving the
+    /// built page.
+    pub fn start() -> Result<Self, Error> {
+        let root = workspace_root();
+        let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
+        let dist = env_path("HERALD_DIST", root.join("dist"));
+        if !bin.is_file() {
+            return Err(format!("no gateway binary at {} (run `cargo build -p herald-server`)", bin.display()).into());
+        }
+        if !dist.join("index.html").is_file() {
+            return Err(format!("no built page in {} (run `cargo xtask build`)", dist.display()).into());
+        }
+        let data = tempdir::TempDir::new("herald-e2e")?;
+        let mut child = Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .arg("--static-dir")
+            .arg(&dist)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let process = ChildGuard(child);
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let base = line
+            .trim()
+            .strip_prefix("herald-server listening on ")
+            .ok_or_else(|| format!("unexpected first line from the gateway: {line:?}"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Gateway {
+            base,
+            _process: process,
+            _data: data,
+        })
+    }
+
+    /// Posts one structured-mode CloudEvent; returns the assigned position.
+    pub async fn post(&self, event: &Value) -> Result<String, Error> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/events", self.base))
+            .header("content-type", "application/cloudevents+json")
+            .body(event.to_string())
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if status.as_u16() != 202 {
+            return Err(format!("POST /events answered {status}: {body}").into());
+        }
+        Ok(body["position"].as_str().ok_or("no position")?.to_owned())
+    }
+}
+
+/// A NOP noise reading as a CloudEvent.
+pub fn noise_reading(id: &str, sensor: &str, db: f64) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "urn:nop:e2e", "type": "nop.noise.reading",
+        "subject": sensor, "datacontenttype": "application/json",
+        "data": {"sensor": sensor, "db": db, "at": 0}
+    })
+}
+
+/// A headless Chromium session.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    _driver: ChildGuard,
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session.
+    pub async fn start() -> Result<Self, Error> {
+        let driver_bin = env_path("CHROMEDRIVER", PathBuf::from("/usr/bin/chromedriver"));
+        let port = free_port()?;
+        let driver = ChildGuard(
+            Command::new(&driver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("cannot start {} (install chromium-driver): {e}", driver_bin.display()))?,
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--window-size=1000,620"
+            ]}),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let mut last_error = String::new();
+        for _ in 0..50 {
+            match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&url).await {
+                Ok(client) => {
+                    return Ok(Browser {
+                        client,
+                        _driver: driver,
+                    })
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(format!("no WebDriver session from {}: {last_error}", driver_bin.display()).into())
+    }
+
+    /// Waits until the text of the first element matching `css` satisfies `check`;
+    /// returns that text, or an error with the last text seen.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        check: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if check(&text) {
+                        return Ok(text);
+                    }
+                    last = Some(text);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("timed out waiting on `{css}`; last text: {last:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session.
+    pub async fn close(self) -> Result<(), Error> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
