@@ -1,1 +1,117 @@
-fn main() {}
+//! `cargo xtask`: installs herald's toolchain, builds, serves and tests it.
+//!
+//! Standard library only, so that it compiles in a second on a fresh machine.
+
+mod install;
+mod run;
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use run::{cargo, Cmd};
+
+const USAGE: &str = "\
+cargo xtask — herald's developer commands
+
+USAGE:
+    cargo xtask <COMMAND> [OPTIONS]
+
+COMMANDS:
+    install [--dry-run]    Install what is missing: the wasm32 target, wasm-bindgen-cli (at the
+                           version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
+                           (apt), wasm-opt (npm binaryen@132, project-local). Says what it does.
+    build                  Build the NOP page with trunk (release, wasm-opt) into dist/.
+    serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
+                           store (data in .herald/), serving dist/, with the noise simulator
+                           posting readings. Default ADDR: 127.0.0.1:8787.
+    test                   Install, then run every test: native, headless browser, end-to-end.
+                           Ends with the count per layer and a line `N passed, M failed`;
+                           exits non-zero on any failure.
+    screenshot [OUT]       Serve the demo on a free port and save a headless Chromium screenshot
+                           (default docs/nop.png).
+    help                   Print this message.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match arg_refs.as_slice() {
+        ["install"] => install::install(false),
+        ["install", "--dry-run"] => install::install(true),
+        ["build"] => install::install(false).and_then(|()| build_page()),
+        ["serve"] => serve("127.0.0.1:8787"),
+        ["serve", "--listen", addr] => serve(addr),
+        ["test"] => return tests::test_all(),
+        ["screenshot"] => screenshot("docs/nop.png"),
+        ["screenshot", out] => screenshot(out),
+        [] | ["help"] | ["--help"] | ["-h"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command `{}`\n\n{USAGE}", args.join(" "))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            say(&format!("error: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a line of the xtask's own narration.
+pub fn say(message: &str) {
+    eprintln!("xtask: {message}");
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the page with trunk into `dist/`.
+pub fn build_page() -> Result<(), String> {
+    say("building the NOP page (trunk build --release) into dist/");
+    Cmd::new("trunk")
+        .args(["build", "--release", "--offline", "--skip-version-check"])
+        .env("RUST_BACKTRACE", "0")
+        .env("PATH", &install::tool_path())
+        .current_dir(&root())
+        .status()
+}
+
+fn build_binaries() -> Result<(), String> {
+    say("building herald-server and nop-simulator");
+    cargo()
+        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
+        .status()
+}
+
+fn serve(listen: &str) -> Result<(), String> {
+    install::install(false)?;
+    build_page()?;
+    build_binaries()?;
+    let root = root();
+    let mut gateway = run::Gateway::start(&root, listen, &root.join(".herald"))?;
+    let _simulator = run::spawn_simulator(&root, &gateway.url)?;
+    say(&format!("NOP is live at {}", gateway.url));
+    say("the gateway's data is in .herald/; press Ctrl-C to stop");
+    println!("{}", gateway.url);
+    gateway.wait()
+}
+
+fn screenshot(out: &str) -> Result<(), String> {
+    install::install(false)?;
+    build_page()?;
+    build_binaries()?;
+    say(&format!("taking a screenshot of the live demo into {out}"));
+    let out = root().join(out);
+    cargo()
+        .args(["run", "--locked", "--quiet", "-p", "herald-e2e", "--bin", "nop-screenshot", "--"])
+        .arg(out.as_os_str())
+        .status()
+}

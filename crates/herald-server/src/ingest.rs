@@ -38,6 +38,6 @@ pub(crate) async fn post_events(
     let position = tokio::task::spawn_blocking(move || log.append(event))
         .await
         .map_err(|join| AppError::BadRequest(format!("ingest was interrupted: {join}")))??;
-    tracing::info!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
+    tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
     Ok((StatusCode::ACCEPTED, Json(json!({ "position": position }))))
 }

@@ -1,0 +1,189 @@
+//! Installs what herald's builds and tests need, idempotently, saying what it does.
+//!
+//! Nothing here downloads a prebuilt binary: Rust tools come from crates.io through
+//! `cargo install`, Chromium and chromedriver from Debian's packages, wasm-opt from npm.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::run::{cargo, Cmd};
+use crate::{root, say};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// trunk 0.22 needs rustc 1.96; 0.21.14 is the newest that builds with 1.95.
+const TRUNK_VERSION: &str = "0.21.14";
+const WASM_PACK_VERSION: &str = "0.15.1";
+/// Debian's binaryen 108 silently corrupts wasm-bindgen 0.2.130 output; npm's 132 does not.
+const BINARYEN_NPM: &str = "binaryen@132.0.0";
+const WASM_OPT_VERSION: &str = "version 132";
+const APT_PACKAGES: [(&str, &str); 2] = [("chromium", "/usr/bin/chromium"), ("chromium-driver", "/usr/bin/chromedriver")];
+
+/// Installs everything that is missing. With `dry_run`, only says what it would do.
+pub fn install(dry_run: bool) -> Result<(), String> {
+    let plan = |what: &str| {
+        if dry_run {
+            say(&format!("would run: {what}"));
+        }
+        !dry_run
+    };
+
+    // the wasm target
+    let targets = Cmd::new("rustup").args(["target", "list", "--installed"]).output_quiet();
+    match targets {
+        Some(list) if list.lines().any(|t| t.trim() == WASM_TARGET) => say(&format!("ok   rustup target {WASM_TARGET}")),
+        Some(_) => {
+            if plan(&format!("rustup target add {WASM_TARGET}")) {
+                Cmd::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
+            }
+        }
+        None => {
+            return Err(format!(
+                "rustup is not available: install the {WASM_TARGET} target for your toolchain by hand"
+            ))
+        }
+    }
+
+    // Debian packages: the browser and its driver, and npm for wasm-opt
+    let mut missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(_, path)| !Path::new(path).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if find_on_path("npm").is_none() {
+        missing.push("npm");
+    }
+    if missing.is_empty() {
+        say("ok   chromium, chromedriver, npm");
+    } else if plan(&format!("apt-get install {}", missing.join(" "))) {
+        apt_install(&missing)?;
+    }
+
+    // Rust tools from crates.io, at exact versions
+    let wasm_bindgen = wasm_bindgen_version()?;
+    cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &wasm_bindgen, dry_run)?;
+    cargo_tool("trunk", "trunk", TRUNK_VERSION, dry_run)?;
+    cargo_tool("wasm-pack", "wasm-pack", WASM_PACK_VERSION, dry_run)?;
+
+    // wasm-opt, project-local
+    let wasm_opt = binaryen_bin().join("wasm-opt");
+    let current = Cmd::new(&wasm_opt).arg("--version").output_quiet();
+    if current.as_deref().is_some_and(|v| v.contains(WASM_OPT_VERSION)) {
+        say(&format!("ok   wasm-opt {WASM_OPT_VERSION} ({})", wasm_opt.display()));
+    } else if plan(&format!("npm install --prefix .tools/binaryen {BINARYEN_NPM}")) {
+        let prefix = root().join(".tools/binaryen");
+        Cmd::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .arg(&prefix)
+            .arg(BINARYEN_NPM)
+            .status()?;
+    }
+    Ok(())
+}
+
+/// `PATH` with the project-local tools first.
+pub fn tool_path() -> OsString {
+    let mut paths = vec![binaryen_bin()];
+    if let Some(home) = cargo_home() {
+        paths.push(home.join("bin"));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+fn binaryen_bin() -> PathBuf {
+    root().join(".tools/binaryen/node_modules/.bin")
+}
+
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&tool_path())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
+fn wasm_bindgen_version() -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    lock_version(&lock, "wasm-bindgen").ok_or_else(|| "Cargo.lock has no wasm-bindgen package".to_owned())
+}
+
+/// The version of `package` in a Cargo.lock's text.
+pub fn lock_version(lock: &str, package: &str) -> Option<String> {
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == format!("name = \"{package}\"") {
+            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
+            return Some(version.to_owned());
+        }
+    }
+    None
+}
+
+fn cargo_tool(bin: &str, krate: &str, version: &str, dry_run: bool) -> Result<(), String> {
+    let found = Cmd::new(find_on_path(bin).unwrap_or_else(|| bin.into()))
+        .arg("--version")
+        .output_quiet();
+    let found_version = found.as_deref().and_then(|v| v.split_whitespace().nth(1));
+    if found_version == Some(version) {
+        say(&format!("ok   {bin} {version}"));
+        return Ok(());
+    }
+    match found_version {
+        Some(other) => say(&format!("need {bin} {version}, found {other}")),
+        None => say(&format!("need {bin} {version}, not installed")),
+    }
+    let exact = format!("={version}");
+    if dry_run {
+        say(&format!("would run: cargo install {krate} --version {exact} --locked --force"));
+        return Ok(());
+    }
+    let locked = cargo()
+        .args(["install", krate, "--version", &exact, "--locked", "--force"])
+        .status();
+    if let Err(error) = locked {
+        // wasm-bindgen-cli's published lockfile pins a crate version some registries lack.
+        say(&format!("{error}; retrying without --locked"));
+        cargo().args(["install", krate, "--version", &exact, "--force"]).status()?;
+    }
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let is_root = Cmd::new("id").arg("-u").output_quiet().as_deref() == Some("0");
+    if find_on_path("apt-get").is_none() || !is_root {
+        return Err(format!(
+            "missing {}: install them with your package manager (Debian: `sudo apt-get install {}`), then run this again",
+            packages.join(", "),
+            packages.join(" ")
+        ));
+    }
+    Cmd::new("apt-get")
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    Cmd::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::lock_version;
+
+    #[test]
+    fn reads_a_package_version_from_a_lockfile() {
+        let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
+                    [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
+        assert_eq!(lock_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
+        assert_eq!(lock_version(lock, "trunk"), None);
+    }
+}
