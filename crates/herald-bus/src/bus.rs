@@ -198,6 +198,7 @@ fn decode<E: Event>(dom_event: &web_sys::Event) -> Result<Received<E>, Error> {
         .ok_or_else(|| decode_error("not a CustomEvent".to_owned()))?;
     let envelope: CloudEvent<E::Data> =
         serde_wasm_bindgen::from_value(detail).map_err(|e| decode_error(e.to_string()))?;
+    envelope.validate().map_err(|e| decode_error(e.to_string()))?;
     let mut data = None;
     let envelope = envelope.map_data(|d| data = Some(d));
     let data = match data {

@@ -123,6 +123,15 @@ async fn garbage_payload_is_not_delivered_and_the_bus_keeps_working() {
     garbage.set_detail(&JsValue::from_str("not an envelope"));
     let ev = CustomEvent::new_with_event_init_dict("herald:test.noise.reading", &garbage).unwrap();
     web_sys::window().unwrap().dispatch_event(&ev).unwrap();
+    // a well-shaped payload in an envelope that breaks the CloudEvents rules
+    let bad_envelope = js_sys::JSON::parse(
+        r#"{"specversion":"0.3","id":"x","source":"/js","type":"test.noise.reading","data":{"sensor":"bad","db":1}}"#,
+    )
+    .unwrap();
+    let init = CustomEventInit::new();
+    init.set_detail(&bad_envelope);
+    let ev = CustomEvent::new_with_event_init_dict("herald:test.noise.reading", &init).unwrap();
+    web_sys::window().unwrap().dispatch_event(&ev).unwrap();
     bus.publish::<Reading>(&reading("s-2", 3.0)).unwrap();
 
     let got: Vec<String> = log.borrow().iter().map(|r| r.data.sensor.clone()).collect();
