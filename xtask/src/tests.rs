@@ -6,12 +6,14 @@ use std::time::Instant;
 use crate::run::{cargo, Cmd};
 use crate::{build_page, install, root, say};
 
-/// The crates whose tests run in headless Chromium.
-const BROWSER_CRATES: [&str; 4] = [
+/// The crates whose tests run in headless Chromium: every wasm crate.
+const BROWSER_CRATES: [&str; 6] = [
     "crates/herald-bus",
     "crates/herald-element",
     "crates/herald-push",
     "crates/herald-yew",
+    "www/nop-sensor-list",
+    "www/nop-noise-meter",
 ];
 
 /// Passed and failed tests of one layer.

@@ -21,9 +21,18 @@ const DEFAULT_STREAM: &str = "/events/stream";
 
 #[wasm_bindgen(start)]
 fn start() {
-    if let Err(error) = define::<NoiseMeter>(TAG) {
+    if let Err(error) = register() {
         web_sys::console::error_1(&format!("{TAG}: {error}").into());
     }
+}
+
+/// Defines `<nop-noise-meter>` unless the page already has it (the module's start function does
+/// this when the module is loaded).
+pub fn register() -> Result<(), herald_element::Error> {
+    if herald_element::is_defined(TAG) {
+        return Ok(());
+    }
+    define::<NoiseMeter>(TAG)
 }
 
 struct NoiseMeter {

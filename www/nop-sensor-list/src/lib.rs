@@ -22,9 +22,18 @@ const DEFAULT_STREAM: &str = "/events/stream";
 
 #[wasm_bindgen(start)]
 fn start() {
-    if let Err(error) = define::<SensorList>(TAG) {
+    if let Err(error) = register() {
         web_sys::console::error_1(&format!("{TAG}: {error}").into());
     }
+}
+
+/// Defines `<nop-sensor-list>` unless the page already has it (the module's start function does
+/// this when the module is loaded).
+pub fn register() -> Result<(), herald_element::Error> {
+    if herald_element::is_defined(TAG) {
+        return Ok(());
+    }
+    define::<SensorList>(TAG)
 }
 
 /// One `<nop-sensor-list>`. Everything that refers to the DOM exists only while the
