@@ -11,32 +11,43 @@ pub enum Error {
     /// A received event's `detail` is not a CloudEvent carrying the subscriber's payload type.
     #[error("could not decode event `{ty}` as the subscriber's type: {reason}")]
     Decode {
-        /// The DOM event name's type part.
+        /// The event type the subscriber expected.
         ty: String,
-        /// What serde said.
+        /// What is wrong with it.
         reason: String,
     },
     /// An envelope broke the CloudEvents rules.
     #[error(transparent)]
     Protocol(#[from] herald_protocol::Error),
-    /// A JavaScript exception, caught at the boundary.
-    #[error("{name}: {message}")]
-    Js {
-        /// The exception's `name`, e.g. `TypeError`.
-        name: String,
-        /// The exception's `message`.
-        message: String,
-    },
+    /// A JavaScript exception.
+    #[error(transparent)]
+    Js(#[from] JsError),
 }
 
 impl From<JsValue> for Error {
+    fn from(value: JsValue) -> Self {
+        Error::Js(value.into())
+    }
+}
+
+/// A JavaScript exception, turned into Rust once, at the boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{name}: {message}")]
+pub struct JsError {
+    /// The exception's `name`, e.g. `SyntaxError` (`Error` when it has none).
+    pub name: String,
+    /// The exception's `message` (or the thrown value as text).
+    pub message: String,
+}
+
+impl From<JsValue> for JsError {
     fn from(value: JsValue) -> Self {
         let field = |key: &str| {
             js_sys::Reflect::get(&value, &JsValue::from_str(key))
                 .ok()
                 .and_then(|v| v.as_string())
         };
-        Error::Js {
+        JsError {
             name: field("name").unwrap_or_else(|| "Error".to_owned()),
             message: field("message")
                 .or_else(|| value.as_string())

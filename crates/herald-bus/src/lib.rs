@@ -47,5 +47,5 @@ mod bus;
 mod error;
 
 pub use bus::{Bus, Received, Subscription, DOM_EVENT_PREFIX};
-pub use error::Error;
+pub use error::{Error, JsError};
 pub use herald_protocol::{CloudEvent, Event};

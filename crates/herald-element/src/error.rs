@@ -1,3 +1,4 @@
+use herald_bus::JsError;
 use thiserror::Error;
 use wasm_bindgen::JsValue;
 
@@ -8,28 +9,13 @@ pub enum Error {
     /// The tag is already defined on this page (by this module or another).
     #[error("custom element <{0}> is already defined")]
     AlreadyDefined(String),
-    /// A JavaScript exception, caught at the boundary (e.g. an invalid tag name).
-    #[error("{name}: {message}")]
-    Js {
-        /// The exception's `name`, e.g. `SyntaxError`.
-        name: String,
-        /// The exception's `message`.
-        message: String,
-    },
+    /// A JavaScript exception (e.g. a `SyntaxError` for an invalid tag name).
+    #[error(transparent)]
+    Js(#[from] JsError),
 }
 
 impl From<JsValue> for Error {
     fn from(value: JsValue) -> Self {
-        let field = |key: &str| {
-            js_sys::Reflect::get(&value, &JsValue::from_str(key))
-                .ok()
-                .and_then(|v| v.as_string())
-        };
-        Error::Js {
-            name: field("name").unwrap_or_else(|| "Error".to_owned()),
-            message: field("message")
-                .or_else(|| value.as_string())
-                .unwrap_or_else(|| format!("{value:?}")),
-        }
+        Error::Js(value.into())
     }
 }

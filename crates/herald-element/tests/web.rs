@@ -103,7 +103,7 @@ async fn defining_a_tag_twice_or_an_invalid_tag_is_an_error() {
         Err(Error::AlreadyDefined("test-other".into()))
     );
     match define::<Other>("nodash") {
-        Err(Error::Js { name, .. }) => assert_eq!(name, "SyntaxError"),
+        Err(Error::Js(error)) => assert_eq!(error.name, "SyntaxError"),
         other => panic!("expected a SyntaxError, got {other:?}"),
     }
 }
