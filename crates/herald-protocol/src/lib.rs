@@ -10,6 +10,8 @@
 //! - [`TopicPattern`]: NATS-style matching of event types by dot-separated segments
 //!   (`*` matches one segment, `>` the rest).
 //! - [`Position`]: a place in the gateway's stream, written `EPOCH-SEQ`.
+//! - [`SlidingWindow`], [`ThresholdAlert`]: stateful consumers over a time window
+//!   ("more than 5 readings above 85 dB within 60 s per sensor").
 //! - [`Error`]: the one error type of this crate.
 //!
 //! ```
@@ -38,12 +40,14 @@ mod event;
 mod event_type;
 mod position;
 mod topic;
+mod window;
 
 pub use error::Error;
 pub use event::{CloudEvent, SPEC_VERSION};
 pub use event_type::Event;
 pub use position::Position;
 pub use topic::TopicPattern;
+pub use window::{Crossing, SlidingWindow, ThresholdAlert, WindowStats};
 
 /// Media type of a structured-mode CloudEvent (JSON format).
 pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
