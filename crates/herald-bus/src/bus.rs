@@ -1,17 +1,23 @@
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
-use gloo::events::EventListener;
-use herald_protocol::CloudEvent;
+use herald_protocol::{CloudEvent, Event};
 use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
+use wasm_bindgen::{JsValue, UnwrapThrowExt};
 use web_sys::{CustomEvent, CustomEventInit, Element, EventTarget};
 
-use crate::{Error, Event};
+use crate::codec;
+use crate::subscribe::SubscriptionBuilder;
+use crate::{js, Error, Retention, Subscription};
 
 /// Every herald bus event is a DOM `CustomEvent` named `herald:` followed by its CloudEvents
 /// `type`, e.g. `herald:nop.sensor.selected`.
 pub const DOM_EVENT_PREFIX: &str = "herald:";
+
+/// The DOM event that carries a copy of every bus event while pattern subscriptions are
+/// live (see [`Bus::subscribe_pattern`]).
+pub const DOM_WILDCARD_EVENT: &str = "herald:*";
 
 thread_local! {
     /// The events whose handlers are running right now, innermost last: a publish made
@@ -20,6 +26,8 @@ thread_local! {
     /// A random prefix that makes this module's event ids unique on the page.
     static MODULE_ID: String = random_hex();
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    /// The last sequence number published per source by this module.
+    static SEQUENCES: RefCell<HashMap<Rc<str>, u64>> = RefCell::new(HashMap::new());
 }
 
 struct Cause {
@@ -61,6 +69,8 @@ impl Bus {
     }
 
     /// The same bus, publishing with the CloudEvents `source` given (e.g. `/mfe/nop-meter`).
+    /// A source must be unique to one publisher on the page: sequence numbers count per
+    /// source.
     pub fn with_source(mut self, source: impl Into<String>) -> Self {
         self.source = source.into().into();
         self
@@ -76,27 +86,59 @@ impl Bus {
         &self.target
     }
 
+    /// Declares event type `E` retained on this page with `policy`: from now on its events
+    /// are kept, and every subscriber that subscribes later receives them first, in
+    /// order, whichever module published them.
+    ///
+    /// Declaring again with the same policy is fine; a different policy is an error (the
+    /// first declaration holds).
+    pub fn retain<E: Event>(&self, policy: Retention) -> Result<(), Error> {
+        retain_type(E::TYPE, policy)
+    }
+
     /// Publishes a typed event and returns the envelope that was dispatched.
     ///
     /// Inside a bus handler the event continues the handled event's correlation chain;
     /// anywhere else it starts a new one.
     pub fn publish<E: Event>(&self, data: &E::Data) -> Result<CloudEvent<()>, Error> {
+        let event = self.envelope(E::TYPE, E::VERSION).with_data(data);
+        self.dispatch(&event)?;
+        Ok(event.map_data(|_| ()))
+    }
+
+    /// Publishes `data` as event type `ty` (payload version 1) with the same envelope as
+    /// [`Bus::publish`]; for publishers without a Rust type for the event.
+    pub fn publish_json(&self, ty: &str, data: &serde_json::Value) -> Result<CloudEvent<()>, Error> {
+        let event = self.envelope(ty, 1).with_data(data);
+        event.validate()?;
+        self.dispatch(&event)?;
+        Ok(event.map_data(|_| ()))
+    }
+
+    /// A new envelope from this publisher: fresh id, source, time, sequence, version and
+    /// correlation.
+    pub(crate) fn envelope<T>(&self, ty: &str, version: u32) -> CloudEvent<T> {
         let id = NEXT_ID.with(|next| {
             let n = next.get();
             next.set(n + 1);
             MODULE_ID.with(|module| format!("{module}-{n}"))
         });
-        let mut event = CloudEvent::new(id, &*self.source, E::TYPE)
-            .with_data(data)
-            .with_time_millis(js_sys::Date::now() as u64);
+        let mut event = CloudEvent::new(id, &*self.source, ty).with_time_millis(js_sys::Date::now() as u64);
+        let sequence = SEQUENCES.with(|all| {
+            let mut all = all.borrow_mut();
+            let n = all.entry(self.source.clone()).or_insert(0);
+            *n += 1;
+            *n
+        });
+        event.set_sequence(sequence);
+        event.set_data_version(version);
         HANDLING.with(|stack| {
             if let Some(cause) = stack.borrow().last() {
                 event.correlationid = Some(cause.correlation.clone());
                 event.causationid = Some(cause.id.clone());
             }
         });
-        self.dispatch(&event)?;
-        Ok(event.map_data(|_| ()))
+        event
     }
 
     /// Dispatches a complete envelope as it is, e.g. one that arrived from the gateway.
@@ -105,35 +147,62 @@ impl Bus {
         self.dispatch(event)
     }
 
-    fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
-        let detail = event
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| Error::Encode(e.to_string()))?;
-        let init = CustomEventInit::new();
-        init.set_bubbles(true);
-        init.set_composed(true);
-        init.set_detail(&detail);
-        let dom_event = CustomEvent::new_with_event_init_dict(&dom_event_name(&event.ty), &init)?;
-        self.target.dispatch_event(&dom_event)?;
+    pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
+        let detail = codec::encode(event)?;
+        dispatch_detail(&self.target, &dom_event_name(&event.ty), &detail, false)?;
+        if js::herald_wildcards() > 0 {
+            dispatch_detail(&self.target, DOM_WILDCARD_EVENT, &detail, false)?;
+        }
         Ok(())
     }
 
-    /// Subscribes `handler` to events of type `E`.
-    ///
-    /// The payload is decoded once per delivery, before the handler runs. An event whose
-    /// `detail` does not decode as `E` is not delivered; it is reported on the console.
-    /// Dropping the returned [`Subscription`] unsubscribes.
-    pub fn subscribe<E: Event>(&self, mut handler: impl FnMut(&Received<E>) + 'static) -> Subscription {
-        let name = dom_event_name(E::TYPE);
-        let listener = EventListener::new(&self.target, name, move |dom_event| match decode::<E>(dom_event) {
-                Ok(received) => {
-                    let _cause = HandlingGuard::enter(&received.envelope);
-                    handler(&received);
-                }
-            Err(error) => web_sys::console::warn_1(&JsValue::from_str(&error.to_string())),
-        });
-        Subscription { listener }
+    /// Subscribes `handler` to events of type `E`, with the default options: retained
+    /// events first, no ordering, dead letters to `herald.deadletter`. See
+    /// [`Bus::subscription`] for the options.
+    pub fn subscribe<E: Event>(&self, handler: impl FnMut(&Received<E>) + 'static) -> Subscription {
+        self.subscription::<E>().handle(handler)
     }
+
+    /// Starts a subscription to `E` with options: replay, in-order delivery, an error
+    /// callback, upcasting of older payload versions.
+    pub fn subscription<E: Event>(&self) -> SubscriptionBuilder<E> {
+        SubscriptionBuilder::new(self.clone())
+    }
+}
+
+pub(crate) fn retain_type(ty: &str, policy: Retention) -> Result<(), Error> {
+    let (kind, n, ms) = match policy {
+        Retention::LastValue => ("last", 1, 0.0),
+        Retention::LastN(n) => ("count", n.max(1), 0.0),
+        Retention::MaxAge(age) => ("age", 0, age.as_millis() as f64),
+    };
+    let existing = js::herald_retain(ty, kind, n, ms);
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let wanted = match policy {
+        Retention::LastValue => r#"{"kind":"last"}"#.to_owned(),
+        Retention::LastN(_) => format!(r#"{{"kind":"count","n":{n}}}"#),
+        Retention::MaxAge(_) => format!(r#"{{"kind":"age","ms":{ms}}}"#),
+    };
+    if existing == wanted {
+        Ok(())
+    } else {
+        Err(Error::RetentionConflict {
+            ty: ty.to_owned(),
+            existing,
+        })
+    }
+}
+
+pub(crate) fn dispatch_detail(target: &EventTarget, name: &str, detail: &JsValue, cancelable: bool) -> Result<bool, Error> {
+    let init = CustomEventInit::new();
+    init.set_bubbles(true);
+    init.set_composed(true);
+    init.set_cancelable(cancelable);
+    init.set_detail(detail);
+    let dom_event = CustomEvent::new_with_event_init_dict(name, &init)?;
+    Ok(target.dispatch_event(&dom_event)?)
 }
 
 /// A delivered event: the decoded payload and its envelope.
@@ -141,8 +210,14 @@ impl Bus {
 pub struct Received<E: Event> {
     /// The payload, decoded into the subscriber's type.
     pub data: E::Data,
-    /// The envelope: id, source, time, subject, correlation and causation ids.
+    /// The envelope: id, source, time, subject, correlation and causation ids, sequence.
     pub envelope: CloudEvent<()>,
+}
+
+impl<E: Event> Received<E> {
+    pub(crate) fn new(data: E::Data, envelope: CloudEvent<()>) -> Self {
+        Received { data, envelope }
+    }
 }
 
 impl<E: Event> Clone for Received<E>
@@ -169,52 +244,15 @@ where
     }
 }
 
-/// A live subscription; dropping it removes the DOM listener.
-#[must_use = "dropping a Subscription unsubscribes at once"]
-#[derive(Debug)]
-pub struct Subscription {
-    listener: EventListener,
-}
-
-impl Subscription {
-    /// Keeps the subscription for the rest of the page's life.
-    pub fn forget(self) {
-        self.listener.forget();
-    }
-}
-
-fn dom_event_name(ty: &str) -> String {
+pub(crate) fn dom_event_name(ty: &str) -> String {
     format!("{DOM_EVENT_PREFIX}{ty}")
 }
 
-fn decode<E: Event>(dom_event: &web_sys::Event) -> Result<Received<E>, Error> {
-    let decode_error = |reason: String| Error::Decode {
-        ty: E::TYPE.to_owned(),
-        reason,
-    };
-    let detail = dom_event
-        .dyn_ref::<CustomEvent>()
-        .map(CustomEvent::detail)
-        .ok_or_else(|| decode_error("not a CustomEvent".to_owned()))?;
-    let envelope: CloudEvent<E::Data> =
-        serde_wasm_bindgen::from_value(detail).map_err(|e| decode_error(e.to_string()))?;
-    envelope.validate().map_err(|e| decode_error(e.to_string()))?;
-    let mut data = None;
-    let envelope = envelope.map_data(|d| data = Some(d));
-    let data = match data {
-        Some(data) => data,
-        // A payload type that accepts `null` (e.g. `()` or `Option<_>`) may omit `data`.
-        None => serde_wasm_bindgen::from_value(JsValue::NULL)
-            .map_err(|_| decode_error("the event has no `data`".to_owned()))?,
-    };
-    Ok(Received { data, envelope })
-}
-
 /// Marks an event as being handled for as long as it lives.
-struct HandlingGuard;
+pub(crate) struct HandlingGuard;
 
 impl HandlingGuard {
-    fn enter(envelope: &CloudEvent<()>) -> Self {
+    pub(crate) fn enter<T>(envelope: &CloudEvent<T>) -> Self {
         HANDLING.with(|stack| {
             stack.borrow_mut().push(Cause {
                 id: envelope.id.clone(),

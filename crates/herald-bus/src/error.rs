@@ -16,6 +16,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The event type was declared retained before with another policy.
+    #[error("`{ty}` is already retained with policy {existing}")]
+    RetentionConflict {
+        /// The event type.
+        ty: String,
+        /// The policy in force, as JSON.
+        existing: String,
+    },
     /// An envelope broke the CloudEvents rules.
     #[error(transparent)]
     Protocol(#[from] herald_protocol::Error),

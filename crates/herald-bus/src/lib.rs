@@ -44,8 +44,20 @@
 #![deny(missing_docs)]
 
 mod bus;
+mod codec;
 mod error;
+mod js;
+mod listener;
+mod request;
+mod retention;
+mod subscribe;
 
-pub use bus::{Bus, Received, Subscription, DOM_EVENT_PREFIX};
+pub use bus::{Bus, Received, DOM_EVENT_PREFIX, DOM_WILDCARD_EVENT};
 pub use error::{Error, JsError};
-pub use herald_protocol::{CloudEvent, Event};
+pub use herald_protocol::{CloudEvent, DeadLetter, Event, Request};
+pub use request::{
+    PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT, REPLY_ERROR_TYPE,
+    REPLY_TYPE,
+};
+pub use retention::Retention;
+pub use subscribe::{Irregularity, Subscription, SubscriptionBuilder};

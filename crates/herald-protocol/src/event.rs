@@ -9,6 +9,15 @@ use crate::Error;
 /// The only CloudEvents `specversion` herald speaks.
 pub const SPEC_VERSION: &str = "1.0";
 
+/// Extension attribute: the publisher's sequence number of the event, per `source`
+/// (the CloudEvents `sequence` extension: a lexicographically ordered string; herald
+/// writes 20 zero-padded decimal digits, see [`CloudEvent::sequence`]).
+pub const EXT_SEQUENCE: &str = "sequence";
+/// Extension attribute: the version of the event type's payload contract; absent means 1.
+pub const EXT_DATAVERSION: &str = "dataversion";
+/// Extension attribute of a request: the DOM event name its reply is dispatched as.
+pub const EXT_REPLYTO: &str = "replyto";
+
 /// A CloudEvents 1.0 event in its JSON format, with herald's extensions.
 ///
 /// `T` is the type of `data`: [`serde_json::Value`] when the payload is not yet decoded (the
@@ -141,6 +150,36 @@ impl<T> CloudEvent<T> {
             causationid: self.causationid,
             extensions: self.extensions,
         })
+    }
+
+    /// The publisher's sequence number (extension `sequence`), if the event has a valid one.
+    pub fn sequence(&self) -> Option<u64> {
+        self.extensions.get(EXT_SEQUENCE)?.as_str()?.parse().ok()
+    }
+
+    /// Sets the sequence number, written as 20 zero-padded digits so that the string
+    /// order the CloudEvents `sequence` extension prescribes is the numeric order.
+    pub fn set_sequence(&mut self, sequence: u64) {
+        self.extensions
+            .insert(EXT_SEQUENCE.to_owned(), Value::String(format!("{sequence:020}")));
+    }
+
+    /// The payload contract's version (extension `dataversion`); 1 when absent.
+    pub fn data_version(&self) -> u32 {
+        self.extensions
+            .get(EXT_DATAVERSION)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(1)
+    }
+
+    /// Sets `dataversion`; version 1, the default, is written by leaving it out.
+    pub fn set_data_version(&mut self, version: u32) {
+        if version == 1 {
+            self.extensions.remove(EXT_DATAVERSION);
+        } else {
+            self.extensions.insert(EXT_DATAVERSION.to_owned(), Value::from(version));
+        }
     }
 
     /// Checks the CloudEvents 1.0 rules on every context attribute.
@@ -444,6 +483,24 @@ mod tests {
         assert_eq!(ev.data, Some(Reading { sensor: "s-1".into(), db: 60.0 }));
         v["data"] = json!({"sensor": 5});
         assert!(parse(v).unwrap().decode::<Reading>().is_err());
+    }
+
+    #[test]
+    fn sequence_and_data_version_extensions() {
+        let mut ev: CloudEvent = CloudEvent::new("a", "/m", "t.x");
+        assert_eq!((ev.sequence(), ev.data_version()), (None, 1));
+        ev.set_sequence(42);
+        ev.set_data_version(2);
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["sequence"], "00000000000000000042");
+        assert_eq!(json["dataversion"], 2);
+        let back = CloudEvent::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!((back.sequence(), back.data_version()), (Some(42), 2));
+        let mut nine: CloudEvent = CloudEvent::new("b", "/m", "t.x");
+        nine.set_sequence(9);
+        assert!(nine.extensions["sequence"].as_str() < ev.extensions["sequence"].as_str());
+        ev.set_data_version(1);
+        assert!(!ev.extensions.contains_key("dataversion"));
     }
 
     #[test]

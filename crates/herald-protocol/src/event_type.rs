@@ -28,3 +28,24 @@ pub trait Event: 'static {
     /// The payload carried in the envelope's `data`.
     type Data: Serialize + DeserializeOwned + 'static;
 }
+
+/// An event that asks for an answer: request/response on top of events.
+///
+/// ```
+/// use herald_protocol::{Event, Request};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct CurrentLevel { sensor: String }
+/// impl Event for CurrentLevel {
+///     const TYPE: &'static str = "nop.noise.level.get";
+///     type Data = Self;
+/// }
+/// impl Request for CurrentLevel {
+///     type Reply = f64;
+/// }
+/// ```
+pub trait Request: Event {
+    /// The payload of the answer.
+    type Reply: Serialize + DeserializeOwned + 'static;
+}

@@ -4,7 +4,9 @@
 //! I/O, compiled both natively and to `wasm32-unknown-unknown`, so that the browser and the
 //! server agree on every byte by construction.
 //!
-//! - [`Event`]: a typed event: a stable type name, a version and a payload type.
+//! - [`Event`], [`Request`]: typed event contracts: a stable type name, a version, a
+//!   payload type, and for requests a reply type.
+//! - [`DeadLetter`]: the payload of `herald.deadletter`, for events a subscriber could not take.
 //! - [`CloudEvent`]: the event envelope, CloudEvents 1.0 in its JSON format, with herald's
 //!   two extensions `correlationid` and `causationid`.
 //! - [`TopicPattern`]: NATS-style matching of event types by dot-separated segments
@@ -35,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod deadletter;
 mod error;
 mod event;
 mod event_type;
@@ -42,9 +45,10 @@ mod position;
 mod topic;
 mod window;
 
+pub use deadletter::DeadLetter;
 pub use error::Error;
-pub use event::{CloudEvent, SPEC_VERSION};
-pub use event_type::Event;
+pub use event::{CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
+pub use event_type::{Event, Request};
 pub use position::Position;
 pub use topic::TopicPattern;
 pub use window::{Crossing, SlidingWindow, ThresholdAlert, WindowStats};

@@ -1,0 +1,299 @@
+//! Request/response on top of events ("synchronous EDA").
+
+use std::cell::RefCell;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use gloo::timers::callback::Timeout;
+use herald_protocol::{CloudEvent, Event, Request, EXT_REPLYTO};
+use serde::Serialize;
+use serde_json::Value;
+use thiserror::Error;
+use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
+use web_sys::CustomEvent;
+
+use crate::bus::{dispatch_detail, dom_event_name, HandlingGuard};
+use crate::listener::Listener;
+use crate::subscribe::Subscription;
+use crate::{codec, Bus, Error, Received};
+
+/// The type of a successful reply envelope.
+pub const REPLY_TYPE: &str = "herald.reply";
+/// The type of a reply envelope reporting the responder's error; `data` is
+/// `{"message": string}`.
+pub const REPLY_ERROR_TYPE: &str = "herald.reply.error";
+/// The type of the event a requester publishes when it stops waiting; `data` is
+/// `{"id": the request's id}`.
+pub const CANCEL_TYPE: &str = "herald.request.cancel";
+/// How long a request waits for its reply unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No reply arrived in time.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// No responder claimed the request.
+    #[error("no responder for this request")]
+    NoResponder,
+    /// The responder answered with an error.
+    #[error("the responder failed: {0}")]
+    Responder(String),
+    /// The reply did not decode as the request's reply type.
+    #[error("the reply could not be decoded: {0}")]
+    Decode(String),
+    /// The request could not be published.
+    #[error(transparent)]
+    Bus(#[from] Error),
+}
+
+/// A request waiting to be sent; set a timeout, then `.await` it.
+#[must_use = "a request is sent when it is awaited"]
+pub struct RequestBuilder<Q: Request> {
+    bus: Bus,
+    envelope: Result<CloudEvent<Value>, Error>,
+    timeout: Duration,
+    _request: std::marker::PhantomData<Q>,
+}
+
+impl<Q: Request> RequestBuilder<Q> {
+    /// Waits at most `timeout` for the reply (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl Bus {
+    /// Asks whoever responds to `Q` on this page, and returns its typed reply:
+    /// `bus.request::<Q>(&q).timeout(d).await`.
+    ///
+    /// Dropping the future before it completes cancels the request: the reply, if any, is
+    /// ignored, and responders hear `herald.request.cancel`.
+    pub fn request<Q: Request>(&self, data: &Q::Data) -> RequestBuilder<Q> {
+        let envelope = serde_json::to_value(data)
+            .map_err(|e| Error::Encode(e.to_string()))
+            .map(|data| {
+                let mut envelope = self.envelope::<Value>(Q::TYPE, Q::VERSION).with_data(data);
+                let reply_to = format!("herald:reply:{}", envelope.id);
+                envelope
+                    .extensions
+                    .insert(EXT_REPLYTO.to_owned(), Value::String(reply_to));
+                envelope
+            });
+        RequestBuilder {
+            bus: self.clone(),
+            envelope,
+            timeout: DEFAULT_TIMEOUT,
+            _request: std::marker::PhantomData,
+        }
+    }
+
+    /// Answers requests of type `Q` with `responder`, until the returned subscription is
+    /// dropped. A request is claimed by the first responder that hears it; an `Err` is
+    /// sent back as [`RequestError::Responder`].
+    pub fn respond<Q: Request>(
+        &self,
+        responder: impl FnMut(&Received<Q>) -> Result<Q::Reply, String> + 'static,
+    ) -> Subscription {
+        let responder = Rc::new(RefCell::new(responder));
+        let bus = self.clone();
+        let listener = Listener::new(self.as_raw(), dom_event_name(Q::TYPE), move |event| {
+            answer::<Q>(&bus, &event, &responder);
+        });
+        Subscription::from_listener(listener)
+    }
+}
+
+fn answer<Q: Request>(
+    bus: &Bus,
+    event: &web_sys::Event,
+    responder: &RefCell<impl FnMut(&Received<Q>) -> Result<Q::Reply, String>>,
+) {
+    if event.default_prevented() {
+        return; // another responder claimed it
+    }
+    let Some(detail) = event.dyn_ref::<CustomEvent>().map(CustomEvent::detail) else {
+        return;
+    };
+    let Ok(request) = codec::decode::<Value>(&detail) else {
+        return; // not an envelope: the subscribers' dead-letter path reports it
+    };
+    let Some(reply_to) = request.extensions.get(EXT_REPLYTO).and_then(Value::as_str).map(str::to_owned) else {
+        return; // a plain event of this type, not a request
+    };
+    let Ok(mut responder) = responder.try_borrow_mut() else {
+        return; // busy with an outer request: leave it to another responder
+    };
+    event.prevent_default();
+    let _cause = HandlingGuard::enter(&request);
+    let version = request.data_version();
+    let mut data = Value::Null;
+    let envelope = request.map_data(|d| data = d);
+    let outcome = if version != Q::VERSION {
+        Err(format!("request version {version} is not understood (version {})", Q::VERSION))
+    } else {
+        match serde_json::from_value::<Q::Data>(data) {
+            Ok(data) => responder(&Received::new(data, envelope)),
+            Err(e) => Err(format!("the request did not decode: {e}")),
+        }
+    };
+    let reply = match outcome.and_then(|reply| serde_json::to_value(reply).map_err(|e| e.to_string())) {
+        Ok(reply) => bus.envelope::<Value>(REPLY_TYPE, 1).with_data(reply),
+        Err(message) => bus
+            .envelope::<Value>(REPLY_ERROR_TYPE, 1)
+            .with_data(serde_json::json!({ "message": message })),
+    };
+    let sent = codec::encode(&reply).and_then(|detail| dispatch_detail(&window_target(), &reply_to, &detail, false));
+    if let Err(error) = sent {
+        web_sys::console::error_1(&JsValue::from_str(&format!("herald-bus: could not send a reply: {error}")));
+    }
+}
+
+fn window_target() -> web_sys::EventTarget {
+    web_sys::window().expect_throw("herald-bus needs a window").into()
+}
+
+type Outcome<R> = Option<Result<R, RequestError>>;
+
+struct Shared<R> {
+    outcome: Outcome<R>,
+    waker: Option<Waker>,
+}
+
+impl<R> Shared<R> {
+    fn settle(&mut self, outcome: Result<R, RequestError>) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+            if let Some(waker) = self.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// A request in flight: resolves to the reply, or the reason there is none.
+#[must_use = "dropping a PendingRequest cancels it"]
+pub struct PendingRequest<Q: Request> {
+    shared: Rc<RefCell<Shared<Q::Reply>>>,
+    bus: Bus,
+    id: String,
+    finished: bool,
+    _listener: Option<Listener>,
+    _timer: Option<Timeout>,
+}
+
+impl<Q: Request> IntoFuture for RequestBuilder<Q> {
+    type Output = Result<Q::Reply, RequestError>;
+    type IntoFuture = PendingRequest<Q>;
+
+    fn into_future(self) -> PendingRequest<Q> {
+        let shared = Rc::new(RefCell::new(Shared {
+            outcome: None,
+            waker: None,
+        }));
+        let mut pending = PendingRequest {
+            shared: shared.clone(),
+            bus: self.bus.clone(),
+            id: String::new(),
+            finished: false,
+            _listener: None,
+            _timer: None,
+        };
+        let envelope = match self.envelope {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                shared.borrow_mut().settle(Err(error.into()));
+                return pending;
+            }
+        };
+        pending.id = envelope.id.clone();
+        let reply_to = format!("herald:reply:{}", envelope.id);
+        let on_reply = shared.clone();
+        pending._listener = Some(Listener::new(&window_target(), reply_to, move |event| {
+            let detail = event.dyn_ref::<CustomEvent>().map(CustomEvent::detail).unwrap_or(JsValue::NULL);
+            on_reply.borrow_mut().settle(read_reply::<Q::Reply>(&detail));
+        }));
+        let on_timeout = shared.clone();
+        let timeout = self.timeout;
+        let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        pending._timer = Some(Timeout::new(millis, move || {
+            on_timeout.borrow_mut().settle(Err(RequestError::Timeout(timeout)));
+        }));
+        match codec::encode(&envelope).and_then(|detail| {
+            dispatch_detail(self.bus.as_raw(), &dom_event_name(Q::TYPE), &detail, true)
+        }) {
+            // not canceled: nobody called preventDefault, so nobody claimed it
+            Ok(true) => shared.borrow_mut().settle(Err(RequestError::NoResponder)),
+            Ok(false) => {}
+            Err(error) => shared.borrow_mut().settle(Err(error.into())),
+        }
+        pending
+    }
+}
+
+fn read_reply<R: serde::de::DeserializeOwned>(detail: &JsValue) -> Result<R, RequestError> {
+    let reply = codec::decode::<Value>(detail).map_err(RequestError::Decode)?;
+    if reply.ty == REPLY_ERROR_TYPE {
+        let message = reply
+            .data
+            .as_ref()
+            .and_then(|d| d.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("(no message)");
+        return Err(RequestError::Responder(message.to_owned()));
+    }
+    serde_json::from_value(reply.data.unwrap_or(Value::Null)).map_err(|e| RequestError::Decode(e.to_string()))
+}
+
+impl<Q: Request> Future for PendingRequest<Q> {
+    type Output = Result<Q::Reply, RequestError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut shared = self.shared.borrow_mut();
+        match shared.outcome.take() {
+            Some(outcome) => {
+                drop(shared);
+                self.finished = true;
+                self._listener = None;
+                self._timer = None;
+                Poll::Ready(outcome)
+            }
+            None => {
+                shared.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<Q: Request> Drop for PendingRequest<Q> {
+    fn drop(&mut self) {
+        let answered = self.finished || self.shared.borrow().outcome.is_some();
+        if !answered && !self.id.is_empty() {
+            #[derive(Serialize)]
+            struct Cancel<'a> {
+                id: &'a str,
+            }
+            let cancel = self.bus.envelope::<Cancel>(CANCEL_TYPE, 1).with_data(Cancel { id: &self.id });
+            let _ = self.bus.dispatch(&cancel);
+        }
+    }
+}
+
+/// `herald.request.cancel`: a requester stopped waiting for the reply to request `id`.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, Serialize)]
+pub struct RequestCancelled {
+    /// The id of the request.
+    pub id: String,
+}
+
+impl Event for RequestCancelled {
+    const TYPE: &'static str = CANCEL_TYPE;
+    type Data = Self;
+}

@@ -1,0 +1,407 @@
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::CustomEvent;
+
+use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
+use crate::listener::Listener;
+use crate::{codec, js, Bus, Error, Received};
+
+/// A live subscription; dropping it removes its DOM listener.
+#[must_use = "dropping a Subscription unsubscribes at once"]
+pub struct Subscription {
+    listener: Listener,
+    _wildcard: Option<WildcardGuard>,
+}
+
+impl Subscription {
+    pub(crate) fn from_listener(listener: Listener) -> Self {
+        Subscription {
+            listener,
+            _wildcard: None,
+        }
+    }
+
+    /// Keeps the subscription for the rest of the page's life.
+    pub fn forget(self) {
+        if let Some(guard) = self._wildcard {
+            std::mem::forget(guard);
+        }
+        self.listener.forget();
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+/// Counts a pattern subscription in the page's shared state while it lives, so that
+/// publishers dispatch the `herald:*` copy only when someone listens to it.
+struct WildcardGuard;
+
+impl WildcardGuard {
+    fn new() -> Self {
+        js::herald_wildcards_add(1);
+        WildcardGuard
+    }
+}
+
+impl Drop for WildcardGuard {
+    fn drop(&mut self) {
+        js::herald_wildcards_add(-1);
+    }
+}
+
+/// Something irregular about the order of one source's events, reported to an in-order
+/// subscriber (see [`SubscriptionBuilder::in_order`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Irregularity {
+    /// Events `expected..got` of `source` never arrived; `got` was delivered.
+    Gap {
+        /// The publisher.
+        source: String,
+        /// The first missing sequence number.
+        expected: u64,
+        /// The sequence number that arrived instead.
+        got: u64,
+    },
+    /// An event arrived after a later one of the same source, or twice; it was dropped.
+    Stale {
+        /// The publisher.
+        source: String,
+        /// The newest sequence number delivered so far.
+        last: u64,
+        /// The sequence number that arrived.
+        got: u64,
+    },
+}
+
+type Upcaster<D> = Box<dyn Fn(Value) -> Result<D, String>>;
+
+/// Options of a subscription to `E`; finish with [`SubscriptionBuilder::handle`].
+pub struct SubscriptionBuilder<E: Event> {
+    bus: Bus,
+    replay: bool,
+    on_irregular: Option<Box<dyn FnMut(&Irregularity)>>,
+    on_error: Option<Box<dyn FnMut(&DeadLetter)>>,
+    upcasters: Vec<(u32, Upcaster<E::Data>)>,
+}
+
+impl<E: Event> SubscriptionBuilder<E> {
+    pub(crate) fn new(bus: Bus) -> Self {
+        SubscriptionBuilder {
+            bus,
+            replay: true,
+            on_irregular: None,
+            on_error: None,
+            upcasters: Vec::new(),
+        }
+    }
+
+    /// Does not receive the events retained before subscribing.
+    pub fn no_replay(mut self) -> Self {
+        self.replay = false;
+        self
+    }
+
+    /// Delivers each source's events in sequence order: an event older than one already
+    /// delivered from the same source is dropped, and a jump in the sequence is delivered
+    /// but reported first; both go to `on_irregular`.
+    pub fn in_order(mut self, on_irregular: impl FnMut(&Irregularity) + 'static) -> Self {
+        self.on_irregular = Some(Box::new(on_irregular));
+        self
+    }
+
+    /// Also calls `on_error` with every event this subscription could not decode (it goes
+    /// to `herald.deadletter` in any case).
+    pub fn on_error(mut self, on_error: impl FnMut(&DeadLetter) + 'static) -> Self {
+        self.on_error = Some(Box::new(on_error));
+        self
+    }
+
+    /// Accepts events of an older version `Old` of the same type, converted by `upcast`.
+    /// Without an upcaster, an event of another version is a dead letter.
+    pub fn upcast_from<Old: Event>(mut self, upcast: impl Fn(Old::Data) -> E::Data + 'static) -> Self {
+        if Old::TYPE != E::TYPE {
+            web_sys::console::warn_1(&JsValue::from_str(&format!(
+                "herald-bus: an upcaster from `{}` cannot apply to `{}`; ignored",
+                Old::TYPE,
+                E::TYPE
+            )));
+            return self;
+        }
+        let convert: Upcaster<E::Data> = Box::new(move |value| {
+            serde_json::from_value::<Old::Data>(value)
+                .map(&upcast)
+                .map_err(|e| e.to_string())
+        });
+        self.upcasters.push((Old::VERSION, convert));
+        self
+    }
+
+    /// Subscribes `handler`. Retained events of `E` (unless [`no_replay`]) are delivered
+    /// first, before this returns; then every new event, as it is published.
+    ///
+    /// [`no_replay`]: SubscriptionBuilder::no_replay
+    pub fn handle(self, handler: impl FnMut(&Received<E>) + 'static) -> Subscription {
+        let replay = self.replay;
+        let delivery = Delivery::new(Typed {
+            bus: self.bus.clone(),
+            handler: Box::new(handler),
+            upcasters: self.upcasters,
+            on_error: self.on_error,
+            order: self.on_irregular.map(|report| Order {
+                last: HashMap::new(),
+                report,
+            }),
+        });
+        let listener_delivery = delivery.clone();
+        let listener = Listener::new(self.bus.as_raw(), dom_event_name(E::TYPE), move |event| {
+            if let Some(detail) = detail_of(&event) {
+                listener_delivery.deliver(detail);
+            }
+        });
+        if replay {
+            for detail in js::herald_retained(E::TYPE).iter() {
+                delivery.deliver(detail);
+            }
+        }
+        Subscription {
+            listener,
+            _wildcard: None,
+        }
+    }
+}
+
+impl Bus {
+    /// Subscribes `handler` to every event whose type matches `pattern` (`nop.noise.*`,
+    /// `nop.>`), with the payload as raw JSON. Retained events of matching types come
+    /// first, in the order they were published.
+    pub fn subscribe_pattern(
+        &self,
+        pattern: &str,
+        mut handler: impl FnMut(&CloudEvent) + 'static,
+    ) -> Result<Subscription, Error> {
+        let pattern: TopicPattern = pattern.parse()?;
+        let guard = WildcardGuard::new();
+        let matching = pattern.clone();
+        let delivery = Delivery::new(move |detail: JsValue| match codec::decode::<Value>(&detail) {
+            Ok(event) if matching.matches(&event.ty) => {
+                let _cause = HandlingGuard::enter(&event);
+                handler(&event);
+            }
+            Ok(_) => {}
+            Err(error) => web_sys::console::warn_1(&JsValue::from_str(&format!(
+                "herald-bus: pattern `{matching}` skipped an event: {error}"
+            ))),
+        });
+        let listener_delivery = delivery.clone();
+        let listener = Listener::new(self.as_raw(), DOM_WILDCARD_EVENT.to_owned(), move |event| {
+            if let Some(detail) = detail_of(&event) {
+                listener_delivery.deliver(detail);
+            }
+        });
+        for entry in js::herald_retained_all().iter() {
+            let entry: js_sys::Array = entry.unchecked_into();
+            if entry.get(0).as_string().is_some_and(|ty| pattern.matches(&ty)) {
+                delivery.deliver(entry.get(1));
+            }
+        }
+        Ok(Subscription {
+            listener,
+            _wildcard: Some(guard),
+        })
+    }
+}
+
+fn detail_of(event: &web_sys::Event) -> Option<JsValue> {
+    event.dyn_ref::<CustomEvent>().map(CustomEvent::detail)
+}
+
+/// Runs a subscription's processing one delivery at a time: a delivery that arrives while
+/// the subscription's handler is running (its handler published an event it hears) is
+/// queued and runs right after, instead of re-entering the handler.
+struct Delivery<P> {
+    process: Rc<RefCell<P>>,
+    queue: Rc<RefCell<VecDeque<JsValue>>>,
+}
+
+impl<P> Clone for Delivery<P> {
+    fn clone(&self) -> Self {
+        Delivery {
+            process: self.process.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+trait Process {
+    fn process(&mut self, detail: JsValue);
+}
+
+impl<F: FnMut(JsValue)> Process for F {
+    fn process(&mut self, detail: JsValue) {
+        self(detail)
+    }
+}
+
+impl<P: Process> Delivery<P> {
+    fn new(process: P) -> Self {
+        Delivery {
+            process: Rc::new(RefCell::new(process)),
+            queue: Rc::default(),
+        }
+    }
+
+    fn deliver(&self, detail: JsValue) {
+        let Ok(mut process) = self.process.try_borrow_mut() else {
+            self.queue.borrow_mut().push_back(detail);
+            return;
+        };
+        process.process(detail);
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(detail) => process.process(detail),
+                None => break,
+            }
+        }
+    }
+}
+
+struct Order {
+    last: HashMap<String, u64>,
+    report: Box<dyn FnMut(&Irregularity)>,
+}
+
+impl Order {
+    /// Whether to deliver an event of `source` with `sequence`.
+    fn admit(&mut self, source: &str, sequence: u64) -> bool {
+        match self.last.get(source).copied() {
+            Some(last) if sequence <= last => {
+                (self.report)(&Irregularity::Stale {
+                    source: source.to_owned(),
+                    last,
+                    got: sequence,
+                });
+                false
+            }
+            Some(last) => {
+                if sequence > last + 1 {
+                    (self.report)(&Irregularity::Gap {
+                        source: source.to_owned(),
+                        expected: last + 1,
+                        got: sequence,
+                    });
+                }
+                self.last.insert(source.to_owned(), sequence);
+                true
+            }
+            None => {
+                self.last.insert(source.to_owned(), sequence);
+                true
+            }
+        }
+    }
+}
+
+struct Typed<E: Event> {
+    bus: Bus,
+    handler: Box<dyn FnMut(&Received<E>)>,
+    upcasters: Vec<(u32, Upcaster<E::Data>)>,
+    on_error: Option<Box<dyn FnMut(&DeadLetter)>>,
+    order: Option<Order>,
+}
+
+impl<E: Event> Process for Typed<E> {
+    fn process(&mut self, detail: JsValue) {
+        match self.decode(&detail) {
+            Ok(received) => {
+                if let (Some(order), Some(sequence)) = (&mut self.order, received.envelope.sequence()) {
+                    if !order.admit(&received.envelope.source, sequence) {
+                        return;
+                    }
+                }
+                let _cause = HandlingGuard::enter(&received.envelope);
+                (self.handler)(&received);
+            }
+            Err(reason) => self.dead_letter(reason, &detail),
+        }
+    }
+}
+
+impl<E: Event> Typed<E> {
+    fn decode(&self, detail: &JsValue) -> Result<Received<E>, String> {
+        let event = codec::decode::<Value>(detail).map_err(|e| e.to_string())?;
+        event.validate().map_err(|e| e.to_string())?;
+        if event.ty != E::TYPE {
+            return Err(format!("the event's type `{}` is not `{}`", event.ty, E::TYPE));
+        }
+        let version = event.data_version();
+        let mut data = Value::Null;
+        let envelope = event.map_data(|d| data = d);
+        let data = if version == E::VERSION {
+            serde_json::from_value::<E::Data>(data).map_err(|e| format!("payload: {e}"))?
+        } else {
+            let upcast = self
+                .upcasters
+                .iter()
+                .find(|(from, _)| *from == version)
+                .map(|(_, upcast)| upcast)
+                .ok_or_else(|| {
+                    format!(
+                        "payload version {version} is not understood by this subscriber (version {})",
+                        E::VERSION
+                    )
+                })?;
+            upcast(data).map_err(|e| format!("payload of version {version}: {e}"))?
+        };
+        Ok(Received::new(data, envelope))
+    }
+
+    fn dead_letter(&mut self, reason: String, detail: &JsValue) {
+        let original = codec::to_json(detail);
+        let letter = DeadLetter {
+            reason,
+            subscriber: E::TYPE.to_owned(),
+            version: E::VERSION,
+            event: original,
+        };
+        web_sys::console::warn_1(&JsValue::from_str(&format!(
+            "herald-bus: dead letter for a `{}` subscriber: {}",
+            E::TYPE,
+            letter.reason
+        )));
+        if let Some(on_error) = &mut self.on_error {
+            on_error(&letter);
+        }
+        // A dead letter that cannot be decoded as a dead letter is not sent on again.
+        if E::TYPE != DeadLetter::TYPE {
+            let mut envelope = self.bus.envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
+            if let Some(id) = letter.event.get("id").and_then(Value::as_str) {
+                envelope.causationid = Some(id.to_owned());
+                envelope.correlationid = Some(
+                    letter
+                        .event
+                        .get("correlationid")
+                        .and_then(Value::as_str)
+                        .unwrap_or(id)
+                        .to_owned(),
+                );
+            }
+            let envelope = envelope.with_data(&letter);
+            if let Err(error) = self.bus.dispatch(&envelope) {
+                web_sys::console::error_1(&JsValue::from_str(&format!(
+                    "herald-bus: could not publish a dead letter: {error}"
+                )));
+            }
+        }
+    }
+}
