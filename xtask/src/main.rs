@@ -22,6 +22,8 @@ COMMANDS:
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
                            (apt), wasm-opt (npm binaryen@132, project-local). Says what it does.
     build                  Build the NOP page with trunk (release, wasm-opt) into dist/.
+    peer                   Build the peer wasm module of the cross-module browser tests into
+                           tests/cross-module/peer-pkg/.
     serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
                            store (data in .herald/), serving dist/, with the noise simulator
                            posting readings. Default ADDR: 127.0.0.1:8787.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         ["install"] => install::install(false),
         ["install", "--dry-run"] => install::install(true),
         ["build"] => install::install(false).and_then(|()| build_page()),
+        ["peer"] => install::install(false).and_then(|()| build_peer()),
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),
         ["test"] => return tests::test_all(),
@@ -81,6 +84,21 @@ pub fn build_page() -> Result<(), String> {
         .env("RUST_BACKTRACE", "0")
         .env("PATH", &install::tool_path())
         .current_dir(&root())
+        .status()
+}
+
+/// Builds the cross-module tests' peer: its own cargo build and wasm-bindgen run.
+pub fn build_peer() -> Result<(), String> {
+    say("building the cross-module peer module into tests/cross-module/peer-pkg/");
+    cargo()
+        .args(["build", "--locked", "-p", "herald-test-peer", "--target", "wasm32-unknown-unknown"])
+        .status()?;
+    let root = root();
+    Cmd::new("wasm-bindgen")
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(root.join("tests/cross-module/peer-pkg"))
+        .arg(root.join("target/wasm32-unknown-unknown/debug/herald_test_peer.wasm"))
+        .env("PATH", &install::tool_path())
         .status()
 }
 

@@ -6,14 +6,16 @@ use std::time::Instant;
 use crate::run::{cargo, Cmd};
 use crate::{build_page, install, root, say};
 
-/// The crates whose tests run in headless Chromium: every wasm crate.
-const BROWSER_CRATES: [&str; 6] = [
+/// The crates whose tests run in headless Chromium: every wasm crate, and the
+/// cross-module tests (whose peer module `build_peer` builds first).
+const BROWSER_CRATES: [&str; 7] = [
     "crates/herald-bus",
     "crates/herald-element",
     "crates/herald-push",
     "crates/herald-yew",
     "www/nop-sensor-list",
     "www/nop-noise-meter",
+    "tests/cross-module",
 ];
 
 /// Passed and failed tests of one layer.
@@ -89,6 +91,10 @@ pub fn test_all() -> ExitCode {
 
     say("layer 2/3: browser tests (wasm-pack test --headless --chrome)");
     let mut browser = Tally::default();
+    if let Err(error) = crate::build_peer() {
+        say(&format!("cannot build the cross-module peer: {error}"));
+        browser.failed += 1;
+    }
     for krate in BROWSER_CRATES {
         browser.add(run_counted(
             Cmd::new("wasm-pack")
