@@ -1,5 +1,6 @@
 //! One noise reading travels producer → gateway → SSE → two independently compiled
-//! micro-frontends, and a selection travels between them over the bus.
+//! micro-frontends, and a selection travels between them over the bus; a plain-JS
+//! micro-frontend's alert reaches a Rust one.
 
 use std::time::Duration;
 
@@ -69,5 +70,17 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
     let meter = browser.wait_for_text("nop-noise-meter .nop-meter-sensor", |_| true, WAIT).await?;
     assert_eq!(meter, "e2e-1");
     browser.wait_for_text(r#"nop-sensor-list li[data-sensor="e2e-2"] .nop-db"#, |t| t == "43.0 dB", WAIT).await?;
+
+    // The plain-JS <nop-alerts> raises nop.noise.alert for a sensor loud too often; the Rust
+    // sensor list, another module, marks the sensor.
+    for i in 0..4 {
+        gateway.post(&noise_reading(&format!("e2e-loud-{i}"), "e2e-3", 95.0)).await?;
+    }
+    browser
+        .wait_for_text(r#"nop-alerts li[data-sensor="e2e-3"]"#, |t| t.contains("4 loud readings"), WAIT)
+        .await?;
+    browser
+        .wait_for_text(r#"nop-sensor-list li.nop-alerted[data-sensor="e2e-3"] button"#, |t| t == "e2e-3", WAIT)
+        .await?;
     Ok(())
 }

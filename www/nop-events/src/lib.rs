@@ -35,3 +35,22 @@ impl Event for SensorSelected {
     const TYPE: &'static str = "nop.sensor.selected";
     type Data = Self;
 }
+
+/// A sensor was loud too often: more than a threshold count of loud readings within a
+/// window. Type `nop.noise.alert`, v1; raised by the plain-JS `<nop-alerts>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseAlert {
+    /// The sensor's id.
+    pub sensor: String,
+    /// How many loud readings fell within the window.
+    pub count: u32,
+    /// The window's length in seconds.
+    pub window_s: f64,
+    /// When the alert was raised, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for NoiseAlert {
+    const TYPE: &'static str = "nop.noise.alert";
+    type Data = Self;
+}

@@ -12,7 +12,7 @@ use gloo::events::EventListener;
 use herald_bus::{Bus, Event, Subscription};
 use herald_element::{define, CustomElement};
 use herald_push::PushStream;
-use nop_events::{NoiseReading, SensorSelected};
+use nop_events::{NoiseAlert, NoiseReading, SensorSelected};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, HtmlElement};
 
@@ -45,6 +45,7 @@ struct SensorList {
 struct Live {
     _stream: Option<PushStream>,
     _selected: Subscription,
+    _alerts: Subscription,
     _click: EventListener,
 }
 
@@ -54,6 +55,7 @@ struct View {
     status: Element,
     rows: BTreeMap<String, Element>,
     selected: Option<String>,
+    alerted: std::collections::BTreeSet<String>,
 }
 
 impl CustomElement for SensorList {
@@ -80,6 +82,7 @@ impl CustomElement for SensorList {
             status: find(".nop-status"),
             rows: BTreeMap::new(),
             selected: None,
+            alerted: Default::default(),
         }));
         let bus = Bus::page().with_source(SOURCE);
 
@@ -108,6 +111,12 @@ impl CustomElement for SensorList {
             on_selected.borrow_mut().select(&event.data.sensor);
         });
 
+        // alerts come from another micro-frontend (plain JavaScript, as it happens)
+        let on_alert = view.clone();
+        let alerts = bus.subscribe::<NoiseAlert>(move |event| {
+            on_alert.borrow_mut().alert(&event.data.sensor);
+        });
+
         let click = EventListener::new(host, "click", move |event| {
             let sensor = event
                 .target()
@@ -124,6 +133,7 @@ impl CustomElement for SensorList {
         self.live = Some(Live {
             _stream: stream,
             _selected: selected,
+            _alerts: alerts,
             _click: click,
         });
     }
@@ -165,7 +175,17 @@ impl View {
         if self.selected.as_deref() == Some(sensor) {
             let _ = row.class_list().add_1("nop-selected");
         }
+        if self.alerted.contains(sensor) {
+            let _ = row.class_list().add_1("nop-alerted");
+        }
         row
+    }
+
+    fn alert(&mut self, sensor: &str) {
+        self.alerted.insert(sensor.to_owned());
+        if let Some(row) = self.rows.get(sensor) {
+            let _ = row.class_list().add_1("nop-alerted");
+        }
     }
 
     fn select(&mut self, sensor: &str) {

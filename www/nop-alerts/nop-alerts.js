@@ -1,0 +1,133 @@
+// <nop-alerts>: a NOP micro-frontend written in plain JavaScript, with no herald code,
+// speaking herald's DOM protocol (docs/protocol.md §2) with nothing but DOM APIs.
+//
+// It hears `nop.noise.reading` (from the bus, and from the gateway's stream when its
+// `stream` attribute names one), raises `nop.noise.alert` when a sensor has more than
+// `max-loud` readings (default 3) above `threshold` dB (default 85) within `window-s`
+// seconds (default 60), and lists the alerts. Clicking an alert publishes
+// `nop.sensor.selected`; the selected sensor's alerts are highlighted.
+
+const SOURCE = "/mfe/nop-alerts";
+let sequence = 0;
+let nextId = 1;
+const moduleId = Math.random().toString(16).slice(2, 10);
+
+/** Publishes a herald event on `target` (window: the page-wide bus). */
+function publish(target, type, data, cause) {
+  const detail = {
+    specversion: "1.0",
+    id: `${moduleId}-${nextId++}`,
+    source: SOURCE,
+    type,
+    time: new Date().toISOString(),
+    datacontenttype: "application/json",
+    data,
+    // herald's sequence extension: 20 zero-padded digits, per source
+    sequence: String(++sequence).padStart(20, "0"),
+  };
+  if (cause) {
+    detail.correlationid = cause.correlationid ?? cause.id;
+    detail.causationid = cause.id;
+  }
+  const init = { bubbles: true, composed: true, detail };
+  target.dispatchEvent(new CustomEvent(`herald:${type}`, init));
+  // a copy for pattern subscribers, while any are live (docs/protocol.md §2.5)
+  if ((globalThis[Symbol.for("herald.bus.v1")]?.wildcards ?? 0) > 0) {
+    target.dispatchEvent(new CustomEvent("herald:*", init));
+  }
+  return detail;
+}
+
+/** Whether `detail` is an envelope with the given type and an object payload. */
+function isEnvelope(detail, type) {
+  return detail && typeof detail === "object" && detail.specversion === "1.0" &&
+    detail.type === type && typeof detail.id === "string" && detail.data && typeof detail.data === "object";
+}
+
+class NopAlerts extends HTMLElement {
+  static observedAttributes = ["threshold", "max-loud", "window-s"];
+
+  #loud = new Map(); // sensor -> times (ms) of loud readings in the window
+  #raised = new Set();
+  #selected = null;
+  #list = null;
+  #stream = null;
+  #onReading = (e) => this.#reading(e.detail);
+  #onSelected = (e) => {
+    if (isEnvelope(e.detail, "nop.sensor.selected")) this.#select(e.detail.data.sensor);
+  };
+  #onClick = (e) => {
+    const item = e.target.closest?.("[data-sensor]");
+    if (item) publish(window, "nop.sensor.selected", { sensor: item.dataset.sensor });
+  };
+
+  get threshold() { return Number(this.getAttribute("threshold") ?? 85); }
+  set threshold(db) { this.setAttribute("threshold", String(db)); }
+  get maxLoud() { return Number(this.getAttribute("max-loud") ?? 3); }
+  get windowMs() { return Number(this.getAttribute("window-s") ?? 60) * 1000; }
+
+  connectedCallback() {
+    this.innerHTML = `<section class="nop-card"><h2>Alerts</h2>
+      <p class="nop-status">more than ${this.maxLoud} readings above ${this.threshold} dB
+      within ${this.windowMs / 1000} s</p><ul class="nop-alerts"></ul></section>`;
+    this.#list = this.querySelector("ul");
+    window.addEventListener("herald:nop.noise.reading", this.#onReading);
+    window.addEventListener("herald:nop.sensor.selected", this.#onSelected);
+    this.addEventListener("click", this.#onClick);
+    const stream = this.getAttribute("stream");
+    if (stream) {
+      const url = new URL(stream, document.baseURI);
+      url.searchParams.append("topic", "nop.noise.reading");
+      this.#stream = new EventSource(url);
+      this.#stream.onmessage = (m) => {
+        try { this.#reading(JSON.parse(m.data)); } catch { /* not an envelope: skip */ }
+      };
+    }
+  }
+
+  disconnectedCallback() {
+    window.removeEventListener("herald:nop.noise.reading", this.#onReading);
+    window.removeEventListener("herald:nop.sensor.selected", this.#onSelected);
+    this.removeEventListener("click", this.#onClick);
+    this.#stream?.close();
+    this.#stream = null;
+  }
+
+  #reading(event) {
+    if (!isEnvelope(event, "nop.noise.reading")) return;
+    const { sensor, db, at } = event.data;
+    if (typeof sensor !== "string" || typeof db !== "number") return;
+    const now = typeof at === "number" && at > 0 ? at : Date.now();
+    const times = (this.#loud.get(sensor) ?? []).filter((t) => now - t < this.windowMs);
+    if (db > this.threshold) times.push(now);
+    this.#loud.set(sensor, times);
+    const raised = times.length > this.maxLoud;
+    if (raised && !this.#raised.has(sensor)) {
+      this.#raised.add(sensor);
+      const alert = { sensor, count: times.length, window_s: this.windowMs / 1000, at: now };
+      publish(window, "nop.noise.alert", alert, event);
+      this.#show(alert);
+    } else if (!raised) {
+      this.#raised.delete(sensor);
+    }
+  }
+
+  #show(alert) {
+    const item = document.createElement("li");
+    item.dataset.sensor = alert.sensor;
+    item.className = alert.sensor === this.#selected ? "nop-selected" : "";
+    item.innerHTML = `<button></button> <span></span>`;
+    item.querySelector("button").textContent = alert.sensor;
+    item.querySelector("span").textContent = `${alert.count} loud readings`;
+    this.#list.prepend(item);
+  }
+
+  #select(sensor) {
+    this.#selected = sensor;
+    for (const item of this.#list?.children ?? []) {
+      item.classList.toggle("nop-selected", item.dataset.sensor === sensor);
+    }
+  }
+}
+
+if (!customElements.get("nop-alerts")) customElements.define("nop-alerts", NopAlerts);
