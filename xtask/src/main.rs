@@ -4,6 +4,7 @@
 
 mod install;
 mod run;
+mod schema;
 mod tests;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ COMMANDS:
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
                            (apt), wasm-opt (npm binaryen@132, project-local). Says what it does.
     build                  Build the NOP page with trunk (release, wasm-opt) into dist/.
+    schema [--check]       Write the NOP event contracts as JSON Schemas (docs/schemas/) and
+                           TypeScript declarations (docs/nop-events.d.ts); with --check, fail
+                           if the committed files differ from the Rust types.
     peer                   Build the peer wasm module of the cross-module browser tests into
                            tests/cross-module/peer-pkg/.
     serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
         ["install"] => install::install(false),
         ["install", "--dry-run"] => install::install(true),
         ["build"] => install::install(false).and_then(|()| build_page()),
+        ["schema"] => schema::schema(false),
+        ["schema", "--check"] => schema::schema(true),
         ["peer"] => install::install(false).and_then(|()| build_peer()),
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A noise sensor measured a level. Type `nop.noise.reading`, v1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NoiseReading {
     /// The sensor's id, e.g. `s-1`.
     pub sensor: String,
@@ -26,6 +27,7 @@ impl Event for NoiseReading {
 
 /// A user selected a sensor in some micro-frontend. Type `nop.sensor.selected`, v1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SensorSelected {
     /// The selected sensor's id.
     pub sensor: String,
@@ -39,6 +41,7 @@ impl Event for SensorSelected {
 /// A sensor was loud too often: more than a threshold count of loud readings within a
 /// window. Type `nop.noise.alert`, v1; raised by the plain-JS `<nop-alerts>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NoiseAlert {
     /// The sensor's id.
     pub sensor: String,
@@ -53,4 +56,15 @@ pub struct NoiseAlert {
 impl Event for NoiseAlert {
     const TYPE: &'static str = "nop.noise.alert";
     type Data = Self;
+}
+
+/// Every NOP contract, for `cargo xtask schema`.
+#[cfg(feature = "schema")]
+pub fn contracts() -> Vec<herald_schema::Contract> {
+    use herald_schema::Contract;
+    vec![
+        Contract::of::<NoiseReading>(),
+        Contract::of::<SensorSelected>(),
+        Contract::of::<NoiseAlert>(),
+    ]
 }
