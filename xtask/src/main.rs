@@ -2,6 +2,7 @@
 //!
 //! Standard library only, so that it compiles in a second on a fresh machine.
 
+mod bench;
 mod install;
 mod run;
 mod schema;
@@ -36,6 +37,8 @@ COMMANDS:
                            exits non-zero on any failure.
     screenshot [OUT]       Serve the demo on a free port and save a headless Chromium screenshot
                            (default docs/nop.png).
+    bench bus              Benchmark the bus in headless Chromium against raw DOM events and
+                           mitt (npm): events/s and the ratio of each to raw JS.
     help                   Print this message.
 ";
 
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),
         ["test"] => return tests::test_all(),
+        ["bench", what] => bench::bench(what),
         ["screenshot"] => screenshot("docs/nop.png"),
         ["screenshot", out] => screenshot(out),
         [] | ["help"] | ["--help"] | ["-h"] => {
@@ -120,7 +124,7 @@ fn serve(listen: &str) -> Result<(), String> {
     build_page()?;
     build_binaries()?;
     let root = root();
-    let mut gateway = run::Gateway::start(&root, listen, &root.join(".herald"))?;
+    let mut gateway = run::Gateway::start(&root, listen, &root.join(".herald"), &root.join("dist"))?;
     let _simulator = run::spawn_simulator(&root, &gateway.url)?;
     say(&format!("NOP is live at {}", gateway.url));
     say("the gateway's data is in .herald/; press Ctrl-C to stop");

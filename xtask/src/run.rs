@@ -108,6 +108,23 @@ impl Cmd {
             .map_err(|e| format!("cannot start `{}`: {e}", self.shown))
     }
 
+    /// Runs it to completion and returns its stdout (stderr goes to `stderr`); an error
+    /// unless it exits 0.
+    pub fn output_stdout(mut self, stderr: Stdio) -> Result<String, String> {
+        say(&format!("$ {}", self.shown));
+        let output = self
+            .command
+            .stdin(Stdio::null())
+            .stderr(stderr)
+            .output()
+            .map_err(|e| format!("cannot run `{}`: {e}", self.shown))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!("`{}` failed ({})", self.shown, output.status))
+        }
+    }
+
     /// Runs it and returns its trimmed stdout, or `None` if it cannot run or fails.
     pub fn output_quiet(mut self) -> Option<String> {
         let output = self.command.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
@@ -154,12 +171,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn start(root: &Path, listen: &str, data: &Path) -> Result<Self, String> {
+    pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path) -> Result<Self, String> {
         let mut child = Cmd::new(root.join("target/debug/herald-server"))
             .args(["--listen", listen, "--data"])
             .arg(data)
             .arg("--static-dir")
-            .arg(root.join("dist"))
+            .arg(static_dir)
             .spawn(Stdio::piped())?;
         let stdout = child.stdout.take().ok_or("the gateway has no stdout")?;
         let process = Guard(child);

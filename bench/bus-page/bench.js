@@ -1,0 +1,79 @@
+// `cargo xtask bench bus`: the same payload through raw DOM events, mitt, and herald's bus
+// (across two wasm modules, and within one), measured in one page and one run.
+import mitt from "./mitt.mjs";
+import initA, * as a from "./publisher/herald_bench_bus_publisher.js";
+import initB, * as b from "./subscriber/herald_bench_bus_subscriber.js";
+
+const params = new URLSearchParams(location.search);
+const N = Number(params.get("n") ?? 20000);
+const ROUNDS = Number(params.get("rounds") ?? 7);
+
+function reading(i) {
+  return { sensor: "s-1", db: 60 + (i % 30), at: 1796000000000 + i };
+}
+
+/** Median milliseconds of `run()` over ROUNDS, after one warm-up round. */
+function measure(run) {
+  run();
+  const times = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    run();
+    times.push(performance.now() - t0);
+  }
+  times.sort((x, y) => x - y);
+  return times[Math.floor(times.length / 2)];
+}
+
+function check(name, got) {
+  if (got !== N) throw new Error(`${name}: the handler saw ${got} of ${N} events`);
+}
+
+const cases = {
+  "raw JS dispatchEvent + addEventListener": () => {
+    let seen = 0;
+    const listener = (e) => { if (e.detail.db > 0) seen++; };
+    window.addEventListener("raw:reading", listener);
+    for (let i = 0; i < N; i++) {
+      window.dispatchEvent(new CustomEvent("raw:reading", { detail: reading(i) }));
+    }
+    window.removeEventListener("raw:reading", listener);
+    check("raw", seen);
+  },
+  "raw JS dispatchEvent, no listener": () => {
+    for (let i = 0; i < N; i++) {
+      window.dispatchEvent(new CustomEvent("raw:unheard", { detail: reading(i) }));
+    }
+  },
+  "mitt emit + on": () => {
+    let seen = 0;
+    const emitter = mitt();
+    emitter.on("reading", (d) => { if (d.db > 0) seen++; });
+    for (let i = 0; i < N; i++) emitter.emit("reading", reading(i));
+    check("mitt", seen);
+  },
+  "herald typed, module A -> module B": () => {
+    b.bench_subscribe();
+    a.bench_publish(N);
+    check("herald cross-module", b.bench_unsubscribe());
+  },
+  "herald typed, same module": () => {
+    check("herald same module", a.bench_same_module(N));
+  },
+  "herald publish, no subscriber": () => {
+    a.bench_publish_unheard(N);
+  },
+};
+
+try {
+  await initA();
+  await initB();
+  const results = [];
+  for (const [name, run] of Object.entries(cases)) {
+    const ms = measure(run);
+    results.push({ name, ms, events: N });
+  }
+  document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results });
+} catch (error) {
+  document.getElementById("result").textContent = JSON.stringify({ error: String(error?.stack ?? error) });
+}
