@@ -73,7 +73,26 @@ try {
     const ms = measure(run);
     results.push({ name, ms, events: N });
   }
-  document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results });
+  // where a herald event's time goes (medians over ROUNDS, N events each)
+  const sample = a.bench_sample_json();
+  const parts = [];
+  for (let r = 0; r < ROUNDS; r++) parts.push(JSON.parse(a.bench_parts(N)));
+  const median = (key) => parts.map((p) => p[key]).sort((x, y) => x - y)[Math.floor(parts.length / 2)];
+  const jsonKey = Symbol.for("herald.json");
+  const dispatch = measure(() => {
+    for (let i = 0; i < N; i++) {
+      const detail = JSON.parse(sample);
+      detail[jsonKey] = sample;
+      window.dispatchEvent(new CustomEvent("bench:parts", { bubbles: true, composed: true, detail }));
+    }
+  });
+  const breakdown = [
+    { name: "envelope (id, time, sequence, correlation)", ms: median("envelope"), events: N },
+    { name: "serialise (serde_json)", ms: median("serialize"), events: N },
+    { name: "JSON.parse + CustomEvent + dispatch", ms: dispatch, events: N },
+    { name: "decode + validate (serde_json)", ms: median("decode"), events: N },
+  ];
+  document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results, breakdown });
 } catch (error) {
   document.getElementById("result").textContent = JSON.stringify({ error: String(error?.stack ?? error) });
 }

@@ -113,6 +113,18 @@ pub fn table(result: &Value) -> Result<String, String> {
             us / baseline
         ));
     }
+    if let Some(parts) = result["breakdown"].as_array() {
+        out.push_str("\nwhere a herald event's time goes (parts measured alone):\n");
+        for row in parts {
+            let us = per_event(row).ok_or("bad row")?;
+            out.push_str(&format!(
+                "  {:<50} {:>8.3} µs/event {:>6.2} × raw JS\n",
+                row["name"].as_str().unwrap_or("?"),
+                us,
+                us / baseline
+            ));
+        }
+    }
     Ok(out)
 }
 

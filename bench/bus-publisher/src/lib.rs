@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use herald_bus::Bus;
+use herald_bus::{Bus, Event};
 use nop_events::NoiseReading;
 use wasm_bindgen::prelude::*;
 
@@ -49,7 +49,7 @@ pub fn bench_same_module(n: u32) -> Result<u32, JsError> {
 /// The same payload under a type nobody subscribes to.
 struct Unheard;
 
-impl herald_bus::Event for Unheard {
+impl Event for Unheard {
     const TYPE: &'static str = "bench.unheard";
     type Data = NoiseReading;
 }
@@ -63,4 +63,53 @@ pub fn bench_publish_unheard(n: u32) -> Result<(), JsError> {
         bus.publish::<Unheard>(&reading(i))?;
     }
     Ok(())
+}
+
+/// One reading's envelope as published, as JSON text (for the page to time its part).
+#[wasm_bindgen]
+pub fn bench_sample_json() -> Result<String, JsError> {
+    let bus = Bus::page().with_source("/bench/a-sample");
+    let event = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(1));
+    Ok(serde_json::to_string(&event)?)
+}
+
+/// Times the Rust parts of a publish and a delivery, `n` times each; returns milliseconds
+/// as JSON: `{"envelope", "serialize", "decode"}`.
+#[wasm_bindgen]
+pub fn bench_parts(n: u32) -> Result<String, JsError> {
+    use herald_bus::CloudEvent;
+    let performance = web_sys::window()
+        .and_then(|w| w.performance())
+        .ok_or_else(|| JsError::new("no performance"))?;
+    let bus = Bus::page().with_source("/bench/a-parts");
+    let sample = bench_sample_json()?;
+
+    let t0 = performance.now();
+    let mut ids = 0;
+    for i in 0..n {
+        let event: CloudEvent<NoiseReading> = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(i));
+        ids += event.id.len();
+    }
+    let t1 = performance.now();
+    let event = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(1));
+    let mut bytes = 0;
+    for _ in 0..n {
+        bytes += serde_json::to_string(&event)?.len();
+    }
+    let t2 = performance.now();
+    let mut sum = 0.0;
+    for _ in 0..n {
+        let envelope: CloudEvent<&serde_json::value::RawValue> = serde_json::from_str(&sample)?;
+        envelope.validate()?;
+        let data: NoiseReading = serde_json::from_str(envelope.data.map_or("null", |d| d.get()))?;
+        sum += data.db;
+    }
+    let t3 = performance.now();
+    Ok(format!(
+        r#"{{"envelope":{},"serialize":{},"decode":{},"check":{}}}"#,
+        t1 - t0,
+        t2 - t1,
+        t3 - t2,
+        ids + bytes + sum as usize
+    ))
 }

@@ -4,8 +4,8 @@ use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, Event};
 use serde::Serialize;
-use wasm_bindgen::{JsValue, UnwrapThrowExt};
-use web_sys::{CustomEvent, CustomEventInit, Element, EventTarget};
+use wasm_bindgen::UnwrapThrowExt;
+use web_sys::{Element, EventTarget};
 
 use crate::codec;
 use crate::subscribe::SubscriptionBuilder;
@@ -115,9 +115,12 @@ impl Bus {
         Ok(event.map_data(|_| ()))
     }
 
-    /// A new envelope from this publisher: fresh id, source, time, sequence, version and
-    /// correlation.
-    pub(crate) fn envelope<T>(&self, ty: &str, version: u32) -> CloudEvent<T> {
+    /// A new envelope from this publisher, as [`Bus::publish`] would send it: a fresh id,
+    /// this bus's source, the time, the next sequence number, the payload version, and the
+    /// correlation of the event being handled, if any. Use it to send an event elsewhere
+    /// (to the gateway, say) as part of the same chain; add the payload with
+    /// [`CloudEvent::with_data`].
+    pub fn envelope<T>(&self, ty: &str, version: u32) -> CloudEvent<T> {
         let id = NEXT_ID.with(|next| {
             let n = next.get();
             next.set(n + 1);
@@ -148,11 +151,8 @@ impl Bus {
     }
 
     pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
-        let detail = codec::encode(event)?;
-        dispatch_detail(&self.target, &dom_event_name(&event.ty), &detail, false)?;
-        if js::herald_wildcards() > 0 {
-            dispatch_detail(&self.target, DOM_WILDCARD_EVENT, &detail, false)?;
-        }
+        let json = codec::encode(event)?;
+        js::herald_dispatch(&self.target, &dom_event_name(&event.ty), &json, false, true)?;
         Ok(())
     }
 
@@ -195,14 +195,15 @@ pub(crate) fn retain_type(ty: &str, policy: Retention) -> Result<(), Error> {
     }
 }
 
-pub(crate) fn dispatch_detail(target: &EventTarget, name: &str, detail: &JsValue, cancelable: bool) -> Result<bool, Error> {
-    let init = CustomEventInit::new();
-    init.set_bubbles(true);
-    init.set_composed(true);
-    init.set_cancelable(cancelable);
-    init.set_detail(detail);
-    let dom_event = CustomEvent::new_with_event_init_dict(name, &init)?;
-    Ok(target.dispatch_event(&dom_event)?)
+/// Dispatches an envelope under `name` without the `herald:*` copy (requests, replies).
+pub(crate) fn dispatch_named<T: Serialize>(
+    target: &EventTarget,
+    name: &str,
+    event: &CloudEvent<T>,
+    cancelable: bool,
+) -> Result<bool, Error> {
+    let json = codec::encode(event)?;
+    Ok(js::herald_dispatch(target, name, &json, cancelable, false)?)
 }
 
 /// A delivered event: the decoded payload and its envelope.

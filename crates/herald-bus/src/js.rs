@@ -1,11 +1,46 @@
-//! The page-level state that every herald module shares, whatever wasm module or script it
-//! is: `globalThis[Symbol.for("herald.bus.v1")]` (docs/protocol.md §2.6). Each module
+//! herald-bus's JavaScript side: the page-level state that every herald module shares,
+//! whatever wasm module or script it is — `globalThis[Symbol.for("herald.bus.v1")]`
+//! (docs/protocol.md §2.6) — and the hot path of the DOM events themselves. Each module
 //! bundles its own copy of this snippet; they agree because the state lives on the page.
+//!
+//! An envelope crosses the wasm boundary as one JSON string each way, not field by field:
+//! `herald_dispatch` turns the publisher's JSON into the `detail` object with one
+//! `JSON.parse`, creates and dispatches the event; the JSON text rides along on the object
+//! under the registered symbol `Symbol.for("herald.json")` (invisible to
+//! `JSON.stringify`, `for…in` and `Object.keys`), and `herald_listen`'s listener hands a
+//! herald subscriber in any module that text, with no walk over the object. A `detail`
+//! made by anyone else is read with `JSON.stringify`.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
+const JSON_KEY = Symbol.for("herald.json");
+function jsonOf(detail) {
+  if (detail === null || typeof detail !== "object") return undefined;
+  const json = detail[JSON_KEY];
+  if (typeof json === "string") return json;
+  try { return JSON.stringify(detail); } catch { return undefined; }
+}
+export function herald_dispatch(target, name, json, cancelable, wildcard) {
+  const detail = JSON.parse(json);
+  detail[JSON_KEY] = json;
+  const init = { bubbles: true, composed: true, cancelable, detail };
+  const notCanceled = target.dispatchEvent(new CustomEvent(name, init));
+  if (wildcard && (globalThis[KEY]?.wildcards ?? 0) > 0) {
+    target.dispatchEvent(new CustomEvent("herald:*", init));
+  }
+  return notCanceled;
+}
+export function herald_listen(target, name, callback) {
+  const listener = (e) => callback(jsonOf(e.detail), e);
+  target.addEventListener(name, listener);
+  return listener;
+}
+export function herald_unlisten(target, name, listener) {
+  target.removeEventListener(name, listener);
+}
+export function herald_detail_json(detail) { return jsonOf(detail); }
 function state() {
   let s = globalThis[KEY];
   if (!s) {
@@ -52,18 +87,33 @@ export function herald_retained_all() {
   all.sort((a, b) => a.n - b.n);
   return all.map((r) => [r.type, r.detail]);
 }
-export function herald_wildcards() { return state().wildcards; }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 "#)]
 extern "C" {
+    /// Dispatches `herald:<type>` (named `name`) with the envelope `json` as its `detail`,
+    /// and with `wildcard` its `herald:*` copy while pattern subscriptions are live;
+    /// returns `dispatchEvent`'s result (`false` when a listener called `preventDefault`).
+    #[wasm_bindgen(catch)]
+    pub fn herald_dispatch(
+        target: &web_sys::EventTarget,
+        name: &str,
+        json: &str,
+        cancelable: bool,
+        wildcard: bool,
+    ) -> Result<bool, JsValue>;
+    /// Listens for `name`, calling `callback` with the detail's JSON (if it is an object)
+    /// and the event; returns the listener to remove.
+    pub fn herald_listen(target: &web_sys::EventTarget, name: &str, callback: &js_sys::Function) -> js_sys::Function;
+    /// Removes a listener made by `herald_listen`.
+    pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
+    /// A `detail` as JSON text, `None` if it is not an object JSON can express.
+    pub fn herald_detail_json(detail: &JsValue) -> Option<String>;
     /// Declares `type` retained; returns `""`, or the JSON of the policy already declared.
     pub fn herald_retain(ty: &str, kind: &str, n: u32, ms: f64) -> String;
     /// The retained `detail`s of `type`, oldest first.
     pub fn herald_retained(ty: &str) -> js_sys::Array;
     /// Every retained `[type, detail]`, in the order they were published.
     pub fn herald_retained_all() -> js_sys::Array;
-    /// How many pattern subscriptions are live on the page.
-    pub fn herald_wildcards() -> u32;
     /// Registers (+1) or releases (-1) a pattern subscription.
     pub fn herald_wildcards_add(delta: i32);
 }

@@ -2,7 +2,10 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::EventTarget;
 
-/// A DOM event listener removed when dropped.
+use crate::js;
+
+/// A DOM event listener removed when dropped. Its callback receives the event's `detail`
+/// as JSON text (`None` when the detail is not a JSON object) and the event.
 ///
 /// Unlike a `FnMut` listener, its `Fn` callback may be re-entered: a handler that
 /// publishes an event its own subscription hears runs into its own listener again, and
@@ -10,17 +13,22 @@ use web_sys::EventTarget;
 pub(crate) struct Listener {
     target: EventTarget,
     name: String,
-    closure: Option<Closure<dyn Fn(web_sys::Event)>>,
+    listener: js_sys::Function,
+    closure: Option<Closure<dyn Fn(Option<String>, web_sys::Event)>>,
 }
 
 impl Listener {
-    pub(crate) fn new(target: &EventTarget, name: String, callback: impl Fn(web_sys::Event) + 'static) -> Self {
-        let closure = Closure::<dyn Fn(web_sys::Event)>::new(callback);
-        // Adding a listener with a function callback cannot fail.
-        let _ = target.add_event_listener_with_callback(&name, closure.as_ref().unchecked_ref());
+    pub(crate) fn new(
+        target: &EventTarget,
+        name: String,
+        callback: impl Fn(Option<String>, web_sys::Event) + 'static,
+    ) -> Self {
+        let closure = Closure::<dyn Fn(Option<String>, web_sys::Event)>::new(callback);
+        let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref());
         Listener {
             target: target.clone(),
             name,
+            listener,
             closure: Some(closure),
         }
     }
@@ -35,10 +43,8 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(closure) = &self.closure {
-            let _ = self
-                .target
-                .remove_event_listener_with_callback(&self.name, closure.as_ref().unchecked_ref());
+        if self.closure.is_some() {
+            js::herald_unlisten(&self.target, &self.name, &self.listener);
         }
     }
 }

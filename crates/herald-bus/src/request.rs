@@ -12,10 +12,9 @@ use herald_protocol::{CloudEvent, Event, Request, EXT_REPLYTO};
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
-use wasm_bindgen::{JsCast, JsValue, UnwrapThrowExt};
-use web_sys::CustomEvent;
+use wasm_bindgen::{JsValue, UnwrapThrowExt};
 
-use crate::bus::{dispatch_detail, dom_event_name, HandlingGuard};
+use crate::bus::{dispatch_named, dom_event_name, HandlingGuard};
 use crate::listener::Listener;
 use crate::subscribe::Subscription;
 use crate::{codec, Bus, Error, Received};
@@ -103,8 +102,8 @@ impl Bus {
     ) -> Subscription {
         let responder = Rc::new(RefCell::new(responder));
         let bus = self.clone();
-        let listener = Listener::new(self.as_raw(), dom_event_name(Q::TYPE), move |event| {
-            answer::<Q>(&bus, &event, &responder);
+        let listener = Listener::new(self.as_raw(), dom_event_name(Q::TYPE), move |json, event| {
+            answer::<Q>(&bus, json.as_deref(), &event, &responder);
         });
         Subscription::from_listener(listener)
     }
@@ -112,16 +111,14 @@ impl Bus {
 
 fn answer<Q: Request>(
     bus: &Bus,
+    json: Option<&str>,
     event: &web_sys::Event,
     responder: &RefCell<impl FnMut(&Received<Q>) -> Result<Q::Reply, String>>,
 ) {
     if event.default_prevented() {
         return; // another responder claimed it
     }
-    let Some(detail) = event.dyn_ref::<CustomEvent>().map(CustomEvent::detail) else {
-        return;
-    };
-    let Ok(request) = codec::decode::<Value>(&detail) else {
+    let Some(Ok(request)) = json.map(codec::decode::<Value>) else {
         return; // not an envelope: the subscribers' dead-letter path reports it
     };
     let Some(reply_to) = request.extensions.get(EXT_REPLYTO).and_then(Value::as_str).map(str::to_owned) else {
@@ -149,7 +146,7 @@ fn answer<Q: Request>(
             .envelope::<Value>(REPLY_ERROR_TYPE, 1)
             .with_data(serde_json::json!({ "message": message })),
     };
-    let sent = codec::encode(&reply).and_then(|detail| dispatch_detail(&window_target(), &reply_to, &detail, false));
+    let sent = dispatch_named(&window_target(), &reply_to, &reply, false);
     if let Err(error) = sent {
         web_sys::console::error_1(&JsValue::from_str(&format!("herald-bus: could not send a reply: {error}")));
     }
@@ -215,9 +212,8 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
         pending.id = envelope.id.clone();
         let reply_to = format!("herald:reply:{}", envelope.id);
         let on_reply = shared.clone();
-        pending._listener = Some(Listener::new(&window_target(), reply_to, move |event| {
-            let detail = event.dyn_ref::<CustomEvent>().map(CustomEvent::detail).unwrap_or(JsValue::NULL);
-            on_reply.borrow_mut().settle(read_reply::<Q::Reply>(&detail));
+        pending._listener = Some(Listener::new(&window_target(), reply_to, move |json, _event| {
+            on_reply.borrow_mut().settle(read_reply::<Q::Reply>(json.as_deref()));
         }));
         let on_timeout = shared.clone();
         let timeout = self.timeout;
@@ -225,9 +221,7 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
         pending._timer = Some(Timeout::new(millis, move || {
             on_timeout.borrow_mut().settle(Err(RequestError::Timeout(timeout)));
         }));
-        match codec::encode(&envelope).and_then(|detail| {
-            dispatch_detail(self.bus.as_raw(), &dom_event_name(Q::TYPE), &detail, true)
-        }) {
+        match dispatch_named(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
             // not canceled: nobody called preventDefault, so nobody claimed it
             Ok(true) => shared.borrow_mut().settle(Err(RequestError::NoResponder)),
             Ok(false) => {}
@@ -237,8 +231,9 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
     }
 }
 
-fn read_reply<R: serde::de::DeserializeOwned>(detail: &JsValue) -> Result<R, RequestError> {
-    let reply = codec::decode::<Value>(detail).map_err(RequestError::Decode)?;
+fn read_reply<R: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<R, RequestError> {
+    let json = json.ok_or_else(|| RequestError::Decode("the reply's `detail` is not a JSON object".into()))?;
+    let reply = codec::decode::<Value>(json).map_err(RequestError::Decode)?;
     if reply.ty == REPLY_ERROR_TYPE {
         let message = reply
             .data

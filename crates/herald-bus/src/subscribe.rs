@@ -3,6 +3,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CustomEvent;
@@ -163,14 +164,12 @@ impl<E: Event> SubscriptionBuilder<E> {
             }),
         });
         let listener_delivery = delivery.clone();
-        let listener = Listener::new(self.bus.as_raw(), dom_event_name(E::TYPE), move |event| {
-            if let Some(detail) = detail_of(&event) {
-                listener_delivery.deliver(detail);
-            }
+        let listener = Listener::new(self.bus.as_raw(), dom_event_name(E::TYPE), move |json, event| {
+            listener_delivery.deliver(Incoming::event(json, event));
         });
         if replay {
             for detail in js::herald_retained(E::TYPE).iter() {
-                delivery.deliver(detail);
+                delivery.deliver(Incoming::detail(detail));
             }
         }
         Subscription {
@@ -192,7 +191,7 @@ impl Bus {
         let pattern: TopicPattern = pattern.parse()?;
         let guard = WildcardGuard::new();
         let matching = pattern.clone();
-        let delivery = Delivery::new(move |detail: JsValue| match codec::decode::<Value>(&detail) {
+        let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode::<Value>() {
             Ok(event) if matching.matches(&event.ty) => {
                 let _cause = HandlingGuard::enter(&event);
                 handler(&event);
@@ -203,15 +202,13 @@ impl Bus {
             ))),
         });
         let listener_delivery = delivery.clone();
-        let listener = Listener::new(self.as_raw(), DOM_WILDCARD_EVENT.to_owned(), move |event| {
-            if let Some(detail) = detail_of(&event) {
-                listener_delivery.deliver(detail);
-            }
+        let listener = Listener::new(self.as_raw(), DOM_WILDCARD_EVENT.to_owned(), move |json, event| {
+            listener_delivery.deliver(Incoming::event(json, event));
         });
         for entry in js::herald_retained_all().iter() {
             let entry: js_sys::Array = entry.unchecked_into();
             if entry.get(0).as_string().is_some_and(|ty| pattern.matches(&ty)) {
-                delivery.deliver(entry.get(1));
+                delivery.deliver(Incoming::detail(entry.get(1)));
             }
         }
         Ok(Subscription {
@@ -221,8 +218,46 @@ impl Bus {
     }
 }
 
-fn detail_of(event: &web_sys::Event) -> Option<JsValue> {
-    event.dyn_ref::<CustomEvent>().map(CustomEvent::detail)
+/// One event for a subscription: its `detail`'s JSON text, and where the detail came from
+/// (read only to report a detail that is not JSON).
+struct Incoming {
+    json: Option<String>,
+    origin: Origin,
+}
+
+enum Origin {
+    Event(web_sys::Event),
+    Detail(JsValue),
+}
+
+impl Incoming {
+    fn event(json: Option<String>, event: web_sys::Event) -> Self {
+        Incoming {
+            json,
+            origin: Origin::Event(event),
+        }
+    }
+
+    fn detail(detail: JsValue) -> Self {
+        Incoming {
+            json: js::herald_detail_json(&detail),
+            origin: Origin::Detail(detail),
+        }
+    }
+
+    fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<CloudEvent<T>, String> {
+        codec::decode(self.json.as_deref().ok_or("`detail` is not a JSON object")?)
+    }
+
+    fn to_json(&self) -> Value {
+        codec::to_json(self.json.as_deref(), || match &self.origin {
+            Origin::Event(event) => event
+                .dyn_ref::<CustomEvent>()
+                .map(CustomEvent::detail)
+                .unwrap_or(JsValue::UNDEFINED),
+            Origin::Detail(detail) => detail.clone(),
+        })
+    }
 }
 
 /// Runs a subscription's processing one delivery at a time: a delivery that arrives while
@@ -230,7 +265,7 @@ fn detail_of(event: &web_sys::Event) -> Option<JsValue> {
 /// queued and runs right after, instead of re-entering the handler.
 struct Delivery<P> {
     process: Rc<RefCell<P>>,
-    queue: Rc<RefCell<VecDeque<JsValue>>>,
+    queue: Rc<RefCell<VecDeque<Incoming>>>,
 }
 
 impl<P> Clone for Delivery<P> {
@@ -243,12 +278,12 @@ impl<P> Clone for Delivery<P> {
 }
 
 trait Process {
-    fn process(&mut self, detail: JsValue);
+    fn process(&mut self, incoming: Incoming);
 }
 
-impl<F: FnMut(JsValue)> Process for F {
-    fn process(&mut self, detail: JsValue) {
-        self(detail)
+impl<F: FnMut(Incoming)> Process for F {
+    fn process(&mut self, incoming: Incoming) {
+        self(incoming)
     }
 }
 
@@ -260,12 +295,12 @@ impl<P: Process> Delivery<P> {
         }
     }
 
-    fn deliver(&self, detail: JsValue) {
+    fn deliver(&self, incoming: Incoming) {
         let Ok(mut process) = self.process.try_borrow_mut() else {
-            self.queue.borrow_mut().push_back(detail);
+            self.queue.borrow_mut().push_back(incoming);
             return;
         };
-        process.process(detail);
+        process.process(incoming);
         loop {
             let next = self.queue.borrow_mut().pop_front();
             match next {
@@ -321,8 +356,8 @@ struct Typed<E: Event> {
 }
 
 impl<E: Event> Process for Typed<E> {
-    fn process(&mut self, detail: JsValue) {
-        match self.decode(&detail) {
+    fn process(&mut self, incoming: Incoming) {
+        match self.decode(&incoming) {
             Ok(received) => {
                 if let (Some(order), Some(sequence)) = (&mut self.order, received.envelope.sequence()) {
                     if !order.admit(&received.envelope.source, sequence) {
@@ -332,23 +367,25 @@ impl<E: Event> Process for Typed<E> {
                 let _cause = HandlingGuard::enter(&received.envelope);
                 (self.handler)(&received);
             }
-            Err(reason) => self.dead_letter(reason, &detail),
+            Err(reason) => self.dead_letter(reason, &incoming),
         }
     }
 }
 
 impl<E: Event> Typed<E> {
-    fn decode(&self, detail: &JsValue) -> Result<Received<E>, String> {
-        let event = codec::decode::<Value>(detail).map_err(|e| e.to_string())?;
+    fn decode(&self, incoming: &Incoming) -> Result<Received<E>, String> {
+        // The payload stays raw JSON until its version says which type to read it as.
+        let event = incoming.decode::<&RawValue>()?;
         event.validate().map_err(|e| e.to_string())?;
         if event.ty != E::TYPE {
             return Err(format!("the event's type `{}` is not `{}`", event.ty, E::TYPE));
         }
         let version = event.data_version();
-        let mut data = Value::Null;
-        let envelope = event.map_data(|d| data = d);
+        let mut raw = None;
+        let envelope = event.map_data(|d| raw = Some(d));
+        let json = raw.map_or("null", RawValue::get);
         let data = if version == E::VERSION {
-            serde_json::from_value::<E::Data>(data).map_err(|e| format!("payload: {e}"))?
+            serde_json::from_str::<E::Data>(json).map_err(|e| format!("payload: {e}"))?
         } else {
             let upcast = self
                 .upcasters
@@ -361,13 +398,14 @@ impl<E: Event> Typed<E> {
                         E::VERSION
                     )
                 })?;
-            upcast(data).map_err(|e| format!("payload of version {version}: {e}"))?
+            let value = serde_json::from_str::<Value>(json).map_err(|e| format!("payload: {e}"))?;
+            upcast(value).map_err(|e| format!("payload of version {version}: {e}"))?
         };
         Ok(Received::new(data, envelope))
     }
 
-    fn dead_letter(&mut self, reason: String, detail: &JsValue) {
-        let original = codec::to_json(detail);
+    fn dead_letter(&mut self, reason: String, incoming: &Incoming) {
+        let original = incoming.to_json();
         let letter = DeadLetter {
             reason,
             subscriber: E::TYPE.to_owned(),

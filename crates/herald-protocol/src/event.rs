@@ -1,7 +1,6 @@
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Error;
@@ -30,8 +29,7 @@ pub const EXT_REPLYTO: &str = "replyto";
 /// - `causationid`: the `id` of the event whose handling produced this one.
 ///
 /// Other extension attributes are kept as they came, in [`CloudEvent::extensions`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound(serialize = "T: Serialize", deserialize = "T: DeserializeOwned"))]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CloudEvent<T = Value> {
     /// Always `"1.0"`.
     pub specversion: String,
@@ -40,34 +38,24 @@ pub struct CloudEvent<T = Value> {
     /// Identifies the context in which the event happened (a URI-reference).
     pub source: String,
     /// The event type, dot-separated segments such as `nop.noise.reading`.
-    #[serde(rename = "type")]
     pub ty: String,
     /// When the event happened (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// The subject of the event within the source, e.g. a sensor id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Media type of `data`, e.g. `application/json`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datacontenttype: Option<String>,
     /// URI of the schema `data` adheres to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataschema: Option<String>,
     /// The payload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
     /// A binary payload, base64-encoded (CloudEvents JSON format); exclusive with `data`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_base64: Option<String>,
     /// herald extension: the correlation id of the chain this event belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlationid: Option<String>,
     /// herald extension: the id of the event that caused this one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causationid: Option<String>,
     /// Any other extension attributes, by name.
-    #[serde(flatten)]
     pub extensions: BTreeMap<String, Value>,
 }
 
@@ -366,6 +354,7 @@ pub(crate) fn rfc3339_from_unix_millis(unix_millis: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
 
     fn parse(v: Value) -> Result<CloudEvent, Error> {

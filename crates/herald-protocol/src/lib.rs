@@ -40,6 +40,7 @@
 mod deadletter;
 mod error;
 mod event;
+mod event_serde;
 mod event_type;
 mod position;
 mod topic;

@@ -1,0 +1,175 @@
+//! The CloudEvents JSON format, by hand: one pass over the object's keys, known attributes
+//! into fields and the rest into `extensions` (serde's `flatten` would buffer the whole
+//! object first, and this is the bus's hot path).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+use crate::CloudEvent;
+
+impl<T: Serialize> Serialize for CloudEvent<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("specversion", &self.specversion)?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("source", &self.source)?;
+        map.serialize_entry("type", &self.ty)?;
+        let optional = [
+            ("time", &self.time),
+            ("subject", &self.subject),
+            ("datacontenttype", &self.datacontenttype),
+            ("dataschema", &self.dataschema),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        if let Some(data) = &self.data {
+            map.serialize_entry("data", data)?;
+        }
+        if let Some(data) = &self.data_base64 {
+            map.serialize_entry("data_base64", data)?;
+        }
+        if let Some(id) = &self.correlationid {
+            map.serialize_entry("correlationid", id)?;
+        }
+        if let Some(id) = &self.causationid {
+            map.serialize_entry("causationid", id)?;
+        }
+        for (name, value) in &self.extensions {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+enum Key {
+    SpecVersion,
+    Id,
+    Source,
+    Type,
+    Time,
+    Subject,
+    DataContentType,
+    DataSchema,
+    Data,
+    DataBase64,
+    CorrelationId,
+    CausationId,
+    Extension(String),
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an attribute name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(match key {
+                    "specversion" => Key::SpecVersion,
+                    "id" => Key::Id,
+                    "source" => Key::Source,
+                    "type" => Key::Type,
+                    "time" => Key::Time,
+                    "subject" => Key::Subject,
+                    "datacontenttype" => Key::DataContentType,
+                    "dataschema" => Key::DataSchema,
+                    "data" => Key::Data,
+                    "data_base64" => Key::DataBase64,
+                    "correlationid" => Key::CorrelationId,
+                    "causationid" => Key::CausationId,
+                    other => Key::Extension(other.to_owned()),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for CloudEvent<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+struct EventVisitor<T>(PhantomData<T>);
+
+/// Reads an optional string attribute; JSON `null` is absent.
+fn set<'de, A: MapAccess<'de>>(slot: &mut Option<String>, name: &'static str, map: &mut A) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(name));
+    }
+    *slot = map.next_value::<Option<String>>()?;
+    Ok(())
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
+    type Value = CloudEvent<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a CloudEvent (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CloudEvent<T>, A::Error> {
+        let (mut specversion, mut id, mut source, mut ty) = (None, None, None, None);
+        let (mut time, mut subject, mut datacontenttype, mut dataschema) = (None, None, None, None);
+        let (mut data, mut data_base64, mut correlationid, mut causationid) = (None, None, None, None);
+        let mut extensions = BTreeMap::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::SpecVersion => set(&mut specversion, "specversion", &mut map)?,
+                Key::Id => set(&mut id, "id", &mut map)?,
+                Key::Source => set(&mut source, "source", &mut map)?,
+                Key::Type => set(&mut ty, "type", &mut map)?,
+                Key::Time => set(&mut time, "time", &mut map)?,
+                Key::Subject => set(&mut subject, "subject", &mut map)?,
+                Key::DataContentType => set(&mut datacontenttype, "datacontenttype", &mut map)?,
+                Key::DataSchema => set(&mut dataschema, "dataschema", &mut map)?,
+                Key::DataBase64 => set(&mut data_base64, "data_base64", &mut map)?,
+                Key::CorrelationId => set(&mut correlationid, "correlationid", &mut map)?,
+                Key::CausationId => set(&mut causationid, "causationid", &mut map)?,
+                Key::Data => {
+                    if data.is_some() {
+                        return Err(de::Error::duplicate_field("data"));
+                    }
+                    data = map.next_value::<Option<T>>()?;
+                }
+                Key::Extension(name) => {
+                    if extensions.contains_key(&name) {
+                        // the JSON format has one value per attribute
+                        let _: IgnoredAny = map.next_value()?;
+                        return Err(de::Error::custom(format_args!("duplicate attribute `{name}`")));
+                    }
+                    let value: Value = map.next_value()?;
+                    if !value.is_null() {
+                        extensions.insert(name, value);
+                    }
+                }
+            }
+        }
+        Ok(CloudEvent {
+            specversion: specversion.ok_or_else(|| de::Error::missing_field("specversion"))?,
+            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+            source: source.ok_or_else(|| de::Error::missing_field("source"))?,
+            ty: ty.ok_or_else(|| de::Error::missing_field("type"))?,
+            time,
+            subject,
+            datacontenttype,
+            dataschema,
+            data,
+            data_base64,
+            correlationid,
+            causationid,
+            extensions,
+        })
+    }
+}
