@@ -134,11 +134,11 @@ mod unit {
     fn the_table_puts_every_case_against_the_first() {
         let result = serde_json::json!({"n": 1000, "rounds": 3, "results": [
             {"name": "raw", "ms": 1.0, "events": 1000},
-            {"name": "herald", "ms": 2.5, "events": 1000},
+            {"name": "herald typed", "ms": 2.5, "events": 1000},
         ]});
         let table = super::table(&result).unwrap();
         assert!(table.contains("raw"), "{table}");
-        let herald = table.lines().find(|l| l.starts_with("herald ")).unwrap();
+        let herald = table.lines().find(|l| l.starts_with("herald typed")).unwrap();
         assert!(herald.trim_end().ends_with("2.50"), "{herald}");
         assert!(herald.contains("400000"), "{herald}");
     }
