@@ -42,14 +42,14 @@ fn bench_bus() -> Result<(), String> {
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(out.join(dir))
             .arg(&wasm)
-            .env("PATH", &install::tool_path())
+            .env("PATH", install::tool_path())
             .status()?;
         let bg = out.join(dir).join(format!("{}_bg.wasm", krate.replace('-', "_")));
         Cmd::new("wasm-opt")
             .args(["-Oz", "-o"])
             .arg(&bg)
             .arg(&bg)
-            .env("PATH", &install::tool_path())
+            .env("PATH", install::tool_path())
             .status()?;
     }
 

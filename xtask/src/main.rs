@@ -92,7 +92,7 @@ pub fn build_page() -> Result<(), String> {
     Cmd::new("trunk")
         .args(["build", "--release", "--offline", "--skip-version-check"])
         .env("RUST_BACKTRACE", "0")
-        .env("PATH", &install::tool_path())
+        .env("PATH", install::tool_path())
         .current_dir(&root())
         .status()
 }
@@ -108,7 +108,7 @@ pub fn build_peer() -> Result<(), String> {
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(root.join("tests/cross-module/peer-pkg"))
         .arg(root.join("target/wasm32-unknown-unknown/debug/herald_test_peer.wasm"))
-        .env("PATH", &install::tool_path())
+        .env("PATH", install::tool_path())
         .status()
 }
 

@@ -4,6 +4,8 @@ use web_sys::EventTarget;
 
 use crate::js;
 
+type Callback = Closure<dyn Fn(Option<String>, web_sys::Event)>;
+
 /// A DOM event listener removed when dropped. Its callback receives the event's `detail`
 /// as JSON text (`None` when the detail is not a JSON object) and the event.
 ///
@@ -14,7 +16,7 @@ pub(crate) struct Listener {
     target: EventTarget,
     name: String,
     listener: js_sys::Function,
-    closure: Option<Closure<dyn Fn(Option<String>, web_sys::Event)>>,
+    closure: Option<Callback>,
 }
 
 impl Listener {
@@ -23,7 +25,7 @@ impl Listener {
         name: String,
         callback: impl Fn(Option<String>, web_sys::Event) + 'static,
     ) -> Self {
-        let closure = Closure::<dyn Fn(Option<String>, web_sys::Event)>::new(callback);
+        let closure: Callback = Closure::new(callback);
         let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref());
         Listener {
             target: target.clone(),

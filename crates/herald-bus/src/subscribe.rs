@@ -85,13 +85,16 @@ pub enum Irregularity {
 }
 
 type Upcaster<D> = Box<dyn Fn(Value) -> Result<D, String>>;
+type OnIrregular = Box<dyn FnMut(&Irregularity)>;
+type OnError = Box<dyn FnMut(&DeadLetter)>;
+type Handler<E> = Box<dyn FnMut(&Received<E>)>;
 
 /// Options of a subscription to `E`; finish with [`SubscriptionBuilder::handle`].
 pub struct SubscriptionBuilder<E: Event> {
     bus: Bus,
     replay: bool,
-    on_irregular: Option<Box<dyn FnMut(&Irregularity)>>,
-    on_error: Option<Box<dyn FnMut(&DeadLetter)>>,
+    on_irregular: Option<OnIrregular>,
+    on_error: Option<OnError>,
     upcasters: Vec<(u32, Upcaster<E::Data>)>,
 }
 
@@ -313,7 +316,7 @@ impl<P: Process> Delivery<P> {
 
 struct Order {
     last: HashMap<String, u64>,
-    report: Box<dyn FnMut(&Irregularity)>,
+    report: OnIrregular,
 }
 
 impl Order {
@@ -349,9 +352,9 @@ impl Order {
 
 struct Typed<E: Event> {
     bus: Bus,
-    handler: Box<dyn FnMut(&Received<E>)>,
+    handler: Handler<E>,
     upcasters: Vec<(u32, Upcaster<E::Data>)>,
-    on_error: Option<Box<dyn FnMut(&DeadLetter)>>,
+    on_error: Option<OnError>,
     order: Option<Order>,
 }
 
