@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, Event};
 use serde::Serialize;
-use wasm_bindgen::UnwrapThrowExt;
+use wasm_bindgen::{JsValue, UnwrapThrowExt};
 use web_sys::{Element, EventTarget};
 
 use crate::codec;
@@ -126,7 +126,8 @@ impl Bus {
             next.set(n + 1);
             MODULE_ID.with(|module| format!("{module}-{n}"))
         });
-        let mut event = CloudEvent::new(id, &*self.source, ty).with_time_millis(js_sys::Date::now() as u64);
+        let mut event = CloudEvent::new(id, &*self.source, ty);
+        event.time = Some(now_rfc3339());
         let sequence = SEQUENCES.with(|all| {
             let mut all = all.borrow_mut();
             let n = all.entry(self.source.clone()).or_insert(0);
@@ -152,7 +153,7 @@ impl Bus {
 
     pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
         let json = codec::encode(event)?;
-        js::herald_dispatch(&self.target, &dom_event_name(&event.ty), &json, false, true)?;
+        js::herald_dispatch(&self.target, &interned_name(&event.ty), &json, false, true)?;
         Ok(())
     }
 
@@ -203,7 +204,7 @@ pub(crate) fn dispatch_named<T: Serialize>(
     cancelable: bool,
 ) -> Result<bool, Error> {
     let json = codec::encode(event)?;
-    Ok(js::herald_dispatch(target, name, &json, cancelable, false)?)
+    Ok(js::herald_dispatch(target, &JsValue::from_str(name), &json, cancelable, false)?)
 }
 
 /// A delivered event: the decoded payload and its envelope.
@@ -247,6 +248,37 @@ where
 
 pub(crate) fn dom_event_name(ty: &str) -> String {
     format!("{DOM_EVENT_PREFIX}{ty}")
+}
+
+/// The DOM event name of `ty` as a JS string, made once per type and module: a publish
+/// then hands JS a reference instead of copying the name across.
+fn interned_name(ty: &str) -> JsValue {
+    thread_local! {
+        static NAMES: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+    }
+    NAMES.with(|names| {
+        if let Some(name) = names.borrow().get(ty) {
+            return name.clone();
+        }
+        let name = JsValue::from_str(&dom_event_name(ty));
+        names.borrow_mut().insert(ty.to_owned(), name.clone());
+        name
+    })
+}
+
+/// `Date.now()` as an RFC 3339 timestamp, formatted once per millisecond.
+fn now_rfc3339() -> String {
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = js_sys::Date::now() as u64;
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now {
+            *last = (now, herald_protocol::rfc3339_from_unix_millis(now));
+        }
+        last.1.clone()
+    })
 }
 
 /// Marks an event as being handled for as long as it lives.

@@ -96,7 +96,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub fn herald_dispatch(
         target: &web_sys::EventTarget,
-        name: &str,
+        name: &JsValue,
         json: &str,
         cancelable: bool,
         wildcard: bool,

@@ -328,7 +328,7 @@ fn is_rfc3339(s: &str) -> bool {
 
 /// Formats milliseconds since the Unix epoch as an RFC 3339 UTC timestamp
 /// (`2026-12-01T02:36:01.500Z`).
-pub(crate) fn rfc3339_from_unix_millis(unix_millis: u64) -> String {
+pub fn rfc3339_from_unix_millis(unix_millis: u64) -> String {
     let secs = unix_millis / 1000;
     let millis = unix_millis % 1000;
     let days = (secs / 86_400) as i64;

@@ -48,7 +48,7 @@ mod window;
 
 pub use deadletter::DeadLetter;
 pub use error::Error;
-pub use event::{CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
+pub use event::{rfc3339_from_unix_millis, CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
 pub use event_type::{Event, Request};
 pub use position::Position;
 pub use topic::TopicPattern;
