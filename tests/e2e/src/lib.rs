@@ -172,7 +172,7 @@ impl Browser {
             json!({"args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--window-size=1000,620"
+                "--no-first-run", "--window-size=1000,780"
             ]}),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();

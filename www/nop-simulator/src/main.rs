@@ -56,6 +56,7 @@ async fn main() -> ExitCode {
     eprintln!("nop-simulator: posting readings of {} sensors to {url}", cli.sensors);
     let mut interval = tokio::time::interval(Duration::from_millis(cli.interval_ms.max(1)));
     let mut failures = 0u32;
+    let levels_len = levels.len();
     for round in 0.. {
         if cli.rounds.is_some_and(|n| round >= n) {
             break;
@@ -64,7 +65,9 @@ async fn main() -> ExitCode {
         for (i, level) in levels.iter_mut().enumerate() {
             // a random walk around 60 dB with the odd loud spike
             *level = (*level + (rng.next_f64() - 0.5) * 6.0).clamp(35.0, 80.0);
-            let spike = if rng.next_f64() < 0.05 { 15.0 + rng.next_f64() * 10.0 } else { 0.0 };
+            // the last sensor stands by a busy road: loud peaks are common there
+            let peak_chance = if i + 1 == levels_len { 0.3 } else { 0.03 };
+            let spike = if rng.next_f64() < peak_chance { 15.0 + rng.next_f64() * 10.0 } else { 0.0 };
             let sensor = format!("s-{}", i + 1);
             let at = now_millis();
             let reading = NoiseReading {

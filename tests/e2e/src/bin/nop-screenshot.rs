@@ -35,6 +35,10 @@ async fn main() -> Result<(), Error> {
     browser
         .wait_for_text("nop-noise-meter .nop-meter-sensor", |t| t == "s-2", wait)
         .await?;
+    // the plain-JS <nop-alerts> raises an alert for the busy-road sensor soon enough
+    browser
+        .wait_for_text("nop-alerts li", |t| t.contains("loud readings"), Duration::from_secs(60))
+        .await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await?;
     std::fs::write(&out, png)?;
