@@ -57,6 +57,11 @@ pub struct CloudEvent<T = Value> {
     pub causationid: Option<String>,
     /// Any other extension attributes, by name.
     pub extensions: BTreeMap<String, Value>,
+    /// Extension `sequence`, when it is a decimal number (any other `sequence` value stays
+    /// in `extensions`); see [`CloudEvent::sequence`].
+    pub(crate) sequence: Option<u64>,
+    /// Extension `dataversion`; see [`CloudEvent::data_version`].
+    pub(crate) dataversion: Option<u32>,
 }
 
 impl<T> CloudEvent<T> {
@@ -76,6 +81,8 @@ impl<T> CloudEvent<T> {
             correlationid: None,
             causationid: None,
             extensions: BTreeMap::new(),
+            sequence: None,
+            dataversion: None,
         }
     }
 
@@ -137,37 +144,31 @@ impl<T> CloudEvent<T> {
             correlationid: self.correlationid,
             causationid: self.causationid,
             extensions: self.extensions,
+            sequence: self.sequence,
+            dataversion: self.dataversion,
         })
     }
 
     /// The publisher's sequence number (extension `sequence`), if the event has a valid one.
     pub fn sequence(&self) -> Option<u64> {
-        self.extensions.get(EXT_SEQUENCE)?.as_str()?.parse().ok()
+        self.sequence
     }
 
     /// Sets the sequence number, written as 20 zero-padded digits so that the string
     /// order the CloudEvents `sequence` extension prescribes is the numeric order.
     pub fn set_sequence(&mut self, sequence: u64) {
-        self.extensions
-            .insert(EXT_SEQUENCE.to_owned(), Value::String(format!("{sequence:020}")));
+        self.extensions.remove(EXT_SEQUENCE);
+        self.sequence = Some(sequence);
     }
 
     /// The payload contract's version (extension `dataversion`); 1 when absent.
     pub fn data_version(&self) -> u32 {
-        self.extensions
-            .get(EXT_DATAVERSION)
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(1)
+        self.dataversion.unwrap_or(1)
     }
 
     /// Sets `dataversion`; version 1, the default, is written by leaving it out.
     pub fn set_data_version(&mut self, version: u32) {
-        if version == 1 {
-            self.extensions.remove(EXT_DATAVERSION);
-        } else {
-            self.extensions.insert(EXT_DATAVERSION.to_owned(), Value::from(version));
-        }
+        self.dataversion = (version != 1).then_some(version);
     }
 
     /// Checks the CloudEvents 1.0 rules on every context attribute.
@@ -215,6 +216,9 @@ impl<T> CloudEvent<T> {
         }
         if self.data.is_some() && self.data_base64.is_some() {
             return Err(invalid("data_base64", "must not be present together with `data`"));
+        }
+        if self.dataversion == Some(0) || self.extensions.contains_key(EXT_DATAVERSION) {
+            return Err(invalid(EXT_DATAVERSION, "must be a positive integer"));
         }
         for (name, value) in &self.extensions {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
@@ -487,9 +491,20 @@ mod tests {
         assert_eq!((back.sequence(), back.data_version()), (Some(42), 2));
         let mut nine: CloudEvent = CloudEvent::new("b", "/m", "t.x");
         nine.set_sequence(9);
-        assert!(nine.extensions["sequence"].as_str() < ev.extensions["sequence"].as_str());
+        let text = |e: &CloudEvent| serde_json::to_value(e).unwrap()["sequence"].as_str().unwrap().to_owned();
+        assert!(text(&nine) < text(&ev), "string order is numeric order");
         ev.set_data_version(1);
-        assert!(!ev.extensions.contains_key("dataversion"));
+        assert!(serde_json::to_value(&ev).unwrap().get("dataversion").is_none());
+        // a sequence that is not a number is kept as it came; a bad version is rejected
+        let mut odd = minimal();
+        odd["sequence"] = json!("b-17");
+        let odd = parse(odd).unwrap();
+        assert_eq!((odd.sequence(), odd.extensions["sequence"].clone()), (None, json!("b-17")));
+        for bad in [json!("2"), json!(0), json!(-1), json!(1.5)] {
+            let mut v = minimal();
+            v["dataversion"] = bad.clone();
+            assert!(parse(v).is_err(), "dataversion {bad}");
+        }
     }
 
     #[test]

@@ -42,10 +42,32 @@ impl<T: Serialize> Serialize for CloudEvent<T> {
         if let Some(id) = &self.causationid {
             map.serialize_entry("causationid", id)?;
         }
+        if let Some(sequence) = self.sequence {
+            map.serialize_entry("sequence", &Padded(sequence))?;
+        }
+        if let Some(version) = self.dataversion {
+            map.serialize_entry("dataversion", &version)?;
+        }
         for (name, value) in &self.extensions {
             map.serialize_entry(name, value)?;
         }
         map.end()
+    }
+}
+
+/// A sequence number as the 20 zero-padded digits herald writes.
+struct Padded(u64);
+
+impl Serialize for Padded {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut digits = [b'0'; 20];
+        let mut n = self.0;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        // twenty ASCII digits are always UTF-8
+        serializer.serialize_str(std::str::from_utf8(&digits).unwrap_or_default())
     }
 }
 
@@ -62,6 +84,8 @@ enum Key {
     DataBase64,
     CorrelationId,
     CausationId,
+    Sequence,
+    DataVersion,
     Extension(String),
 }
 
@@ -87,6 +111,8 @@ impl<'de> Deserialize<'de> for Key {
                     "data_base64" => Key::DataBase64,
                     "correlationid" => Key::CorrelationId,
                     "causationid" => Key::CausationId,
+                    "sequence" => Key::Sequence,
+                    "dataversion" => Key::DataVersion,
                     other => Key::Extension(other.to_owned()),
                 })
             }
@@ -124,6 +150,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
         let (mut time, mut subject, mut datacontenttype, mut dataschema) = (None, None, None, None);
         let (mut data, mut data_base64, mut correlationid, mut causationid) = (None, None, None, None);
         let mut extensions = BTreeMap::new();
+        let (mut sequence, mut dataversion) = (None, None);
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::SpecVersion => set(&mut specversion, "specversion", &mut map)?,
@@ -142,6 +169,38 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
                         return Err(de::Error::duplicate_field("data"));
                     }
                     data = map.next_value::<Option<T>>()?;
+                }
+                Key::Sequence => {
+                    if sequence.is_some() || extensions.contains_key("sequence") {
+                        return Err(de::Error::duplicate_field("sequence"));
+                    }
+                    match map.next_value::<Value>()? {
+                        Value::Null => {}
+                        Value::String(text) => match decimal(&text) {
+                            Some(n) => sequence = Some(n),
+                            None => {
+                                extensions.insert("sequence".to_owned(), Value::String(text));
+                            }
+                        },
+                        other => {
+                            extensions.insert("sequence".to_owned(), other);
+                        }
+                    }
+                }
+                Key::DataVersion => {
+                    if dataversion.is_some() || extensions.contains_key("dataversion") {
+                        return Err(de::Error::duplicate_field("dataversion"));
+                    }
+                    match map.next_value::<Value>()? {
+                        Value::Null => {}
+                        value => match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
+                            Some(version) => dataversion = Some(version),
+                            // kept as it came, for `validate` to reject
+                            None => {
+                                extensions.insert("dataversion".to_owned(), value);
+                            }
+                        },
+                    }
                 }
                 Key::Extension(name) => {
                     if extensions.contains_key(&name) {
@@ -170,6 +229,16 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
             correlationid,
             causationid,
             extensions,
+            sequence,
+            dataversion,
         })
     }
+}
+
+/// A string of decimal digits as a number (leading zeros allowed).
+fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
