@@ -54,6 +54,7 @@ mod subscribe;
 
 pub use bus::{Bus, Received, DOM_EVENT_PREFIX, DOM_WILDCARD_EVENT};
 pub use error::{Error, JsError};
+pub use listener::{live_listeners, LiveListener};
 pub use herald_protocol::{CloudEvent, DeadLetter, Event, Request};
 pub use request::{
     PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT, REPLY_ERROR_TYPE,

@@ -2,7 +2,45 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::EventTarget;
 
+use std::cell::Cell;
+
 use crate::js;
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many DOM listeners herald holds in this wasm module right now: bus subscriptions,
+/// responders, pending requests, push streams. An element that releases its
+/// subscriptions on disconnect brings this back to where it was.
+pub fn live_listeners() -> usize {
+    LIVE.with(Cell::get)
+}
+
+/// Counts one live listener for as long as it lives (for listeners herald makes outside
+/// this crate, such as herald-push's `EventSource` handlers).
+#[derive(Debug)]
+pub struct LiveListener(());
+
+impl LiveListener {
+    /// Counts one more live listener until dropped.
+    pub fn new() -> Self {
+        LIVE.with(|live| live.set(live.get() + 1));
+        LiveListener(())
+    }
+}
+
+impl Default for LiveListener {
+    fn default() -> Self {
+        LiveListener::new()
+    }
+}
+
+impl Drop for LiveListener {
+    fn drop(&mut self) {
+        LIVE.with(|live| live.set(live.get().saturating_sub(1)));
+    }
+}
 
 type Callback = Closure<dyn Fn(Option<String>, web_sys::Event)>;
 
@@ -17,6 +55,7 @@ pub(crate) struct Listener {
     name: String,
     listener: js_sys::Function,
     closure: Option<Callback>,
+    _live: LiveListener,
 }
 
 impl Listener {
@@ -32,6 +71,7 @@ impl Listener {
             name,
             listener,
             closure: Some(closure),
+            _live: LiveListener::new(),
         }
     }
 
@@ -40,6 +80,8 @@ impl Listener {
         if let Some(closure) = self.closure.take() {
             closure.forget();
         }
+        // still live, for good
+        std::mem::forget(std::mem::take(&mut self._live));
     }
 }
 

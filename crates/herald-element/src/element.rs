@@ -1,15 +1,49 @@
+use std::any::Any;
 use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
-use web_sys::HtmlElement;
+use web_sys::{Element, HtmlElement, Node};
 
 use crate::Error;
+
+/// Whether an element renders into a shadow root, and of which mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shadow {
+    /// No shadow root: the element renders into itself (light DOM); page CSS applies.
+    None,
+    /// An open shadow root (`element.shadowRoot` is visible to page scripts).
+    Open,
+    /// A closed shadow root (`element.shadowRoot` is `null`; only the element reaches it).
+    Closed,
+}
+
+impl Shadow {
+    fn mode(self) -> &'static str {
+        match self {
+            Shadow::None => "",
+            Shadow::Open => "open",
+            Shadow::Closed => "closed",
+        }
+    }
+}
 
 /// A Rust type that backs a custom element.
 ///
 /// One value is created per element, in the element's constructor, and dropped when the
-/// element is garbage-collected. Every callback receives the host element.
+/// element is garbage-collected. Every callback receives the element's [`Host`]: the
+/// element, the root it renders into, and a place to keep what must live only while the
+/// element is connected.
 pub trait CustomElement: 'static {
+    /// Whether the element renders into a shadow root.
+    const SHADOW: Shadow = Shadow::None;
+
+    /// CSS for the element's shadow root, applied as one constructable stylesheet
+    /// (`adoptedStyleSheets`) shared by every instance: page CSS does not reach in, and
+    /// this CSS does not leak out. Ignored without a shadow root.
+    fn styles() -> &'static str {
+        ""
+    }
+
     /// Attributes whose changes call [`CustomElement::attribute_changed`].
     fn observed_attributes() -> &'static [&'static str] {
         &[]
@@ -17,27 +51,72 @@ pub trait CustomElement: 'static {
 
     /// Creates the value for a new element. The element may not be in the document yet,
     /// and must not be given children or attributes here (the HTML spec forbids it).
-    fn create(host: &HtmlElement) -> Self
+    fn create(host: &Host) -> Self
     where
         Self: Sized;
 
-    /// The element was inserted into a document.
-    fn connected(&mut self, _host: &HtmlElement) {}
+    /// The element was inserted into a document. Whatever is given to [`Host::keep`]
+    /// here is dropped when the element is disconnected.
+    fn connected(&mut self, _host: &mut Host) {}
 
-    /// The element was removed from its document; release listeners and subscriptions.
-    fn disconnected(&mut self, _host: &HtmlElement) {}
+    /// The element was removed from its document. Everything kept with [`Host::keep`] is
+    /// dropped right after this returns.
+    fn disconnected(&mut self, _host: &mut Host) {}
 
     /// The element was moved into a new document.
-    fn adopted(&mut self, _host: &HtmlElement) {}
+    fn adopted(&mut self, _host: &mut Host) {}
 
     /// An observed attribute was added, changed or removed.
-    fn attribute_changed(
-        &mut self,
-        _host: &HtmlElement,
-        _name: &str,
-        _old: Option<String>,
-        _new: Option<String>,
-    ) {
+    fn attribute_changed(&mut self, _host: &mut Host, _name: &str, _old: Option<String>, _new: Option<String>) {}
+}
+
+/// What a callback gets to work with: the element, the root it renders into (its shadow
+/// root, or itself), and the handles it keeps while connected.
+pub struct Host<'a> {
+    element: &'a HtmlElement,
+    root: &'a Node,
+    kept: &'a mut Vec<Box<dyn Any>>,
+}
+
+impl Host<'_> {
+    /// The custom element itself.
+    pub fn element(&self) -> &HtmlElement {
+        self.element
+    }
+
+    /// Where the element renders: its shadow root, or the element itself without one.
+    pub fn root(&self) -> &Node {
+        self.root
+    }
+
+    /// Replaces the root's content with `html`.
+    pub fn set_html(&self, html: &str) {
+        if let Some(shadow) = self.root.dyn_ref::<web_sys::ShadowRoot>() {
+            shadow.set_inner_html(html);
+        } else if let Some(element) = self.root.dyn_ref::<Element>() {
+            element.set_inner_html(html);
+        }
+    }
+
+    /// The first element in the root matching `selector`.
+    pub fn query(&self, selector: &str) -> Option<Element> {
+        if let Some(shadow) = self.root.dyn_ref::<web_sys::ShadowRoot>() {
+            shadow.query_selector(selector).ok().flatten()
+        } else {
+            self.root.dyn_ref::<Element>()?.query_selector(selector).ok().flatten()
+        }
+    }
+
+    /// Keeps `handle` (a bus subscription, a push stream, an event listener, …) until the
+    /// element is disconnected, then drops it: subscriptions made in `connected` are
+    /// released on `disconnected` and made again on the next `connected`.
+    pub fn keep<T: 'static>(&mut self, handle: T) {
+        self.kept.push(Box::new(handle));
+    }
+
+    /// How many handles the element keeps right now.
+    pub fn kept(&self) -> usize {
+        self.kept.len()
     }
 }
 
@@ -45,55 +124,74 @@ pub trait CustomElement: 'static {
 #[wasm_bindgen]
 pub struct ElementInstance {
     inner: Box<dyn CustomElementDyn>,
+    kept: Vec<Box<dyn Any>>,
+}
+
+impl ElementInstance {
+    fn host<'a>(kept: &'a mut Vec<Box<dyn Any>>, element: &'a HtmlElement, root: &'a Node) -> Host<'a> {
+        Host { element, root, kept }
+    }
 }
 
 #[wasm_bindgen]
 impl ElementInstance {
     /// Forwards `connectedCallback`.
-    pub fn connected(&mut self, host: HtmlElement) {
-        self.inner.connected(&host);
+    pub fn connected(&mut self, element: HtmlElement, root: Node) {
+        let mut host = Self::host(&mut self.kept, &element, &root);
+        self.inner.connected(&mut host);
     }
 
-    /// Forwards `disconnectedCallback`.
-    pub fn disconnected(&mut self, host: HtmlElement) {
-        self.inner.disconnected(&host);
+    /// Forwards `disconnectedCallback`, then drops what the element kept.
+    pub fn disconnected(&mut self, element: HtmlElement, root: Node) {
+        let mut host = Self::host(&mut self.kept, &element, &root);
+        self.inner.disconnected(&mut host);
+        self.kept.clear();
     }
 
     /// Forwards `adoptedCallback`.
-    pub fn adopted(&mut self, host: HtmlElement) {
-        self.inner.adopted(&host);
+    pub fn adopted(&mut self, element: HtmlElement, root: Node) {
+        let mut host = Self::host(&mut self.kept, &element, &root);
+        self.inner.adopted(&mut host);
     }
 
     /// Forwards `attributeChangedCallback`.
-    pub fn attribute_changed(&mut self, host: HtmlElement, name: String, old: Option<String>, new: Option<String>) {
-        self.inner.attribute_changed(&host, &name, old, new);
+    pub fn attribute_changed(
+        &mut self,
+        element: HtmlElement,
+        root: Node,
+        name: String,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
+        let mut host = Self::host(&mut self.kept, &element, &root);
+        self.inner.attribute_changed(&mut host, &name, old, new);
     }
 }
 
 /// The object-safe face of [`CustomElement`].
 trait CustomElementDyn {
-    fn connected(&mut self, host: &HtmlElement);
-    fn disconnected(&mut self, host: &HtmlElement);
-    fn adopted(&mut self, host: &HtmlElement);
-    fn attribute_changed(&mut self, host: &HtmlElement, name: &str, old: Option<String>, new: Option<String>);
+    fn connected(&mut self, host: &mut Host);
+    fn disconnected(&mut self, host: &mut Host);
+    fn adopted(&mut self, host: &mut Host);
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>);
 }
 
 impl<T: CustomElement> CustomElementDyn for T {
-    fn connected(&mut self, host: &HtmlElement) {
+    fn connected(&mut self, host: &mut Host) {
         CustomElement::connected(self, host)
     }
-    fn disconnected(&mut self, host: &HtmlElement) {
+    fn disconnected(&mut self, host: &mut Host) {
         CustomElement::disconnected(self, host)
     }
-    fn adopted(&mut self, host: &HtmlElement) {
+    fn adopted(&mut self, host: &mut Host) {
         CustomElement::adopted(self, host)
     }
-    fn attribute_changed(&mut self, host: &HtmlElement, name: &str, old: Option<String>, new: Option<String>) {
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>) {
         CustomElement::attribute_changed(self, host, name, old, new)
     }
 }
 
-type Factory = Closure<dyn FnMut(HtmlElement) -> ElementInstance>;
+type Factory = Closure<dyn FnMut(HtmlElement, Node) -> ElementInstance>;
 
 thread_local! {
     /// The constructors of the elements this module defined. A custom element definition
@@ -101,24 +199,44 @@ thread_local! {
     static DEFINITIONS: RefCell<Vec<Factory>> = const { RefCell::new(Vec::new()) };
 }
 
+// The shadow root lives on the JavaScript side (a private field), and is handed to every
+// callback: the Rust value holds no reference to its element, so a detached element can be
+// garbage-collected, and the Rust value with it.
 #[wasm_bindgen(inline_js = r#"
-export function herald_define(tag, observed, create) {
+export function herald_define(tag, observed, mode, css, create) {
+  let sheet = null;
+  if (mode && css) {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(css);
+  }
   customElements.define(tag, class extends HTMLElement {
     #rust;
+    #root;
     static get observedAttributes() { return observed; }
-    constructor() { super(); this.#rust = create(this); }
-    connectedCallback() { this.#rust.connected(this); }
-    disconnectedCallback() { this.#rust.disconnected(this); }
-    adoptedCallback() { this.#rust.adopted(this); }
+    constructor() {
+      super();
+      this.#root = mode ? this.attachShadow({ mode }) : this;
+      if (sheet) this.#root.adoptedStyleSheets = [sheet];
+      this.#rust = create(this, this.#root);
+    }
+    connectedCallback() { this.#rust.connected(this, this.#root); }
+    disconnectedCallback() { this.#rust.disconnected(this, this.#root); }
+    adoptedCallback() { this.#rust.adopted(this, this.#root); }
     attributeChangedCallback(name, oldValue, newValue) {
-      this.#rust.attribute_changed(this, name, oldValue, newValue);
+      this.#rust.attribute_changed(this, this.#root, name, oldValue, newValue);
     }
   });
 }
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
-    fn herald_define(tag: &str, observed: js_sys::Array, create: &js_sys::Function) -> Result<(), JsValue>;
+    fn herald_define(
+        tag: &str,
+        observed: js_sys::Array,
+        mode: &str,
+        css: &str,
+        create: &js_sys::Function,
+    ) -> Result<(), JsValue>;
 }
 
 /// Whether `tag` is defined on this page, by any module.
@@ -141,10 +259,24 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
         .iter()
         .map(|name| JsValue::from_str(name))
         .collect();
-    let factory: Factory = Closure::new(|host: HtmlElement| ElementInstance {
-        inner: Box::new(E::create(&host)),
+    let factory: Factory = Closure::new(|element: HtmlElement, root: Node| {
+        let mut kept = Vec::new();
+        let inner = E::create(&ElementInstance::host(&mut kept, &element, &root));
+        ElementInstance {
+            inner: Box::new(inner),
+            kept,
+        }
     });
-    herald_define(tag, observed, factory.as_ref().unchecked_ref())?;
+    herald_define(tag, observed, E::SHADOW.mode(), E::styles(), factory.as_ref().unchecked_ref())?;
     DEFINITIONS.with(|defs| defs.borrow_mut().push(factory));
     Ok(())
+}
+
+/// Defines `<tag>` unless the page already has it: what a micro-frontend's start function
+/// does, so that loading its module twice (two pages parts, two versions) is harmless.
+pub fn define_once<E: CustomElement>(tag: &str) -> Result<(), Error> {
+    match define::<E>(tag) {
+        Err(Error::AlreadyDefined(_)) => Ok(()),
+        other => other,
+    }
 }

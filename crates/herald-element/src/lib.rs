@@ -11,26 +11,34 @@
 //! instance. The one closure a definition needs lives as long as the definition itself,
 //! which the browser keeps for the page's life.
 //!
-//! Callbacks receive the host element instead of the value storing it, so that a detached
-//! element can be garbage-collected. Release DOM listeners and bus subscriptions in
-//! [`CustomElement::disconnected`] and make them again in [`CustomElement::connected`]:
-//! an element moved in the DOM is disconnected and connected again.
+//! Callbacks receive a [`Host`] — the element, the root it renders into, and a bag of
+//! handles — instead of the value storing the element, so that a detached element can be
+//! garbage-collected. Whatever `connected` gives to [`Host::keep`] (bus subscriptions,
+//! push streams, listeners) is dropped when the element is disconnected: an element moved
+//! in the DOM is disconnected and connected again, and re-subscribes.
+//!
+//! An element may render into an open or closed shadow root with its own CSS, applied as
+//! one constructable stylesheet per tag: page CSS does not leak in, its CSS does not leak
+//! out.
 //!
 //! ```no_run
-//! use herald_element::{define, CustomElement};
-//! use web_sys::HtmlElement;
+//! use herald_element::{define, CustomElement, Host, Shadow};
 //!
 //! struct Hello;
 //!
 //! impl CustomElement for Hello {
+//!     const SHADOW: Shadow = Shadow::Open;
+//!     fn styles() -> &'static str {
+//!         "p { color: rebeccapurple }"
+//!     }
 //!     fn observed_attributes() -> &'static [&'static str] {
 //!         &["name"]
 //!     }
-//!     fn create(_host: &HtmlElement) -> Self {
+//!     fn create(_host: &Host) -> Self {
 //!         Hello
 //!     }
-//!     fn attribute_changed(&mut self, host: &HtmlElement, _: &str, _: Option<String>, new: Option<String>) {
-//!         host.set_text_content(Some(&format!("Hello, {}!", new.as_deref().unwrap_or("world"))));
+//!     fn attribute_changed(&mut self, host: &mut Host, _: &str, _: Option<String>, new: Option<String>) {
+//!         host.set_html(&format!("<p>Hello, {}!</p>", new.as_deref().unwrap_or("world")));
 //!     }
 //! }
 //!
@@ -46,5 +54,5 @@
 mod element;
 mod error;
 
-pub use element::{define, is_defined, CustomElement, ElementInstance};
+pub use element::{define, define_once, is_defined, CustomElement, ElementInstance, Host, Shadow};
 pub use error::Error;

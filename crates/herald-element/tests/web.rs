@@ -2,7 +2,9 @@
 
 use std::cell::RefCell;
 
-use herald_element::{define, is_defined, CustomElement, Error};
+use herald_bus::{live_listeners, Bus, Event};
+use herald_element::{define, define_once, is_defined, CustomElement, Error, Host, Shadow};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::HtmlElement;
@@ -21,6 +23,24 @@ fn take_calls() -> Vec<String> {
     CALLS.with(|c| c.take())
 }
 
+fn document() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+fn create(tag: &str) -> HtmlElement {
+    document().create_element(tag).unwrap().unchecked_into()
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Ping {
+    n: u32,
+}
+
+impl Event for Ping {
+    const TYPE: &'static str = "test.element.ping";
+    type Data = Self;
+}
+
 struct Greeter {
     connections: u32,
 }
@@ -29,60 +49,71 @@ impl CustomElement for Greeter {
     fn observed_attributes() -> &'static [&'static str] {
         &["name"]
     }
-    fn create(_host: &HtmlElement) -> Self {
+    fn create(_host: &Host) -> Self {
         record("create");
         Greeter { connections: 0 }
     }
-    fn connected(&mut self, host: &HtmlElement) {
+    fn connected(&mut self, host: &mut Host) {
         self.connections += 1;
         record(format!("connected {}", self.connections));
-        let name = host.get_attribute("name").unwrap_or_else(|| "world".into());
-        host.set_text_content(Some(&format!("Hello, {name}!")));
+        let name = host.element().get_attribute("name").unwrap_or_else(|| "world".into());
+        host.element().set_text_content(Some(&format!("Hello, {name}!")));
+        // an element-owned subscription: released on disconnect, made again on connect
+        host.keep(Bus::page().subscribe::<Ping>(|ping| record(format!("ping {}", ping.data.n))));
     }
-    fn disconnected(&mut self, _host: &HtmlElement) {
-        record("disconnected");
+    fn disconnected(&mut self, host: &mut Host) {
+        record(format!("disconnected, keeping {}", host.kept()));
     }
-    fn attribute_changed(&mut self, host: &HtmlElement, name: &str, old: Option<String>, new: Option<String>) {
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>) {
         record(format!("{name}: {old:?} -> {new:?}"));
-        if host.is_connected() {
-            host.set_text_content(Some(&format!("Hello, {}!", new.unwrap_or_default())));
+        if host.element().is_connected() {
+            host.element()
+                .set_text_content(Some(&format!("Hello, {}!", new.unwrap_or_default())));
         }
     }
-}
-
-fn document() -> web_sys::Document {
-    web_sys::window().unwrap().document().unwrap()
 }
 
 #[wasm_bindgen_test]
 async fn an_element_defined_from_rust_renders_and_follows_its_lifecycle() {
     define::<Greeter>("test-greeter").unwrap();
     assert!(is_defined("test-greeter"));
+    let listeners_before = live_listeners();
+    let bus = Bus::page();
 
-    let el: HtmlElement = document().create_element("test-greeter").unwrap().unchecked_into();
+    let el = create("test-greeter");
     el.set_attribute("name", "herald").unwrap();
     document().body().unwrap().append_child(&el).unwrap();
     let rendered = el.text_content();
+    bus.publish::<Ping>(&Ping { n: 1 }).unwrap();
+    let listeners_connected = live_listeners();
 
     el.set_attribute("name", "NOP").unwrap();
     let updated = el.text_content();
 
-    el.remove(); // disconnect ...
-    document().body().unwrap().append_child(&el).unwrap(); // ... and connect again
+    el.remove(); // disconnect: the subscription goes
+    bus.publish::<Ping>(&Ping { n: 2 }).unwrap();
+    let listeners_disconnected = live_listeners();
+    document().body().unwrap().append_child(&el).unwrap(); // ... and comes back
+    bus.publish::<Ping>(&Ping { n: 3 }).unwrap();
     el.remove();
 
     assert_eq!(rendered.as_deref(), Some("Hello, herald!"));
     assert_eq!(updated.as_deref(), Some("Hello, NOP!"));
+    assert_eq!(listeners_connected, listeners_before + 1);
+    assert_eq!(listeners_disconnected, listeners_before);
+    assert_eq!(live_listeners(), listeners_before);
     assert_eq!(
         take_calls(),
         vec![
             "create",
             "name: None -> Some(\"herald\")",
             "connected 1",
+            "ping 1",
             "name: Some(\"herald\") -> Some(\"NOP\")",
-            "disconnected",
+            "disconnected, keeping 1",
             "connected 2",
-            "disconnected",
+            "ping 3",
+            "disconnected, keeping 1",
         ]
     );
 }
@@ -90,7 +121,7 @@ async fn an_element_defined_from_rust_renders_and_follows_its_lifecycle() {
 struct Other;
 
 impl CustomElement for Other {
-    fn create(_host: &HtmlElement) -> Self {
+    fn create(_host: &Host) -> Self {
         Other
     }
 }
@@ -98,10 +129,8 @@ impl CustomElement for Other {
 #[wasm_bindgen_test]
 async fn defining_a_tag_twice_or_an_invalid_tag_is_an_error() {
     define::<Other>("test-other").unwrap();
-    assert_eq!(
-        define::<Other>("test-other"),
-        Err(Error::AlreadyDefined("test-other".into()))
-    );
+    assert_eq!(define::<Other>("test-other"), Err(Error::AlreadyDefined("test-other".into())));
+    assert_eq!(define_once::<Other>("test-other"), Ok(()));
     match define::<Other>("nodash") {
         Err(Error::Js(error)) => assert_eq!(error.name, "SyntaxError"),
         other => panic!("expected a SyntaxError, got {other:?}"),
@@ -114,15 +143,86 @@ async fn elements_in_the_page_before_definition_are_upgraded() {
     document().body().unwrap().append_child(&el).unwrap();
     struct Late;
     impl CustomElement for Late {
-        fn create(_host: &HtmlElement) -> Self {
+        fn create(_host: &Host) -> Self {
             Late
         }
-        fn connected(&mut self, host: &HtmlElement) {
-            host.set_text_content(Some("upgraded"));
+        fn connected(&mut self, host: &mut Host) {
+            host.set_html("upgraded");
         }
     }
     define::<Late>("test-late").unwrap();
     let text = el.text_content();
     el.remove();
     assert_eq!(text.as_deref(), Some("upgraded"));
+}
+
+struct Styled;
+
+impl CustomElement for Styled {
+    const SHADOW: Shadow = Shadow::Open;
+    fn styles() -> &'static str {
+        "p { color: rgb(0, 128, 0); } :host { display: block; }"
+    }
+    fn create(_host: &Host) -> Self {
+        Styled
+    }
+    fn connected(&mut self, host: &mut Host) {
+        host.set_html(r#"<p class="inside">inside</p>"#);
+    }
+}
+
+struct Sealed;
+
+impl CustomElement for Sealed {
+    const SHADOW: Shadow = Shadow::Closed;
+    fn styles() -> &'static str {
+        "p { color: rgb(0, 0, 255); }"
+    }
+    fn create(_host: &Host) -> Self {
+        Sealed
+    }
+    fn connected(&mut self, host: &mut Host) {
+        host.set_html("<p>sealed</p>");
+        let found = host.query("p").and_then(|p| p.text_content());
+        record(format!("sealed sees {found:?}"));
+    }
+}
+
+fn color(element: &web_sys::Element) -> String {
+    web_sys::window()
+        .unwrap()
+        .get_computed_style(element)
+        .unwrap()
+        .unwrap()
+        .get_property_value("color")
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn shadow_styles_do_not_leak_in_or_out() {
+    define::<Styled>("test-styled").unwrap();
+    define::<Sealed>("test-sealed").unwrap();
+    // the page says: every <p> is red
+    let page_style = document().create_element("style").unwrap();
+    page_style.set_text_content(Some("p { color: rgb(255, 0, 0); }"));
+    document().head().unwrap().append_child(&page_style).unwrap();
+    let outside = document().create_element("p").unwrap();
+    let styled = create("test-styled");
+    let sealed = create("test-sealed");
+    for node in [&outside, styled.as_ref(), sealed.as_ref()] {
+        document().body().unwrap().append_child(node).unwrap();
+    }
+
+    let inside = styled.shadow_root().unwrap().query_selector("p").unwrap().unwrap();
+    let (inside_color, outside_color) = (color(&inside), color(&outside));
+    let closed_root_visible = sealed.shadow_root().is_some();
+    let calls = take_calls();
+
+    for node in [&outside, styled.as_ref(), sealed.as_ref(), &page_style] {
+        node.remove();
+    }
+    assert_eq!(inside_color, "rgb(0, 128, 0)", "the page's CSS leaked in");
+    assert_eq!(outside_color, "rgb(255, 0, 0)", "the element's CSS leaked out");
+    assert!(!closed_root_visible, "a closed shadow root is not visible to page scripts");
+    assert_eq!(calls, vec!["sealed sees Some(\"sealed\")"]);
 }

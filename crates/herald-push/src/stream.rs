@@ -20,6 +20,7 @@ pub struct Delivery {
 pub struct PushStream {
     source: EventSource,
     _on_message: EventListener,
+    _live: herald_bus::LiveListener,
 }
 
 impl PushStream {
@@ -46,6 +47,7 @@ impl PushStream {
         Ok(PushStream {
             source,
             _on_message: on_message,
+            _live: herald_bus::LiveListener::new(),
         })
     }
 

@@ -28,9 +28,9 @@
 //!
 //! struct PingButton;
 //! impl CustomElement for PingButton {
-//!     fn create(_host: &web_sys::HtmlElement) -> Self { PingButton }
-//!     fn connected(&mut self, host: &web_sys::HtmlElement) {
-//!         host.set_text_content(Some("ping"));
+//!     fn create(_host: &herald::element::Host) -> Self { PingButton }
+//!     fn connected(&mut self, host: &mut herald::element::Host) {
+//!         host.set_html("ping");
 //!         Bus::page().publish::<Ping>(&Ping).ok();
 //!     }
 //! }

@@ -9,12 +9,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use herald_bus::{Bus, Event, Subscription};
-use herald_element::{define, CustomElement};
+use herald_bus::{Bus, Event};
+use herald_element::{define_once, CustomElement, Host};
 use herald_push::PushStream;
 use nop_events::{NoiseReading, SensorSelected};
 use wasm_bindgen::prelude::*;
-use web_sys::{Element, HtmlElement};
+use web_sys::Element;
 
 const TAG: &str = "nop-noise-meter";
 const DEFAULT_STREAM: &str = "/events/stream";
@@ -26,23 +26,13 @@ fn start() {
     }
 }
 
-/// Defines `<nop-noise-meter>` unless the page already has it (the module's start function does
-/// this when the module is loaded).
+/// Defines `<nop-noise-meter>` unless the page already has it (the module's start
+/// function does this when the module is loaded).
 pub fn register() -> Result<(), herald_element::Error> {
-    if herald_element::is_defined(TAG) {
-        return Ok(());
-    }
-    define::<NoiseMeter>(TAG)
+    define_once::<NoiseMeter>(TAG)
 }
 
-struct NoiseMeter {
-    live: Option<Live>,
-}
-
-struct Live {
-    _stream: Option<PushStream>,
-    _selected: Subscription,
-}
+struct NoiseMeter;
 
 struct View {
     selected_label: Element,
@@ -54,23 +44,18 @@ struct View {
 }
 
 impl CustomElement for NoiseMeter {
-    fn create(_host: &HtmlElement) -> Self {
-        NoiseMeter { live: None }
+    fn create(_host: &Host) -> Self {
+        NoiseMeter
     }
 
-    fn connected(&mut self, host: &HtmlElement) {
-        host.set_inner_html(
+    fn connected(&mut self, host: &mut Host) {
+        host.set_html(
             "<section class=\"nop-card\"><h2>Noise meter</h2>\
              <p>Selected: <strong class=\"nop-meter-selected\">none</strong></p>\
              <p class=\"nop-meter\"><span class=\"nop-meter-level\">–</span> \
              <span class=\"nop-meter-sensor\"></span></p></section>",
         );
-        let find = |selector: &str| {
-            host.query_selector(selector)
-                .ok()
-                .flatten()
-                .expect_throw("the skeleton was just rendered")
-        };
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
             selected_label: find(".nop-meter-selected"),
             level: find(".nop-meter-level"),
@@ -80,7 +65,10 @@ impl CustomElement for NoiseMeter {
             selected: None,
         }));
 
-        let stream_url = host.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let stream_url = host
+            .element()
+            .get_attribute("stream")
+            .unwrap_or_else(|| DEFAULT_STREAM.into());
         let on_reading = view.clone();
         let stream = PushStream::open(&stream_url, &[NoiseReading::TYPE], move |delivery| {
             match delivery.event.decode::<NoiseReading>() {
@@ -92,27 +80,15 @@ impl CustomElement for NoiseMeter {
                 Err(error) => web_sys::console::warn_1(&format!("{TAG}: {error}").into()),
             }
         });
-        let stream = match stream {
-            Ok(stream) => Some(stream),
-            Err(error) => {
-                view.borrow().level.set_text_content(Some(&format!("stream unavailable: {error}")));
-                None
-            }
-        };
+        match stream {
+            Ok(stream) => host.keep(stream),
+            Err(error) => view.borrow().level.set_text_content(Some(&format!("stream unavailable: {error}"))),
+        }
 
         let on_selected = view.clone();
-        let selected = Bus::page().subscribe::<SensorSelected>(move |event| {
+        host.keep(Bus::page().subscribe::<SensorSelected>(move |event| {
             on_selected.borrow_mut().select(event.data.sensor.clone());
-        });
-
-        self.live = Some(Live {
-            _stream: stream,
-            _selected: selected,
-        });
-    }
-
-    fn disconnected(&mut self, _host: &HtmlElement) {
-        self.live = None;
+        }));
     }
 }
 

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gloo::events::EventListener;
-use herald_bus::{Bus, Event, Subscription};
-use herald_element::{define, CustomElement};
+use herald_bus::{Bus, Event};
+use herald_element::{define_once, CustomElement, Host};
 use herald_push::PushStream;
 use nop_events::{NoiseAlert, NoiseReading, SensorSelected};
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, HtmlElement};
+use web_sys::{Document, Element};
 
 const TAG: &str = "nop-sensor-list";
 const SOURCE: &str = "/mfe/nop-sensor-list";
@@ -27,27 +27,15 @@ fn start() {
     }
 }
 
-/// Defines `<nop-sensor-list>` unless the page already has it (the module's start function does
-/// this when the module is loaded).
+/// Defines `<nop-sensor-list>` unless the page already has it (the module's start
+/// function does this when the module is loaded).
 pub fn register() -> Result<(), herald_element::Error> {
-    if herald_element::is_defined(TAG) {
-        return Ok(());
-    }
-    define::<SensorList>(TAG)
+    define_once::<SensorList>(TAG)
 }
 
 /// One `<nop-sensor-list>`. Everything that refers to the DOM exists only while the
-/// element is connected.
-struct SensorList {
-    live: Option<Live>,
-}
-
-struct Live {
-    _stream: Option<PushStream>,
-    _selected: Subscription,
-    _alerts: Subscription,
-    _click: EventListener,
-}
+/// element is connected: it is kept by the element's host, which drops it on disconnect.
+struct SensorList;
 
 struct View {
     document: Document,
@@ -59,23 +47,21 @@ struct View {
 }
 
 impl CustomElement for SensorList {
-    fn create(_host: &HtmlElement) -> Self {
-        SensorList { live: None }
+    fn create(_host: &Host) -> Self {
+        SensorList
     }
 
-    fn connected(&mut self, host: &HtmlElement) {
-        let document = host.owner_document().expect_throw("a connected element has a document");
-        host.set_inner_html(
+    fn connected(&mut self, host: &mut Host) {
+        let document = host
+            .element()
+            .owner_document()
+            .expect_throw("a connected element has a document");
+        host.set_html(
             "<section class=\"nop-card\"><h2>Sensors</h2>\
              <p class=\"nop-status\">waiting for readings…</p>\
              <ul class=\"nop-sensor-list\"></ul></section>",
         );
-        let find = |selector: &str| {
-            host.query_selector(selector)
-                .ok()
-                .flatten()
-                .expect_throw("the skeleton was just rendered")
-        };
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
             document,
             list: find("ul"),
@@ -86,7 +72,10 @@ impl CustomElement for SensorList {
         }));
         let bus = Bus::page().with_source(SOURCE);
 
-        let stream_url = host.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let stream_url = host
+            .element()
+            .get_attribute("stream")
+            .unwrap_or_else(|| DEFAULT_STREAM.into());
         let on_reading = view.clone();
         let stream = PushStream::open(&stream_url, &[NoiseReading::TYPE], move |delivery| {
             match delivery.event.decode::<NoiseReading>() {
@@ -98,26 +87,23 @@ impl CustomElement for SensorList {
                 Err(error) => web_sys::console::warn_1(&format!("{TAG}: {error}").into()),
             }
         });
-        let stream = match stream {
-            Ok(stream) => Some(stream),
-            Err(error) => {
-                view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}")));
-                None
-            }
-        };
+        match stream {
+            Ok(stream) => host.keep(stream),
+            Err(error) => view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}"))),
+        }
 
         let on_selected = view.clone();
-        let selected = bus.subscribe::<SensorSelected>(move |event| {
+        host.keep(bus.subscribe::<SensorSelected>(move |event| {
             on_selected.borrow_mut().select(&event.data.sensor);
-        });
+        }));
 
         // alerts come from another micro-frontend (plain JavaScript, as it happens)
         let on_alert = view.clone();
-        let alerts = bus.subscribe::<NoiseAlert>(move |event| {
+        host.keep(bus.subscribe::<NoiseAlert>(move |event| {
             on_alert.borrow_mut().alert(&event.data.sensor);
-        });
+        }));
 
-        let click = EventListener::new(host, "click", move |event| {
+        let click = EventListener::new(host.element(), "click", move |event| {
             let sensor = event
                 .target()
                 .and_then(|t| t.dyn_into::<Element>().ok())
@@ -130,16 +116,7 @@ impl CustomElement for SensorList {
             }
         });
 
-        self.live = Some(Live {
-            _stream: stream,
-            _selected: selected,
-            _alerts: alerts,
-            _click: click,
-        });
-    }
-
-    fn disconnected(&mut self, _host: &HtmlElement) {
-        self.live = None;
+        host.keep(click);
     }
 }
 
