@@ -120,11 +120,26 @@ impl Host<'_> {
     }
 }
 
+/// How many element values this module holds right now: one per element of its tags that
+/// has been constructed and not yet garbage-collected. With [`herald_bus::live_listeners`]
+/// it is how a page (or the devtools) sees that removed elements leave nothing behind.
+pub fn live_elements() -> usize {
+    LIVE_ELEMENTS.with(std::cell::Cell::get)
+}
+
 /// The per-element value as JavaScript holds it; created by [`define`]'s shim, not by you.
+/// JavaScript's garbage collector frees it with its element (wasm-bindgen registers every
+/// instance with a `FinalizationRegistry`).
 #[wasm_bindgen]
 pub struct ElementInstance {
     inner: Box<dyn CustomElementDyn>,
     kept: Vec<Box<dyn Any>>,
+}
+
+impl Drop for ElementInstance {
+    fn drop(&mut self) {
+        LIVE_ELEMENTS.with(|live| live.set(live.get().saturating_sub(1)));
+    }
 }
 
 impl ElementInstance {
@@ -145,7 +160,8 @@ impl ElementInstance {
     pub fn disconnected(&mut self, element: HtmlElement, root: Node) {
         let mut host = Self::host(&mut self.kept, &element, &root);
         self.inner.disconnected(&mut host);
-        self.kept.clear();
+        // release the handles, and the memory that held them
+        self.kept = Vec::new();
     }
 
     /// Forwards `adoptedCallback`.
@@ -194,6 +210,8 @@ impl<T: CustomElement> CustomElementDyn for T {
 type Factory = Closure<dyn FnMut(HtmlElement, Node) -> ElementInstance>;
 
 thread_local! {
+    /// How many element values of this module are alive.
+    static LIVE_ELEMENTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// The constructors of the elements this module defined. A custom element definition
     /// cannot be removed from a page, so these live as long as the module.
     static DEFINITIONS: RefCell<Vec<Factory>> = const { RefCell::new(Vec::new()) };
@@ -262,6 +280,7 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
     let factory: Factory = Closure::new(|element: HtmlElement, root: Node| {
         let mut kept = Vec::new();
         let inner = E::create(&ElementInstance::host(&mut kept, &element, &root));
+        LIVE_ELEMENTS.with(|live| live.set(live.get() + 1));
         ElementInstance {
             inner: Box::new(inner),
             kept,

@@ -54,5 +54,5 @@
 mod element;
 mod error;
 
-pub use element::{define, define_once, is_defined, CustomElement, ElementInstance, Host, Shadow};
+pub use element::{define, define_once, is_defined, live_elements, CustomElement, ElementInstance, Host, Shadow};
 pub use error::Error;
