@@ -32,8 +32,19 @@ export function herald_dispatch(target, name, json, cancelable, wildcard) {
   }
   return notCanceled;
 }
+// Set when this wasm module panicked: it must not be called again (its state may be
+// inconsistent), so its listeners fall silent.
+let crashed = false;
+export function herald_mark_crashed() { crashed = true; }
 export function herald_listen(target, name, callback) {
-  const listener = (e) => callback(jsonOf(e.detail), e);
+  const listener = (e) => {
+    if (crashed) return;
+    try {
+      callback(jsonOf(e.detail), e);
+    } catch (error) {
+      if (!crashed) throw error;
+    }
+  };
   target.addEventListener(name, listener);
   return listener;
 }
@@ -104,6 +115,8 @@ extern "C" {
     /// Listens for `name`, calling `callback` with the detail's JSON (if it is an object)
     /// and the event; returns the listener to remove.
     pub fn herald_listen(target: &web_sys::EventTarget, name: &str, callback: &js_sys::Function) -> js_sys::Function;
+    /// Silences every listener of this module for good (it panicked).
+    pub fn herald_mark_crashed();
     /// Removes a listener made by `herald_listen`.
     pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
     /// A `detail` as JSON text, `None` if it is not an object JSON can express.

@@ -55,7 +55,14 @@ mod subscribe;
 pub use bus::{Bus, Received, DOM_EVENT_PREFIX, DOM_WILDCARD_EVENT};
 pub use error::{Error, JsError};
 pub use listener::{live_listeners, LiveListener};
-pub use herald_protocol::{CloudEvent, DeadLetter, Event, Request};
+
+/// Marks this wasm module as crashed: its bus listeners stop calling into it, for good.
+/// A wasm instance that panicked must not run again (its state may be half-updated);
+/// `herald-element`'s panic hook calls this.
+pub fn mark_crashed() {
+    js::herald_mark_crashed();
+}
+pub use herald_protocol::{CloudEvent, DeadLetter, Event, MfeCrashed, Request};
 pub use request::{
     PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT, REPLY_ERROR_TYPE,
     REPLY_TYPE,

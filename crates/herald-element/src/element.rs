@@ -220,13 +220,61 @@ thread_local! {
 // The shadow root lives on the JavaScript side (a private field), and is handed to every
 // callback: the Rust value holds no reference to its element, so a detached element can be
 // garbage-collected, and the Rust value with it.
+// The shadow root lives on the JavaScript side (a private field), and is handed to every
+// callback: the Rust value holds no reference to its element, so a detached element can be
+// garbage-collected, and the Rust value with it.
+//
+// Every call into Rust goes through `call`: once this module has panicked (see
+// `herald_crashed`, called by the panic hook) it is never called again, and its elements
+// show a fallback.
 #[wasm_bindgen(inline_js = r#"
+const state = { crashed: false, tags: [], live: new Map(), current: null };
+function call(element, f) {
+  if (state.crashed) return;
+  const outer = state.current;
+  state.current = element;
+  try {
+    f();
+  } catch (error) {
+    if (!state.crashed) throw error;
+  } finally {
+    state.current = outer;
+  }
+}
+function fallback(root) {
+  const note = document.createElement("p");
+  note.className = "herald-fallback";
+  note.setAttribute("part", "fallback");
+  note.textContent = "This part of the page stopped working.";
+  root.replaceChildren(note);
+}
+export function herald_crashed(message) {
+  if (state.crashed) return;
+  state.crashed = true;
+  const element = state.current ? state.current.localName : null;
+  for (const root of state.live.values()) fallback(root);
+  const detail = {
+    specversion: "1.0",
+    id: `crash-${state.tags[0]}-${Date.now()}`,
+    source: `urn:herald:module:${state.tags.join(",")}`,
+    type: "herald.mfe.crashed",
+    time: new Date().toISOString(),
+    datacontenttype: "application/json",
+    data: { module: state.tags.join(","), element, message },
+  };
+  const init = { bubbles: true, composed: true, detail };
+  globalThis.dispatchEvent(new CustomEvent("herald:herald.mfe.crashed", init));
+  if ((globalThis[Symbol.for("herald.bus.v1")]?.wildcards ?? 0) > 0) {
+    globalThis.dispatchEvent(new CustomEvent("herald:*", init));
+  }
+}
 export function herald_define(tag, observed, mode, css, create) {
   let sheet = null;
   if (mode && css) {
     sheet = new CSSStyleSheet();
     sheet.replaceSync(css);
   }
+  state.tags.push(tag);
   customElements.define(tag, class extends HTMLElement {
     #rust;
     #root;
@@ -235,13 +283,20 @@ export function herald_define(tag, observed, mode, css, create) {
       super();
       this.#root = mode ? this.attachShadow({ mode }) : this;
       if (sheet) this.#root.adoptedStyleSheets = [sheet];
-      this.#rust = create(this, this.#root);
+      call(this, () => { this.#rust = create(this, this.#root); });
     }
-    connectedCallback() { this.#rust.connected(this, this.#root); }
-    disconnectedCallback() { this.#rust.disconnected(this, this.#root); }
-    adoptedCallback() { this.#rust.adopted(this, this.#root); }
+    connectedCallback() {
+      state.live.set(this, this.#root);
+      if (state.crashed) return fallback(this.#root);
+      call(this, () => this.#rust?.connected(this, this.#root));
+    }
+    disconnectedCallback() {
+      state.live.delete(this);
+      call(this, () => this.#rust?.disconnected(this, this.#root));
+    }
+    adoptedCallback() { call(this, () => this.#rust?.adopted(this, this.#root)); }
     attributeChangedCallback(name, oldValue, newValue) {
-      this.#rust.attribute_changed(this, this.#root, name, oldValue, newValue);
+      call(this, () => this.#rust?.attribute_changed(this, this.#root, name, oldValue, newValue));
     }
   });
 }
@@ -255,6 +310,23 @@ extern "C" {
         css: &str,
         create: &js_sys::Function,
     ) -> Result<(), JsValue>;
+    fn herald_crashed(message: &str);
+}
+
+/// Installs, once per module, the panic hook that contains a panic: the module is marked
+/// crashed (never called again: its bus listeners fall silent, its elements show a
+/// fallback) and `herald.mfe.crashed` is published. The hook that was installed before
+/// (a test harness's, `console_error_panic_hook`'s) still runs after it.
+fn contain_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            herald_bus::mark_crashed();
+            herald_crashed(&info.to_string());
+            previous(info);
+        }));
+    });
 }
 
 /// Whether `tag` is defined on this page, by any module.
@@ -273,6 +345,7 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
     if is_defined(tag) {
         return Err(Error::AlreadyDefined(tag.to_owned()));
     }
+    contain_panics();
     let observed: js_sys::Array = E::observed_attributes()
         .iter()
         .map(|name| JsValue::from_str(name))

@@ -24,3 +24,22 @@ impl Event for DeadLetter {
     const TYPE: &'static str = "herald.deadletter";
     type Data = Self;
 }
+
+/// A micro-frontend's wasm module panicked: the payload of `herald.mfe.crashed`.
+///
+/// The module's elements show a fallback and the module is never called again; the rest
+/// of the page goes on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MfeCrashed {
+    /// The crashed module, named by the tags it defined (comma-separated).
+    pub module: String,
+    /// The tag of the element whose callback panicked, if it was one.
+    pub element: Option<String>,
+    /// The panic message.
+    pub message: String,
+}
+
+impl Event for MfeCrashed {
+    const TYPE: &'static str = "herald.mfe.crashed";
+    type Data = Self;
+}

@@ -46,7 +46,7 @@ mod position;
 mod topic;
 mod window;
 
-pub use deadletter::DeadLetter;
+pub use deadletter::{DeadLetter, MfeCrashed};
 pub use error::Error;
 pub use event::{rfc3339_from_unix_millis, CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
 pub use event_type::{Event, Request};

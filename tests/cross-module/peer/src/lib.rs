@@ -99,3 +99,25 @@ pub fn peer_publish_json(ty: &str, data: &str) -> Result<(), JsError> {
 pub fn peer_reset() {
     KEEP.with(|k| k.borrow_mut().clear());
 }
+
+/// `<test-fragile>`: renders "fine", or panics when connected with an `explode` attribute.
+struct Fragile;
+
+impl herald_element::CustomElement for Fragile {
+    fn create(_host: &herald_element::Host) -> Self {
+        Fragile
+    }
+    fn connected(&mut self, host: &mut herald_element::Host) {
+        if host.element().has_attribute("explode") {
+            panic!("fragile exploded");
+        }
+        host.set_html("fine");
+    }
+}
+
+/// Defines `<test-fragile>` in this module.
+#[wasm_bindgen]
+pub fn peer_define_fragile() -> Result<(), JsError> {
+    herald_element::define::<Fragile>("test-fragile")?;
+    Ok(())
+}
