@@ -44,6 +44,25 @@ pub trait CustomElement: 'static {
         ""
     }
 
+    /// JavaScript properties of the element (`el.threshold = 85`): reading one calls
+    /// [`CustomElement::property`], assigning one calls [`CustomElement::set_property`].
+    fn properties() -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The value of property `name` for JavaScript (`undefined` by default). Typed values
+    /// convert with [`to_js`].
+    fn property(&self, _host: &Host, _name: &str) -> JsValue {
+        JsValue::UNDEFINED
+    }
+
+    /// JavaScript assigned `value` to property `name`. Decode it with [`from_js`]; an
+    /// `Err` is thrown to the assigning script as a `TypeError` with that message, and the
+    /// element keeps its state.
+    fn set_property(&mut self, _host: &mut Host, name: &str, _value: JsValue) -> Result<(), String> {
+        Err(format!("property `{name}` is read-only"))
+    }
+
     /// Attributes whose changes call [`CustomElement::attribute_changed`].
     fn observed_attributes() -> &'static [&'static str] {
         &[]
@@ -164,6 +183,18 @@ impl ElementInstance {
         self.kept = Vec::new();
     }
 
+    /// Reads property `name`.
+    pub fn property(&mut self, element: HtmlElement, root: Node, name: String) -> JsValue {
+        let host = Self::host(&mut self.kept, &element, &root);
+        self.inner.property(&host, &name)
+    }
+
+    /// Assigns property `name`; returns the error message, if any.
+    pub fn set_property(&mut self, element: HtmlElement, root: Node, name: String, value: JsValue) -> Option<String> {
+        let mut host = Self::host(&mut self.kept, &element, &root);
+        self.inner.set_property(&mut host, &name, value).err()
+    }
+
     /// Forwards `adoptedCallback`.
     pub fn adopted(&mut self, element: HtmlElement, root: Node) {
         let mut host = Self::host(&mut self.kept, &element, &root);
@@ -184,8 +215,23 @@ impl ElementInstance {
     }
 }
 
+/// A typed value as a JavaScript value, for [`CustomElement::property`].
+pub fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A JavaScript value as a typed value, for [`CustomElement::set_property`]; the error
+/// says what was expected.
+pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, String> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+}
+
 /// The object-safe face of [`CustomElement`].
 trait CustomElementDyn {
+    fn property(&self, host: &Host, name: &str) -> JsValue;
+    fn set_property(&mut self, host: &mut Host, name: &str, value: JsValue) -> Result<(), String>;
     fn connected(&mut self, host: &mut Host);
     fn disconnected(&mut self, host: &mut Host);
     fn adopted(&mut self, host: &mut Host);
@@ -193,6 +239,12 @@ trait CustomElementDyn {
 }
 
 impl<T: CustomElement> CustomElementDyn for T {
+    fn property(&self, host: &Host, name: &str) -> JsValue {
+        CustomElement::property(self, host, name)
+    }
+    fn set_property(&mut self, host: &mut Host, name: &str, value: JsValue) -> Result<(), String> {
+        CustomElement::set_property(self, host, name, value)
+    }
     fn connected(&mut self, host: &mut Host) {
         CustomElement::connected(self, host)
     }
@@ -268,17 +320,27 @@ export function herald_crashed(message) {
     globalThis.dispatchEvent(new CustomEvent("herald:*", init));
   }
 }
-export function herald_define(tag, observed, mode, css, create) {
+export function herald_define(tag, observed, properties, mode, css, create) {
   let sheet = null;
   if (mode && css) {
     sheet = new CSSStyleSheet();
     sheet.replaceSync(css);
   }
   state.tags.push(tag);
-  customElements.define(tag, class extends HTMLElement {
+  const Element = class extends HTMLElement {
     #rust;
     #root;
     static get observedAttributes() { return observed; }
+    getProperty(name) {
+      let value;
+      call(this, () => { value = this.#rust?.property(this, this.#root, name); });
+      return value;
+    }
+    setProperty(name, value) {
+      let error;
+      call(this, () => { error = this.#rust?.set_property(this, this.#root, name, value); });
+      if (error !== undefined) throw new TypeError(`<${tag}>.${name}: ${error}`);
+    }
     constructor() {
       super();
       this.#root = mode ? this.attachShadow({ mode }) : this;
@@ -286,6 +348,14 @@ export function herald_define(tag, observed, mode, css, create) {
       call(this, () => { this.#rust = create(this, this.#root); });
     }
     connectedCallback() {
+      // a property assigned before the element was upgraded shadows the accessor: replay it
+      for (const name of properties) {
+        if (Object.prototype.hasOwnProperty.call(this, name)) {
+          const value = this[name];
+          delete this[name];
+          this[name] = value;
+        }
+      }
       state.live.set(this, this.#root);
       if (state.crashed) return fallback(this.#root);
       call(this, () => this.#rust?.connected(this, this.#root));
@@ -298,7 +368,16 @@ export function herald_define(tag, observed, mode, css, create) {
     attributeChangedCallback(name, oldValue, newValue) {
       call(this, () => this.#rust?.attribute_changed(this, this.#root, name, oldValue, newValue));
     }
-  });
+  };
+  for (const name of properties) {
+    Object.defineProperty(Element.prototype, name, {
+      get() { return this.getProperty(name); },
+      set(value) { this.setProperty(name, value); },
+      configurable: true,
+      enumerable: true,
+    });
+  }
+  customElements.define(tag, Element);
 }
 "#)]
 extern "C" {
@@ -306,6 +385,7 @@ extern "C" {
     fn herald_define(
         tag: &str,
         observed: js_sys::Array,
+        properties: js_sys::Array,
         mode: &str,
         css: &str,
         create: &js_sys::Function,
@@ -359,7 +439,15 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
             kept,
         }
     });
-    herald_define(tag, observed, E::SHADOW.mode(), E::styles(), factory.as_ref().unchecked_ref())?;
+    let properties: js_sys::Array = E::properties().iter().map(|name| JsValue::from_str(name)).collect();
+    herald_define(
+        tag,
+        observed,
+        properties,
+        E::SHADOW.mode(),
+        E::styles(),
+        factory.as_ref().unchecked_ref(),
+    )?;
     DEFINITIONS.with(|defs| defs.borrow_mut().push(factory));
     Ok(())
 }

@@ -54,5 +54,7 @@
 mod element;
 mod error;
 
-pub use element::{define, define_once, is_defined, live_elements, CustomElement, ElementInstance, Host, Shadow};
+pub use element::{
+    define, define_once, from_js, is_defined, live_elements, to_js, CustomElement, ElementInstance, Host, Shadow,
+};
 pub use error::Error;

@@ -226,3 +226,69 @@ async fn shadow_styles_do_not_leak_in_or_out() {
     assert!(!closed_root_visible, "a closed shadow root is not visible to page scripts");
     assert_eq!(calls, vec!["sealed sees Some(\"sealed\")"]);
 }
+
+struct Gauge {
+    threshold: f64,
+}
+
+impl CustomElement for Gauge {
+    fn properties() -> &'static [&'static str] {
+        &["threshold", "kind"]
+    }
+    fn create(_host: &Host) -> Self {
+        Gauge { threshold: 85.0 }
+    }
+    fn connected(&mut self, host: &mut Host) {
+        host.set_html(&format!("threshold {}", self.threshold));
+    }
+    fn property(&self, _host: &Host, name: &str) -> wasm_bindgen::JsValue {
+        match name {
+            "threshold" => herald_element::to_js(&self.threshold),
+            "kind" => herald_element::to_js(&"gauge"),
+            _ => wasm_bindgen::JsValue::UNDEFINED,
+        }
+    }
+    fn set_property(&mut self, host: &mut Host, name: &str, value: wasm_bindgen::JsValue) -> Result<(), String> {
+        match name {
+            "threshold" => {
+                self.threshold = herald_element::from_js::<f64>(value)?;
+                host.set_html(&format!("threshold {}", self.threshold));
+                Ok(())
+            }
+            other => Err(format!("`{other}` is read-only")),
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn typed_properties_are_readable_and_writable_from_javascript() {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsValue;
+    // assigned before the element is upgraded: replayed through the setter on connect
+    let el = create("test-gauge");
+    Reflect::set(&el, &"threshold".into(), &JsValue::from(70)).unwrap();
+    define::<Gauge>("test-gauge").unwrap();
+    document().body().unwrap().append_child(&el).unwrap();
+    let replayed = Reflect::get(&el, &"threshold".into()).unwrap().as_f64();
+    let rendered = el.text_content();
+
+    Reflect::set(&el, &"threshold".into(), &JsValue::from(90.5)).unwrap();
+    let updated = (Reflect::get(&el, &"threshold".into()).unwrap().as_f64(), el.text_content());
+
+    let bad = Reflect::set(&el, &"threshold".into(), &JsValue::from_str("loud")).unwrap_err();
+    let read_only = Reflect::set(&el, &"kind".into(), &JsValue::from_str("dial")).unwrap_err();
+    let kept = Reflect::get(&el, &"threshold".into()).unwrap().as_f64();
+    let kind = Reflect::get(&el, &"kind".into()).unwrap().as_string();
+    el.remove();
+
+    assert_eq!(replayed, Some(70.0));
+    assert_eq!(rendered.as_deref(), Some("threshold 70"));
+    assert_eq!(updated, (Some(90.5), Some("threshold 90.5".into())));
+    let message = |e: &JsValue| Reflect::get(e, &"message".into()).unwrap().as_string().unwrap();
+    let name = |e: &JsValue| Reflect::get(e, &"name".into()).unwrap().as_string().unwrap();
+    assert_eq!(name(&bad), "TypeError");
+    assert!(message(&bad).starts_with("<test-gauge>.threshold: "), "{}", message(&bad));
+    assert!(message(&read_only).contains("read-only"), "{}", message(&read_only));
+    assert_eq!(kept, Some(90.5), "a rejected value leaves the state as it was");
+    assert_eq!(kind.as_deref(), Some("gauge"));
+}
