@@ -108,6 +108,13 @@ impl Host<'_> {
         self.root
     }
 
+    /// A bus scoped to this element: its publishes are dispatched on the element (bubbling
+    /// and `composed`, so they leave the shadow root and reach the page-wide bus), and its
+    /// subscribers hear only events from inside the element.
+    pub fn bus(&self) -> herald_bus::Bus {
+        herald_bus::Bus::scoped(self.element)
+    }
+
     /// Replaces the root's content with `html`.
     pub fn set_html(&self, html: &str) {
         if let Some(shadow) = self.root.dyn_ref::<web_sys::ShadowRoot>() {

@@ -292,3 +292,27 @@ async fn typed_properties_are_readable_and_writable_from_javascript() {
     assert_eq!(kept, Some(90.5), "a rejected value leaves the state as it was");
     assert_eq!(kind.as_deref(), Some("gauge"));
 }
+
+struct Emitter;
+
+impl CustomElement for Emitter {
+    const SHADOW: Shadow = Shadow::Closed;
+    fn create(_host: &Host) -> Self {
+        Emitter
+    }
+    fn connected(&mut self, host: &mut Host) {
+        host.bus().with_source("/test/emitter").publish::<Ping>(&Ping { n: 42 }).unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn an_element_emits_typed_events_that_leave_its_shadow_root() {
+    define::<Emitter>("test-emitter").unwrap();
+    let heard = std::rc::Rc::new(RefCell::new(Vec::new()));
+    let sink = heard.clone();
+    let _page = Bus::page().subscribe::<Ping>(move |ev| sink.borrow_mut().push((ev.data.n, ev.envelope.source.clone())));
+    let el = create("test-emitter");
+    document().body().unwrap().append_child(&el).unwrap();
+    el.remove();
+    assert_eq!(*heard.borrow(), vec![(42, "/test/emitter".to_string())]);
+}
