@@ -3,8 +3,14 @@
 //! [yew](https://yew.rs) hooks for herald's event bus, so that a yew component takes part in
 //! the page's event traffic like any other micro-frontend.
 //!
-//! - [`use_event`]: the latest payload of a typed event, re-rendering on each new one.
+//! - [`define_component`]: a yew component becomes a custom element: attributes map to
+//!   props (re-rendering on change), it renders into the element's shadow root, and it is
+//!   destroyed when the element is disconnected.
+//! - [`use_event`]: the latest payload of a typed event (retained events included),
+//!   re-rendering on each new one.
+//! - [`use_subscription`]: calls a function for every event of a type.
 //! - [`use_publish`]: a [`Callback`] that publishes a typed event.
+//! - [`use_request`]: request/response from a component, with its state.
 //!
 //! Each subscription is owned by an effect and dropped in its teardown, so an unmounted
 //! component leaves no listener behind.
@@ -40,8 +46,12 @@
 
 use std::rc::Rc;
 
-use herald_bus::{Bus, Event};
+use herald_bus::{Bus, Event, Received, Request, RequestError};
 use yew::prelude::*;
+
+mod element;
+
+pub use element::{define_component, AttributeProps};
 
 /// The latest payload of event type `E` on the page-wide bus, `None` until one arrives.
 ///
@@ -76,4 +86,76 @@ pub fn use_publish<E: Event>() -> Callback<E::Data> {
             web_sys::console::error_1(&error.to_string().into());
         }
     })
+}
+
+/// Calls `f` for every event of type `E` on the page-wide bus (retained events first), for
+/// as long as the component lives. The subscription is made once, by an effect, and dropped
+/// in its teardown; it always calls the `f` of the latest render.
+#[hook]
+pub fn use_subscription<E, F>(f: F)
+where
+    E: Event,
+    F: Fn(&Received<E>) + 'static,
+{
+    let latest = use_mut_ref(|| None::<Rc<dyn Fn(&Received<E>)>>);
+    *latest.borrow_mut() = Some(Rc::new(f));
+    use_effect_with((), move |_| {
+        let subscription = Bus::page().subscribe::<E>(move |received| {
+            let current = latest.borrow().clone();
+            if let Some(f) = current {
+                f(received);
+            }
+        });
+        move || drop(subscription)
+    });
+}
+
+/// The state of a [`use_request`]: what came back from the last request, if it finished.
+pub struct UseRequestHandle<Q: Request> {
+    outcome: UseStateHandle<Option<Rc<Result<Q::Reply, RequestError>>>>,
+    pending: UseStateHandle<bool>,
+}
+
+impl<Q: Request> UseRequestHandle<Q> {
+    /// Sends `data` as a request (timeout: herald-bus's default); the component re-renders
+    /// when the reply, or the reason there is none, arrives.
+    pub fn run(&self, data: Q::Data) {
+        let (outcome, pending) = (self.outcome.clone(), self.pending.clone());
+        pending.set(true);
+        yew::platform::spawn_local(async move {
+            let reply = Bus::page().request::<Q>(&data).await;
+            outcome.set(Some(Rc::new(reply)));
+            pending.set(false);
+        });
+    }
+
+    /// The outcome of the last finished request.
+    pub fn outcome(&self) -> Option<Rc<Result<Q::Reply, RequestError>>> {
+        (*self.outcome).clone()
+    }
+
+    /// Whether a request is in flight.
+    pub fn pending(&self) -> bool {
+        *self.pending
+    }
+}
+
+impl<Q: Request> Clone for UseRequestHandle<Q> {
+    fn clone(&self) -> Self {
+        UseRequestHandle {
+            outcome: self.outcome.clone(),
+            pending: self.pending.clone(),
+        }
+    }
+}
+
+/// Request/response from a component: `let ask = use_request::<Q>(); ask.run(q);` and
+/// read `ask.outcome()` when it re-renders. A reply that arrives after the component is
+/// gone is dropped.
+#[hook]
+pub fn use_request<Q: Request>() -> UseRequestHandle<Q> {
+    UseRequestHandle {
+        outcome: use_state(|| None),
+        pending: use_state(|| false),
+    }
 }
