@@ -8,13 +8,14 @@ use crate::{build_page, install, root, say};
 
 /// The crates whose tests run in headless Chromium: every wasm crate, and the
 /// cross-module tests (whose peer module `build_peer` builds first).
-const BROWSER_CRATES: [&str; 7] = [
+const BROWSER_CRATES: [&str; 8] = [
     "crates/herald-bus",
     "crates/herald-element",
     "crates/herald-push",
     "crates/herald-yew",
     "www/nop-sensor-list",
     "www/nop-noise-meter",
+    "www/nop-noise-chart",
     "tests/cross-module",
 ];
 

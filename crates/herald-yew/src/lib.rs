@@ -11,6 +11,7 @@
 //! - [`use_subscription`]: calls a function for every event of a type.
 //! - [`use_publish`]: a [`Callback`] that publishes a typed event.
 //! - [`use_request`]: request/response from a component, with its state.
+//! - [`use_stream`]: events of a type from the gateway's push stream.
 //!
 //! Each subscription is owned by an effect and dropped in its teardown, so an unmounted
 //! component leaves no listener behind.
@@ -158,4 +159,36 @@ pub fn use_request<Q: Request>() -> UseRequestHandle<Q> {
         outcome: use_state(|| None),
         pending: use_state(|| false),
     }
+}
+
+/// Calls `f` with every event of type `E` from the gateway's push stream at `url`
+/// (`/events/stream`, say), for as long as the component lives and `url` stays the same.
+/// The stream is opened by an effect and closed in its teardown; it always calls the `f`
+/// of the latest render. Events whose payload is not an `E` are skipped (and reported on
+/// the console).
+#[hook]
+pub fn use_stream<E, F>(url: &str, f: F)
+where
+    E: Event,
+    F: Fn(herald_bus::CloudEvent<E::Data>) + 'static,
+{
+    let latest = use_mut_ref(|| None::<Rc<dyn Fn(herald_bus::CloudEvent<E::Data>)>>);
+    *latest.borrow_mut() = Some(Rc::new(f));
+    use_effect_with(url.to_owned(), move |url| {
+        let stream = herald_push::PushStream::open(url, &[E::TYPE], move |delivery| {
+            match delivery.event.decode::<E::Data>() {
+                Ok(event) => {
+                    let current = latest.borrow().clone();
+                    if let Some(f) = current {
+                        f(event);
+                    }
+                }
+                Err(error) => web_sys::console::warn_1(&format!("herald-yew: {error}").into()),
+            }
+        });
+        if let Err(error) = &stream {
+            web_sys::console::error_1(&format!("herald-yew: cannot open {url}: {error}").into());
+        }
+        move || drop(stream)
+    });
 }

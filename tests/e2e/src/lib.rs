@@ -218,6 +218,31 @@ impl Browser {
         }
     }
 
+    /// Waits until `script` (a function body returning a string, e.g. reading into a
+    /// shadow root) returns a text that satisfies `check`; returns that text.
+    pub async fn wait_for_script(
+        &self,
+        script: &str,
+        check: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Result<String, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if let Ok(value) = self.client.execute(script, vec![]).await {
+                let text = value.as_str().unwrap_or_default().to_owned();
+                if check(&text) {
+                    return Ok(text);
+                }
+                last = Some(text);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("timed out waiting on script `{script}`; last result: {last:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Ends the session.
     pub async fn close(self) -> Result<(), Error> {
         self.client.close().await?;

@@ -54,6 +54,14 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
         .await?;
     browser.wait_for_text("nop-noise-meter .nop-meter-selected", |t| t == "e2e-1", WAIT).await?;
     browser.wait_for_text("nop-noise-meter .nop-meter-level", |t| t == "99.5 dB", WAIT).await?;
+    // the yew chart (shadow DOM, another module) follows the selection too
+    browser
+        .wait_for_script(
+            "return document.querySelector('nop-noise-chart').shadowRoot.querySelector('.note').textContent",
+            |t| t.starts_with("e2e-1: ") && !t.starts_with("e2e-1: 0 "),
+            WAIT,
+        )
+        .await?;
     let row_class = client
         .find(Locator::Css(r#"nop-sensor-list li[data-sensor="e2e-1"]"#))
         .await?
