@@ -1,7 +1,7 @@
 //! `cargo xtask bench bus`: herald's bus against raw DOM events and mitt, in headless
 //! Chromium, in one page and one run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::Value;
@@ -19,8 +19,108 @@ const MODULES: [(&str, &str); 2] = [
 pub fn bench(what: &str) -> Result<(), String> {
     match what {
         "bus" => bench_bus(),
-        other => Err(format!("no benchmark `{other}`; there is: bus")),
+        "size" => bench_size(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size")),
     }
+}
+
+/// Builds `krate` for release (opt-level z, as shipped), runs wasm-bindgen (`--target web`)
+/// into `out`, and wasm-opt -Oz (binaryen 132) on the result.
+fn build_module(krate: &str, out: &Path) -> Result<(), String> {
+    let root = root();
+    let name = krate.replace('-', "_");
+    let wasm = root.join(format!("target/wasm32-unknown-unknown/release/{name}.wasm"));
+    Cmd::new("wasm-bindgen")
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(out)
+        .arg(&wasm)
+        .env("PATH", install::tool_path())
+        .status()?;
+    let bg = out.join(format!("{name}_bg.wasm"));
+    Cmd::new("wasm-opt")
+        .args(["-Oz", "-o"])
+        .arg(&bg)
+        .arg(&bg)
+        .env("PATH", install::tool_path())
+        .status()
+}
+
+fn gzip_size(path: &Path) -> Result<u64, String> {
+    let output = std::process::Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    Ok(output.stdout.len() as u64)
+}
+
+/// `cargo xtask bench size`: per micro-frontend, the wasm and JS glue sizes, raw and
+/// gzipped, after wasm-opt: the NOP page's modules as trunk builds them, and the smallest
+/// possible herald MFE.
+fn bench_size() -> Result<(), String> {
+    install::install(false)?;
+    crate::build_page()?;
+    let root = root();
+    let minimal = root.join("target/bench/size/minimal-mfe");
+    cargo()
+        .args(["build", "--locked", "--release", "--target", "wasm32-unknown-unknown", "-p", "herald-bench-minimal-mfe"])
+        .status()?;
+    build_module("herald-bench-minimal-mfe", &minimal)?;
+
+    let dist = root.join("dist");
+    let mut rows: Vec<(String, [u64; 4])> = Vec::new();
+    for (label, dir, stem) in [
+        ("nop-noise-meter (trunk main)", dist.clone(), "nop-noise-meter"),
+        ("nop-sensor-list", dist.clone(), "nop-sensor-list"),
+        ("nop-noise-chart (yew)", dist.clone(), "nop-noise-chart"),
+        ("minimal: 1 element, 1 subscription", minimal.clone(), "herald_bench_minimal_mfe"),
+    ] {
+        let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(stem)))
+            .collect();
+        let find = |suffix: &str, not: &str| {
+            entries
+                .iter()
+                .find(|p| {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    name.ends_with(suffix) && !name.contains(not)
+                })
+                .cloned()
+                .ok_or_else(|| format!("no {stem}*{suffix} in {}", dir.display()))
+        };
+        let wasm = find("_bg.wasm", "\u{0}")?;
+        let js = find(".js", "_loader")?;
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(|e| e.to_string());
+        rows.push((label.to_owned(), [size(&wasm)?, gzip_size(&wasm)?, size(&js)?, gzip_size(&js)?]));
+    }
+    print!("{}", size_table(&rows));
+    Ok(())
+}
+
+/// The size table: bytes raw and gzipped (-9), wasm and JS glue, and the gzipped total.
+pub fn size_table(rows: &[(String, [u64; 4])]) -> String {
+    let kb = |b: u64| format!("{:.1} KB", b as f64 / 1024.0);
+    let mut out = String::from(
+        "\nherald micro-frontend sizes — release (opt-level z, LTO), wasm-opt -Oz (binaryen 132), gzip -9\n\n",
+    );
+    out.push_str(&format!(
+        "{:<38} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+        "module", "wasm", "wasm gz", "js", "js gz", "total gz"
+    ));
+    for (label, [wasm, wasm_gz, js, js_gz]) in rows {
+        out.push_str(&format!(
+            "{:<38} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
+            label,
+            kb(*wasm),
+            kb(*wasm_gz),
+            kb(*js),
+            kb(*js_gz),
+            kb(wasm_gz + js_gz)
+        ));
+    }
+    out
 }
 
 fn bench_bus() -> Result<(), String> {
@@ -37,20 +137,7 @@ fn bench_bus() -> Result<(), String> {
     }
     build.status()?;
     for (krate, dir) in MODULES {
-        let wasm = root.join(format!("target/wasm32-unknown-unknown/release/{}.wasm", krate.replace('-', "_")));
-        Cmd::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(out.join(dir))
-            .arg(&wasm)
-            .env("PATH", install::tool_path())
-            .status()?;
-        let bg = out.join(dir).join(format!("{}_bg.wasm", krate.replace('-', "_")));
-        Cmd::new("wasm-opt")
-            .args(["-Oz", "-o"])
-            .arg(&bg)
-            .arg(&bg)
-            .env("PATH", install::tool_path())
-            .status()?;
+        build_module(krate, &out.join(dir))?;
     }
 
     say(&format!("fetching {MITT_NPM} from npm for the comparison"));
@@ -130,6 +217,13 @@ pub fn table(result: &Value) -> Result<String, String> {
 
 #[cfg(test)]
 mod unit {
+    #[test]
+    fn the_size_table_totals_the_gzipped_parts() {
+        let table = super::size_table(&[("m".into(), [2048, 1024, 4096, 512])]);
+        let row = table.lines().find(|l| l.starts_with("m ")).unwrap();
+        assert!(row.trim_end().ends_with("1.5 KB"), "{row}");
+    }
+
     #[test]
     fn the_table_puts_every_case_against_the_first() {
         let result = serde_json::json!({"n": 1000, "rounds": 3, "results": [

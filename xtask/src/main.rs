@@ -39,6 +39,8 @@ COMMANDS:
                            (default docs/nop.png).
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
                            mitt (npm): events/s and the ratio of each to raw JS.
+    bench size             Build release bundles and print each micro-frontend's wasm and JS
+                           glue sizes, raw and gzipped, after wasm-opt.
     help                   Print this message.
 ";
 
