@@ -71,8 +71,8 @@ fn bench_size() -> Result<(), String> {
     let mut rows: Vec<(String, [u64; 4])> = Vec::new();
     for (label, dir, stem) in [
         ("nop-noise-meter (trunk main)", dist.clone(), "nop-noise-meter"),
-        ("nop-sensor-list", dist.clone(), "nop-sensor-list"),
-        ("nop-noise-chart (yew)", dist.clone(), "nop-noise-chart"),
+        ("nop-sensor-list", dist.join("mfe/nop-sensor-list"), "nop_sensor_list"),
+        ("nop-noise-chart (yew)", dist.join("mfe/nop-noise-chart"), "nop_noise_chart"),
         ("minimal: 1 element, 1 subscription", minimal.clone(), "herald_bench_minimal_mfe"),
     ] {
         let entries: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -4,6 +4,7 @@
 
 mod bench;
 mod install;
+mod mfe;
 mod run;
 mod schema;
 mod tests;
@@ -27,6 +28,9 @@ COMMANDS:
     schema [--check]       Write the NOP event contracts as JSON Schemas (docs/schemas/) and
                            TypeScript declarations (docs/nop-events.d.ts); with --check, fail
                            if the committed files differ from the Rust types.
+    mfe [--release] [OUT]  Build the micro-frontends the page loads as standalone modules
+                           (nop-sensor-list, nop-noise-chart) into OUT/mfe/<name>/ (default:
+                           trunk's staging dir, as the Trunk.toml pre-build hook runs it).
     peer                   Build the peer wasm module of the cross-module browser tests into
                            tests/cross-module/peer-pkg/.
     serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         ["build"] => install::install(false).and_then(|()| build_page()),
         ["schema"] => schema::schema(false),
         ["schema", "--check"] => schema::schema(true),
+        ["mfe", rest @ ..] => mfe::build_from_args(rest),
         ["peer"] => install::install(false).and_then(|()| build_peer()),
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),

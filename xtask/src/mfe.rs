@@ -1,0 +1,86 @@
+//! `cargo xtask mfe`: the page's standalone micro-frontend modules, each built on its own.
+//!
+//! trunk builds one "main" module itself. Building the others as trunk `data-type="worker"`
+//! links runs their wasm-bindgen steps concurrently into one shared output folder, where
+//! the crates they share (herald-element, herald-bus) write the same snippet files at the
+//! same time: a copy or an integrity hash can catch a half-written file. So trunk's
+//! pre-build hook runs this instead: one module after another, each wasm-bindgen into its
+//! own folder, copied to `mfe/<name>/` of trunk's staging dir with a `loader.js` that
+//! instantiates it.
+
+use std::path::{Path, PathBuf};
+
+use crate::run::{cargo, Cmd};
+use crate::{install, root, say};
+
+/// The micro-frontends the page loads from `mfe/<name>/loader.js`.
+pub const STANDALONE_MFES: [&str; 2] = ["nop-sensor-list", "nop-noise-chart"];
+
+pub fn build_from_args(args: &[&str]) -> Result<(), String> {
+    let release = args.contains(&"--release")
+        || std::env::var("TRUNK_PROFILE").is_ok_and(|profile| profile == "release");
+    let out = match args.iter().find(|a| !a.starts_with("--")) {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("TRUNK_STAGING_DIR")
+            .map(PathBuf::from)
+            .ok_or("give an output folder, or run from trunk's pre-build hook (TRUNK_STAGING_DIR)")?,
+    };
+    build(&out, release)
+}
+
+pub fn build(out: &Path, release: bool) -> Result<(), String> {
+    let profile = if release { "release" } else { "debug" };
+    say(&format!("building the standalone micro-frontends ({profile}) into {}", out.join("mfe").display()));
+    let mut build = cargo().args(["build", "--target", "wasm32-unknown-unknown"]);
+    if release {
+        build = build.arg("--release");
+    }
+    for name in STANDALONE_MFES {
+        build = build.args(["-p", name]);
+    }
+    build.status()?;
+    let root = root();
+    for name in STANDALONE_MFES {
+        let stem = name.replace('-', "_");
+        let bindgen = root.join("target/herald-mfe").join(profile).join(name);
+        let _ = std::fs::remove_dir_all(&bindgen);
+        Cmd::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(&bindgen)
+            .arg(root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm")))
+            .env("PATH", install::tool_path())
+            .status()?;
+        if release {
+            let wasm = bindgen.join(format!("{stem}_bg.wasm"));
+            Cmd::new("wasm-opt")
+                .args(["-Oz", "-o"])
+                .arg(&wasm)
+                .arg(&wasm)
+                .env("PATH", install::tool_path())
+                .status()?;
+        }
+        std::fs::write(
+            bindgen.join("loader.js"),
+            format!("import init from \"./{stem}.js\";\nawait init();\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let dest = out.join("mfe").join(name);
+        let _ = std::fs::remove_dir_all(&dest);
+        copy_dir(&bindgen, &dest)?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
+    Ok(())
+}
