@@ -3,6 +3,11 @@
 //! every element value has been freed, and the wasm memory has stopped growing.
 //! (`webdriver.json` starts Chromium with `--js-flags=--expose-gc`, so the test can ask
 //! for a collection instead of waiting for one.)
+//!
+//! Collection is not exact: Blink scans the stack conservatively, so a handful of removed
+//! elements may stay pinned for a while. A leak keeps all 5,000 of a round; the test
+//! allows at most 1% still alive, and at most one wasm page (64 KiB) of growth, while the
+//! listener count must be back exactly.
 #![cfg(target_arch = "wasm32")]
 
 use std::time::Duration;
@@ -36,6 +41,9 @@ impl CustomElement for Subscriber {
 }
 
 const ROUND: usize = 5_000;
+/// Element values a collection may leave pinned (1% of a round).
+const PINNED: usize = ROUND / 100;
+const WASM_PAGE: f64 = 65_536.0;
 
 fn churn(count: usize) {
     let document = web_sys::window().unwrap().document().unwrap();
@@ -96,7 +104,10 @@ async fn ten_thousand_subscribing_elements_leave_nothing_behind() {
     assert_eq!(elements_before_collection, elements + ROUND, "every element got its own value");
     assert_eq!(listeners_after_first, listeners);
     assert_eq!(listeners_after_second, listeners);
-    assert_eq!(elements_after_first, elements);
-    assert_eq!(elements_after_second, elements);
-    assert_eq!(memory_after_second, memory_after_first, "the second 5,000 elements grew the wasm memory");
+    assert!(elements_after_first <= elements + PINNED, "{elements_after_first} element values survived");
+    assert!(elements_after_second <= elements + PINNED, "{elements_after_second} element values survived");
+    assert!(
+        memory_after_second <= memory_after_first + WASM_PAGE,
+        "the second 5,000 elements grew the wasm memory from {memory_after_first} to {memory_after_second} bytes"
+    );
 }
