@@ -132,6 +132,30 @@ impl Gateway {
     }
 }
 
+/// Reads with `read` every 100 ms until what it reads satisfies `check`, or `timeout`
+/// passes (an error naming `what` and the last text read).
+async fn poll(
+    what: &str,
+    read: impl AsyncFn() -> Option<String>,
+    check: impl Fn(&str) -> bool,
+    timeout: Duration,
+) -> Result<String, Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        if let Some(text) = read().await {
+            if check(&text) {
+                return Ok(text);
+            }
+            last = Some(text);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("timed out waiting on {what}; last text: {last:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A NOP noise reading as a CloudEvent.
 pub fn noise_reading(id: &str, sensor: &str, db: f64) -> Value {
     json!({
@@ -200,22 +224,11 @@ impl Browser {
         check: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Result<String, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = None;
-        loop {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                if let Ok(text) = element.text().await {
-                    if check(&text) {
-                        return Ok(text);
-                    }
-                    last = Some(text);
-                }
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!("timed out waiting on `{css}`; last text: {last:?}").into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let read = async || match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        poll(&format!("`{css}`"), read, check, timeout).await
     }
 
     /// Waits until `script` (a function body returning a string, e.g. reading into a
@@ -226,21 +239,11 @@ impl Browser {
         check: impl Fn(&str) -> bool,
         timeout: Duration,
     ) -> Result<String, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = None;
-        loop {
-            if let Ok(value) = self.client.execute(script, vec![]).await {
-                let text = value.as_str().unwrap_or_default().to_owned();
-                if check(&text) {
-                    return Ok(text);
-                }
-                last = Some(text);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!("timed out waiting on script `{script}`; last result: {last:?}").into());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let read = async || {
+            let value = self.client.execute(script, vec![]).await.ok()?;
+            Some(value.as_str().unwrap_or_default().to_owned())
+        };
+        poll(&format!("script `{script}`"), read, check, timeout).await
     }
 
     /// Ends the session.
