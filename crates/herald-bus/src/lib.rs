@@ -2,7 +2,7 @@
 //!
 //! The typed event bus of herald's micro-frontends. Its channel is the browser's own
 //! [`CustomEvent`](https://developer.mozilla.org/docs/Web/API/CustomEvent): every event is
-//! dispatched on a DOM [`EventTarget`], so micro-frontends compiled into *different* wasm
+//! dispatched on a DOM [`EventTarget`](web_sys::EventTarget), so micro-frontends compiled into *different* wasm
 //! modules, or written in plain JavaScript, exchange events without ever calling each other.
 //!
 //! - An event type is a marker type implementing [`Event`] (from `herald-protocol`): a stable `TYPE` name such as
