@@ -102,6 +102,8 @@ pub fn test_all() -> ExitCode {
                 .args(["test", "--headless", "--chrome", "--mode", "no-install"])
                 .env("PATH", &path)
                 .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+                // the leak test may wait seconds for garbage collection on a busy machine
+                .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
                 .current_dir(&root().join(krate)),
         ));
     }
