@@ -1,11 +1,11 @@
-//! `POST /events`: the CloudEvents HTTP binding, structured mode.
+//! `POST /events`: the CloudEvents HTTP binding — structured, binary and batch modes.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use herald_protocol::{CloudEvent, CLOUDEVENTS_JSON};
+use herald_protocol::{CloudEvent, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, SPEC_VERSION};
 use serde_json::{json, Value};
 
 use crate::{AppError, AppState};
@@ -15,14 +15,24 @@ pub(crate) async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let media_type = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| AppError::BadRequest("Content-Type is not valid text".into()))
+        })
+        .transpose()?;
+    let media_type = content_type
+        .as_deref()
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
-    if media_type != CLOUDEVENTS_JSON {
+    let binary = headers.contains_key("ce-specversion");
+    if media_type != CLOUDEVENTS_JSON && media_type != CLOUDEVENTS_BATCH_JSON && !binary {
         return Err(AppError::UnsupportedMediaType(format!(
-            "POST /events takes a structured-mode CloudEvent with Content-Type: {CLOUDEVENTS_JSON}; got `{}`",
+            "POST /events takes a CloudEvent in structured mode (Content-Type: {CLOUDEVENTS_JSON}), \
+             in binary mode (ce-* headers, any Content-Type) or a batch (Content-Type: \
+             {CLOUDEVENTS_BATCH_JSON}); got Content-Type `{}` and no ce-specversion header",
             if media_type.is_empty() { "(none)" } else { &media_type }
         )));
     }
@@ -32,12 +42,161 @@ pub(crate) async fn post_events(
         },
         _ => AppError::BadRequest(format!("could not read the request body: {rejection}")),
     })?;
-    let event = CloudEvent::from_json(&body)?;
-    let (id, ty, correlation) = (event.id.clone(), event.ty.clone(), event.correlation_id().to_owned());
+
+    let (events, batch) = if media_type == CLOUDEVENTS_BATCH_JSON {
+        (batch_events(&body)?, true)
+    } else if media_type == CLOUDEVENTS_JSON {
+        (vec![CloudEvent::from_json(&body)?], false)
+    } else {
+        (vec![binary_event(&headers, content_type.as_deref(), &body)?], false)
+    };
+
+    let summary: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned()))
+        .collect();
     let log = state.log.clone();
-    let position = tokio::task::spawn_blocking(move || log.append(event))
+    let positions = tokio::task::spawn_blocking(move || log.append_all(events))
         .await
         .map_err(|join| AppError::BadRequest(format!("ingest was interrupted: {join}")))??;
-    tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "position": position }))))
+    for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
+        tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
+    }
+    let body = if batch {
+        json!({ "positions": positions })
+    } else {
+        json!({ "position": positions[0] })
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// A batch: a JSON array of structured-mode events, every one valid, or none is taken.
+fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
+    let items: Vec<Value> = serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("a batch must be a JSON array of CloudEvents: {e}")))?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            CloudEvent::from_json(item.to_string().as_bytes())
+                .map_err(|e| AppError::BadRequest(format!("batch item {index}: {e}")))
+        })
+        .collect()
+}
+
+/// A binary-mode event: attributes from `ce-*` headers (percent-decoded), the body as
+/// `data`, its Content-Type as `datacontenttype`.
+fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) -> Result<CloudEvent, AppError> {
+    let mut attributes = serde_json::Map::new();
+    for (name, value) in headers {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| AppError::BadRequest(format!("header `{name}` is not valid text")))?;
+        let value = percent_decode(value)
+            .ok_or_else(|| AppError::BadRequest(format!("header `{name}` has invalid percent-encoding")))?;
+        // headers carry every attribute as text; herald's one integer extension is parsed
+        let value = match (attribute, value.parse::<u32>()) {
+            ("dataversion", Ok(version)) => Value::from(version),
+            _ => Value::String(value),
+        };
+        if attributes.insert(attribute.to_owned(), value).is_some() {
+            return Err(AppError::BadRequest(format!("header `{name}` appears more than once")));
+        }
+    }
+    for reserved in ["data", "data_base64", "datacontenttype"] {
+        if attributes.contains_key(reserved) {
+            return Err(AppError::BadRequest(format!(
+                "`ce-{reserved}` is not an attribute header in binary mode"
+            )));
+        }
+    }
+    if attributes.get("specversion").and_then(Value::as_str) != Some(SPEC_VERSION) {
+        return Err(herald_protocol::Error::UnsupportedSpecVersion(
+            attributes
+                .get("specversion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        )
+        .into());
+    }
+    if let Some(content_type) = content_type {
+        attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
+    }
+    if !body.is_empty() {
+        let media = content_type
+            .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if media == "application/json" || media.ends_with("+json") {
+            let data: Value = serde_json::from_slice(body)
+                .map_err(|e| AppError::BadRequest(format!("the body is not the JSON its Content-Type says: {e}")))?;
+            attributes.insert("data".into(), data);
+        } else if media.starts_with("text/") && std::str::from_utf8(body).is_ok() {
+            let text = String::from_utf8_lossy(body).into_owned();
+            attributes.insert("data".into(), Value::String(text));
+        } else {
+            attributes.insert("data_base64".into(), Value::String(base64(body)));
+        }
+    }
+    Ok(CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes())?)
+}
+
+/// Percent-decodes a header value (the CloudEvents HTTP binding encodes non-ASCII, space,
+/// `"` and `%` that way); `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for `data_base64`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        let vectors = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        for (plain, encoded) in vectors {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("Euro%20%E2%82%AC%20%F0%9F%98%80").as_deref(), Some("Euro € 😀"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
+    }
 }

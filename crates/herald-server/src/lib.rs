@@ -6,7 +6,7 @@
 //!
 //! | route                    | what it does                                                      |
 //! |--------------------------|-------------------------------------------------------------------|
-//! | `POST /events`           | ingest one structured-mode CloudEvent; `202 {"position": "E-S"}`  |
+//! | `POST /events`           | ingest CloudEvents (structured, binary, batch); `202` + positions |
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /healthz`           | liveness                                                          |
 //! | anything else            | static files of the page (`--static-dir`)                          |

@@ -121,24 +121,50 @@ impl EventLog {
     ///
     /// This blocks on disk I/O: call it from a blocking context.
     pub fn append(&self, event: CloudEvent) -> Result<Position, StoreError> {
-        let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
+        Ok(self.append_all(vec![event])?[0])
+    }
+
+    /// Stores `events` durably, all or none, with one flush to disk, and publishes them to
+    /// live streams in order; returns their positions.
+    ///
+    /// This blocks on disk I/O: call it from a blocking context.
+    pub fn append_all(&self, events: Vec<CloudEvent>) -> Result<Vec<Position>, StoreError> {
+        let jsons: Vec<String> = events
+            .iter()
+            .map(|event| serde_json::to_string(event).expect("a CloudEvent always serialises"))
+            .collect();
         let mut inner = self.lock();
-        let position = Position::new(self.epoch, inner.events.len() as u64 + 1);
+        let first = inner.events.len() as u64 + 1;
+        let positions: Vec<Position> = (0..events.len() as u64)
+            .map(|i| Position::new(self.epoch, first + i))
+            .collect();
         if let Some((file, path)) = &mut inner.file {
-            let mut line = format!("{{\"seq\":{},\"event\":{json}}}", position.seq);
-            line.push('\n');
+            let mut lines = String::new();
+            for (position, json) in positions.iter().zip(&jsons) {
+                lines.push_str(&format!("{{\"seq\":{},\"event\":{json}}}\n", position.seq));
+            }
             let io = |source| StoreError::Io {
                 path: path.display().to_string(),
                 source,
             };
-            file.write_all(line.as_bytes()).map_err(io)?;
-            file.sync_data().map_err(io)?;
+            let before = file.metadata().map_err(io)?.len();
+            if let Err(error) = file.write_all(lines.as_bytes()).and_then(|()| file.sync_data()) {
+                // Leave no partial record behind to corrupt the records after it.
+                let _ = file.set_len(before);
+                return Err(io(error));
+            }
         }
-        let stored = Arc::new(Stored { position, event, json });
-        inner.events.push(stored.clone());
-        // Sent under the lock, so live streams see events in position order.
-        let _ = self.live.send(stored);
-        Ok(position)
+        for ((position, event), json) in positions.iter().zip(events).zip(jsons) {
+            let stored = Arc::new(Stored {
+                position: *position,
+                event,
+                json,
+            });
+            inner.events.push(stored.clone());
+            // Sent under the lock, so live streams see events in position order.
+            let _ = self.live.send(stored);
+        }
+        Ok(positions)
     }
 
     /// The stored events after `seq`, in order.
@@ -286,6 +312,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("events.jsonl"), "garbage\n").unwrap();
         assert!(matches!(EventLog::open(dir.path()), Err(StoreError::Corrupt { line: 1, .. })));
+    }
+
+    #[test]
+    fn a_batch_is_stored_in_order_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let positions = {
+            let log = EventLog::open(dir.path()).unwrap();
+            log.append(event("a")).unwrap();
+            log.append_all(vec![event("b"), event("c")]).unwrap()
+        };
+        assert_eq!(positions.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
+        let ids: Vec<_> = EventLog::open(dir.path()).unwrap().after(0).iter().map(|s| s.event.id.clone()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
     }
 
     #[test]

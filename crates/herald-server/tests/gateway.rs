@@ -137,6 +137,98 @@ async fn structured_event_is_accepted_with_its_position() {
     assert_eq!(status, 202);
 }
 
+impl Gateway {
+    async fn post_binary(&self, headers: &[(&str, &str)], body: &'static [u8]) -> (u16, Value) {
+        let mut request = self.client.post(format!("{}/events", self.base)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn binary_mode_events_are_accepted_and_streamed_as_structured_json() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let mut sse = gw.stream("topic=nop.>", None).await;
+    let base = [
+        ("ce-specversion", "1.0"),
+        ("ce-source", "/test/binary"),
+        ("ce-type", "nop.noise.reading"),
+        ("ce-subject", "s%20one"),
+        ("ce-correlationid", "c-9"),
+        ("ce-dataversion", "2"),
+    ];
+    let with = |id: &'static str, content_type: &'static str| {
+        let mut headers = base.to_vec();
+        headers.push(("ce-id", id));
+        headers.push(("content-type", content_type));
+        headers
+    };
+    let (json_status, json_body) = gw.post_binary(&with("b-1", "application/json"), br#"{"sensor":"s-1","db":70}"#).await;
+    let (text_status, _) = gw.post_binary(&with("b-2", "text/plain; charset=utf-8"), b"loud").await;
+    let (bin_status, _) = gw.post_binary(&with("b-3", "application/octet-stream"), b"\x00\x01\x02").await;
+    assert_eq!((json_status, text_status, bin_status), (202, 202, 202), "{json_body}");
+    assert!(json_body["position"].is_string());
+
+    let json = sse.next(WAIT).await.unwrap().data;
+    assert_eq!(json["id"], "b-1");
+    assert_eq!(json["subject"], "s one", "header values are percent-decoded");
+    assert_eq!(json["data"]["db"], 70);
+    assert_eq!(json["datacontenttype"], "application/json");
+    assert_eq!(json["correlationid"], "c-9");
+    assert_eq!(json["dataversion"], 2);
+    let text = sse.next(WAIT).await.unwrap().data;
+    assert_eq!(text["data"], "loud");
+    let bin = sse.next(WAIT).await.unwrap().data;
+    assert_eq!(bin["data_base64"], "AAEC");
+    assert!(bin.get("data").is_none());
+}
+
+#[tokio::test]
+async fn binary_mode_errors_name_the_problem() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let cases: [(&[(&str, &str)], &'static [u8], &str); 4] = [
+        (&[("ce-specversion", "1.0"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "`id`"),
+        (&[("ce-specversion", "0.3"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "specversion"),
+        (
+            &[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x"), ("content-type", "application/json")],
+            b"{broken",
+            "JSON",
+        ),
+        (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x"), ("ce-time", "soon")], b"", "time"),
+    ];
+    for (headers, body, needle) in cases {
+        let (status, problem) = gw.post_binary(headers, body).await;
+        assert_eq!(status, 400, "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_taken_whole_or_not_at_all() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let batch = json!([reading("x1", "nop.noise.reading", 1.0), reading("x2", "nop.noise.reading", 2.0)]);
+    let (status, body, _) = gw.post(batch.to_string(), "application/cloudevents-batch+json").await;
+    assert_eq!(status, 202, "{body}");
+    let positions: Vec<&str> = body["positions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(positions.len(), 2);
+    assert!(positions[0].ends_with("-1") && positions[1].ends_with("-2"));
+
+    let mut bad = reading("x4", "nop.noise.reading", 4.0);
+    bad.as_object_mut().unwrap().remove("source");
+    let mixed = json!([reading("x3", "nop.noise.reading", 3.0), bad]);
+    let (status, problem, _) = gw.post(mixed.to_string(), "application/cloudevents-batch+json").await;
+    assert_eq!(status, 400);
+    assert!(problem["detail"].as_str().unwrap().contains("batch item 1"), "{problem}");
+    let (status, problem, _) = gw.post("{}", "application/cloudevents-batch+json").await;
+    assert_eq!(status, 400, "{problem}");
+    // nothing of the rejected batch was stored
+    assert!(gw.post_event(&reading("x5", "t.u", 5.0)).await.ends_with("-3"));
+}
+
 #[tokio::test]
 async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
     let gw = start(AppState::new(EventLog::in_memory()).with_max_body_bytes(1024)).await;
@@ -151,6 +243,7 @@ async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
         ("[]".into(), CE_JSON, 400, "malformed"),
         (reading("a", "t", 1.0).to_string(), "text/plain", 415, "application/cloudevents+json"),
         (reading("a", "t", 1.0).to_string(), "", 415, "(none)"),
+        (reading("a", "t", 1.0).to_string(), "application/json", 415, "ce-specversion"),
         ("x".repeat(4096), CE_JSON, 413, "1024 bytes"),
     ];
     for (body, content_type, status, needle) in cases {
