@@ -1,6 +1,7 @@
 //! The event log: an append-only sequence of stored events with positions, durable in a
 //! data directory, with a live feed for streams.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,8 @@ pub struct EventLog {
 struct Inner {
     events: Vec<Arc<Stored>>,
     file: Option<(File, PathBuf)>,
+    /// The position of every stored event by (`source`, `id`): a repeat is not stored again.
+    seen: HashMap<(String, String), Position>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,7 +104,14 @@ impl EventLog {
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
         EventLog {
             epoch,
-            inner: Mutex::new(Inner { events, file }),
+            inner: Mutex::new(Inner {
+                seen: events
+                    .iter()
+                    .map(|s| ((s.event.source.clone(), s.event.id.clone()), s.position))
+                    .collect(),
+                events,
+                file,
+            }),
             live,
         }
     }
@@ -127,17 +137,37 @@ impl EventLog {
     /// Stores `events` durably, all or none, with one flush to disk, and publishes them to
     /// live streams in order; returns their positions.
     ///
+    /// An event with the (`source`, `id`) of one already stored (or earlier in the same
+    /// call) is a repeat: it is not stored again, and its position is the first one's.
+    ///
     /// This blocks on disk I/O: call it from a blocking context.
     pub fn append_all(&self, events: Vec<CloudEvent>) -> Result<Vec<Position>, StoreError> {
-        let jsons: Vec<String> = events
-            .iter()
-            .map(|event| serde_json::to_string(event).expect("a CloudEvent always serialises"))
-            .collect();
         let mut inner = self.lock();
-        let first = inner.events.len() as u64 + 1;
-        let positions: Vec<Position> = (0..events.len() as u64)
-            .map(|i| Position::new(self.epoch, first + i))
+        let mut next = inner.events.len() as u64 + 1;
+        let mut all_positions = Vec::with_capacity(events.len());
+        let mut new: Vec<(Position, CloudEvent)> = Vec::new();
+        let mut batch_seen: HashMap<(String, String), Position> = HashMap::new();
+        for event in events {
+            let key = (event.source.clone(), event.id.clone());
+            if let Some(position) = inner.seen.get(&key).or_else(|| batch_seen.get(&key)) {
+                all_positions.push(*position);
+                continue;
+            }
+            let position = Position::new(self.epoch, next);
+            next += 1;
+            batch_seen.insert(key, position);
+            all_positions.push(position);
+            new.push((position, event));
+        }
+        if new.is_empty() {
+            return Ok(all_positions);
+        }
+        let jsons: Vec<String> = new
+            .iter()
+            .map(|(_, event)| serde_json::to_string(event).expect("a CloudEvent always serialises"))
             .collect();
+        let positions: Vec<Position> = new.iter().map(|(p, _)| *p).collect();
+        let events: Vec<CloudEvent> = new.into_iter().map(|(_, e)| e).collect();
         if let Some((file, path)) = &mut inner.file {
             let mut lines = String::new();
             for (position, json) in positions.iter().zip(&jsons) {
@@ -154,6 +184,7 @@ impl EventLog {
                 return Err(io(error));
             }
         }
+        inner.seen.extend(batch_seen);
         for ((position, event), json) in positions.iter().zip(events).zip(jsons) {
             let stored = Arc::new(Stored {
                 position: *position,
@@ -164,7 +195,7 @@ impl EventLog {
             // Sent under the lock, so live streams see events in position order.
             let _ = self.live.send(stored);
         }
-        Ok(positions)
+        Ok(all_positions)
     }
 
     /// The stored events after `seq`, in order.
@@ -325,6 +356,27 @@ mod tests {
         assert_eq!(positions.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
         let ids: Vec<_> = EventLog::open(dir.path()).unwrap().after(0).iter().map(|s| s.event.id.clone()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_repeat_of_source_and_id_is_stored_once_even_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let log = EventLog::open(dir.path()).unwrap();
+            let first = log.append(event("a")).unwrap();
+            assert_eq!(log.append(event("a")).unwrap(), first);
+            let batch = log.append_all(vec![event("b"), event("a"), event("b")]).unwrap();
+            assert_eq!(batch[1], first);
+            assert_eq!(batch[0], batch[2]);
+            first
+        };
+        let log = EventLog::open(dir.path()).unwrap();
+        assert_eq!(log.append(event("a")).unwrap(), first);
+        assert_eq!(log.after(0).len(), 2);
+        // the same id from another source is another event
+        let mut other = event("a");
+        other.source = "/elsewhere".into();
+        assert_eq!(log.append(other).unwrap().seq, 3);
     }
 
     #[test]

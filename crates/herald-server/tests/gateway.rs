@@ -382,3 +382,17 @@ async fn streams_end_when_shutdown_is_signalled() {
     .await;
     assert!(ended.is_ok(), "the stream should end on shutdown");
 }
+
+#[tokio::test]
+async fn a_repeated_source_and_id_is_accepted_once_not_twice() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let mut sse = gw.stream("topic=nop.>", None).await;
+    let first = gw.post_event(&reading("dup-1", "nop.noise.reading", 1.0)).await;
+    let again = gw.post_event(&reading("dup-1", "nop.noise.reading", 1.0)).await;
+    let next = gw.post_event(&reading("dup-2", "nop.noise.reading", 2.0)).await;
+    assert_eq!(again, first, "the repeat answers with the first position");
+    assert_eq!(sse.next(WAIT).await.unwrap().data["id"], "dup-1");
+    let second = sse.next(WAIT).await.unwrap();
+    assert_eq!((second.data["id"].as_str(), second.id.as_deref()), (Some("dup-2"), Some(next.as_str())));
+    assert!(sse.next(QUIET).await.is_none());
+}
