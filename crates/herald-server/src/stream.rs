@@ -10,8 +10,6 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use herald_protocol::{CloudEvent, Position, TopicPattern};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use crate::{AppError, AppState, Stored};
 
@@ -84,19 +82,19 @@ pub(crate) async fn get_stream(
         None => {}
     }
 
-    let matching_live = matching.clone();
-    let live = BroadcastStream::new(feed)
-        // A stream that fell too far behind ends; the client resumes from its last id.
-        .take_while(|item| std::future::ready(!matches!(item, Err(BroadcastStreamRecvError::Lagged(_)))))
-        .filter_map(move |item| {
-            let event = item.ok().filter(|s| s.position > head && matching_live(s)).map(|s| sse_event(&s));
-            std::future::ready(event)
-        });
-    let shutdown = WatchStream::new(state.shutdown.clone()).filter(|stop| std::future::ready(*stop));
-    let events = stream::iter(first)
-        .chain(live)
-        .map(Ok::<_, Infallible>)
-        .take_until(Box::pin(shutdown).into_future());
+    // The reconnection delay EventSource should use, spread so that clients dropped
+    // together (a restart, a drain) do not all come back in the same instant.
+    let retry = SseEvent::default().retry(retry_with_jitter());
+    let live = Live {
+        feed,
+        shutdown: state.shutdown.clone(),
+        head,
+        matching,
+        done: false,
+    };
+    let events = stream::iter(std::iter::once(retry).chain(first))
+        .chain(stream::unfold(live, Live::next))
+        .map(Ok::<_, Infallible>);
 
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
@@ -109,6 +107,87 @@ pub(crate) async fn get_stream(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// The live part of a stream: events after `head` that match, until the client falls
+/// too far behind (a final `herald.slow` notice) or the gateway shuts down (a final
+/// `herald.drain` notice). Either way the client resumes from its last position.
+struct Live<M> {
+    feed: tokio::sync::broadcast::Receiver<Arc<Stored>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    head: Position,
+    matching: M,
+    done: bool,
+}
+
+impl<M: Fn(&Stored) -> bool> Live<M> {
+    async fn next(mut self) -> Option<(SseEvent, Self)> {
+        use tokio::sync::broadcast::error::RecvError;
+        if self.done {
+            return None;
+        }
+        enum Step {
+            Drain,
+            Deliver(Arc<Stored>),
+            Slow,
+            Closed,
+        }
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => Step::Drain,
+                received = self.feed.recv() => match received {
+                    Ok(stored) => Step::Deliver(stored),
+                    Err(RecvError::Lagged(_)) => Step::Slow,
+                    Err(RecvError::Closed) => Step::Closed,
+                },
+            };
+            match step {
+                Step::Deliver(stored) if stored.position > self.head && (self.matching)(&stored) => {
+                    return Some((sse_event(&stored), self));
+                }
+                Step::Deliver(_) => {}
+                Step::Drain => {
+                    self.done = true;
+                    let notice = notice(DRAIN_TYPE, "the gateway is shutting down; resume from your last position");
+                    return Some((notice, self));
+                }
+                Step::Slow => {
+                    self.done = true;
+                    let notice = notice(SLOW_TYPE, "this stream fell too far behind; resume from your last position");
+                    return Some((notice, self));
+                }
+                Step::Closed => return None,
+            }
+        }
+    }
+}
+
+/// The event type of the notice that the gateway is shutting down.
+pub const DRAIN_TYPE: &str = "herald.drain";
+/// The event type of the notice that a stream fell too far behind and is closed.
+pub const SLOW_TYPE: &str = "herald.slow";
+
+/// An in-band notice: a CloudEvent of `ty` with `{"reason": …}`, sent without an `id:` so
+/// that the client's last position stays the last event's.
+fn notice(ty: &str, reason: &str) -> SseEvent {
+    let event: CloudEvent = CloudEvent::new(format!("{ty}-{}", retry_seed()), "urn:herald:gateway", ty)
+        .with_data(serde_json::json!({ "reason": reason }));
+    SseEvent::default().data(serde_json::to_string(&event).expect("a CloudEvent always serialises"))
+}
+
+/// 1 to 3 seconds.
+fn retry_with_jitter() -> Duration {
+    Duration::from_millis(1_000 + retry_seed() % 2_000)
+}
+
+fn retry_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    // spread the low bits
+    u64::from(nanos).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40
 }
 
 fn sse_event(stored: &Stored) -> SseEvent {

@@ -376,6 +376,9 @@ async fn streams_end_when_shutdown_is_signalled() {
     let gw = start(AppState::new(EventLog::in_memory()).with_shutdown(signal)).await;
     let mut sse = gw.stream("topic=nop.>", None).await;
     stop.send(true).unwrap();
+    let drain = sse.next(WAIT).await.expect("a drain notice before the end");
+    assert_eq!(drain.data["type"], "herald.drain");
+    assert!(drain.id.is_none(), "a notice keeps the client's last position");
     let ended = tokio::time::timeout(WAIT, async {
         while sse.body.next().await.is_some() {}
     })
@@ -395,4 +398,24 @@ async fn a_repeated_source_and_id_is_accepted_once_not_twice() {
     let second = sse.next(WAIT).await.unwrap();
     assert_eq!((second.data["id"].as_str(), second.id.as_deref()), (Some("dup-2"), Some(next.as_str())));
     assert!(sse.next(QUIET).await.is_none());
+}
+
+#[tokio::test]
+async fn a_stream_starts_with_a_jittered_retry_delay() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let response = gw
+        .client
+        .get(format!("{}/events/stream?topic=nop.%3E", gw.base))
+        .send()
+        .await
+        .unwrap();
+    let mut body = Box::pin(response.bytes_stream());
+    let first = tokio::time::timeout(WAIT, body.next()).await.unwrap().unwrap().unwrap();
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    let retry: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("retry:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no retry field in {text:?}"));
+    assert!((1_000..3_000).contains(&retry), "{retry}");
 }
