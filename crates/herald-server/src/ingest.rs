@@ -56,9 +56,11 @@ pub(crate) async fn post_events(
         .map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned()))
         .collect();
     let log = state.log.clone();
+    let (count, started) = (events.len(), std::time::Instant::now());
     let positions = tokio::task::spawn_blocking(move || log.append_all(events))
         .await
         .map_err(|join| AppError::BadRequest(format!("ingest was interrupted: {join}")))??;
+    state.metrics.ingested(count, body.len(), started.elapsed());
     for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
         tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
     }

@@ -9,6 +9,7 @@
 //! | `POST /events`           | ingest CloudEvents (structured, binary, batch); `202` + positions |
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /healthz`           | liveness                                                          |
+//! | `GET /metrics`           | counters in the Prometheus text format                            |
 //! | anything else            | static files of the page (`--static-dir`)                          |
 //!
 //! Errors are RFC 9457 `application/problem+json` documents. `docs/protocol.md` in the
@@ -33,6 +34,7 @@
 mod error;
 mod ingest;
 mod log;
+mod metrics;
 mod stream;
 
 use std::path::PathBuf;
@@ -46,6 +48,7 @@ use tower_http::services::ServeDir;
 
 pub use error::{AppError, StoreError};
 pub use log::{EventLog, Stored};
+pub use metrics::Metrics;
 
 /// The default limit on a posted body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -54,6 +57,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     log: Arc<EventLog>,
+    metrics: Arc<Metrics>,
     static_dir: Option<PathBuf>,
     max_body_bytes: usize,
     shutdown: watch::Receiver<bool>,
@@ -67,6 +71,7 @@ impl AppState {
         let (tx, rx) = watch::channel(false);
         AppState {
             log: Arc::new(log),
+            metrics: Arc::default(),
             static_dir: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             shutdown: rx,
@@ -98,6 +103,18 @@ impl AppState {
     pub fn log(&self) -> &EventLog {
         &self.log
     }
+
+    /// The gateway's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
 }
 
 /// The gateway's router.
@@ -108,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     match static_dir {

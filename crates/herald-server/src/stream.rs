@@ -77,15 +77,19 @@ pub(crate) async fn get_stream(
                     first.push(sse_event(stored));
                 }
             }
+            state.metrics.replayed(first.len());
         }
         Some(from) => first.push(reset_event(from, head)),
         None => {}
     }
 
+
     // The reconnection delay EventSource should use, spread so that clients dropped
     // together (a restart, a drain) do not all come back in the same instant.
     let retry = SseEvent::default().retry(retry_with_jitter());
     let live = Live {
+        _connection: state.metrics.connection(),
+        metrics: state.metrics.clone(),
         feed,
         shutdown: state.shutdown.clone(),
         head,
@@ -113,6 +117,8 @@ pub(crate) async fn get_stream(
 /// too far behind (a final `herald.slow` notice) or the gateway shuts down (a final
 /// `herald.drain` notice). Either way the client resumes from its last position.
 struct Live<M> {
+    _connection: crate::metrics::ConnectionGuard,
+    metrics: Arc<crate::Metrics>,
     feed: tokio::sync::broadcast::Receiver<Arc<Stored>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     head: Position,
@@ -144,6 +150,7 @@ impl<M: Fn(&Stored) -> bool> Live<M> {
             };
             match step {
                 Step::Deliver(stored) if stored.position > self.head && (self.matching)(&stored) => {
+                    self.metrics.delivered();
                     return Some((sse_event(&stored), self));
                 }
                 Step::Deliver(_) => {}
@@ -154,6 +161,7 @@ impl<M: Fn(&Stored) -> bool> Live<M> {
                 }
                 Step::Slow => {
                     self.done = true;
+                    self.metrics.slow_disconnect();
                     let notice = notice(SLOW_TYPE, "this stream fell too far behind; resume from your last position");
                     return Some((notice, self));
                 }

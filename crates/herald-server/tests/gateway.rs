@@ -419,3 +419,46 @@ async fn a_stream_starts_with_a_jittered_retry_delay() {
         .unwrap_or_else(|| panic!("no retry field in {text:?}"));
     assert!((1_000..3_000).contains(&retry), "{retry}");
 }
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_connections_events_and_replays() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let first = gw.post_event(&reading("m1", "nop.noise.reading", 1.0)).await;
+    let mut live = gw.stream("topic=nop.>", None).await;
+    let replaying = gw.stream(&format!("topic=nop.>&lastEventId={}", first.split_once('-').unwrap().0.to_owned() + "-0"), None).await;
+    gw.post_event(&reading("m2", "nop.noise.reading", 2.0)).await;
+    live.next(WAIT).await.unwrap();
+    let scrape = || async {
+        let response = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        response.text().await.unwrap()
+    };
+    let text = scrape().await;
+    assert_eq!(metric(&text, "herald_stream_connections"), 2.0);
+    assert_eq!(metric(&text, "herald_events_ingested_total"), 2.0);
+    assert_eq!(metric(&text, "herald_events_replayed_total"), 1.0);
+    assert!(metric(&text, "herald_events_delivered_total") >= 1.0);
+    assert_eq!(metric(&text, "herald_store_append_seconds_count"), 2.0);
+    assert!(text.contains("# TYPE herald_events_ingested_total counter"));
+
+    drop(live);
+    drop(replaying);
+    let mut connections = 2.0;
+    for _ in 0..50 {
+        connections = metric(&scrape().await, "herald_stream_connections");
+        if connections == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connections, 0.0, "closed streams are no longer counted");
+}
