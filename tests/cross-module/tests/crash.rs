@@ -7,39 +7,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use herald_bus::{Bus, MfeCrashed};
-use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
+mod common;
 #[path = "../contract.rs"]
+#[allow(dead_code)] // this page uses one contract of the set
 mod contract;
 use contract::Level;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-async fn peer() -> Object {
-    let import = Function::new_with_args("url", "return import(url)");
-    let promise: Promise = import
-        .call1(&JsValue::NULL, &"/peer-pkg/herald_test_peer.js".into())
-        .unwrap()
-        .unchecked_into();
-    let module: Object = JsFuture::from(promise)
-        .await
-        .expect("the peer module imports (build it with `cargo xtask peer`)")
-        .unchecked_into();
-    let init: Function = Reflect::get(&module, &"default".into()).unwrap().unchecked_into();
-    JsFuture::from(init.call0(&JsValue::NULL).unwrap().unchecked_into::<Promise>())
-        .await
-        .unwrap();
-    module
-}
-
-fn call(module: &Object, name: &str) {
-    let function: Function = Reflect::get(module, &name.into()).unwrap().unchecked_into();
-    function.apply(&JsValue::NULL, &Array::new()).unwrap();
-}
 
 fn document() -> web_sys::Document {
     web_sys::window().unwrap().document().unwrap()
@@ -47,9 +25,8 @@ fn document() -> web_sys::Document {
 
 #[wasm_bindgen_test]
 async fn a_panic_in_one_module_is_contained() {
-    let module = peer().await;
-    call(&module, "peer_define_fragile");
-    call(&module, "peer_subscribe_levels");
+    common::call("peer_define_fragile", &[]).await;
+    common::call("peer_subscribe_levels", &[]).await;
 
     let bus = Bus::page().with_source("/test/main");
     let crashes = Rc::new(RefCell::new(Vec::<MfeCrashed>::new()));

@@ -2,10 +2,12 @@
 //! wasm module is not requested until its tag appears in the document, and then once.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Promise, Reflect};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+
+mod common;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -13,15 +15,6 @@ const HERALD_LAZY_JS: &str = include_str!("../../../crates/herald-element/js/her
 
 fn document() -> web_sys::Document {
     web_sys::window().unwrap().document().unwrap()
-}
-
-async fn import_source(source: &str) {
-    let import = Function::new_with_args(
-        "src",
-        "return import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })))",
-    );
-    let promise: Promise = import.call1(&JsValue::NULL, &source.into()).unwrap().unchecked_into();
-    JsFuture::from(promise).await.expect("the module loads");
 }
 
 /// How many times the browser fetched the peer's wasm so far (Resource Timing).
@@ -52,12 +45,10 @@ async fn a_module_loads_only_when_its_tag_first_appears() {
         "import init, {{ peer_define_fragile }} from '{origin}/peer-pkg/herald_test_peer.js';\
          await init(); peer_define_fragile();"
     );
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/javascript");
     let loader_url = web_sys::Url::create_object_url_with_blob(
-        &web_sys::Blob::new_with_str_sequence_and_options(
-            &js_sys::Array::of1(&loader.into()),
-            web_sys::BlobPropertyBag::new().type_("text/javascript"),
-        )
-        .unwrap(),
+        &web_sys::Blob::new_with_str_sequence_and_options(&js_sys::Array::of1(&loader.into()), &options).unwrap(),
     )
     .unwrap();
     let declaration = document().create_element("script").unwrap();
@@ -67,7 +58,7 @@ async fn a_module_loads_only_when_its_tag_first_appears() {
         r#"{{"test-fragile": "{loader_url}", "test-never-used": "/nowhere/never.js"}}"#
     )));
     document().head().unwrap().append_child(&declaration).unwrap();
-    import_source(HERALD_LAZY_JS).await;
+    common::import_source(HERALD_LAZY_JS).await;
 
     let fetched_before = peer_wasm_fetches();
     let loads_before = loads("test-fragile");

@@ -6,25 +6,16 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use herald_bus::Bus;
-use js_sys::{Function, Promise};
 use nop_events::{NoiseAlert, NoiseReading, SensorSelected};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::HtmlElement;
+
+mod common;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 const NOP_ALERTS_JS: &str = include_str!("../../../www/nop-alerts/nop-alerts.js");
-
-async fn load_plain_js_module(source: &str) {
-    let import = Function::new_with_args(
-        "src",
-        "return import(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })))",
-    );
-    let promise: Promise = import.call1(&JsValue::NULL, &source.into()).unwrap().unchecked_into();
-    JsFuture::from(promise).await.expect("nop-alerts.js loads");
-}
 
 fn document() -> web_sys::Document {
     web_sys::window().unwrap().document().unwrap()
@@ -32,7 +23,7 @@ fn document() -> web_sys::Document {
 
 #[wasm_bindgen_test]
 async fn the_plain_js_mfe_hears_and_publishes_herald_events() {
-    load_plain_js_module(NOP_ALERTS_JS).await;
+    common::import_source(NOP_ALERTS_JS).await;
     nop_noise_meter::register().unwrap();
     let alerts: HtmlElement = document().create_element("nop-alerts").unwrap().unchecked_into();
     alerts.set_attribute("max-loud", "2").unwrap();

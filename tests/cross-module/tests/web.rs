@@ -6,62 +6,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use herald_bus::{Bus, DeadLetter, RequestError, Retention};
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
+mod common;
 #[path = "../contract.rs"]
 mod contract;
+use common::call;
 use contract::{Add, Double, Hop, Level, PeerLevel};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-const PEER: &str = "/peer-pkg/herald_test_peer.js";
-
-thread_local! {
-    static PEER_MODULE: RefCell<Option<Object>> = const { RefCell::new(None) };
-}
-
-/// The peer module, imported and instantiated once per page.
-async fn peer() -> Object {
-    if let Some(module) = PEER_MODULE.with(|p| p.borrow().clone()) {
-        return module;
-    }
-    let import = Function::new_with_args("url", "return import(url)");
-    let promise: Promise = import
-        .call1(&JsValue::NULL, &JsValue::from_str(PEER))
-        .unwrap()
-        .unchecked_into();
-    let module: Object = JsFuture::from(promise)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("cannot import the peer module {PEER} ({e:?}); build it with `cargo xtask peer`")
-        })
-        .unchecked_into();
-    let init: Function = Reflect::get(&module, &"default".into()).unwrap().unchecked_into();
-    JsFuture::from(init.call0(&JsValue::NULL).unwrap().unchecked_into::<Promise>())
-        .await
-        .expect("the peer module initialises");
-    PEER_MODULE.with(|p| *p.borrow_mut() = Some(module.clone()));
-    module
-}
-
-/// Calls the peer's exported function `name`.
-async fn call(name: &str, args: &[JsValue]) -> JsValue {
-    let module = peer().await;
-    let function: Function = Reflect::get(&module, &name.into())
-        .unwrap()
-        .dyn_into()
-        .unwrap_or_else(|_| panic!("the peer exports no `{name}`"));
-    let result = function
-        .apply(&JsValue::NULL, &args.iter().collect::<Array>())
-        .unwrap_or_else(|e| panic!("peer `{name}` threw {e:?}"));
-    match result.dyn_into::<Promise>() {
-        Ok(promise) => JsFuture::from(promise).await.unwrap(),
-        Err(value) => value,
-    }
-}
 
 fn numbers(value: JsValue) -> Vec<u32> {
     Array::from(&value).iter().map(|v| v.as_f64().unwrap() as u32).collect()
