@@ -8,14 +8,6 @@ pub enum Error {
     /// A payload could not be turned into a JS value.
     #[error("could not encode the event: {0}")]
     Encode(String),
-    /// A received event's `detail` is not a CloudEvent carrying the subscriber's payload type.
-    #[error("could not decode event `{ty}` as the subscriber's type: {reason}")]
-    Decode {
-        /// The event type the subscriber expected.
-        ty: String,
-        /// What is wrong with it.
-        reason: String,
-    },
     /// The event type was declared retained before with another policy.
     #[error("`{ty}` is already retained with policy {existing}")]
     RetentionConflict {

@@ -55,7 +55,7 @@ pub(crate) struct Listener {
     name: String,
     listener: js_sys::Function,
     closure: Option<Callback>,
-    _live: LiveListener,
+    live: Option<LiveListener>,
 }
 
 impl Listener {
@@ -71,7 +71,7 @@ impl Listener {
             name,
             listener,
             closure: Some(closure),
-            _live: LiveListener::new(),
+            live: Some(LiveListener::new()),
         }
     }
 
@@ -80,8 +80,8 @@ impl Listener {
         if let Some(closure) = self.closure.take() {
             closure.forget();
         }
-        // still live, for good
-        std::mem::forget(std::mem::take(&mut self._live));
+        // still live, for good: it stays counted
+        std::mem::forget(self.live.take());
     }
 }
 
