@@ -173,7 +173,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path) -> Result<Self, String> {
         let mut child = Cmd::new(root.join("target/debug/herald-server"))
-            .args(["--listen", listen, "--data"])
+            .args(["--dev-no-auth", "--listen", listen, "--data"])
             .arg(data)
             .arg("--static-dir")
             .arg(static_dir)

@@ -62,6 +62,30 @@ impl TopicPattern {
         }
         parts.next().is_none()
     }
+
+    /// Whether every topic `other` matches is also matched by this pattern: a grant of
+    /// `self` allows a subscription to `other`.
+    ///
+    /// ```
+    /// use herald_protocol::TopicPattern;
+    /// let grant: TopicPattern = "nop.>".parse()?;
+    /// assert!(grant.covers(&"nop.noise.*".parse()?));
+    /// assert!(!"nop.noise.*".parse::<TopicPattern>()?.covers(&"nop.>".parse()?));
+    /// # Ok::<(), herald_protocol::Error>(())
+    /// ```
+    pub fn covers(&self, other: &TopicPattern) -> bool {
+        let mut theirs = other.segments.iter();
+        for segment in &self.segments {
+            match (segment, theirs.next()) {
+                (_, None) => return false,
+                (Segment::Rest, Some(_)) => return true,
+                (Segment::One, Some(Segment::Literal(_) | Segment::One)) => {}
+                (Segment::Literal(mine), Some(Segment::Literal(other))) if mine == other => {}
+                (_, Some(_)) => return false,
+            }
+        }
+        theirs.next().is_none()
+    }
 }
 
 impl FromStr for TopicPattern {
@@ -114,6 +138,30 @@ mod tests {
 
     fn p(s: &str) -> TopicPattern {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn covers_is_containment_of_the_matched_topics() {
+        let cases = [
+            ("nop.>", "nop.>", true),
+            ("nop.>", "nop.noise.*", true),
+            ("nop.>", "nop.a.b.c", true),
+            ("nop.>", "nop", false),
+            ("nop.*", "nop.a", true),
+            ("nop.*", "nop.*", true),
+            ("nop.*", "nop.>", false),
+            ("nop.*", "nop.a.b", false),
+            ("nop.a", "nop.*", false),
+            ("nop.a", "nop.a", true),
+            ("nop.a", "nop.b", false),
+            ("*.a", "x.a", true),
+            ("*.a", "x.a.b", false),
+            (">", "anything.at.all", true),
+            ("a.b.c", "a.b", false),
+        ];
+        for (grant, wanted, expected) in cases {
+            assert_eq!(p(grant).covers(&p(wanted)), expected, "{grant} covers {wanted}");
+        }
     }
 
     #[test]

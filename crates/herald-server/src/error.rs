@@ -15,13 +15,21 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A stored record could not be read back.
-    #[error("event store record {line} in {path} is corrupt: {reason}")]
-    Corrupt {
-        /// The file.
+    /// The database refused an operation.
+    #[error("event store {path}: {source}")]
+    Database {
+        /// The database file.
         path: String,
-        /// The 1-based line.
-        line: usize,
+        /// The database's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored record could not be read back.
+    #[error("event store record {record} in {path} is corrupt: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// The record's sequence number.
+        record: u64,
         /// What is wrong.
         reason: String,
     },
@@ -34,6 +42,12 @@ pub enum AppError {
     /// 400: the request is malformed; the message says how.
     #[error("{0}")]
     BadRequest(String),
+    /// 401: no token, or one that is not valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the token does not grant this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such route or file.
     #[error("no such resource")]
     NotFound,
@@ -46,6 +60,9 @@ pub enum AppError {
     /// 415: the body's media type is not one this route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 500: something inside the gateway failed; the message is for the log.
+    #[error("the gateway failed to handle the request")]
+    Internal(String),
     /// 500: the store failed; clients get a generic message, the log gets the detail.
     #[error("the event store failed; the event was not accepted")]
     Store(#[from] StoreError),
@@ -56,10 +73,12 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -73,8 +92,10 @@ impl From<herald_protocol::Error> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let AppError::Store(source) = &self {
-            tracing::error!(error = %source, "store failure");
+        match &self {
+            AppError::Store(source) => tracing::error!(error = %source, "store failure"),
+            AppError::Internal(detail) => tracing::error!(%detail, "internal failure"),
+            _ => {}
         }
         let body = json!({
             "type": "about:blank",
@@ -82,11 +103,17 @@ impl IntoResponse for AppError {
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

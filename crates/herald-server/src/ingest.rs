@@ -5,13 +5,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use herald_protocol::{CloudEvent, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, SPEC_VERSION};
+use herald_protocol::{CloudEvent, Position, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, SPEC_VERSION};
 use serde_json::{json, Value};
 
+use crate::auth::Access;
 use crate::{AppError, AppState};
 
 pub(crate) async fn post_events(
     State(state): State<AppState>,
+    access: Access,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
@@ -51,6 +53,20 @@ pub(crate) async fn post_events(
         (vec![binary_event(&headers, content_type.as_deref(), &body)?], false)
     };
 
+    for event in &events {
+        access.check_publish(&event.ty)?;
+    }
+    let positions = store(&state, events, body.len()).await?;
+    let body = if batch {
+        json!({ "positions": positions })
+    } else {
+        json!({ "position": positions[0] })
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Stores `events` (from a body of `bytes`), counts and logs them; their positions.
+pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize) -> Result<Vec<Position>, AppError> {
     let summary: Vec<(String, String, String)> = events
         .iter()
         .map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned()))
@@ -59,17 +75,12 @@ pub(crate) async fn post_events(
     let (count, started) = (events.len(), std::time::Instant::now());
     let positions = tokio::task::spawn_blocking(move || log.append_all(events))
         .await
-        .map_err(|join| AppError::BadRequest(format!("ingest was interrupted: {join}")))??;
-    state.metrics.ingested(count, body.len(), started.elapsed());
+        .map_err(|join| AppError::Internal(format!("ingest was interrupted: {join}")))??;
+    state.metrics.ingested(count, bytes, started.elapsed());
     for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
-        tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
+        tracing::info!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
     }
-    let body = if batch {
-        json!({ "positions": positions })
-    } else {
-        json!({ "position": positions[0] })
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    Ok(positions)
 }
 
 /// A batch: a JSON array of structured-mode events, every one valid, or none is taken.
@@ -125,6 +136,17 @@ fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) ->
         )
         .into());
     }
+    insert_data(&mut attributes, content_type, body)?;
+    Ok(CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes())?)
+}
+
+/// Sets `datacontenttype` and `data` (JSON, text) or `data_base64` (anything else) from
+/// a body and its Content-Type.
+pub(crate) fn insert_data(
+    attributes: &mut serde_json::Map<String, Value>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), AppError> {
     if let Some(content_type) = content_type {
         attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
     }
@@ -143,7 +165,7 @@ fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) ->
             attributes.insert("data_base64".into(), Value::String(base64(body)));
         }
     }
-    Ok(CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes())?)
+    Ok(())
 }
 
 /// Percent-decodes a header value (the CloudEvents HTTP binding encodes non-ASCII, space,

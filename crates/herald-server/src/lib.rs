@@ -8,6 +8,8 @@
 //! |--------------------------|-------------------------------------------------------------------|
 //! | `POST /events`           | ingest CloudEvents (structured, binary, batch); `202` + positions |
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
+//! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
+//! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `GET /healthz`           | liveness                                                          |
 //! | `GET /metrics`           | counters in the Prometheus text format                            |
 //! | anything else            | static files of the page (`--static-dir`)                          |
@@ -31,14 +33,24 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
+mod config;
 mod error;
+mod feed;
 mod ingest;
 mod log;
 mod metrics;
+pub mod store;
 mod stream;
+mod webhooks;
+mod ws;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use axum::http::{HeaderValue, Method};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -46,12 +58,21 @@ use axum::Router;
 use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
+pub use auth::{Access, Auth, Grants};
+pub use config::{Config, ConfigError, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
-pub use log::{EventLog, Stored};
+pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
+pub use webhooks::{Webhook, SIGNATURE_HEADER};
+pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
+pub use log::{EventLog, Fed};
+pub use store::{EventStore, Retention, SqliteStore, Stored};
 pub use metrics::Metrics;
 
 /// The default limit on a posted body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The default limit on how far a stream may fall behind, in bytes of events.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1024 * 1024;
 
 /// Everything the routes share.
 #[derive(Clone)]
@@ -60,6 +81,11 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     static_dir: Option<PathBuf>,
     max_body_bytes: usize,
+    max_queue_bytes: usize,
+    auth: Option<Arc<Auth>>,
+    cors_origins: Vec<HeaderValue>,
+    webhooks: Arc<HashMap<String, Webhook>>,
+    retention: Arc<Vec<Retention>>,
     shutdown: watch::Receiver<bool>,
     // Keeps the channel open when nobody asked for a shutdown signal.
     _shutdown_tx: Option<Arc<watch::Sender<bool>>>,
@@ -74,6 +100,11 @@ impl AppState {
             metrics: Arc::default(),
             static_dir: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            auth: None,
+            cors_origins: Vec::new(),
+            webhooks: Arc::default(),
+            retention: Arc::default(),
             shutdown: rx,
             _shutdown_tx: Some(Arc::new(tx)),
         }
@@ -88,6 +119,38 @@ impl AppState {
     /// Sets the limit on a posted body; larger bodies get `413`.
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets how far (in bytes of events) a stream may fall behind before it is ended
+    /// with a `herald.slow` notice.
+    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Requires a valid token on every event route (see [`auth`]). Without this, every
+    /// request may publish and subscribe to everything.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = Some(Arc::new(auth));
+        self
+    }
+
+    /// Allows cross-origin requests (CORS, with credentials) from these origins.
+    pub fn with_cors_origins(mut self, origins: impl IntoIterator<Item = HeaderValue>) -> Self {
+        self.cors_origins = origins.into_iter().collect();
+        self
+    }
+
+    /// Receives webhook deliveries at `POST /webhooks/{name}`.
+    pub fn with_webhook(mut self, name: impl Into<String>, hook: Webhook) -> Self {
+        Arc::make_mut(&mut self.webhooks).insert(name.into(), hook);
+        self
+    }
+
+    /// The retention rules [`enforce_retention`] applies.
+    pub fn with_retention(mut self, rules: Vec<Retention>) -> Self {
+        self.retention = Arc::new(rules);
         self
     }
 
@@ -110,6 +173,29 @@ impl AppState {
     }
 }
 
+/// Applies the retention rules every `interval`, until the shutdown signal. Run it
+/// beside the server: `tokio::spawn(enforce_retention(state.clone(), interval))`.
+pub async fn enforce_retention(state: AppState, interval: std::time::Duration) {
+    if state.retention.is_empty() {
+        return;
+    }
+    let mut shutdown = state.shutdown.clone();
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        let (log, rules) = (state.log.clone(), state.retention.clone());
+        match tokio::task::spawn_blocking(move || log.enforce(&rules)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "retention removed events"),
+            Ok(Err(error)) => tracing::error!(%error, "retention failed"),
+            Err(error) => tracing::error!(%error, "retention was interrupted"),
+        }
+    }
+}
+
 async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -117,19 +203,42 @@ async fn metrics_route(axum::extract::State(state): axum::extract::State<AppStat
     )
 }
 
+/// CORS for the configured origins: credentials allowed (the token cookie), any
+/// request header (the CloudEvents binary mode sends `ce-*` headers).
+fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers(AllowHeaders::mirror_request())
+            .allow_credentials(true)
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
 /// The gateway's router.
 pub fn app(state: AppState) -> Router {
     let static_dir = state.static_dir.clone();
     let limit = state.max_body_bytes;
+    let cors = cors_layer(&state.cors_origins);
     let router = Router::new()
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
+        .route("/events/ws", get(ws::get_ws))
+        .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
-    match static_dir {
+    let router = match static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
         None => router.fallback(|| async { AppError::NotFound }),
+    };
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
     }
 }

@@ -3,48 +3,96 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Parser;
-use herald_server::{app, AppState, EventLog, DEFAULT_MAX_BODY_BYTES};
+use axum::http::HeaderValue;
+use clap::{Parser, ValueEnum};
+use herald_server::{app, enforce_retention, AppState, Auth, Config, EventLog, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-/// herald's push gateway: CloudEvents in over HTTP (POST /events), Server-Sent Events out
-/// (GET /events/stream?topic=PATTERN), and the page's static files.
+/// herald's push gateway: CloudEvents in (POST /events, POST /webhooks/NAME, WebSocket),
+/// streams out (Server-Sent Events at GET /events/stream?topic=PATTERN, WebSocket at
+/// GET /events/ws), and the page's static files.
 ///
-/// Every option can also be set by the environment variable named in brackets. Logging is
-/// set with RUST_LOG (default: info).
+/// Settings come from flags, else the environment variable named in brackets, else the
+/// --config file, else the default. Retention rules and webhooks are set in the config
+/// file only. Logs go to standard error, filtered by RUST_LOG (default: info).
 #[derive(Debug, Parser)]
 #[command(name = "herald-server", version)]
 struct Cli {
-    /// Address to listen on; port 0 picks a free port. The bound address is printed on
-    /// standard output as `herald-server listening on http://ADDR/`.
-    #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:8787")]
-    listen: SocketAddr,
+    /// A TOML configuration file (keys as the long flags with `_` for `-`, plus
+    /// [auth], [[retention]] and [webhooks.NAME]; see docs/protocol.md §3.9).
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: Option<PathBuf>,
 
-    /// Directory of the durable event log (created if missing).
-    #[arg(long, env = "HERALD_DATA", default_value = "./.herald")]
-    data: PathBuf,
+    /// Address to listen on [default: 127.0.0.1:8787]; port 0 picks a free port. The
+    /// bound address is printed on standard output as `herald-server listening on
+    /// http://ADDR/`.
+    #[arg(long, env = "HERALD_LISTEN")]
+    listen: Option<SocketAddr>,
+
+    /// Directory of the durable event store, created if missing [default: ./.herald].
+    #[arg(long, env = "HERALD_DATA")]
+    data: Option<PathBuf>,
 
     /// Directory of static files to serve for every other path (the trunk-built page).
     #[arg(long, env = "HERALD_STATIC_DIR")]
     static_dir: Option<PathBuf>,
 
-    /// Largest accepted request body in bytes; larger posts get 413.
-    #[arg(long, env = "HERALD_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: usize,
+    /// Largest accepted request body or WebSocket message in bytes; larger posts get 413
+    /// [default: 262144].
+    #[arg(long, env = "HERALD_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+
+    /// How far, in bytes of events, a stream may fall behind before it is closed with a
+    /// final `herald.slow` event (the client resumes from its last position)
+    /// [default: 1048576].
+    #[arg(long, env = "HERALD_MAX_QUEUE_BYTES")]
+    max_queue_bytes: Option<usize>,
+
+    /// Turns authorization off: anyone may publish and subscribe to everything. Allowed
+    /// only when --listen is a loopback address.
+    #[arg(long, env = "HERALD_DEV_NO_AUTH")]
+    dev_no_auth: bool,
+
+    /// Accept JWTs signed with HS256 and this secret.
+    #[arg(long, env = "HERALD_JWT_HS256_SECRET", hide_env_values = true)]
+    jwt_hs256_secret: Option<String>,
+
+    /// Accept JWTs signed with RS256 by the key whose public half is in this PEM file.
+    #[arg(long, env = "HERALD_JWT_RS256_PUBLIC_KEY")]
+    jwt_rs256_public_key: Option<PathBuf>,
+
+    /// An origin allowed to make cross-origin requests (CORS); repeat for several, or
+    /// separate them with commas.
+    #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+
+    /// Log format on standard error: `json` (one object per line) or `text`.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => logs.init(),
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            tracing::error!(%message, "the gateway cannot start");
             eprintln!("herald-server: {message}");
             ExitCode::FAILURE
         }
@@ -52,32 +100,90 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let log = EventLog::open(&cli.data).map_err(|e| e.to_string())?;
+    let file = match &cli.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    let listen = cli.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8787)));
+    let data = cli.data.clone().or(file.data.clone()).unwrap_or_else(|| PathBuf::from("./.herald"));
+    let dev_no_auth = cli.dev_no_auth || file.dev_no_auth.unwrap_or(false);
+
+    let auth = auth(&cli, &file)?;
+    match (&auth, dev_no_auth) {
+        (Some(_), true) => return Err("--dev-no-auth and a JWT key exclude each other".into()),
+        (None, false) => {
+            return Err("authorization needs a key: --jwt-hs256-secret or --jwt-rs256-public-key \
+                        (or --dev-no-auth for local development, loopback only)"
+                .into())
+        }
+        (None, true) if !listen.ip().is_loopback() => {
+            return Err(format!("--dev-no-auth only listens on a loopback address, not {listen}"))
+        }
+        _ => {}
+    }
+
+    let log = EventLog::open(&data).map_err(|e| e.to_string())?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(log)
-        .with_max_body_bytes(cli.max_body_bytes)
+        .with_max_body_bytes(cli.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES))
+        .with_max_queue_bytes(cli.max_queue_bytes.or(file.max_queue_bytes).unwrap_or(DEFAULT_MAX_QUEUE_BYTES))
+        .with_retention(file.retention_rules()?)
         .with_shutdown(stop_rx);
-    if let Some(dir) = &cli.static_dir {
+    if let Some(auth) = auth {
+        state = state.with_auth(auth);
+    }
+    let origins = if cli.cors_origins.is_empty() { &file.cors_origins } else { &cli.cors_origins };
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o.trim()).map_err(|_| format!("CORS origin `{o}` is not a valid header value")))
+        .collect::<Result<Vec<_>, _>>()?;
+    state = state.with_cors_origins(origins);
+    for (name, hook) in file.webhooks() {
+        state = state.with_webhook(name, hook);
+    }
+    if let Some(dir) = cli.static_dir.as_ref().or(file.static_dir.as_ref()) {
         if !dir.is_dir() {
             return Err(format!("--static-dir {} is not a directory", dir.display()));
         }
         state = state.with_static_dir(dir);
     }
-    let listener = tokio::net::TcpListener::bind(cli.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, data = %cli.data.display(), head = %state.log().head(), "gateway started");
+    tracing::info!(%addr, data = %data.display(), head = %state.log().head(), auth = !dev_no_auth, "gateway started");
     println!("herald-server listening on http://{addr}/");
 
+    let interval = Duration::from_secs(file.retention_interval_secs.unwrap_or(30).max(1));
+    tokio::spawn(enforce_retention(state.clone(), interval));
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: closing streams");
+            tracing::info!("shutting down: draining streams");
             let _ = stop_tx.send(true);
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn auth(cli: &Cli, file: &Config) -> Result<Option<Auth>, String> {
+    let secret = cli.jwt_hs256_secret.clone().or(file.auth.hs256_secret.clone());
+    let public_key = cli.jwt_rs256_public_key.clone().or(file.auth.rs256_public_key_file.clone());
+    let hs256 = secret
+        .map(|secret| Auth::hs256(secret.as_bytes()).map_err(|e| format!("--jwt-hs256-secret: {e}")))
+        .transpose()?;
+    let rs256 = public_key
+        .map(|path| {
+            let pem = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Auth::rs256(&pem).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .transpose()?;
+    Ok(match (hs256, rs256) {
+        (Some(a), Some(b)) => Some(a.or(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 async fn shutdown_signal() {

@@ -11,6 +11,7 @@ pub struct Metrics {
     ingested: AtomicU64,
     ingest_bytes: AtomicU64,
     delivered: AtomicU64,
+    delivered_bytes: AtomicU64,
     replayed: AtomicU64,
     slow: AtomicU64,
     append_micros: AtomicU64,
@@ -26,8 +27,9 @@ impl Metrics {
             .fetch_add(took.as_micros().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    pub(crate) fn delivered(&self) {
+    pub(crate) fn delivered(&self, bytes: usize) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.delivered_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn replayed(&self, events: usize) {
@@ -56,10 +58,11 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
-        metric("herald_stream_connections", "gauge", "Open event streams.", self.connections().to_string());
+        metric("herald_stream_connections", "gauge", "Open event streams (SSE and WebSocket).", self.connections().to_string());
         metric("herald_events_ingested_total", "counter", "Events accepted and stored.", get(&self.ingested));
         metric("herald_ingest_bytes_total", "counter", "Bytes of accepted request bodies.", get(&self.ingest_bytes));
         metric("herald_events_delivered_total", "counter", "Events sent live to streams.", get(&self.delivered));
+        metric("herald_delivered_bytes_total", "counter", "Bytes of events sent live to streams.", get(&self.delivered_bytes));
         metric("herald_events_replayed_total", "counter", "Events sent to streams on resume.", get(&self.replayed));
         metric(
             "herald_stream_slow_disconnects_total",

@@ -89,7 +89,7 @@ impl Gateway {
         }
         let data = tempdir::TempDir::new("herald-e2e")?;
         let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--data"])
+            .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
             .arg(data.path())
             .arg("--static-dir")
             .arg(&dist)

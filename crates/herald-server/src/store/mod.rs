@@ -1,0 +1,116 @@
+//! Event stores: where the gateway keeps events, behind one trait.
+//!
+//! The gateway needs little from a store, and nothing that only one machine can do, so a
+//! distributed log (NATS JetStream, say) can stand in for the embedded one:
+//!
+//! - a **global sequence**: every stored event gets the next number of one total order,
+//!   and an **epoch** that changes whenever that order starts again (a new store), so
+//!   that a position `EPOCH-SEQ` from another history is recognised, never misread;
+//! - **append** of a batch, all or none, durable before it returns, with repeats of a
+//!   (`source`, `id`) already stored answered with the first position;
+//! - **replay** from a position, in pages;
+//! - **retention** per topic, enforced by the store, with a record of how far each topic
+//!   was trimmed so that a stream resuming behind it is told (`herald.reset`).
+//!
+//! [`SqliteStore`] is the default: SQLite in WAL mode, one fsync per append (see
+//! `docs/ARCHITECTURE.md` for the measurement that chose it over redb).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_protocol::{CloudEvent, Position, TopicPattern};
+
+use crate::StoreError;
+
+mod sqlite;
+pub use sqlite::SqliteStore;
+
+#[cfg(feature = "redb")]
+mod redb_store;
+#[cfg(feature = "redb")]
+pub use redb_store::RedbStore;
+
+/// One stored event.
+#[derive(Debug)]
+pub struct Stored {
+    /// Where it is in the log.
+    pub position: Position,
+    /// The event.
+    pub event: CloudEvent,
+    /// The event as structured-mode JSON, serialised once for every stream.
+    pub json: String,
+}
+
+/// What [`EventStore::append`] did with one event of a batch.
+#[derive(Debug, Clone)]
+pub enum Appended {
+    /// Stored now, at this position.
+    New(Arc<Stored>),
+    /// A repeat of the (`source`, `id`) of an event stored earlier, at this position;
+    /// not stored again.
+    Repeat(Position),
+}
+
+impl Appended {
+    /// The event's position, new or first.
+    pub fn position(&self) -> Position {
+        match self {
+            Appended::New(stored) => stored.position,
+            Appended::Repeat(position) => *position,
+        }
+    }
+}
+
+/// How long events of the topics matching `pattern` are kept: the topic (the event
+/// `type`) keeps at most `max_count` events, none older than `max_age`. The first rule
+/// whose pattern matches a topic applies to it; a topic no rule matches is kept forever.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retention {
+    /// Which topics this rule covers.
+    pub pattern: TopicPattern,
+    /// At most this many events per topic.
+    pub max_count: Option<u64>,
+    /// No event older than this (by the time the gateway stored it).
+    pub max_age: Option<Duration>,
+}
+
+impl Retention {
+    /// The rule for `topic`: the first in `rules` whose pattern matches it.
+    pub fn for_topic<'a>(rules: &'a [Retention], topic: &str) -> Option<&'a Retention> {
+        rules.iter().find(|rule| rule.pattern.matches(topic))
+    }
+}
+
+/// A durable, totally ordered event store.
+///
+/// Every method may block on I/O: the gateway calls them from blocking threads
+/// (`tokio::task::spawn_blocking`), never on the async runtime.
+pub trait EventStore: Send + Sync + 'static {
+    /// The epoch of this store's sequence.
+    fn epoch(&self) -> u64;
+
+    /// The sequence number of the newest event (`0` when none was ever stored).
+    fn head(&self) -> Result<u64, StoreError>;
+
+    /// Stores the new events of `events` durably, all or none, in order, and says for
+    /// each event of the batch what became of it. An event whose (`source`, `id`) is
+    /// already stored, or earlier in the same batch, is a [`Appended::Repeat`].
+    fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError>;
+
+    /// Up to `limit` stored events after sequence number `after`, in order.
+    fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError>;
+
+    /// The topics from which retention removed an event with a sequence number above
+    /// `after`: a stream of one of them resuming from `after` has missed events.
+    fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError>;
+
+    /// Removes the events `rules` no longer keep, as of `now_millis`; returns how many.
+    fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError>;
+}
+
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

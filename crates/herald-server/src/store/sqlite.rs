@@ -1,0 +1,260 @@
+//! The default store: SQLite (WAL journal, `synchronous=FULL`) in the data directory.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use herald_protocol::{CloudEvent, Position};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{Appended, EventStore, Retention, Stored};
+use crate::StoreError;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS events (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        source    TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        stored_ms INTEGER NOT NULL,
+        json      TEXT NOT NULL,
+        UNIQUE (source, id)
+    );
+    CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
+    CREATE TABLE IF NOT EXISTS trimmed (type TEXT PRIMARY KEY, upto INTEGER NOT NULL);
+";
+
+/// Events in an SQLite database, `events.sqlite3` in the data directory.
+///
+/// Each append is one transaction; its commit is flushed to disk (`fsync` of the
+/// write-ahead log) before [`EventStore::append`] returns, so an event answered `202`
+/// survives `kill -9` and power loss. Sequence numbers are SQLite's `AUTOINCREMENT`
+/// row ids, never reused even when retention removes the newest rows of a topic.
+pub struct SqliteStore {
+    epoch: u64,
+    writer: Mutex<Connection>,
+    /// A second connection for replays, so that a long replay does not hold up appends
+    /// (WAL readers do not block the writer). `None` in memory, where there is one.
+    reader: Option<Mutex<Connection>>,
+    path: String,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let file = dir.join("events.sqlite3");
+        let path = file.display().to_string();
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
+        let writer = Connection::open(&file).map_err(db)?;
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+            .map_err(db)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        let reader = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(db)?;
+        reader.execute_batch("PRAGMA busy_timeout = 5000;").map_err(db)?;
+        Self::with(writer, Some(reader), path)
+    }
+
+    /// A store in memory only: nothing survives the process (tests, throwaway demos).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let path = ":memory:".to_owned();
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
+        let writer = Connection::open_in_memory().map_err(db)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        Self::with(writer, None, path)
+    }
+
+    fn with(writer: Connection, reader: Option<Connection>, path: String) -> Result<Self, StoreError> {
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
+        let epoch: Option<u64> = writer
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))
+            .optional()
+            .map_err(db)?;
+        let epoch = match epoch {
+            Some(epoch) => epoch,
+            None => {
+                let epoch = super::now_millis();
+                writer
+                    .execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [epoch])
+                    .map_err(db)?;
+                epoch
+            }
+        };
+        Ok(SqliteStore {
+            epoch,
+            writer: Mutex::new(writer),
+            reader: reader.map(Mutex::new),
+            path,
+        })
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |e| StoreError::Database {
+            path: self.path.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // SQLite rolls back a transaction left open by a panic; the connection is sound.
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.writer(),
+        }
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn head(&self) -> Result<u64, StoreError> {
+        let seq: Option<u64> = self
+            .reader()
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |row| row.get(0))
+            .optional()
+            .map_err(self.db())?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
+        let db = self.db();
+        let mut conn = self.writer();
+        let tx = conn.transaction().map_err(&db)?;
+        let now = super::now_millis();
+        let mut out = Vec::with_capacity(events.len());
+        {
+            let mut first = tx
+                .prepare_cached("SELECT seq FROM events WHERE source = ?1 AND id = ?2")
+                .map_err(&db)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (source, id, type, stored_ms, json) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+                )
+                .map_err(&db)?;
+            for event in events {
+                // Looked up first: a conflicting INSERT would use up a sequence number.
+                let repeat: Option<u64> = first
+                    .query_row(params![event.source, event.id], |row| row.get(0))
+                    .optional()
+                    .map_err(&db)?;
+                if let Some(seq) = repeat {
+                    out.push(Appended::Repeat(Position::new(self.epoch, seq)));
+                    continue;
+                }
+                let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
+                let seq: u64 = insert
+                    .query_row(params![event.source, event.id, event.ty, now, json], |row| row.get(0))
+                    .map_err(&db)?;
+                out.push(Appended::New(Arc::new(Stored {
+                    position: Position::new(self.epoch, seq),
+                    event,
+                    json,
+                })));
+            }
+        }
+        tx.commit().map_err(&db)?;
+        Ok(out)
+    }
+
+    fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError> {
+        let db = self.db();
+        let conn = self.reader();
+        let mut select = conn
+            .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(&db)?;
+        let rows = select
+            .query_map(params![after, limit as i64], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)))
+            .map_err(&db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row.map_err(&db)?;
+            let event = CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                record: seq,
+                reason: e.to_string(),
+            })?;
+            out.push(Arc::new(Stored {
+                position: Position::new(self.epoch, seq),
+                event,
+                json,
+            }));
+        }
+        Ok(out)
+    }
+
+    fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let conn = self.reader();
+        let mut select = conn.prepare_cached("SELECT type FROM trimmed WHERE upto > ?1").map_err(&db)?;
+        let rows = select.query_map([after], |row| row.get(0)).map_err(&db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError> {
+        if rules.is_empty() {
+            return Ok(0);
+        }
+        let db = self.db();
+        let mut conn = self.writer();
+        let tx = conn.transaction().map_err(&db)?;
+        let topics: Vec<String> = {
+            let mut select = tx.prepare("SELECT DISTINCT type FROM events").map_err(&db)?;
+            let rows = select.query_map([], |row| row.get(0)).map_err(&db)?;
+            rows.collect::<Result<_, _>>().map_err(&db)?
+        };
+        let mut removed = 0;
+        for topic in topics {
+            let Some(rule) = Retention::for_topic(rules, &topic) else {
+                continue;
+            };
+            let mut upto: u64 = 0;
+            if let Some(age) = rule.max_age {
+                let cutoff = now_millis.saturating_sub(age.as_millis() as u64);
+                let seq: Option<u64> = tx
+                    .query_row(
+                        "SELECT max(seq) FROM events WHERE type = ?1 AND stored_ms < ?2",
+                        params![topic, cutoff],
+                        |row| row.get(0),
+                    )
+                    .map_err(&db)?;
+                upto = upto.max(seq.unwrap_or(0));
+            }
+            if let Some(count) = rule.max_count {
+                let seq: Option<u64> = tx
+                    .query_row(
+                        "SELECT seq FROM events WHERE type = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                        params![topic, count],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(&db)?;
+                upto = upto.max(seq.unwrap_or(0));
+            }
+            if upto == 0 {
+                continue;
+            }
+            removed += tx
+                .execute("DELETE FROM events WHERE type = ?1 AND seq <= ?2", params![topic, upto])
+                .map_err(&db)? as u64;
+            tx.execute(
+                "INSERT INTO trimmed (type, upto) VALUES (?1, ?2)
+                 ON CONFLICT (type) DO UPDATE SET upto = max(upto, excluded.upto)",
+                params![topic, upto],
+            )
+            .map_err(&db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(removed)
+    }
+}

@@ -1,0 +1,252 @@
+//! `GET /events/ws`: the WebSocket transport, subprotocol `cloudevents.json`.
+//!
+//! Every message, both ways, is one text frame holding one structured-mode CloudEvent
+//! (the CloudEvents WebSocket binding). Besides events to publish, a client sends
+//! `herald.subscribe` and `herald.unsubscribe` events; the gateway answers each message
+//! with `herald.subscribed`, `herald.unsubscribed`, `herald.ack` or `herald.error`, and
+//! delivers events with their position in the `heraldposition` extension attribute.
+//! `docs/protocol.md` §3.6 is the specification.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use herald_protocol::{CloudEvent, Position, TopicPattern};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::auth::Access;
+use crate::feed::{Feed, Filter, Item, GATEWAY_SOURCE};
+use crate::{AppError, AppState};
+
+/// The WebSocket subprotocol of the CloudEvents JSON format.
+pub const SUBPROTOCOL: &str = "cloudevents.json";
+/// Subscribe: data `{"topic": PATTERN, "subject"?: S, "from"?: POSITION}`.
+pub const SUBSCRIBE_TYPE: &str = "herald.subscribe";
+/// Unsubscribe: data `{"topic": PATTERN}`.
+pub const UNSUBSCRIBE_TYPE: &str = "herald.unsubscribe";
+/// The extension attribute that carries a delivered event's position.
+pub const POSITION_ATTRIBUTE: &str = "heraldposition";
+
+/// Outgoing frames a connection queues before its subscriptions wait (and, if the client
+/// stays behind, fall behind the live feed and end with `herald.slow`).
+const OUTGOING_FRAMES: usize = 256;
+
+pub(crate) async fn get_ws(
+    State(state): State<AppState>,
+    access: Access,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let offered = headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL);
+    if !offered {
+        return Err(AppError::BadRequest(format!(
+            "offer the `{SUBPROTOCOL}` subprotocol (Sec-WebSocket-Protocol)"
+        )));
+    }
+    let limit = state.max_body_bytes;
+    Ok(upgrade
+        .protocols([SUBPROTOCOL])
+        .max_message_size(limit)
+        .on_upgrade(move |socket| session(state, access, socket)))
+}
+
+/// What subscription tasks hand to the connection's writer.
+enum Out {
+    Frame(String),
+    /// Send this and close: the client resumes from its last position.
+    Last(String),
+}
+
+/// A subscription's task, stopped when the handle is dropped.
+struct Subscription(JoinHandle<()>);
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn session(state: AppState, access: Access, socket: WebSocket) {
+    let _connection = state.metrics.connection();
+    let (mut sink, mut source) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(OUTGOING_FRAMES);
+    let mut subscriptions: HashMap<String, Subscription> = HashMap::new();
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let reply = tokio::select! {
+            biased;
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                let notice = crate::feed::notice(crate::feed::DRAIN_TYPE, "the gateway is shutting down; resume from your last position");
+                let _ = sink.send(text(json_of(&notice))).await;
+                let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason: Utf8Bytes::from_static("draining") }))).await;
+                return;
+            }
+            out = out_rx.recv() => match out {
+                Some(Out::Frame(frame)) => { if sink.send(text(frame)).await.is_err() { return; } continue; }
+                Some(Out::Last(frame)) => {
+                    let _ = sink.send(text(frame)).await;
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from_static("too slow") }))).await;
+                    return;
+                }
+                None => continue,
+            },
+            message = source.next() => match message {
+                Some(Ok(Message::Text(frame))) => handle(&state, &access, &frame, &mut subscriptions, &out_tx).await,
+                Some(Ok(Message::Binary(_))) => error_reply(None, &AppError::UnsupportedMediaType(
+                    format!("`{SUBPROTOCOL}` messages are text frames of JSON"),
+                )),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue, // ping/pong: answered by the library
+            },
+        };
+        if sink.send(text(json_of(&reply))).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SubscribeData {
+    topic: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+}
+
+/// Handles one incoming frame; the reply to send.
+async fn handle(
+    state: &AppState,
+    access: &Access,
+    frame: &str,
+    subscriptions: &mut HashMap<String, Subscription>,
+    out: &mpsc::Sender<Out>,
+) -> CloudEvent {
+    let event = match CloudEvent::from_json(frame.as_bytes()) {
+        Ok(event) => event,
+        Err(e) => return error_reply(None, &AppError::from(e)),
+    };
+    let result = match event.ty.as_str() {
+        SUBSCRIBE_TYPE => subscribe(state, access, &event, subscriptions, out).await,
+        UNSUBSCRIBE_TYPE => unsubscribe(&event, subscriptions),
+        _ => publish(state, access, event.clone()).await,
+    };
+    match result {
+        Ok(reply) => reply,
+        Err(error) => error_reply(Some(&event), &error),
+    }
+}
+
+fn data_of<T: serde::de::DeserializeOwned>(event: &CloudEvent) -> Result<T, AppError> {
+    let data = event.data.clone().unwrap_or(serde_json::Value::Null);
+    serde_json::from_value(data).map_err(|e| AppError::BadRequest(format!("`{}` data: {e}", event.ty)))
+}
+
+async fn subscribe(
+    state: &AppState,
+    access: &Access,
+    request: &CloudEvent,
+    subscriptions: &mut HashMap<String, Subscription>,
+    out: &mpsc::Sender<Out>,
+) -> Result<CloudEvent, AppError> {
+    let data: SubscribeData = data_of(request)?;
+    let pattern: TopicPattern = data.topic.parse()?;
+    let resume = data.from.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Position>).transpose()?;
+    let grants = access.check_subscribe(std::slice::from_ref(&pattern))?;
+    let filter = Filter {
+        patterns: vec![pattern],
+        grants,
+        subject: data.subject,
+    };
+    let mut feed = Feed::open(state, filter, resume).await?;
+    let head = state.log.head();
+    let topic = data.topic.clone();
+    let out = out.clone();
+    let task = tokio::spawn(async move {
+        while let Some(item) = feed.next().await {
+            let frame = match item {
+                Item::Event(stored) => Out::Frame(with_position(&stored.json, stored.position)),
+                Item::Reset { head, mut notice } => {
+                    if let Some(serde_json::Value::Object(data)) = &mut notice.data {
+                        data.insert("topic".into(), topic.clone().into());
+                    }
+                    Out::Frame(with_position(&json_of(&notice), head))
+                }
+                Item::Drain(notice) | Item::Slow(notice) => Out::Last(json_of(&notice)),
+            };
+            if out.send(frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    // a new subscription to the same pattern replaces the old one
+    subscriptions.insert(data.topic.clone(), Subscription(task));
+    Ok(reply(request, "herald.subscribed", json!({ "topic": data.topic, "head": head })))
+}
+
+fn unsubscribe(request: &CloudEvent, subscriptions: &mut HashMap<String, Subscription>) -> Result<CloudEvent, AppError> {
+    #[derive(Deserialize)]
+    struct Data {
+        topic: String,
+    }
+    let data: Data = data_of(request)?;
+    let was = subscriptions.remove(&data.topic).is_some();
+    Ok(reply(request, "herald.unsubscribed", json!({ "topic": data.topic, "was_subscribed": was })))
+}
+
+async fn publish(state: &AppState, access: &Access, event: CloudEvent) -> Result<CloudEvent, AppError> {
+    access.check_publish(&event.ty)?;
+    let request = event.clone();
+    let position = crate::ingest::store(state, vec![event], 0).await?[0];
+    Ok(reply(&request, "herald.ack", json!({ "id": request.id, "source": request.source, "position": position })))
+}
+
+/// A gateway reply to `request`: it continues the request's correlation.
+fn reply(request: &CloudEvent, ty: &str, data: serde_json::Value) -> CloudEvent {
+    let event: CloudEvent = CloudEvent::new(
+        format!("{ty}-{:016x}", crate::stream::random_u64()),
+        GATEWAY_SOURCE,
+        ty,
+    )
+    .with_data(data);
+    event.caused_by(request)
+}
+
+fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
+    let data = json!({
+        "id": request.map(|r| r.id.clone()),
+        "status": error.status().as_u16(),
+        "detail": error.to_string(),
+    });
+    match request {
+        Some(request) => reply(request, "herald.error", data),
+        None => CloudEvent::new(format!("herald.error-{:016x}", crate::stream::random_u64()), GATEWAY_SOURCE, "herald.error")
+            .with_data(data),
+    }
+}
+
+/// `json` (a structured-mode event) with the `heraldposition` attribute added in front.
+fn with_position(json: &str, position: Position) -> String {
+    let rest = json.strip_prefix('{').unwrap_or(json);
+    let separator = if rest.trim_start().starts_with('}') { "" } else { "," };
+    format!("{{\"{POSITION_ATTRIBUTE}\":\"{position}\"{separator}{rest}")
+}
+
+fn json_of(event: &CloudEvent) -> String {
+    serde_json::to_string(event).expect("a CloudEvent always serialises")
+}
+
+fn text(frame: String) -> Message {
+    Message::Text(frame.into())
+}
