@@ -20,8 +20,18 @@ pub fn bench(what: &str) -> Result<(), String> {
     match what {
         "bus" => bench_bus(),
         "size" => bench_size(),
-        other => Err(format!("no benchmark `{other}`; there are: bus, size")),
+        "store" => bench_store(),
+        "gateway" => crate::gateway_bench::bench_gateway(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway")),
     }
+}
+
+/// `cargo xtask bench store`: the embedded stores (SQLite, redb) side by side: durable
+/// appends, one and a hundred per commit, and a paged replay.
+fn bench_store() -> Result<(), String> {
+    cargo()
+        .args(["run", "--locked", "--release", "-p", "herald-server", "--features", "redb", "--example", "store-bench"])
+        .status()
 }
 
 /// Builds `krate` for release (opt-level z, as shipped), runs wasm-bindgen (`--target web`)

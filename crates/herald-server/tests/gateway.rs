@@ -1,126 +1,14 @@
 //! The gateway on a real listener (127.0.0.1:0), driven by a real HTTP client.
 
+mod common;
+
 use std::time::Duration;
 
+use common::*;
 use futures_util::StreamExt;
-use herald_server::{app, AppState, EventLog};
+use herald_server::{AppState, EventLog};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
-
-const CE_JSON: &str = "application/cloudevents+json";
-
-struct Gateway {
-    base: String,
-    client: reqwest::Client,
-    _server: tokio::task::JoinHandle<()>,
-}
-
-async fn start(state: AppState) -> Gateway {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app(state)).await.unwrap();
-    });
-    Gateway {
-        base,
-        client: reqwest::Client::new(),
-        _server: server,
-    }
-}
-
-fn reading(id: &str, ty: &str, db: f64) -> Value {
-    json!({
-        "specversion": "1.0", "id": id, "source": "/test/producer", "type": ty,
-        "datacontenttype": "application/json", "data": {"sensor": "s-1", "db": db, "at": 0}
-    })
-}
-
-impl Gateway {
-    async fn post(&self, body: impl Into<reqwest::Body>, content_type: &str) -> (u16, Value, String) {
-        let response = self
-            .client
-            .post(format!("{}/events", self.base))
-            .header(CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let media = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        (status, body, media)
-    }
-
-    async fn post_event(&self, event: &Value) -> String {
-        let (status, body, _) = self.post(event.to_string(), CE_JSON).await;
-        assert_eq!(status, 202, "{body}");
-        body["position"].as_str().unwrap().to_owned()
-    }
-
-    async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseReader {
-        let mut request = self.client.get(format!("{}/events/stream?{query}", self.base));
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
-        assert_eq!(response.headers()["x-accel-buffering"], "no");
-        SseReader {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
-    }
-}
-
-/// One SSE event: its `id:` and its `data:` lines joined.
-#[derive(Debug)]
-struct Frame {
-    id: Option<String>,
-    data: Value,
-}
-
-struct SseReader {
-    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl SseReader {
-    /// The next event (comments skipped), or `None` when nothing arrives within `wait`.
-    async fn next(&mut self, wait: Duration) -> Option<Frame> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut id = None;
-                let mut data = Vec::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim_start().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // a comment (heartbeat)
-                }
-                return Some(Frame {
-                    id,
-                    data: serde_json::from_str(&data.join("\n")).unwrap(),
-                });
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??;
-            self.buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-        }
-    }
-}
-
-const WAIT: Duration = Duration::from_secs(5);
-const QUIET: Duration = Duration::from_millis(300);
 
 #[tokio::test]
 async fn structured_event_is_accepted_with_its_position() {

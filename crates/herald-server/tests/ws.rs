@@ -1,0 +1,177 @@
+//! The WebSocket transport (`cloudevents.json`) and slow consumers, on a real listener.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use herald_server::{AppState, EventLog};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(gw: &Gateway) -> Socket {
+    let url = format!("{}/events/ws", gw.base.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "cloudevents.json".parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "cloudevents.json");
+    socket
+}
+
+async fn send(socket: &mut Socket, event: &Value) {
+    socket.send(Message::text(event.to_string())).await.unwrap();
+}
+
+async fn recv(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next()).await.expect("a message in time").unwrap().unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+fn control(id: &str, ty: &str, data: Value) -> Value {
+    json!({ "specversion": "1.0", "id": id, "source": "/test/ws", "type": ty, "data": data })
+}
+
+#[tokio::test]
+async fn subscribe_publish_and_unsubscribe_over_a_websocket() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let mut socket = connect(&gw).await;
+    send(&mut socket, &control("s1", "herald.subscribe", json!({ "topic": "nop.noise.*" }))).await;
+    let subscribed = recv(&mut socket).await;
+    assert_eq!(subscribed["type"], "herald.subscribed");
+    assert_eq!(subscribed["data"]["topic"], "nop.noise.*");
+    assert_eq!(subscribed["causationid"], "s1");
+
+    // an event posted over HTTP arrives with its position
+    let position = gw.post_event(&reading("h1", "nop.noise.reading", 70.0)).await;
+    let delivered = recv(&mut socket).await;
+    assert_eq!(delivered["id"], "h1");
+    assert_eq!(delivered["heraldposition"], position);
+
+    // publishing over the socket: acknowledged with the position, and delivered
+    let mut event = reading("w1", "nop.noise.alert", 90.0);
+    event["correlationid"] = json!("corr-7");
+    send(&mut socket, &event).await;
+    let (mut ack, mut echo) = (recv(&mut socket).await, recv(&mut socket).await);
+    if ack["type"] != "herald.ack" {
+        std::mem::swap(&mut ack, &mut echo);
+    }
+    assert_eq!(ack["type"], "herald.ack");
+    assert_eq!(ack["data"]["id"], "w1");
+    assert_eq!(ack["correlationid"], "corr-7", "the reply continues the correlation");
+    assert_eq!(echo["id"], "w1");
+    assert_eq!(echo["heraldposition"], ack["data"]["position"]);
+
+    // events outside the pattern are not delivered; after unsubscribing nothing is
+    gw.post_event(&reading("h2", "nop.sensor.selected", 1.0)).await;
+    send(&mut socket, &control("u1", "herald.unsubscribe", json!({ "topic": "nop.noise.*" }))).await;
+    let unsubscribed = recv(&mut socket).await;
+    assert_eq!(unsubscribed["type"], "herald.unsubscribed");
+    assert_eq!(unsubscribed["data"]["was_subscribed"], true);
+    gw.post_event(&reading("h3", "nop.noise.reading", 1.0)).await;
+    assert!(tokio::time::timeout(QUIET, socket.next()).await.is_err(), "nothing after unsubscribing");
+}
+
+#[tokio::test]
+async fn a_websocket_subscription_resumes_from_a_position() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let first = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
+    gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
+    gw.post_event(&reading("c", "nop.other", 3.0)).await;
+    let mut socket = connect(&gw).await;
+    send(&mut socket, &control("s", "herald.subscribe", json!({ "topic": "nop.noise.>", "from": first }))).await;
+    assert_eq!(recv(&mut socket).await["type"], "herald.subscribed");
+    assert_eq!(recv(&mut socket).await["id"], "b");
+    gw.post_event(&reading("d", "nop.noise.reading", 4.0)).await;
+    assert_eq!(recv(&mut socket).await["id"], "d");
+
+    // a position of another epoch: an in-band reset naming the subscription
+    send(&mut socket, &control("s2", "herald.subscribe", json!({ "topic": "x.>", "from": "1-5" }))).await;
+    let (a, b) = (recv(&mut socket).await, recv(&mut socket).await);
+    let reset = if a["type"] == "herald.reset" { a } else { b };
+    assert_eq!(reset["type"], "herald.reset");
+    assert_eq!(reset["data"]["topic"], "x.>");
+}
+
+#[tokio::test]
+async fn bad_websocket_messages_get_an_error_reply_and_the_connection_lives() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let mut socket = connect(&gw).await;
+    for (frame, status) in [
+        (Message::text("not json"), 400),
+        (Message::binary(vec![1, 2, 3]), 415),
+        (Message::text(json!({ "specversion": "1.0", "id": "x" }).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topic": "a.>.b" })).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({})).to_string()), 400),
+    ] {
+        socket.send(frame).await.unwrap();
+        let reply = recv(&mut socket).await;
+        assert_eq!(reply["type"], "herald.error");
+        assert_eq!(reply["data"]["status"], status, "{reply}");
+    }
+    send(&mut socket, &reading("ok", "nop.noise.reading", 1.0)).await;
+    assert_eq!(recv(&mut socket).await["type"], "herald.ack");
+}
+
+#[tokio::test]
+async fn a_websocket_without_the_subprotocol_is_refused() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let url = format!("{}/events/ws", gw.base.replace("http://", "ws://"));
+    let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    assert!(error.to_string().contains("400"), "{error}");
+}
+
+/// A client that stops reading: the gateway keeps at most its byte limit of events for
+/// it, then ends its stream with `herald.slow`; its memory does not grow with the backlog.
+#[tokio::test]
+async fn a_stream_that_falls_behind_is_closed_with_herald_slow() {
+    let limit = 64 * 1024;
+    let gw = start(AppState::new(EventLog::in_memory()).with_max_queue_bytes(limit)).await;
+    let address = gw.base.strip_prefix("http://").unwrap().to_owned();
+    let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
+    raw.write_all(format!("GET /events/stream?topic=nop.%3E HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Let the stream start, then publish far more than the limit (and than the socket
+    // buffers hold) while the client reads nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let padding = "x".repeat(2000);
+    let batch: Vec<Value> = (0..2000)
+        .map(|i| {
+            let mut event = reading(&format!("e{i}"), "nop.noise.reading", 1.0);
+            event["data"]["pad"] = json!(padding);
+            event
+        })
+        .collect();
+    for chunk in batch.chunks(100) {
+        let (status, body, _) = gw.post(serde_json::to_string(chunk).unwrap(), "application/cloudevents-batch+json").await;
+        assert_eq!(status, 202, "{body}");
+    }
+    // Now read everything there is: the stream ends with herald.slow, well short of all.
+    let mut bytes = Vec::new();
+    let mut buffer = vec![0; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // the response ends with the notice (the connection itself stays open for reuse)
+    while !String::from_utf8_lossy(&bytes).contains("herald.slow") {
+        match tokio::time::timeout_at(deadline, raw.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let delivered = text.matches("\"type\":\"nop.noise.reading\"").count();
+    assert!(text.contains("\"type\":\"herald.slow\""), "ends with herald.slow after {delivered} events: {}", &text[..text.len().min(600)]);
+    assert!(delivered < 2000, "{delivered} events were delivered: the stream was not cut");
+    let metrics = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_stream_slow_disconnects_total 1"), "{metrics}");
+}
