@@ -350,3 +350,40 @@ async fn metrics_count_connections_events_and_replays() {
     }
     assert_eq!(connections, 0.0, "closed streams are no longer counted");
 }
+
+#[tokio::test]
+async fn retention_runs_in_the_background_and_a_resume_behind_it_gets_a_reset() {
+    let rules = vec![herald_server::Retention {
+        pattern: "nop.noise.*".parse().unwrap(),
+        max_count: Some(2),
+        max_age: None,
+    }];
+    let state = AppState::new(EventLog::in_memory()).with_retention(rules);
+    tokio::spawn(herald_server::enforce_retention(state.clone(), Duration::from_millis(20)));
+    let gw = start(state.clone()).await;
+    let mut positions = Vec::new();
+    for i in 0..5 {
+        positions.push(gw.post_event(&reading(&format!("r{i}"), "nop.noise.reading", 1.0)).await);
+    }
+    gw.post_event(&reading("other", "nop.sensor.selected", 1.0)).await;
+    for _ in 0..100 {
+        if state.log().after(0).unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kept: Vec<String> = state.log().after(0).unwrap().iter().map(|s| s.event.id.clone()).collect();
+    assert_eq!(kept, ["r3", "r4", "other"]);
+
+    // behind the trim, for the trimmed topic: a reset, never a silent gap
+    let mut sse = gw.stream("topic=nop.noise.*", Some(&positions[0])).await;
+    let reset = sse.next(WAIT).await.unwrap();
+    assert_eq!(reset.data["type"], "herald.reset");
+    assert!(reset.data["data"]["reason"].as_str().unwrap().contains("retention"));
+    // a topic that lost nothing resumes normally
+    let mut other = gw.stream("topic=nop.sensor.*", Some(&positions[0])).await;
+    assert_eq!(other.next(WAIT).await.unwrap().data["id"], "other");
+    // and from after the trim, the rest is replayed
+    let mut later = gw.stream("topic=nop.noise.*", Some(&positions[2])).await;
+    assert_eq!(later.next(WAIT).await.unwrap().data["id"], "r3");
+}

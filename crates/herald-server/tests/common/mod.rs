@@ -91,6 +91,11 @@ pub struct SseReader {
 }
 
 impl SseReader {
+    /// The next event, or `None` when the stream ends or fails (no time limit).
+    pub async fn next_or_end(&mut self) -> Option<Frame> {
+        self.next(Duration::from_secs(3600)).await
+    }
+
     /// The next event (comments skipped), or `None` when nothing arrives within `wait`.
     pub async fn next(&mut self, wait: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -115,7 +120,8 @@ impl SseReader {
                 });
             }
             let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??;
-            self.buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+            let Ok(chunk) = chunk else { return None }; // the connection failed
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     }
 }
