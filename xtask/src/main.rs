@@ -3,6 +3,7 @@
 //! Standard library only, so that it compiles in a second on a fresh machine.
 
 mod bench;
+mod gateway_bench;
 mod install;
 mod mfe;
 mod run;
@@ -45,6 +46,11 @@ COMMANDS:
                            mitt (npm): events/s and the ratio of each to raw JS.
     bench size             Build release bundles and print each micro-frontend's wasm and JS
                            glue sizes, raw and gzipped, after wasm-opt.
+    bench store            The embedded stores (SQLite, redb) side by side: durable appends and
+                           a paged replay, events/s.
+    bench gateway          The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
+                           stream clients from a Rust load generator: deliveries/s, p50/p99
+                           latency, RSS per idle connection, ratios; replay of 10,000 events.
     help                   Print this message.
 ";
 

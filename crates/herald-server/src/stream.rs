@@ -3,10 +3,11 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use herald_protocol::{CloudEvent, Position, TopicPattern};
 
@@ -73,35 +74,56 @@ pub(crate) async fn get_stream(
 
     // The reconnection delay EventSource should use, spread so that clients dropped
     // together (a restart, a drain) do not all come back in the same instant.
-    let retry = SseEvent::default().retry(retry_with_jitter());
-    let connection = state.metrics.connection();
-    let items = stream::unfold((feed, connection), |(mut feed, connection)| async move {
-        let item = feed.next().await?;
-        Some((sse_event(item), (feed, connection)))
-    });
-    let events = stream::once(async { retry }).chain(items).map(Ok::<_, Infallible>);
-
-    let mut response = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT))
-        .into_response();
-    // Tell buffering reverse proxies (nginx) to pass events through at once.
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    let retry = Bytes::from(format!("retry: {}\n\n", retry_with_jitter().as_millis()));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stream = SseStream {
+        first: Some(retry),
+        feed,
+        heartbeat,
+        _connection: state.metrics.connection(),
+    };
+    let body = stream::unfold(stream, SseStream::next).map(Ok::<_, Infallible>);
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        // Tell buffering reverse proxies (nginx) to pass events through at once.
+        (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
+    ];
+    Ok((headers, Body::from_stream(body)).into_response())
 }
 
-/// An item as SSE: events and the reset notice carry `id:` (the position to resume
-/// from); the drain and slow notices carry none, so the client's last position stays
-/// the last event's.
-fn sse_event(item: Item) -> SseEvent {
+/// An open stream: the `retry:` field first, then the feed's items, with a comment line
+/// every [`HEARTBEAT`] so that proxies and clients see the connection is alive.
+struct SseStream {
+    first: Option<Bytes>,
+    feed: Feed,
+    heartbeat: tokio::time::Interval,
+    _connection: crate::metrics::ConnectionGuard,
+}
+
+impl SseStream {
+    async fn next(mut self) -> Option<(Bytes, Self)> {
+        if let Some(first) = self.first.take() {
+            return Some((first, self));
+        }
+        // `Feed::next` is cancel-safe: a heartbeat tick loses nothing.
+        let item = tokio::select! {
+            item = self.feed.next() => item?,
+            _ = self.heartbeat.tick() => return Some((Bytes::from_static(b":\n\n"), self)),
+        };
+        Some((sse_frame(item), self))
+    }
+}
+
+/// An item as an SSE frame: events and the reset notice carry `id:` (the position to
+/// resume from); the drain and slow notices carry none, so the client's last position
+/// stays the last event's. Compact JSON has no line breaks: one `data:` line each.
+fn sse_frame(item: Item) -> Bytes {
     match item {
-        Item::Event(stored) => SseEvent::default().id(stored.position.to_string()).data(&stored.json),
-        Item::Reset { head, notice } => SseEvent::default().id(head.to_string()).data(json(&notice)),
-        Item::Drain(notice) | Item::Slow(notice) => SseEvent::default().data(json(&notice)),
+        Item::Event(stored) => stored.sse_frame(),
+        Item::Reset { head, notice } => Bytes::from(format!("id: {head}\ndata: {}\n\n", json(&notice))),
+        Item::Drain(notice) | Item::Slow(notice) => Bytes::from(format!("data: {}\n\n", json(&notice))),
     }
 }
 

@@ -58,12 +58,17 @@ pub(crate) async fn get_ws(
     Ok(upgrade
         .protocols([SUBPROTOCOL])
         .max_message_size(limit)
+        // small buffers: most connections are idle subscribers (the defaults are 128 KiB)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| session(state, access, socket)))
 }
 
 /// What subscription tasks hand to the connection's writer.
 enum Out {
     Frame(String),
+    /// A stored event's message, shared by every connection that sends it.
+    Shared(Utf8Bytes),
     /// Send this and close: the client resumes from its last position.
     Last(String),
 }
@@ -94,6 +99,10 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
             }
             out = out_rx.recv() => match out {
                 Some(Out::Frame(frame)) => { if sink.send(text(frame)).await.is_err() { return; } continue; }
+                Some(Out::Shared(frame)) => {
+                    if sink.send(Message::Text(frame)).await.is_err() { return; }
+                    continue;
+                }
                 Some(Out::Last(frame)) => {
                     let _ = sink.send(text(frame)).await;
                     let _ = sink.send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from_static("too slow") }))).await;
@@ -176,12 +185,12 @@ async fn subscribe(
     let task = tokio::spawn(async move {
         while let Some(item) = feed.next().await {
             let frame = match item {
-                Item::Event(stored) => Out::Frame(with_position(&stored.json, stored.position)),
+                Item::Event(stored) => Out::Shared(stored.ws_frame()),
                 Item::Reset { head, mut notice } => {
                     if let Some(serde_json::Value::Object(data)) = &mut notice.data {
                         data.insert("topic".into(), topic.clone().into());
                     }
-                    Out::Frame(with_position(&json_of(&notice), head))
+                    Out::Frame(crate::store::with_position(&json_of(&notice), head))
                 }
                 Item::Drain(notice) | Item::Slow(notice) => Out::Last(json_of(&notice)),
             };
@@ -236,12 +245,6 @@ fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
     }
 }
 
-/// `json` (a structured-mode event) with the `heraldposition` attribute added in front.
-fn with_position(json: &str, position: Position) -> String {
-    let rest = json.strip_prefix('{').unwrap_or(json);
-    let separator = if rest.trim_start().starts_with('}') { "" } else { "," };
-    format!("{{\"{POSITION_ATTRIBUTE}\":\"{position}\"{separator}{rest}")
-}
 
 fn json_of(event: &CloudEvent) -> String {
     serde_json::to_string(event).expect("a CloudEvent always serialises")

@@ -15,8 +15,11 @@
 //! [`SqliteStore`] is the default: SQLite in WAL mode, one fsync per append (see
 //! `docs/ARCHITECTURE.md` for the measurement that chose it over redb).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 
 use herald_protocol::{CloudEvent, Position, TopicPattern};
 
@@ -39,6 +42,45 @@ pub struct Stored {
     pub event: CloudEvent,
     /// The event as structured-mode JSON, serialised once for every stream.
     pub json: String,
+    sse: OnceLock<Bytes>,
+    ws: OnceLock<Utf8Bytes>,
+}
+
+impl Stored {
+    /// An event stored at `position`, with `json` its structured-mode serialisation.
+    pub fn new(position: Position, event: CloudEvent, json: String) -> Self {
+        Stored {
+            position,
+            event,
+            json,
+            sse: OnceLock::new(),
+            ws: OnceLock::new(),
+        }
+    }
+
+    /// The event as one Server-Sent Events frame, `id: POSITION`, `data: JSON` — built
+    /// once, then shared by every stream that sends it. (Compact JSON has no line
+    /// breaks, so one `data:` line carries it.)
+    pub fn sse_frame(&self) -> Bytes {
+        self.sse
+            .get_or_init(|| Bytes::from(format!("id: {}\ndata: {}\n\n", self.position, self.json)))
+            .clone()
+    }
+
+    /// The event as a WebSocket text message: the JSON with the `heraldposition`
+    /// extension attribute in front — built once, then shared.
+    pub fn ws_frame(&self) -> Utf8Bytes {
+        self.ws
+            .get_or_init(|| Utf8Bytes::from(with_position(&self.json, self.position)))
+            .clone()
+    }
+}
+
+/// `json` (a structured-mode event) with the `heraldposition` attribute added in front.
+pub(crate) fn with_position(json: &str, position: Position) -> String {
+    let rest = json.strip_prefix('{').unwrap_or(json);
+    let separator = if rest.trim_start().starts_with('}') { "" } else { "," };
+    format!("{{\"{}\":\"{position}\"{separator}{rest}", crate::POSITION_ATTRIBUTE)
 }
 
 /// What [`EventStore::append`] did with one event of a batch.

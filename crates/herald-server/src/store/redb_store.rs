@@ -100,11 +100,7 @@ impl EventStore for RedbStore {
                 let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
                 keys.insert(key, head).map_err(|e| err(e.into()))?;
                 table.insert(head, (now, json.as_str())).map_err(|e| err(e.into()))?;
-                out.push(Appended::New(Arc::new(Stored {
-                    position: Position::new(self.epoch, head),
-                    event,
-                    json,
-                })));
+                out.push(Appended::New(Arc::new(Stored::new(Position::new(self.epoch, head), event, json))));
             }
             meta.insert("head", head).map_err(|e| err(e.into()))?;
         }
@@ -125,7 +121,7 @@ impl EventStore for RedbStore {
                 record: seq,
                 reason: e.to_string(),
             })?;
-            out.push(Arc::new(Stored { position: Position::new(self.epoch, seq), event, json }));
+            out.push(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)));
         }
         Ok(out)
     }

@@ -156,11 +156,7 @@ impl EventStore for SqliteStore {
                 let seq: u64 = insert
                     .query_row(params![event.source, event.id, event.ty, now, json], |row| row.get(0))
                     .map_err(&db)?;
-                out.push(Appended::New(Arc::new(Stored {
-                    position: Position::new(self.epoch, seq),
-                    event,
-                    json,
-                })));
+                out.push(Appended::New(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json))));
             }
         }
         tx.commit().map_err(&db)?;
@@ -184,11 +180,7 @@ impl EventStore for SqliteStore {
                 record: seq,
                 reason: e.to_string(),
             })?;
-            out.push(Arc::new(Stored {
-                position: Position::new(self.epoch, seq),
-                event,
-                json,
-            }));
+            out.push(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)));
         }
         Ok(out)
     }

@@ -1,0 +1,405 @@
+//! The load generator of `cargo xtask bench gateway`.
+//!
+//! `herald-gateway-load fanout --target herald|socketio --base URL --clients N --events K
+//! --rate R --pid PID` connects N stream clients (herald: SSE; Socket.IO: its WebSocket
+//! transport, Engine.IO 4), measures the server's RSS with them idle, publishes K events
+//! at R per second by HTTP POST, and waits until every client has every event (or a
+//! deadline). Each event carries its publish time; clients parse only that. Prints one
+//! JSON object: deliveries/s, p50/p99 publish-to-receive latency, RSS per idle
+//! connection.
+//!
+//! `herald-gateway-load replay --base URL --events K` posts K events while no client is
+//! connected, then times one client resuming from before them until it has all K.
+//!
+//! Client sockets are bound to `--source-ip` (a loopback address), so that runs one after
+//! another do not run out of ephemeral ports to connections in TIME_WAIT.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Herald,
+    SocketIo,
+}
+
+struct Args {
+    mode: String,
+    target: Target,
+    base: String,
+    clients: usize,
+    events: usize,
+    rate: f64,
+    pid: Option<u32>,
+    source_ip: IpAddr,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut raw = std::env::args().skip(1);
+    let mode = raw.next().ok_or("usage: herald-gateway-load fanout|replay --base URL ...")?;
+    let mut args = Args {
+        mode,
+        target: Target::Herald,
+        base: String::new(),
+        clients: 1000,
+        events: 100,
+        rate: 50.0,
+        pid: None,
+        source_ip: IpAddr::from([127, 0, 0, 1]),
+    };
+    while let Some(flag) = raw.next() {
+        let value = raw.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match flag.as_str() {
+            "--target" => {
+                args.target = match value.as_str() {
+                    "herald" => Target::Herald,
+                    "socketio" => Target::SocketIo,
+                    other => return Err(format!("--target {other}: herald or socketio")),
+                }
+            }
+            "--base" => args.base = value.trim_end_matches('/').to_owned(),
+            "--clients" => args.clients = value.parse().map_err(|e| bad(&e))?,
+            "--events" => args.events = value.parse().map_err(|e| bad(&e))?,
+            "--rate" => args.rate = value.parse().map_err(|e| bad(&e))?,
+            "--pid" => args.pid = Some(value.parse().map_err(|e| bad(&e))?),
+            "--source-ip" => args.source_ip = value.parse().map_err(|e| bad(&e))?,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if args.base.is_empty() {
+        return Err("--base URL is required".into());
+    }
+    Ok(args)
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+fn event(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "specversion": "1.0", "id": format!("bench-{}-{i}", now_micros()), "source": "/bench/load",
+        "type": "nop.noise.reading", "datacontenttype": "application/json",
+        "data": { "sensor": format!("s-{}", i % 16), "db": 60.0 + (i % 40) as f64, "sent_us": now_micros() },
+    })
+}
+
+/// The `"sent_us":N` of a received frame.
+fn sent_us(frame: &str) -> Option<u64> {
+    let at = frame.find("\"sent_us\":")? + "\"sent_us\":".len();
+    let digits: String = frame[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn connect_tcp(args: &Args) -> Result<TcpStream, String> {
+    let address: SocketAddr = args
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .map_err(|e| format!("{}: {e}", args.base))?;
+    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.bind(SocketAddr::new(args.source_ip, 0)).map_err(|e| e.to_string())?;
+    let stream = socket.connect(address).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// What one client saw: publish-to-receive latencies in microseconds.
+type Latencies = Vec<u32>;
+
+/// One herald SSE client: connected (headers read) when `ready` is signalled.
+async fn herald_client(
+    args: Arc<Args>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    received: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Latencies, String> {
+    let mut stream = connect_tcp(&args).await?;
+    let host = args.base.trim_start_matches("http://");
+    let request = format!("GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut headers_done = false;
+    let mut latencies = Vec::with_capacity(args.events);
+    let mut stop = stop;
+    while latencies.len() < args.events {
+        let n = tokio::select! {
+            n = stream.read(&mut chunk) => n.map_err(|e| e.to_string())?,
+            _ = stop.changed() => break,
+        };
+        if n == 0 {
+            return Err("the stream ended".into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if !headers_done {
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            if !buffer.starts_with(b"HTTP/1.1 200") {
+                return Err(String::from_utf8_lossy(&buffer[..end]).into_owned());
+            }
+            buffer.drain(..end + 4);
+            headers_done = true;
+            let _ = ready.send(()).await;
+        }
+        // Count complete `data:` lines; chunked-encoding size lines are skipped as noise.
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line = &buffer[..end];
+            if line.starts_with(b"data:") {
+                if let Some(sent) = sent_us(&String::from_utf8_lossy(line)) {
+                    latencies.push(now_micros().saturating_sub(sent) as u32);
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            buffer.drain(..=end);
+        }
+    }
+    Ok(latencies)
+}
+
+/// One Socket.IO client over its WebSocket transport (Engine.IO 4, Socket.IO 5 protocol).
+async fn socketio_client(
+    args: Arc<Args>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    received: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Latencies, String> {
+    let stream = connect_tcp(&args).await?;
+    let url = format!("{}/socket.io/?EIO=4&transport=websocket", args.base.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    let mut latencies = Vec::with_capacity(args.events);
+    let mut stop = stop;
+    while latencies.len() < args.events {
+        let message = tokio::select! {
+            m = socket.next() => m,
+            _ = stop.changed() => break,
+        };
+        let Some(message) = message else { return Err("the socket closed".into()) };
+        let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        let text = text.as_str();
+        match text.as_bytes().first() {
+            Some(b'0') => socket.send(Message::text("40")).await.map_err(|e| e.to_string())?, // open → connect to "/"
+            Some(b'2') => socket.send(Message::text("3")).await.map_err(|e| e.to_string())?, // ping → pong
+            Some(b'4') if text.starts_with("40") => {
+                let _ = ready.send(()).await;
+            }
+            Some(b'4') if text.starts_with("42") => {
+                if let Some(sent) = sent_us(text) {
+                    latencies.push(now_micros().saturating_sub(sent) as u32);
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(latencies)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+async fn fanout(args: Args) -> Result<serde_json::Value, String> {
+    let args = Arc::new(args);
+    let rss_before = args.pid.and_then(rss_kib);
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.clients);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut clients = Vec::with_capacity(args.clients);
+    let connecting = Arc::new(tokio::sync::Semaphore::new(256));
+    for _ in 0..args.clients {
+        let (args, ready, received, stop) = (args.clone(), ready_tx.clone(), received.clone(), stop_rx.clone());
+        let permit = connecting.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let (signal_tx, mut signal_rx) = tokio::sync::mpsc::channel(1);
+        clients.push(tokio::spawn(async move {
+            match args.target {
+                Target::Herald => herald_client(args, signal_tx, received, stop).await,
+                Target::SocketIo => socketio_client(args, signal_tx, received, stop).await,
+            }
+        }));
+        // at most 256 clients connect at once: a permit is released once its client is
+        // connected (or has failed)
+        tokio::spawn(async move {
+            let connected = signal_rx.recv().await.is_some();
+            drop(permit);
+            if connected {
+                let _ = ready.send(()).await;
+            }
+        });
+    }
+    drop(ready_tx);
+    let connect_deadline = Instant::now() + Duration::from_secs(120);
+    let mut connected = 0;
+    while connected < args.clients {
+        let left = connect_deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ready_rx.recv()).await {
+            Ok(Some(())) => connected += 1,
+            _ => return Err(format!("only {connected} of {} clients connected", args.clients)),
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = args.pid.and_then(rss_kib);
+
+    // Open loop: each event is published at its time whether or not the previous post
+    // has been answered, so a server busy fanning out does not slow the offered rate.
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let mut posts = Vec::with_capacity(args.events);
+    for i in 0..args.events {
+        let due = started + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let request = client
+            .post(format!("{}/events", args.base))
+            .header("content-type", "application/cloudevents+json")
+            .body(event(i).to_string());
+        posts.push(tokio::spawn(async move { request.send().await.map(|r| r.status()) }));
+    }
+    for post in posts {
+        match post.await {
+            Ok(Ok(status)) if status.is_success() => {}
+            Ok(Ok(status)) => return Err(format!("publish answered {status}")),
+            Ok(Err(e)) => return Err(format!("publish failed: {e}")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let expected = (args.clients * args.events) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last_change = (received.load(Ordering::Relaxed), Instant::now());
+    while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now != last_change.0 {
+            last_change = (now, Instant::now());
+        }
+    }
+    let elapsed = last_change.1.duration_since(started).as_secs_f64();
+    let _ = stop_tx.send(true);
+    let mut latencies = Vec::with_capacity(expected as usize);
+    let mut failed = 0;
+    for client in clients {
+        match client.await {
+            Ok(Ok(mine)) => latencies.extend(mine),
+            _ => failed += 1,
+        }
+    }
+    latencies.sort_unstable();
+    let delivered = latencies.len() as u64;
+    let per_connection = match (rss_before, rss_idle) {
+        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "clients": args.clients,
+        "events": args.events,
+        "expected": expected,
+        "delivered": delivered,
+        "failed_clients": failed,
+        "seconds": elapsed,
+        "deliveries_per_sec": delivered as f64 / elapsed,
+        "p50_ms": percentile(&latencies, 0.50),
+        "p99_ms": percentile(&latencies, 0.99),
+        "p999_ms": percentile(&latencies, 0.999),
+        "max_ms": percentile(&latencies, 1.0),
+        "rss_before_kib": rss_before,
+        "rss_idle_kib": rss_idle,
+        "kib_per_idle_connection": per_connection,
+    }))
+}
+
+async fn replay(args: Args) -> Result<serde_json::Value, String> {
+    let client = reqwest::Client::new();
+    let head: String = {
+        // the position before the events: the stream's reset/id tells us the epoch
+        let body = client
+            .post(format!("{}/events", args.base))
+            .header("content-type", "application/cloudevents+json")
+            .body(event(0).to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+        value["position"].as_str().ok_or("no position")?.to_owned()
+    };
+    for chunk in (1..=args.events).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<_> = chunk.iter().map(|i| event(*i)).collect();
+        let response = client
+            .post(format!("{}/events", args.base))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(serde_json::to_string(&batch).map_err(|e| e.to_string())?)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("batch answered {}", response.status()));
+        }
+    }
+    let started = Instant::now();
+    let mut stream = connect_tcp(&args).await?;
+    let host = args.base.trim_start_matches("http://");
+    let request = format!(
+        "GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: {head}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut count = 0;
+    let mut carry = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while count < args.events {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+            .await
+            .map_err(|_| format!("replay stalled after {count} events"))?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the stream ended".into());
+        }
+        carry.extend_from_slice(&chunk[..n]);
+        while let Some(end) = carry.iter().position(|b| *b == b'\n') {
+            if carry.starts_with(b"data:") {
+                count += 1;
+            }
+            carry.drain(..=end);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(serde_json::json!({ "events": count, "seconds": seconds, "events_per_sec": count as f64 / seconds }))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let result = match parse_args() {
+        Ok(args) if args.mode == "fanout" => fanout(args).await,
+        Ok(args) if args.mode == "replay" => replay(args).await,
+        Ok(args) => Err(format!("unknown mode {}", args.mode)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(value) => {
+            println!("{value}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("herald-gateway-load: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `cargo xtask bench gateway`: the herald gateway against a Socket.IO server, side by
+//! side in one run, driven by the same Rust load generator (`bench/gateway-load`).
+//!
+//! For 1,000 and 10,000 concurrent stream clients on loopback, each server gets the same
+//! fixed publish rate (open loop: 100 events/s for 2 s, every event to every client);
+//! the table gives deliveries/s, publish-to-receive p50/p99, and the server's RSS per
+//! idle connection, with herald/Socket.IO ratios. Then it times one herald client
+//! resuming behind 10,000 missed events.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::run::{cargo, Cmd, Guard};
+use crate::{root, say};
+
+const CLIENTS: [usize; 2] = [1_000, 10_000];
+const EVENTS: usize = 200;
+const RATE: usize = 100;
+const REPLAY: usize = 10_000;
+
+pub fn bench_gateway() -> Result<(), String> {
+    let root = root();
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    let socketio = root.join("bench/socketio");
+    if !socketio.join("node_modules/socket.io").is_dir() {
+        Cmd::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&socketio)
+            .status()?;
+    }
+    let mut rows = Vec::new();
+    for (run, clients) in CLIENTS.iter().enumerate() {
+        for (server, offset) in [("herald", 0), ("socketio", 1)] {
+            // every run connects from its own loopback address: no run waits for the
+            // previous run's ports to leave TIME_WAIT
+            let source_ip = format!("127.0.0.{}", 20 + run * 2 + offset);
+            say(&format!("{server}: {clients} clients, {EVENTS} events at {RATE}/s"));
+            let process = start(&root, server)?;
+            let result = load(&root, server, &process, *clients, &source_ip)?;
+            rows.push((server, result));
+        }
+    }
+    let process = start(&root, "herald")?;
+    let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+        .args(["replay", "--base", &process.url, "--events", &REPLAY.to_string(), "--source-ip", "127.0.0.30"])
+        .output_stdout(Stdio::inherit())?;
+    let replay: Value = serde_json::from_str(replay.trim()).map_err(|e| format!("{e}: {replay}"))?;
+    println!("{}", table(&rows, &replay)?);
+    Ok(())
+}
+
+struct Server {
+    url: String,
+    pid: u32,
+    _process: Guard,
+    _data: Option<TempDir>,
+}
+
+/// A directory removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start(root: &Path, server: &str) -> Result<Server, String> {
+    let (mut child, data) = match server {
+        "herald" => {
+            let data = TempDir(root.join(format!("target/bench/gateway/data-{}", std::process::id())));
+            let _ = std::fs::remove_dir_all(&data.0);
+            let child = Cmd::new(root.join("target/release/herald-server"))
+                .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
+                .arg(&data.0)
+                .env("RUST_LOG", "warn")
+                .spawn(Stdio::piped())?;
+            (child, Some(data))
+        }
+        _ => {
+            let child = Cmd::new("node")
+                .args(["server.js", "0"])
+                .current_dir(&root.join("bench/socketio"))
+                .spawn(Stdio::piped())?;
+            (child, None)
+        }
+    };
+    let stdout = child.stdout.take().ok_or("the server has no stdout")?;
+    let pid = child.id();
+    let process = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    let url = line
+        .trim()
+        .rsplit_once(" listening on ")
+        .map(|(_, url)| url.trim_end_matches('/').to_owned())
+        .ok_or_else(|| format!("{server} did not start (it said {line:?})"))?;
+    Ok(Server { url, pid, _process: process, _data: data })
+}
+
+fn load(root: &Path, server: &str, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
+    let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+        .args(["fanout", "--target", server, "--base", &process.url])
+        .args(["--clients", &clients.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
+        .args(["--pid", &process.pid.to_string(), "--source-ip", source_ip])
+        .output_stdout(Stdio::inherit())?;
+    serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))
+}
+
+fn num(value: &Value, key: &str) -> f64 {
+    value[key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// The results as a Markdown table, herald and Socket.IO per client count, with ratios.
+pub fn table(rows: &[(&str, Value)], replay: &Value) -> Result<String, String> {
+    let mut out = String::from(
+        "| clients | server    | delivered        | deliveries/s | p50 ms  | p99 ms  | RSS/idle conn |\n\
+         |--------:|-----------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
+    );
+    for (server, r) in rows {
+        let rss = r["kib_per_idle_connection"].as_f64().map(|k| format!("{k:.1} KiB")).unwrap_or("-".into());
+        let count = |key: &str| r[key].as_u64().unwrap_or(0);
+        out.push_str(&format!(
+            "| {:>7} | {:<9} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
+            count("clients"),
+            if *server == "herald" { "herald" } else { "Socket.IO" },
+            format!("{}/{}", count("delivered"), count("expected")),
+            num(r, "deliveries_per_sec"),
+            num(r, "p50_ms"),
+            num(r, "p99_ms"),
+            rss,
+        ));
+    }
+    out.push('\n');
+    for pair in rows.chunks(2) {
+        let [(_, herald), (_, socketio)] = pair else { continue };
+        out.push_str(&format!(
+            "{} clients: herald/Socket.IO deliveries/s {:.2}x, p99 latency {:.2}x\n",
+            herald["clients"],
+            num(herald, "deliveries_per_sec") / num(socketio, "deliveries_per_sec"),
+            num(herald, "p99_ms") / num(socketio, "p99_ms"),
+        ));
+    }
+    out.push_str(&format!(
+        "replay on resume: {} missed events in {:.3} s ({:.0} events/s)\n",
+        replay["events"],
+        num(replay, "seconds"),
+        num(replay, "events_per_sec")
+    ));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_table_puts_herald_against_socketio_per_client_count() {
+        let row = |rate: f64, p99: f64| json!({ "clients": 1000, "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": 1.0, "p99_ms": p99, "kib_per_idle_connection": 2.5 });
+        let rows = [("herald", row(300.0, 2.0)), ("socketio", row(100.0, 8.0))];
+        let text = table(&rows, &json!({ "events": 10000, "seconds": 0.5, "events_per_sec": 20000.0 })).unwrap();
+        assert!(text.contains("1000 clients: herald/Socket.IO deliveries/s 3.00x, p99 latency 0.25x"), "{text}");
+        assert!(text.contains("| Socket.IO |"));
+        assert!(text.contains("2.5 KiB"));
+        assert!(text.contains("10000 missed events in 0.500 s"));
+    }
+}
