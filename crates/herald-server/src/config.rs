@@ -193,6 +193,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_protocol_document_parses() {
+        let doc = include_str!("../../../docs/protocol.md");
+        let section = doc.split("### 3.8").nth(1).unwrap();
+        let text = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.max_queue_bytes, Some(1048576));
+        assert_eq!(config.webhooks().next().unwrap().1.allowed_rate, Some(120));
+        assert_eq!(config.auth.rs256_public_key_file.as_deref(), Some(Path::new("jwt.pem")));
+    }
+
+    #[test]
     fn unknown_keys_and_bad_rules_are_errors() {
         assert!(Config::parse("listn = \"x\"").unwrap_err().contains("listn"));
         assert!(Config::parse("[[retention]]\npattern = \"a.>\"").unwrap_err().contains("neither"));

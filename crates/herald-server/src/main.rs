@@ -22,7 +22,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "herald-server", version)]
 struct Cli {
     /// A TOML configuration file (keys as the long flags with `_` for `-`, plus
-    /// [auth], [[retention]] and [webhooks.NAME]; see docs/protocol.md §3.9).
+    /// [auth], [[retention]] and [webhooks.NAME]; see docs/protocol.md §3.8).
     #[arg(long, env = "HERALD_CONFIG")]
     config: Option<PathBuf>,
 

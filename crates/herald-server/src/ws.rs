@@ -5,7 +5,7 @@
 //! `herald.subscribe` and `herald.unsubscribe` events; the gateway answers each message
 //! with `herald.subscribed`, `herald.unsubscribed`, `herald.ack` or `herald.error`, and
 //! delivers events with their position in the `heraldposition` extension attribute.
-//! `docs/protocol.md` §3.6 is the specification.
+//! `docs/protocol.md` §3.3 is the specification.
 
 use std::collections::HashMap;
 
