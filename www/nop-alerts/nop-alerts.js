@@ -1,8 +1,10 @@
 // <nop-alerts>: a NOP micro-frontend written in plain JavaScript, with no herald code,
 // speaking herald's DOM protocol (docs/protocol.md §2) with nothing but DOM APIs.
 //
-// It hears `nop.noise.reading` (from the bus, and from the gateway's stream when its
-// `stream` attribute names one), raises `nop.noise.alert` when a sensor has more than
+// It hears `nop.noise.reading` on the bus. When its `stream` attribute names the
+// gateway's stream, it adds that topic to the page's one stream connection (page state
+// `herald.push.v1`, docs/protocol.md §2.10), which a herald module on the page carries
+// into the bus; it opens no connection of its own. It raises `nop.noise.alert` when a sensor has more than
 // `max-loud` readings (default 3) above `threshold` dB (default 85) within `window-s`
 // seconds (default 60), and lists the alerts. Clicking an alert publishes
 // `nop.sensor.selected`; the selected sensor's alerts are highlighted.
@@ -11,6 +13,27 @@ const SOURCE = "/mfe/nop-alerts";
 let sequence = 0;
 let nextId = 1;
 const moduleId = Math.random().toString(16).slice(2, 10);
+
+/**
+ * Sets the topics that `key` (one per element) needs from the page's connection to the
+ * stream at `url` (an absolute URL without query) and announces the change
+ * (docs/protocol.md §2.10).
+ */
+function setInterest(url, key, topics) {
+  const KEY = Symbol.for("herald.push.v1");
+  let page = globalThis[KEY];
+  if (!page) {
+    page = { version: 1, streams: new Map() };
+    Object.defineProperty(globalThis, KEY, { value: page });
+  }
+  let stream = page.streams.get(url);
+  if (!stream) {
+    stream = { owner: null, interests: new Map(), last: null, seen: new Set(), order: [], source: null };
+    page.streams.set(url, stream);
+  }
+  if (topics.length) stream.interests.set(key, topics); else stream.interests.delete(key);
+  globalThis.dispatchEvent(new CustomEvent("herald-push:changed", { detail: { url } }));
+}
 
 /** Publishes a herald event on `target` (window: the page-wide bus). */
 function publish(target, type, data, cause) {
@@ -52,6 +75,7 @@ class NopAlerts extends HTMLElement {
   #selected = null;
   #list = null;
   #stream = null;
+  #key = `${moduleId}-element-${nextId++}`;
   #onReading = (e) => this.#reading(e.detail);
   #onSelected = (e) => {
     if (isEnvelope(e.detail, "nop.sensor.selected")) this.#select(e.detail.data.sensor);
@@ -76,12 +100,10 @@ class NopAlerts extends HTMLElement {
     this.addEventListener("click", this.#onClick);
     const stream = this.getAttribute("stream");
     if (stream) {
-      const url = new URL(stream, document.baseURI);
-      url.searchParams.append("topic", "nop.noise.reading");
-      this.#stream = new EventSource(url);
-      this.#stream.onmessage = (m) => {
-        try { this.#reading(JSON.parse(m.data)); } catch { /* not an envelope: skip */ }
-      };
+      this.#stream = new URL(stream, document.baseURI);
+      this.#stream.search = "";
+      this.#stream.hash = "";
+      setInterest(this.#stream.href, this.#key, ["nop.noise.reading"]);
     }
   }
 
@@ -89,7 +111,7 @@ class NopAlerts extends HTMLElement {
     window.removeEventListener("herald:nop.noise.reading", this.#onReading);
     window.removeEventListener("herald:nop.sensor.selected", this.#onSelected);
     this.removeEventListener("click", this.#onClick);
-    this.#stream?.close();
+    if (this.#stream) setInterest(this.#stream.href, this.#key, []);
     this.#stream = null;
   }
 

@@ -302,6 +302,10 @@ impl Drop for HandlingGuard {
     }
 }
 
+pub(crate) fn module_id() -> String {
+    MODULE_ID.with(String::clone)
+}
+
 fn random_hex() -> String {
     let word = || (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
     format!("{:08x}{:08x}", word(), word())

@@ -35,7 +35,11 @@ export function herald_dispatch(target, name, json, cancelable, wildcard) {
 // Set when this wasm module panicked: it must not be called again (its state may be
 // inconsistent), so its listeners fall silent.
 let crashed = false;
-export function herald_mark_crashed() { crashed = true; }
+export function herald_mark_crashed(module) {
+  crashed = true;
+  const s = state();
+  (s.crashed ??= new Set()).add(module);
+}
 export function herald_listen(target, name, callback) {
   const listener = (e) => {
     if (crashed) return;
@@ -55,7 +59,7 @@ export function herald_detail_json(detail) { return jsonOf(detail); }
 function state() {
   let s = globalThis[KEY];
   if (!s) {
-    s = { version: 1, retained: new Map(), wildcards: 0, records: 0 };
+    s = { version: 1, retained: new Map(), wildcards: 0, records: 0, crashed: new Set() };
     Object.defineProperty(globalThis, KEY, { value: s });
   }
   return s;
@@ -115,8 +119,9 @@ extern "C" {
     /// Listens for `name`, calling `callback` with the detail's JSON (if it is an object)
     /// and the event; returns the listener to remove.
     pub fn herald_listen(target: &web_sys::EventTarget, name: &str, callback: &js_sys::Function) -> js_sys::Function;
-    /// Silences every listener of this module for good (it panicked).
-    pub fn herald_mark_crashed();
+    /// Silences every listener of this module for good (it panicked), and records the
+    /// module as crashed in the page state.
+    pub fn herald_mark_crashed(module: &str);
     /// Removes a listener made by `herald_listen`.
     pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
     /// A `detail` as JSON text, `None` if it is not an object JSON can express.

@@ -59,8 +59,18 @@ pub use listener::{live_listeners, LiveListener};
 /// Marks this wasm module as crashed: its bus listeners stop calling into it, for good.
 /// A wasm instance that panicked must not run again (its state may be half-updated);
 /// `herald-element`'s panic hook calls this.
+///
+/// The module's id ([`module_id`]) is also added to the page's set of crashed modules
+/// (`globalThis[Symbol.for("herald.bus.v1")].crashed`), so that other modules can take
+/// over what it owned (herald-push's connection, for one).
 pub fn mark_crashed() {
-    js::herald_mark_crashed();
+    js::herald_mark_crashed(&module_id());
+}
+
+/// This wasm module's id on the page: random, fixed for the module's life, the prefix of
+/// the ids of the events it publishes.
+pub fn module_id() -> String {
+    bus::module_id()
 }
 pub use herald_protocol::{CloudEvent, DeadLetter, Event, MfeCrashed, Request};
 pub use request::{

@@ -1,21 +1,28 @@
 //! # herald-push
 //!
-//! The browser's client of the herald gateway's server push stream. It opens
-//! `GET /events/stream?topic=…` as Server-Sent Events and hands every event to a callback
-//! as a decoded [`CloudEvent`], with the stream position the gateway assigned.
+//! The browser's side of the herald gateway's push stream: server events arrive **on the
+//! bus**, so a micro-frontend subscribes the same way to an event from the next element
+//! and to one from the server.
 //!
-//! The browser's `EventSource` reconnects by itself and resends the last `id:` it saw as
-//! `Last-Event-ID`, so the gateway resumes the stream where it broke off.
+//! - [`Push::subscribe`] declares the topics a module needs; the page keeps one
+//!   connection per stream for all its modules, however independently compiled
+//!   (docs/protocol.md §2.10).
+//! - The connection resumes from the last position after any break (network, gateway
+//!   restart, `herald.slow`, `herald.drain`), with exponential backoff and jitter
+//!   ([`Backoff`]); it pauses while the browser is offline.
+//! - Exactly once into the bus: an event already delivered (by position, or by `source`
+//!   and `id`) is not delivered again.
+//! - `herald.connection` ([`ConnectionState`], retained) tells MFEs the connection's
+//!   state; `herald.reset` ([`StreamReset`]) tells them to resync.
+//! - [`Push::publish`] sends an event to the gateway, continuing the correlation chain.
 //!
 //! ```no_run
-//! use herald_push::PushStream;
+//! use herald_push::Push;
 //!
-//! let stream = PushStream::open("/events/stream", &["nop.noise.*"], |delivery| {
-//!     let event = &delivery.event;
-//!     web_sys::console::log_1(&format!("{} at {}", event.ty, delivery.position).into());
-//! })?;
-//! // ... later: dropping the handle closes the connection.
-//! drop(stream);
+//! let push = Push::new("/events/stream")?;
+//! let interest = push.subscribe(&["nop.noise.*"])?;
+//! // ... events of type nop.noise.* now arrive on herald_bus::Bus::page().
+//! drop(interest); // withdraws the topics
 //! # Ok::<(), herald_push::Error>(())
 //! ```
 //!
@@ -24,9 +31,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backoff;
+mod client;
+mod contracts;
 mod error;
-mod stream;
+mod js;
 
+pub use backoff::Backoff;
+pub use client::{Interest, Push, POSITION_ATTRIBUTE};
+pub use contracts::{ConnectionState, StreamReset};
 pub use error::Error;
 pub use herald_protocol::{CloudEvent, Position};
-pub use stream::{stream_url, Delivery, PushStream};

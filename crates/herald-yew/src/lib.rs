@@ -163,32 +163,32 @@ pub fn use_request<Q: Request>() -> UseRequestHandle<Q> {
 
 /// Calls `f` with every event of type `E` from the gateway's push stream at `url`
 /// (`/events/stream`, say), for as long as the component lives and `url` stays the same.
-/// The stream is opened by an effect and closed in its teardown; it always calls the `f`
-/// of the latest render. Events whose payload is not an `E` are skipped (and reported on
-/// the console).
+/// The effect declares the interest in `E`'s topic ([`herald_push::Push::subscribe`]: the
+/// page shares one connection among all its modules) and subscribes to `E` on the page
+/// bus, where the stream's events arrive; both are dropped in its teardown. It always
+/// calls the `f` of the latest render.
 #[hook]
 pub fn use_stream<E, F>(url: &str, f: F)
 where
     E: Event,
-    F: Fn(herald_bus::CloudEvent<E::Data>) + 'static,
+    F: Fn(&Received<E>) + 'static,
 {
-    let latest = use_mut_ref(|| None::<Rc<dyn Fn(herald_bus::CloudEvent<E::Data>)>>);
+    let latest = use_mut_ref(|| None::<Rc<dyn Fn(&Received<E>)>>);
     *latest.borrow_mut() = Some(Rc::new(f));
     use_effect_with(url.to_owned(), move |url| {
-        let stream = herald_push::PushStream::open(url, &[E::TYPE], move |delivery| {
-            match delivery.event.decode::<E::Data>() {
-                Ok(event) => {
-                    let current = latest.borrow().clone();
-                    if let Some(f) = current {
-                        f(event);
-                    }
-                }
-                Err(error) => web_sys::console::warn_1(&format!("herald-yew: {error}").into()),
+        let interest = herald_push::Push::new(url).and_then(|push| push.subscribe(&[E::TYPE]));
+        if let Err(error) = &interest {
+            web_sys::console::error_1(&format!("herald-yew: cannot use the stream {url}: {error}").into());
+        }
+        let subscription = Bus::page().subscribe::<E>(move |received| {
+            let current = latest.borrow().clone();
+            if let Some(f) = current {
+                f(received);
             }
         });
-        if let Err(error) = &stream {
-            web_sys::console::error_1(&format!("herald-yew: cannot open {url}: {error}").into());
+        move || {
+            drop(subscription);
+            drop(interest);
         }
-        move || drop(stream)
     });
 }

@@ -84,9 +84,9 @@ fn NoiseChart(props: &ChartProps) -> Html {
         let readings = readings.clone();
         let bars = props.bars;
         use_stream::<NoiseReading, _>(&props.stream, move |event| {
-            if let Some(reading) = event.data {
+            {
                 let mut next = (*readings).clone();
-                next.push_back(reading);
+                next.push_back(event.data.clone());
                 // keep enough history for any sensor to fill its bars
                 while next.len() > bars * 16 {
                     next.pop_front();

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use herald_bus::{Bus, Event};
 use herald_element::{define_once, CustomElement, Host};
-use herald_push::PushStream;
+use herald_push::Push;
 use nop_events::{NoiseReading, SensorSelected};
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
@@ -70,20 +70,14 @@ impl CustomElement for NoiseMeter {
             .get_attribute("stream")
             .unwrap_or_else(|| DEFAULT_STREAM.into());
         let on_reading = view.clone();
-        let stream = PushStream::open(&stream_url, &[NoiseReading::TYPE], move |delivery| {
-            match delivery.event.decode::<NoiseReading>() {
-                Ok(event) => {
-                    if let Some(reading) = event.data {
-                        on_reading.borrow_mut().record(reading);
-                    }
-                }
-                Err(error) => web_sys::console::warn_1(&format!("{TAG}: {error}").into()),
-            }
-        });
-        match stream {
-            Ok(stream) => host.keep(stream),
+        // the page's one stream connection carries the readings onto the bus
+        match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
+            Ok(interest) => host.keep(interest),
             Err(error) => view.borrow().level.set_text_content(Some(&format!("stream unavailable: {error}"))),
         }
+        host.keep(Bus::page().subscribe::<NoiseReading>(move |event| {
+            on_reading.borrow_mut().record(event.data.clone());
+        }));
 
         let on_selected = view.clone();
         host.keep(Bus::page().subscribe::<SensorSelected>(move |event| {

@@ -1,0 +1,511 @@
+//! The page's one connection to a gateway stream, shared by independently compiled
+//! modules, and what carries its events into the bus.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::{Rc, Weak};
+
+use gloo::events::EventListener;
+use gloo::timers::callback::Timeout;
+use herald_bus::{Bus, Event, Retention};
+use herald_protocol::{CloudEvent, Position, TopicPattern};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::backoff::Backoff;
+use crate::contracts::{ConnectionState, StreamReset};
+use crate::{js, Error};
+
+/// The extension attribute that carries a server event's stream position on the bus.
+pub const POSITION_ATTRIBUTE: &str = "heraldposition";
+
+const DRAIN_TYPE: &str = "herald.drain";
+const SLOW_TYPE: &str = "herald.slow";
+
+thread_local! {
+    /// This module's agent per stream URL.
+    static AGENTS: RefCell<HashMap<String, Rc<Agent>>> = RefCell::new(HashMap::new());
+}
+
+/// The gateway's stream, as the page shares it: declare topics with
+/// [`Push::subscribe`] and receive the events on the bus; send events with
+/// [`Push::publish`].
+///
+/// However many modules use it, the page keeps **one** connection per stream URL: the
+/// first module that needs it owns it, the others add their topics through the page
+/// state (docs/protocol.md §2.10), and when the owner goes away (its last [`Interest`]
+/// dropped, or the module crashed) another takes over from the last position.
+///
+/// ```no_run
+/// use herald_bus::{Bus, Event};
+/// use herald_push::Push;
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Reading { db: f64 }
+/// # struct NoiseReading;
+/// # impl Event for NoiseReading { const TYPE: &'static str = "nop.noise.reading"; type Data = Reading; }
+///
+/// let push = Push::new("/events/stream")?;
+/// let interest = push.subscribe(&[NoiseReading::TYPE])?; // keep it while you need them
+/// let subscription = Bus::page().subscribe::<NoiseReading>(|event| {
+///     web_sys::console::log_1(&format!("{} dB", event.data.db).into());
+/// });
+/// # Ok::<(), herald_push::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Push {
+    url: String,
+    publish_url: String,
+    token: Option<String>,
+    backoff: Backoff,
+}
+
+impl Push {
+    /// The stream at `stream_url` (absolute, or relative to the page), e.g.
+    /// `/events/stream`; events are published to the same URL without its last segment
+    /// (`/events`).
+    pub fn new(stream_url: &str) -> Result<Push, Error> {
+        let url = web_sys::Url::new_with_base(stream_url, &page_href()?)?;
+        url.set_search("");
+        url.set_hash("");
+        let url = url.href();
+        let publish_url = url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap_or_else(|| url.clone());
+        Ok(Push {
+            url,
+            publish_url,
+            token: None,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Sends `token` (a JWT) with the stream (`access_token`) and with publishes
+    /// (`Authorization: Bearer`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The reconnection delays (default: 500 ms doubling to 30 s, with jitter).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Publishes to this URL instead (default: the stream URL without its last segment).
+    pub fn publish_to(mut self, url: &str) -> Result<Self, Error> {
+        self.publish_url = web_sys::Url::new_with_base(url, &page_href()?)?.href();
+        Ok(self)
+    }
+
+    /// The stream URL (absolute, without query).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Declares that this module needs the events whose type matches `topics`, until
+    /// the returned [`Interest`] is dropped. The events arrive on the page bus
+    /// ([`Bus::page`]) with their envelope as the gateway stored it, plus the
+    /// `heraldposition` extension; subscribe to them there.
+    pub fn subscribe(&self, topics: &[&str]) -> Result<Interest, Error> {
+        let topics = topics
+            .iter()
+            .map(|t| t.parse::<TopicPattern>().map(|p| p.as_str().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let agent = AGENTS.with(|agents| {
+            agents
+                .borrow_mut()
+                .entry(self.url.clone())
+                .or_insert_with(|| Agent::new(self))
+                .clone()
+        });
+        let id = agent.add_interest(topics);
+        Ok(Interest { agent, id })
+    }
+
+    /// Sends an event to the gateway (`POST`, structured mode) with the envelope a bus
+    /// publish would have — so inside a bus handler it continues the handled event's
+    /// correlation; resolves to the position the gateway stored it at.
+    pub async fn publish<E: Event>(&self, data: &E::Data) -> Result<Position, Error> {
+        let event = Bus::page().envelope(E::TYPE, E::VERSION).with_data(data);
+        let json = serde_json::to_string(&event).map_err(|e| Error::Rejected {
+            status: 0,
+            detail: e.to_string(),
+        })?;
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&json));
+        let headers = web_sys::Headers::new()?;
+        headers.set("content-type", herald_protocol::CLOUDEVENTS_JSON)?;
+        if let Some(token) = &self.token {
+            headers.set("authorization", &format!("Bearer {token}"))?;
+        }
+        init.set_headers(&headers);
+        let window = web_sys::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
+        let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&self.publish_url, &init))
+            .await?
+            .unchecked_into();
+        let body = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
+        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if response.status() != 202 {
+            let detail = answer["detail"].as_str().map(str::to_owned).unwrap_or(body);
+            return Err(Error::Rejected { status: response.status(), detail });
+        }
+        answer["position"]
+            .as_str()
+            .ok_or_else(|| Error::Rejected { status: 202, detail: format!("no position in {body}") })?
+            .parse()
+            .map_err(Error::Protocol)
+    }
+}
+
+/// This module's need for some topics of a stream; dropping it withdraws them (and, when
+/// it was the module's last, gives the connection to another module, if one needs it).
+#[must_use = "dropping an Interest withdraws its topics at once"]
+pub struct Interest {
+    agent: Rc<Agent>,
+    id: u64,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.agent.remove_interest(self.id);
+    }
+}
+
+/// One module's part in one stream: its interests and, while it owns it, the connection.
+struct Agent {
+    url: String,
+    module: String,
+    options: Push,
+    me: Weak<Agent>,
+    state: RefCell<State>,
+    scheduled: Cell<bool>,
+    /// As the browser's `online`/`offline` events last said.
+    online: Cell<bool>,
+    _live: herald_bus::LiveListener,
+}
+
+#[derive(Default)]
+struct State {
+    interests: BTreeMap<u64, Vec<String>>,
+    next: u64,
+    connection: Option<Connection>,
+    attempt: u32,
+    retry: Option<Timeout>,
+    listeners: Vec<EventListener>,
+}
+
+struct Connection {
+    source: web_sys::EventSource,
+    topics: Vec<String>,
+    _on_item: Closure<dyn FnMut(String, JsValue, JsValue)>,
+}
+
+enum After {
+    Nothing,
+    Publish(ConnectionState),
+}
+
+impl Agent {
+    fn new(options: &Push) -> Rc<Agent> {
+        // The connection state is retained, so a module that loads later learns it.
+        let _ = Bus::page().retain::<ConnectionState>(Retention::LastValue);
+        let agent = Rc::new_cyclic(|me: &Weak<Agent>| Agent {
+            url: options.url.clone(),
+            module: herald_bus::module_id(),
+            options: options.clone(),
+            me: me.clone(),
+            state: RefCell::new(State::default()),
+            scheduled: Cell::new(false),
+            online: Cell::new(web_sys::window().map(|w| w.navigator().on_line()).unwrap_or(true)),
+            _live: herald_bus::LiveListener::new(),
+        });
+        let window = web_sys::window().expect_throw("herald-push needs a window");
+        let mut listeners = Vec::new();
+        for name in ["herald-push:changed", "online", "offline", "herald:herald.mfe.crashed"] {
+            let me = agent.me.clone();
+            let url = agent.url.clone();
+            listeners.push(EventListener::new(&window, name, move |event| {
+                if name == "herald-push:changed" && !is_about(event, &url) {
+                    return;
+                }
+                if let Some(agent) = me.upgrade() {
+                    match name {
+                        "online" => agent.online.set(true),
+                        "offline" => agent.online.set(false),
+                        _ => {}
+                    }
+                    agent.schedule();
+                }
+            }));
+        }
+        agent.state.borrow_mut().listeners = listeners;
+        agent
+    }
+
+    fn add_interest(&self, topics: Vec<String>) -> u64 {
+        let (id, mine) = {
+            let mut state = self.state.borrow_mut();
+            state.next += 1;
+            let id = state.next;
+            state.interests.insert(id, topics);
+            (id, union(&state.interests))
+        };
+        // announces the change: every module's agent (this one too) reconsiders
+        js::push_set_interest(&self.url, &self.module, mine);
+        id
+    }
+
+    fn remove_interest(&self, id: u64) {
+        let (mine, last) = {
+            let mut state = self.state.borrow_mut();
+            state.interests.remove(&id);
+            (union(&state.interests), state.interests.is_empty())
+        };
+        if last {
+            // Give the connection up first, so the announcement finds no owner and
+            // another module takes over from the last position.
+            let closed = self.close();
+            js::push_release(&self.url, &self.module);
+            js::push_set_interest(&self.url, &self.module, mine);
+            AGENTS.with(|agents| agents.borrow_mut().remove(&self.url));
+            if closed {
+                self.publish_state("closed", None);
+            }
+        } else {
+            js::push_set_interest(&self.url, &self.module, mine);
+        }
+    }
+
+    /// Reconsiders the connection soon (in a microtask), not while the caller may hold
+    /// borrows or be inside a dispatch.
+    fn schedule(&self) {
+        if self.scheduled.replace(true) {
+            return;
+        }
+        let me = self.me.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(agent) = me.upgrade() {
+                agent.scheduled.set(false);
+                agent.reconcile();
+            }
+        });
+    }
+
+    /// Who connects, with which topics: the owner opens (or reopens) the connection for
+    /// the union of every module's topics; everyone else has none.
+    fn reconcile(&self) {
+        let after = self.reconcile_inner();
+        if let After::Publish(state) = after {
+            publish(&state);
+        }
+    }
+
+    fn reconcile_inner(&self) -> After {
+        if self.state.borrow().interests.is_empty() {
+            return After::Nothing;
+        }
+        if !self.online.get() {
+            if js::push_owner(&self.url).as_deref() == Some(&self.module) && self.close() {
+                return After::Publish(self.describe("offline", None));
+            }
+            return After::Nothing;
+        }
+        if !js::push_claim(&self.url, &self.module) {
+            self.close();
+            return After::Nothing;
+        }
+        let topics = js::push_union(&self.url);
+        let mut state = self.state.borrow_mut();
+        if state.retry.is_some() {
+            return After::Nothing; // the pending reconnect will use the topics of then
+        }
+        if state.connection.as_ref().is_some_and(|c| c.topics == topics) {
+            return After::Nothing;
+        }
+        if let Some(old) = state.connection.take() {
+            js::push_close(&self.url, &old.source);
+        }
+        match self.open(&topics) {
+            Ok(connection) => {
+                state.connection = Some(connection);
+                drop(state);
+                After::Publish(self.describe("connecting", None))
+            }
+            Err(error) => {
+                web_sys::console::error_1(&format!("herald-push: cannot open {}: {error}", self.url).into());
+                After::Nothing
+            }
+        }
+    }
+
+    fn open(&self, topics: &[String]) -> Result<Connection, Error> {
+        let url = web_sys::Url::new(&self.url)?;
+        let params = url.search_params();
+        for topic in topics {
+            params.append("topic", topic);
+        }
+        if let Some(last) = js::push_last(&self.url) {
+            params.append("lastEventId", &last);
+        }
+        if let Some(token) = &self.options.token {
+            params.append("access_token", token);
+        }
+        let me = self.me.clone();
+        let on_item = Closure::<dyn FnMut(String, JsValue, JsValue)>::new(move |kind: String, data: JsValue, id: JsValue| {
+            if let Some(agent) = me.upgrade() {
+                agent.on_item(&kind, data.as_string(), id.as_string());
+            }
+        });
+        let source = js::push_open_sse(&self.url, &self.module, &url.href(), on_item.as_ref().unchecked_ref());
+        Ok(Connection {
+            source,
+            topics: topics.to_vec(),
+            _on_item: on_item,
+        })
+    }
+
+    /// Closes this module's connection (or cancels its pending reconnect); whether it
+    /// had one.
+    fn close(&self) -> bool {
+        let mut state = self.state.borrow_mut();
+        let pending = state.retry.take().is_some();
+        match state.connection.take() {
+            Some(connection) => {
+                js::push_close(&self.url, &connection.source);
+                true
+            }
+            None => pending,
+        }
+    }
+
+    fn on_item(&self, kind: &str, data: Option<String>, id: Option<String>) {
+        match kind {
+            "open" => {
+                self.state.borrow_mut().attempt = 0;
+                self.publish_state("open", None);
+            }
+            "error" => self.reconnect(false),
+            "message" => self.on_message(data.unwrap_or_default(), id.unwrap_or_default()),
+            _ => {}
+        }
+    }
+
+    /// Closes the connection and opens it again after the backoff delay (`soon`: the
+    /// first step's, for a planned close such as a drain).
+    fn reconnect(&self, soon: bool) {
+        let delay = {
+            let mut state = self.state.borrow_mut();
+            let Some(connection) = state.connection.take() else { return };
+            js::push_close(&self.url, &connection.source);
+            let attempt = if soon { 0 } else { state.attempt };
+            state.attempt = state.attempt.saturating_add(1);
+            let delay = self.options.backoff.delay(attempt, js_sys::Math::random());
+            let me = self.me.clone();
+            state.retry = Some(Timeout::new(delay.as_millis() as u32, move || {
+                if let Some(agent) = me.upgrade() {
+                    agent.state.borrow_mut().retry = None;
+                    agent.reconcile();
+                }
+            }));
+            delay
+        };
+        self.publish_state("reconnecting", Some(delay.as_millis() as u64));
+    }
+
+    fn on_message(&self, data: String, id: String) {
+        let event = match CloudEvent::from_json(data.as_bytes()) {
+            Ok(event) => event,
+            Err(error) => {
+                web_sys::console::warn_1(&format!("herald-push: skipped a stream message: {error}").into());
+                return;
+            }
+        };
+        match event.ty.as_str() {
+            DRAIN_TYPE | SLOW_TYPE => return self.reconnect(event.ty == DRAIN_TYPE),
+            StreamReset::TYPE => {
+                // resync from the head the gateway goes on from
+                js::push_set_last(&self.url, &id);
+                if let Err(error) = Bus::page().publish_event(&event) {
+                    web_sys::console::warn_1(&format!("herald-push: {error}").into());
+                }
+                return;
+            }
+            _ => {}
+        }
+        let Ok(position) = id.parse::<Position>() else {
+            web_sys::console::warn_1(&format!("herald-push: skipped `{}` without a position", event.id).into());
+            return;
+        };
+        if let Some(last) = js::push_last(&self.url).and_then(|l| l.parse::<Position>().ok()) {
+            if last.epoch == position.epoch && position.seq <= last.seq {
+                return; // delivered already (a resume overlapped)
+            }
+        }
+        js::push_set_last(&self.url, &id);
+        if js::push_seen(&self.url, &format!("{}\u{0}{}", event.source, event.id)) {
+            return; // the same event under another position
+        }
+        let mut event = event;
+        event.extensions.insert(POSITION_ATTRIBUTE.into(), Value::String(id));
+        if let Err(error) = Bus::page().publish_event(&event) {
+            web_sys::console::warn_1(&format!("herald-push: {error}").into());
+        }
+    }
+
+    fn describe(&self, state: &str, retry_ms: Option<u64>) -> ConnectionState {
+        let s = self.state.borrow();
+        ConnectionState {
+            url: self.url.clone(),
+            state: state.to_owned(),
+            attempt: s.attempt,
+            retry_ms,
+            position: js::push_last(&self.url),
+            topics: s.connection.as_ref().map(|c| c.topics.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn publish_state(&self, state: &str, retry_ms: Option<u64>) {
+        publish(&self.describe(state, retry_ms));
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(connection) = self.state.get_mut().connection.take() {
+            js::push_close(&self.url, &connection.source);
+        }
+    }
+}
+
+fn publish(state: &ConnectionState) {
+    if let Err(error) = Bus::page().with_source("urn:herald:push").publish::<ConnectionState>(state) {
+        web_sys::console::warn_1(&format!("herald-push: {error}").into());
+    }
+}
+
+fn union(interests: &BTreeMap<u64, Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = interests.values().flatten().cloned().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+fn is_about(event: &web_sys::Event, url: &str) -> bool {
+    event
+        .dyn_ref::<web_sys::CustomEvent>()
+        .map(|e| e.detail())
+        .and_then(|detail| js_sys::Reflect::get(&detail, &JsValue::from_str("url")).ok())
+        .and_then(|u| u.as_string())
+        .is_some_and(|u| u == url)
+}
+
+fn page_href() -> Result<String, Error> {
+    Ok(web_sys::window()
+        .ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?
+        .location()
+        .href()?)
+}

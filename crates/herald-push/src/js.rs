@@ -1,0 +1,136 @@
+//! herald-push's JavaScript side: the page-level state of each push stream, shared by
+//! every module that bundles herald-push — `globalThis[Symbol.for("herald.push.v1")]`
+//! (docs/protocol.md §2.10) — and the wrapper around the owner's `EventSource`.
+//!
+//! The state is keyed by the stream's URL. It records which module owns the connection,
+//! the topics each module needs, the last position delivered into the bus, and the
+//! recently delivered (`source`, `id`) keys. Every change of interests or ownership is
+//! announced with a `herald-push:changed` event on `window`, so the other modules
+//! reconsider who connects and with which topics.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+const KEY = Symbol.for("herald.push.v1");
+const BUS = Symbol.for("herald.bus.v1");
+const SEEN = 4096;
+function page() {
+  let s = globalThis[KEY];
+  if (!s) {
+    s = { version: 1, streams: new Map() };
+    Object.defineProperty(globalThis, KEY, { value: s });
+  }
+  return s;
+}
+function entry(url) {
+  const streams = page().streams;
+  let st = streams.get(url);
+  if (!st) {
+    st = { owner: null, interests: new Map(), last: null, seen: new Set(), order: [], source: null };
+    streams.set(url, st);
+  }
+  return st;
+}
+function crashed(module) {
+  const c = globalThis[BUS]?.crashed;
+  return !!(c && c.has(module));
+}
+function notify(url) {
+  globalThis.dispatchEvent(new CustomEvent("herald-push:changed", { detail: { url } }));
+}
+function drop(st) {
+  if (st.source) {
+    try { st.source.close(); } catch {}
+  }
+  st.source = null;
+}
+export function push_set_interest(url, module, topics) {
+  const st = entry(url);
+  if (topics.length) st.interests.set(module, topics); else st.interests.delete(module);
+  notify(url);
+}
+export function push_union(url) {
+  const all = new Set();
+  for (const [module, topics] of entry(url).interests) {
+    if (!crashed(module)) for (const t of topics) all.add(t);
+  }
+  return [...all].sort();
+}
+export function push_owner(url) {
+  const st = entry(url);
+  if (st.owner !== null && crashed(st.owner)) { drop(st); st.owner = null; }
+  return st.owner ?? undefined;
+}
+export function push_claim(url, module) {
+  const st = entry(url);
+  if (st.owner !== null && st.owner !== module && !crashed(st.owner)) return false;
+  if (st.owner !== module) { drop(st); st.owner = module; }
+  return true;
+}
+export function push_release(url, module) {
+  const st = entry(url);
+  if (st.owner !== module) return;
+  drop(st);
+  st.owner = null;
+  notify(url);
+}
+export function push_last(url) { return entry(url).last ?? undefined; }
+export function push_set_last(url, position) { entry(url).last = position; }
+export function push_seen(url, key) {
+  const st = entry(url);
+  if (st.seen.has(key)) return true;
+  st.seen.add(key);
+  st.order.push(key);
+  if (st.order.length > SEEN) st.seen.delete(st.order.shift());
+  return false;
+}
+export function push_open_sse(url, module, href, on_item) {
+  const st = entry(url);
+  const es = new EventSource(href);
+  const call = (kind, data, id) => {
+    if (st.source !== es) { es.close(); return; }
+    if (crashed(module)) { push_release(url, module); return; }
+    try {
+      on_item(kind, data, id);
+    } catch (error) {
+      // the module trapped: it must not own the connection any more
+      push_release(url, module);
+      throw error;
+    }
+  };
+  es.onopen = () => call("open", undefined, undefined);
+  es.onerror = () => call("error", undefined, undefined);
+  es.onmessage = (e) => call("message", e.data, e.lastEventId);
+  st.source = es;
+  return es;
+}
+export function push_close(url, source) {
+  const st = entry(url);
+  source.close();
+  if (st.source === source) st.source = null;
+}
+"#)]
+extern "C" {
+    /// Sets `module`'s topic patterns for the stream at `url` (empty: none) and
+    /// announces the change.
+    pub fn push_set_interest(url: &str, module: &str, topics: Vec<String>);
+    /// Every live module's topics for `url`, deduplicated and sorted.
+    pub fn push_union(url: &str) -> Vec<String>;
+    /// The owning module of `url`'s connection; a crashed owner is dropped first.
+    pub fn push_owner(url: &str) -> Option<String>;
+    /// Makes `module` the owner unless another live module is; whether it is now.
+    pub fn push_claim(url: &str, module: &str) -> bool;
+    /// Gives up ownership (closing the connection) and announces it, if `module` owns.
+    pub fn push_release(url: &str, module: &str);
+    /// The last position delivered into the bus from `url`.
+    pub fn push_last(url: &str) -> Option<String>;
+    /// Records the last position delivered into the bus.
+    pub fn push_set_last(url: &str, position: &str);
+    /// Whether `key` was delivered recently; records it if not.
+    pub fn push_seen(url: &str, key: &str) -> bool;
+    /// Opens the owner's `EventSource` at `href` for the stream `url`; `on_item` gets
+    /// `("open" | "error" | "message", data, lastEventId)`.
+    pub fn push_open_sse(url: &str, module: &str, href: &str, on_item: &js_sys::Function) -> web_sys::EventSource;
+    /// Closes `source` and forgets it as `url`'s connection.
+    pub fn push_close(url: &str, source: &web_sys::EventSource);
+}
