@@ -30,7 +30,7 @@ COMMANDS:
                            TypeScript declarations (docs/nop-events.d.ts); with --check, fail
                            if the committed files differ from the Rust types.
     mfe [--release] [OUT]  Build the micro-frontends the page loads as standalone modules
-                           (nop-sensor-list, nop-noise-chart) into OUT/mfe/<name>/ (default:
+                           (nop-sensor-list, nop-noise-chart, nop-stream-status) into OUT/mfe/<name>/ (default:
                            trunk's staging dir, as the Trunk.toml pre-build hook runs it).
     peer                   Build the peer wasm module of the cross-module browser tests into
                            tests/cross-module/peer-pkg/.

@@ -14,7 +14,7 @@ use crate::run::{cargo, Cmd};
 use crate::{install, root, say};
 
 /// The micro-frontends the page loads from `mfe/<name>/loader.js`.
-pub const STANDALONE_MFES: [&str; 2] = ["nop-sensor-list", "nop-noise-chart"];
+pub const STANDALONE_MFES: [&str; 3] = ["nop-sensor-list", "nop-noise-chart", "nop-stream-status"];
 
 pub fn build_from_args(args: &[&str]) -> Result<(), String> {
     let release = args.contains(&"--release")

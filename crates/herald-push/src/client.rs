@@ -58,6 +58,7 @@ pub struct Push {
     publish_url: String,
     token: Option<String>,
     backoff: Backoff,
+    per_browser: bool,
 }
 
 impl Push {
@@ -78,7 +79,17 @@ impl Push {
             publish_url,
             token: None,
             backoff: Backoff::default(),
+            per_browser: true,
         })
+    }
+
+    /// One connection per tab instead of one per browser. By default the tabs of an
+    /// origin elect a leader (Web Locks) whose connection is relayed to the others over a
+    /// `BroadcastChannel`; when the leader tab closes, another takes over from the last
+    /// position. (The first module of a page to connect decides for the page.)
+    pub fn per_tab(mut self) -> Self {
+        self.per_browser = false;
+        self
     }
 
     /// Sends `token` (a JWT) with the stream (`access_token`) and with publishes
@@ -126,39 +137,45 @@ impl Push {
     }
 
     /// Sends an event to the gateway (`POST`, structured mode) with the envelope a bus
-    /// publish would have — so inside a bus handler it continues the handled event's
-    /// correlation; resolves to the position the gateway stored it at.
-    pub async fn publish<E: Event>(&self, data: &E::Data) -> Result<Position, Error> {
+    /// publish would have — so, called inside a bus handler, it continues the handled
+    /// event's correlation chain (the envelope is made at the call, not when the future
+    /// first runs); resolves to the position the gateway stored it at.
+    pub fn publish<E: Event>(&self, data: &E::Data) -> impl std::future::Future<Output = Result<Position, Error>> + 'static {
         let event = Bus::page().envelope(E::TYPE, E::VERSION).with_data(data);
-        let json = serde_json::to_string(&event).map_err(|e| Error::Rejected {
-            status: 0,
-            detail: e.to_string(),
-        })?;
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(&json));
-        let headers = web_sys::Headers::new()?;
-        headers.set("content-type", herald_protocol::CLOUDEVENTS_JSON)?;
-        if let Some(token) = &self.token {
-            headers.set("authorization", &format!("Bearer {token}"))?;
+        let json = serde_json::to_string(&event);
+        let (url, token) = (self.publish_url.clone(), self.token.clone());
+        async move {
+            let json = json.map_err(|e| Error::Rejected { status: 0, detail: e.to_string() })?;
+            post(&url, token.as_deref(), &json).await
         }
-        init.set_headers(&headers);
-        let window = web_sys::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
-        let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&self.publish_url, &init))
-            .await?
-            .unchecked_into();
-        let body = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
-        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        if response.status() != 202 {
-            let detail = answer["detail"].as_str().map(str::to_owned).unwrap_or(body);
-            return Err(Error::Rejected { status: response.status(), detail });
-        }
-        answer["position"]
-            .as_str()
-            .ok_or_else(|| Error::Rejected { status: 202, detail: format!("no position in {body}") })?
-            .parse()
-            .map_err(Error::Protocol)
     }
+}
+
+async fn post(url: &str, token: Option<&str>, json: &str) -> Result<Position, Error> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(json));
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-type", herald_protocol::CLOUDEVENTS_JSON)?;
+    if let Some(token) = token {
+        headers.set("authorization", &format!("Bearer {token}"))?;
+    }
+    init.set_headers(&headers);
+    let window = web_sys::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
+        .await?
+        .unchecked_into();
+    let body = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
+    let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if response.status() != 202 {
+        let detail = answer["detail"].as_str().map(str::to_owned).unwrap_or(body);
+        return Err(Error::Rejected { status: response.status(), detail });
+    }
+    answer["position"]
+        .as_str()
+        .ok_or_else(|| Error::Rejected { status: 202, detail: format!("no position in {body}") })?
+        .parse()
+        .map_err(Error::Protocol)
 }
 
 /// This module's need for some topics of a stream; dropping it withdraws them (and, when
@@ -185,6 +202,10 @@ struct Agent {
     scheduled: Cell<bool>,
     /// As the browser's `online`/`offline` events last said.
     online: Cell<bool>,
+    /// Whether this module owns the page's part as a follower of another tab.
+    following: Cell<bool>,
+    /// Receives the leader tab's events while following.
+    relay: Closure<dyn FnMut(String, JsValue, JsValue)>,
     _live: herald_bus::LiveListener,
 }
 
@@ -221,6 +242,15 @@ impl Agent {
             state: RefCell::new(State::default()),
             scheduled: Cell::new(false),
             online: Cell::new(web_sys::window().map(|w| w.navigator().on_line()).unwrap_or(true)),
+            following: Cell::new(false),
+            relay: {
+                let me = me.clone();
+                Closure::new(move |kind: String, data: JsValue, id: JsValue| {
+                    if let Some(agent) = me.upgrade() {
+                        agent.on_item(&kind, data.as_string(), id.as_string());
+                    }
+                })
+            },
             _live: herald_bus::LiveListener::new(),
         });
         let window = web_sys::window().expect_throw("herald-push needs a window");
@@ -316,7 +346,20 @@ impl Agent {
         }
         if !js::push_claim(&self.url, &self.module) {
             self.close();
+            self.following.set(false);
             return After::Nothing;
+        }
+        if js::push_share(&self.url, self.options.per_browser) && !js::push_is_leader(&self.url) {
+            // another tab holds the connection: receive its events, send it our topics
+            let had = self.close();
+            js::push_follow(&self.url, Some(self.relay.as_ref().unchecked_ref()));
+            if !self.following.replace(true) || had {
+                return After::Publish(self.describe("following", None));
+            }
+            return After::Nothing;
+        }
+        if self.following.replace(false) {
+            js::push_follow(&self.url, None);
         }
         let topics = js::push_union(&self.url);
         let mut state = self.state.borrow_mut();

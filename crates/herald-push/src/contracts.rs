@@ -11,7 +11,8 @@ pub struct ConnectionState {
     /// The stream URL (absolute, without query).
     pub url: String,
     /// `connecting`, `open`, `reconnecting` (waiting `retry_ms` before attempt
-    /// `attempt`), `offline` (paused until the browser is online) or `closed` (no
+    /// `attempt`), `offline` (paused until the browser is online), `following` (another
+    /// tab of the browser holds the connection and relays its events) or `closed` (no
     /// module needs the stream).
     pub state: String,
     /// Reconnection attempts since the last open connection.

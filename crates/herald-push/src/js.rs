@@ -26,7 +26,8 @@ function entry(url) {
   const streams = page().streams;
   let st = streams.get(url);
   if (!st) {
-    st = { owner: null, interests: new Map(), last: null, seen: new Set(), order: [], source: null };
+    st = { owner: null, interests: new Map(), last: null, seen: new Set(), order: [], source: null,
+           channel: null, leader: false, tabs: new Map(), releaseLock: null, onRelay: null };
     streams.set(url, st);
   }
   return st;
@@ -44,16 +45,94 @@ function drop(st) {
   }
   st.source = null;
 }
+function localTopics(st) {
+  const all = new Set();
+  for (const [module, topics] of st.interests) {
+    if (!crashed(module)) for (const t of topics) all.add(t);
+  }
+  return all;
+}
+// --- one connection per browser: tabs elect a leader with a Web Lock; the leader's
+// connection is relayed to the other tabs over a BroadcastChannel ---
+function tab() {
+  const p = page();
+  return (p.tab ??= Math.random().toString(16).slice(2, 14));
+}
+function leaveTabs(url, st) {
+  if (!st.channel) return;
+  try { st.channel.postMessage({ kind: "bye", tab: tab() }); } catch {}
+  st.channel.close();
+  st.channel = null;
+  st.tabs = new Map();
+  st.leader = false;
+  const release = st.releaseLock;
+  st.releaseLock = null;
+  if (release) release();
+}
+function joinTabs(url, st) {
+  if (st.channel) return true;
+  if (typeof BroadcastChannel === "undefined" || !globalThis.navigator?.locks) return false;
+  const name = "herald.push:" + url;
+  const channel = new BroadcastChannel(name);
+  st.channel = channel;
+  st.tabs = new Map();
+  st.leader = false;
+  channel.onmessage = (m) => {
+    const msg = m.data;
+    if (!msg || typeof msg !== "object" || st.channel !== channel) return;
+    if (msg.kind === "topics" && st.leader) {
+      if (Array.isArray(msg.topics) && msg.topics.length) st.tabs.set(msg.tab, msg.topics); else st.tabs.delete(msg.tab);
+      notify(url);
+    } else if (msg.kind === "bye" && st.leader) {
+      if (st.tabs.delete(msg.tab)) notify(url);
+    } else if (msg.kind === "hello" && !st.leader) {
+      sendTopics(st);
+    } else if (msg.kind === "event" && !st.leader && st.onRelay) {
+      st.onRelay("message", msg.data, msg.id);
+    }
+  };
+  if (!st.pagehide) {
+    st.pagehide = true;
+    globalThis.addEventListener("pagehide", () => {
+      try { st.channel?.postMessage({ kind: "bye", tab: tab() }); } catch {}
+    });
+  }
+  navigator.locks.request(name, () => new Promise((resolve) => {
+    if (st.channel !== channel) { resolve(); return; }
+    st.leader = true;
+    st.releaseLock = resolve;
+    channel.postMessage({ kind: "hello" });
+    notify(url);
+  }));
+  return true;
+}
+function sendTopics(st) {
+  if (st.channel && !st.leader) st.channel.postMessage({ kind: "topics", tab: tab(), topics: [...localTopics(st)] });
+}
+export function push_share(url, wanted) {
+  const st = entry(url);
+  if (!wanted) return false;
+  return joinTabs(url, st);
+}
+export function push_is_leader(url) {
+  const st = entry(url);
+  return !st.channel || st.leader;
+}
+export function push_follow(url, on_relay) {
+  const st = entry(url);
+  st.onRelay = on_relay ?? null;
+  if (on_relay) sendTopics(st);
+}
 export function push_set_interest(url, module, topics) {
   const st = entry(url);
   if (topics.length) st.interests.set(module, topics); else st.interests.delete(module);
+  if (st.interests.size === 0) leaveTabs(url, st);
   notify(url);
 }
 export function push_union(url) {
-  const all = new Set();
-  for (const [module, topics] of entry(url).interests) {
-    if (!crashed(module)) for (const t of topics) all.add(t);
-  }
+  const st = entry(url);
+  const all = localTopics(st);
+  if (st.channel && st.leader) for (const topics of st.tabs.values()) for (const t of topics) all.add(t);
   return [...all].sort();
 }
 export function push_owner(url) {
@@ -72,6 +151,7 @@ export function push_release(url, module) {
   if (st.owner !== module) return;
   drop(st);
   st.owner = null;
+  st.onRelay = null;
   notify(url);
 }
 export function push_last(url) { return entry(url).last ?? undefined; }
@@ -100,7 +180,13 @@ export function push_open_sse(url, module, href, on_item) {
   };
   es.onopen = () => call("open", undefined, undefined);
   es.onerror = () => call("error", undefined, undefined);
-  es.onmessage = (e) => call("message", e.data, e.lastEventId);
+  es.onmessage = (e) => {
+    // the leader tab relays what it receives to the other tabs
+    if (st.source === es && st.channel && st.leader) {
+      st.channel.postMessage({ kind: "event", data: e.data, id: e.lastEventId });
+    }
+    call("message", e.data, e.lastEventId);
+  };
   st.source = es;
   return es;
 }
@@ -114,7 +200,8 @@ extern "C" {
     /// Sets `module`'s topic patterns for the stream at `url` (empty: none) and
     /// announces the change.
     pub fn push_set_interest(url: &str, module: &str, topics: Vec<String>);
-    /// Every live module's topics for `url`, deduplicated and sorted.
+    /// Every live module's topics for `url` (and, in the leader tab, every other tab's),
+    /// deduplicated and sorted.
     pub fn push_union(url: &str) -> Vec<String>;
     /// The owning module of `url`'s connection; a crashed owner is dropped first.
     pub fn push_owner(url: &str) -> Option<String>;
@@ -128,6 +215,14 @@ extern "C" {
     pub fn push_set_last(url: &str, position: &str);
     /// Whether `key` was delivered recently; records it if not.
     pub fn push_seen(url: &str, key: &str) -> bool;
+    /// Joins the page to the browser-wide election for `url` (Web Locks and a
+    /// `BroadcastChannel`) when `wanted` and the browser has both; whether it is in it.
+    pub fn push_share(url: &str, wanted: bool) -> bool;
+    /// Whether this tab holds the connection for `url` (always, when not sharing).
+    pub fn push_is_leader(url: &str) -> bool;
+    /// As a follower tab, receive the leader's events through `on_relay` (and send it
+    /// this tab's topics); `None` stops.
+    pub fn push_follow(url: &str, on_relay: Option<&js_sys::Function>);
     /// Opens the owner's `EventSource` at `href` for the stream `url`; `on_item` gets
     /// `("open" | "error" | "message", data, lastEventId)`.
     pub fn push_open_sse(url: &str, module: &str, href: &str, on_item: &js_sys::Function) -> web_sys::EventSource;

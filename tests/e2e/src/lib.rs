@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ impl Drop for ChildGuard {
 pub struct Gateway {
     /// Its base URL, `http://127.0.0.1:PORT`.
     pub base: String,
-    _process: ChildGuard,
-    _data: tempdir::TempDir,
+    process: Option<ChildGuard>,
+    data: tempdir::TempDir,
 }
 
 mod tempdir {
@@ -78,58 +78,111 @@ impl Gateway {
     /// Starts the gateway binary on a free port with a fresh data directory, serving the
     /// built page.
     pub fn start() -> Result<Self, Error> {
-        let root = workspace_root();
-        let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
-        let dist = env_path("HERALD_DIST", root.join("dist"));
-        if !bin.is_file() {
-            return Err(format!("no gateway binary at {} (run `cargo build -p herald-server`)", bin.display()).into());
-        }
-        if !dist.join("index.html").is_file() {
-            return Err(format!("no built page in {} (run `cargo xtask build`)", dist.display()).into());
-        }
         let data = tempdir::TempDir::new("herald-e2e")?;
-        let mut child = Command::new(&bin)
-            .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path())
-            .arg("--static-dir")
-            .arg(&dist)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let process = ChildGuard(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let base = line
-            .trim()
-            .strip_prefix("herald-server listening on ")
-            .ok_or_else(|| format!("unexpected first line from the gateway: {line:?}"))?
-            .trim_end_matches('/')
-            .to_owned();
+        let (process, base) = spawn_gateway("127.0.0.1:0", data.path())?;
         Ok(Gateway {
             base,
-            _process: process,
-            _data: data,
+            process: Some(process),
+            data,
         })
+    }
+
+    /// Kills the gateway with SIGKILL: no drain, nothing flushed that was not already.
+    pub fn kill(&mut self) -> Result<(), Error> {
+        if let Some(mut process) = self.process.take() {
+            process.0.kill()?;
+            process.0.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the gateway again on the same address, on the same data directory (`fresh`:
+    /// on a new, empty one — a new epoch).
+    pub fn restart(&mut self, fresh: bool) -> Result<(), Error> {
+        self.kill()?;
+        if fresh {
+            self.data = tempdir::TempDir::new("herald-e2e")?;
+        }
+        let address = self.base.trim_start_matches("http://").to_owned();
+        let mut last = None;
+        // the port is free again at once (SO_REUSEADDR), but allow the kernel a moment
+        for _ in 0..50 {
+            match spawn_gateway(&address, self.data.path()) {
+                Ok((process, _)) => {
+                    self.process = Some(process);
+                    return Ok(());
+                }
+                Err(error) => last = Some(error),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(last.unwrap_or_else(|| "the gateway did not restart".into()))
+    }
+
+    /// The value of one metric of `/metrics` (`herald_stream_connections`, say).
+    pub async fn metric(&self, name: &str) -> Result<f64, Error> {
+        let text = reqwest::get(format!("{}/metrics", self.base)).await?.text().await?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .ok_or_else(|| format!("no metric {name} in {text}").into())
     }
 
     /// Posts one structured-mode CloudEvent; returns the assigned position.
     pub async fn post(&self, event: &Value) -> Result<String, Error> {
-        let response = reqwest::Client::new()
-            .post(format!("{}/events", self.base))
-            .header("content-type", "application/cloudevents+json")
-            .body(event.to_string())
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await?;
-        if status.as_u16() != 202 {
-            return Err(format!("POST /events answered {status}: {body}").into());
-        }
-        Ok(body["position"].as_str().ok_or("no position")?.to_owned())
+        post(&self.base, event).await
     }
+}
+
+/// Posts one structured-mode CloudEvent to the gateway at `base`; returns the assigned
+/// position.
+pub async fn post(base: &str, event: &Value) -> Result<String, Error> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/events"))
+        .header("content-type", "application/cloudevents+json")
+        .body(event.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if status.as_u16() != 202 {
+        return Err(format!("POST /events answered {status}: {body}").into());
+    }
+    Ok(body["position"].as_str().ok_or("no position")?.to_owned())
+}
+
+/// Starts the gateway binary on `listen` with the data directory `data`, serving the
+/// built page; the process and its base URL.
+fn spawn_gateway(listen: &str, data: &Path) -> Result<(ChildGuard, String), Error> {
+    let root = workspace_root();
+    let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
+    let dist = env_path("HERALD_DIST", root.join("dist"));
+    if !bin.is_file() {
+        return Err(format!("no gateway binary at {} (run `cargo build -p herald-server`)", bin.display()).into());
+    }
+    if !dist.join("index.html").is_file() {
+        return Err(format!("no built page in {} (run `cargo xtask build`)", dist.display()).into());
+    }
+    let mut child = Command::new(&bin)
+        .args(["--dev-no-auth", "--listen", listen, "--data"])
+        .arg(data)
+        .arg("--static-dir")
+        .arg(&dist)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let process = ChildGuard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let base = line
+        .trim()
+        .strip_prefix("herald-server listening on ")
+        .ok_or_else(|| format!("the gateway did not start on {listen}: {line:?}"))?
+        .trim_end_matches('/')
+        .to_owned();
+    Ok((process, base))
 }
 
 /// Reads with `read` every 100 ms until what it reads satisfies `check`, or `timeout`

@@ -1,0 +1,291 @@
+//! The page's push stream against the real gateway in real Chromium: exactly once into
+//! the bus across a SIGKILL of the gateway, one connection for three tabs, one connection
+//! for independently compiled MFEs, reset, backoff and upstream publish.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use herald_e2e::{noise_reading, Browser, Error, Gateway};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The text of one counter of `<nop-stream-status>` (`.nop-events`, …) as a number.
+fn counter(class: &str) -> String {
+    format!("return document.querySelector('nop-stream-status {class}')?.textContent ?? ''")
+}
+
+async fn open_page(browser: &Browser, gateway: &Gateway) -> Result<(), Error> {
+    browser.client.goto(&format!("{}/", gateway.base)).await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
+    Ok(())
+}
+
+async fn connections(gateway: &Gateway, expected: f64) -> Result<(), Error> {
+    let mut last = -1.0;
+    for _ in 0..100 {
+        last = gateway.metric("herald_stream_connections").await?;
+        if last == expected {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the gateway has {last} stream connections, not {expected}").into())
+}
+
+fn quiet_reading(id: &str, sensor: &str) -> Value {
+    let mut event = noise_reading(id, sensor, 50.0);
+    event["source"] = json!("urn:nop:e2e-producer");
+    event
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkill_of_the_gateway_loses_nothing_and_repeats_nothing_on_the_page() -> Result<(), Error> {
+    let mut gateway = Gateway::start()?;
+    let browser = Browser::start().await?;
+    let result = sigkill_scenario(&mut gateway, &browser).await;
+    browser.close().await?;
+    result
+}
+
+async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
+    open_page(browser, gateway).await?;
+    const EVENTS: usize = 2000;
+    let accepted = Arc::new(Mutex::new(0usize));
+    let base = gateway.base.clone();
+    let count = accepted.clone();
+    // The producer retries a post that got no 2xx with the same id until it gets one
+    // (at least once); the gateway's (source, id) dedupe makes it exactly once.
+    let producer = tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        for i in 0..EVENTS {
+            let event = quiet_reading(&format!("k-{i:04}"), &format!("k-{}", i % 4));
+            loop {
+                let sent = client
+                    .post(format!("{base}/events"))
+                    .header("content-type", "application/cloudevents+json")
+                    .body(event.to_string())
+                    .send()
+                    .await;
+                if matches!(&sent, Ok(r) if r.status() == 202) {
+                    *count.lock().unwrap() += 1;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    while *accepted.lock().unwrap() < 700 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    gateway.kill()?;
+    let killed_at = *accepted.lock().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gateway.restart(false)?;
+    tokio::time::timeout(Duration::from_secs(120), producer).await??;
+    assert!(killed_at < EVENTS);
+
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "2000", Duration::from_secs(60)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await; // anything extra would show now
+    for (class, expected) in [(".nop-events", "2000"), (".nop-distinct", "2000"), (".nop-repeats", "0"), (".nop-disorder", "0")] {
+        let value = browser.wait_for_script(&counter(class), |_| true, WAIT).await?;
+        assert_eq!(value, expected, "{class}");
+    }
+    connections(gateway, 1.0).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_tabs_share_one_connection_and_survive_the_leader_closing() -> Result<(), Error> {
+    let gateway = Gateway::start()?;
+    let browser = Browser::start().await?;
+    let result = tabs_scenario(&gateway, &browser).await;
+    browser.close().await?;
+    result
+}
+
+const IS_LEADER: &str = "const s = globalThis[Symbol.for('herald.push.v1')]; \
+    for (const st of s?.streams?.values() ?? []) { if (st.owner) return st.leader ? 'leader' : 'follower'; } return 'none';";
+
+async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
+    let client = &browser.client;
+    open_page(browser, gateway).await?;
+    let mut tabs = vec![client.window().await?];
+    for _ in 0..2 {
+        let tab = client.new_window(true).await?;
+        client.switch_to_window(tab.handle.clone()).await?;
+        client.goto(&format!("{}/", gateway.base)).await?;
+        browser.wait_for_script(&counter(".nop-conn"), |t| t == "following", WAIT).await?;
+        tabs.push(client.window().await?);
+    }
+    connections(gateway, 1.0).await?;
+
+    let send = |from: usize, to: usize| {
+        let base = gateway.base.clone();
+        async move {
+            for i in from..to {
+                herald_e2e::post(&base, &quiet_reading(&format!("t-{i:03}"), "t-1")).await?;
+            }
+            Ok::<(), Error>(())
+        }
+    };
+    send(0, 50).await?;
+    for tab in &tabs {
+        client.switch_to_window(tab.clone()).await?;
+        browser.wait_for_script(&counter(".nop-events"), |t| t == "50", WAIT).await?;
+    }
+
+    // close the leader tab: another takes over the connection from the last position
+    let mut leader = None;
+    for tab in &tabs {
+        client.switch_to_window(tab.clone()).await?;
+        if browser.wait_for_script(IS_LEADER, |_| true, WAIT).await? == "leader" {
+            leader = Some(tab.clone());
+        }
+    }
+    let leader = leader.ok_or("no tab leads")?;
+    client.switch_to_window(leader.clone()).await?;
+    client.close_window().await?;
+    let rest: Vec<_> = tabs.into_iter().filter(|t| *t != leader).collect();
+    send(50, 100).await?;
+    for tab in &rest {
+        client.switch_to_window(tab.clone()).await?;
+        browser.wait_for_script(&counter(".nop-events"), |t| t == "100", WAIT).await?;
+        assert_eq!(browser.wait_for_script(&counter(".nop-distinct"), |_| true, WAIT).await?, "100");
+        assert_eq!(browser.wait_for_script(&counter(".nop-repeats"), |_| true, WAIT).await?, "0");
+    }
+    connections(gateway, 1.0).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn independently_compiled_mfes_with_different_topics_share_one_connection() -> Result<(), Error> {
+    let gateway = Gateway::start()?;
+    let browser = Browser::start().await?;
+    let result = topics_scenario(&gateway, &browser).await;
+    browser.close().await?;
+    result
+}
+
+async fn topics_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
+    open_page(browser, gateway).await?;
+    // replace the status element by one counting another topic (nop-stream-status is its
+    // own wasm module; nop-sensor-list, another, needs nop.noise.reading)
+    browser
+        .client
+        .execute(
+            "document.querySelector('nop-stream-status').remove(); \
+             const el = document.createElement('nop-stream-status'); \
+             el.setAttribute('stream', 'events/stream'); el.setAttribute('topics', 'nop.ops.*'); \
+             document.querySelector('main').append(el);",
+            vec![],
+        )
+        .await?;
+    browser
+        .wait_for_script(
+            "const s = globalThis[Symbol.for('herald.push.v1')]; \
+             for (const st of s.streams.values()) if (st.source) return st.source.url; return '';",
+            |url| url.contains("topic=nop.ops.*") && url.contains("topic=nop.noise.reading"),
+            WAIT,
+        )
+        .await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
+    for i in 0..5 {
+        gateway.post(&quiet_reading(&format!("o-r-{i}"), "o-1")).await?;
+        let mut ops = quiet_reading(&format!("o-d-{i}"), "o-1");
+        ops["type"] = json!("nop.ops.deploy");
+        gateway.post(&ops).await?;
+    }
+    browser.wait_for_text(r#"nop-sensor-list li[data-sensor="o-1"] .nop-db"#, |t| t == "50.0 dB", WAIT).await?;
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "5", WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "5", "only its topic");
+    connections(gateway, 1.0).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_backoff_and_upstream_publish_against_the_gateway() -> Result<(), Error> {
+    let mut gateway = Gateway::start()?;
+    let browser = Browser::start().await?;
+    let result = behaviour_scenario(&mut gateway, &browser).await;
+    browser.close().await?;
+    result
+}
+
+async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
+    let client = &browser.client;
+    open_page(browser, gateway).await?;
+    client
+        .execute(
+            "window.__states = []; window.__resets = []; \
+             addEventListener('herald:herald.connection', (e) => __states.push(e.detail.data)); \
+             addEventListener('herald:herald.reset', (e) => __resets.push(e.detail.data));",
+            vec![],
+        )
+        .await?;
+
+    // Upstream: four loud readings of one chain make <nop-alerts> (plain JS) raise an
+    // alert; <nop-stream-status> (Rust) logs it to the gateway in the same chain.
+    for i in 0..4 {
+        let mut event = noise_reading(&format!("loud-{i}"), "u-1", 95.0);
+        event["correlationid"] = json!("e2e-chain-1");
+        gateway.post(&event).await?;
+    }
+    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
+    let logged = first_stored(gateway, "nop.noise.alert").await?;
+    assert_eq!(logged["correlationid"], "e2e-chain-1", "{logged}");
+    assert_eq!(logged["data"]["sensor"], "u-1");
+    assert!(logged["causationid"].is_string(), "names the page's alert as its cause: {logged}");
+
+    // Backoff: with the gateway down, the page retries with growing, jittered delays.
+    gateway.kill()?;
+    browser
+        .wait_for_script(
+            "return String(__states.filter((s) => s.state === 'reconnecting').length)",
+            |n| n.parse::<u32>().unwrap_or(0) >= 3,
+            WAIT,
+        )
+        .await?;
+    let states = client.execute("return __states", vec![]).await?;
+    let retries: Vec<(u64, u64)> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "reconnecting")
+        .map(|s| (s["attempt"].as_u64().unwrap(), s["retry_ms"].as_u64().unwrap()))
+        .collect();
+    for (attempt, retry) in &retries {
+        // attempt n (counted after the failure) waits within [d/2, d], d = min(30 s, 500 ms × 2^(n-1))
+        let ceiling = (500u64 << (attempt - 1).min(6)).min(30_000);
+        assert!(*retry >= ceiling / 2 && *retry <= ceiling, "attempt {attempt}: {retry} ms of {ceiling}");
+    }
+
+    // Reset: the gateway comes back with a new, empty store (another epoch).
+    gateway.restart(true)?;
+    browser.wait_for_script("return String(__resets.length)", |n| n == "1", WAIT).await?;
+    let reset = client.execute("return __resets[0]", vec![]).await?;
+    assert!(reset["reason"].as_str().unwrap().contains("epoch"), "{reset}");
+    // and the page goes on with the new log
+    gateway.post(&quiet_reading("after-reset", "u-2")).await?;
+    browser.wait_for_text(r#"nop-sensor-list li[data-sensor="u-2"] .nop-db"#, |t| t == "50.0 dB", WAIT).await?;
+    Ok(())
+}
+
+/// The first stored event of `ty`, read from the gateway's stream from the start.
+async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
+    let epoch = gateway.post(&quiet_reading("probe", "probe")).await?;
+    let epoch = epoch.split_once('-').ok_or("no epoch")?.0.to_owned();
+    let response = reqwest::Client::new()
+        .get(format!("{}/events/stream?topic={ty}&lastEventId={epoch}-0", gateway.base))
+        .send()
+        .await?;
+    let mut body = response.bytes_stream();
+    use futures_util::StreamExt;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(line) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+            return Ok(serde_json::from_str(line)?);
+        }
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await?.ok_or("the stream ended")??;
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}

@@ -1,0 +1,172 @@
+//! `<nop-stream-status>`: how the page's stream is doing — the connection's state
+//! (`herald.connection`), how many events of its topics reached the bus, how many were
+//! repeats or out of order (there should be none: herald-push delivers exactly once, in
+//! order) — and the forwarding of every noise alert raised in the page to the gateway,
+//! as the same correlation chain (central logging).
+//!
+//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`); `topics` —
+//! space-separated topic patterns to count (default `nop.noise.reading`).
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use herald_bus::Bus;
+use herald_element::{define_once, CustomElement, Host};
+use herald_protocol::Position;
+use herald_push::{ConnectionState, Push, POSITION_ATTRIBUTE};
+use nop_events::NoiseAlert;
+use wasm_bindgen::prelude::*;
+use web_sys::Element;
+
+const TAG: &str = "nop-stream-status";
+const DEFAULT_STREAM: &str = "/events/stream";
+const DEFAULT_TOPICS: &str = "nop.noise.reading";
+
+#[wasm_bindgen(start)]
+fn start() {
+    if let Err(error) = register() {
+        web_sys::console::error_1(&format!("{TAG}: {error}").into());
+    }
+}
+
+/// Defines `<nop-stream-status>` unless the page already has it.
+pub fn register() -> Result<(), herald_element::Error> {
+    define_once::<StreamStatus>(TAG)
+}
+
+struct StreamStatus;
+
+#[derive(Default)]
+struct Counts {
+    events: u64,
+    distinct: HashSet<(String, String)>,
+    repeats: u64,
+    out_of_order: u64,
+    last_by_source: HashMap<String, Position>,
+    forwarded: u64,
+}
+
+struct View {
+    state: Element,
+    events: Element,
+    distinct: Element,
+    repeats: Element,
+    out_of_order: Element,
+    forwarded: Element,
+    counts: Counts,
+}
+
+impl CustomElement for StreamStatus {
+    fn create(_host: &Host) -> Self {
+        StreamStatus
+    }
+
+    fn connected(&mut self, host: &mut Host) {
+        host.set_html(
+            "<section class=\"nop-card\"><h2>Stream</h2>\
+             <p>Connection: <strong class=\"nop-conn\">–</strong></p>\
+             <p class=\"nop-counts\">events <b class=\"nop-events\">0</b> · distinct \
+             <b class=\"nop-distinct\">0</b> · repeats <b class=\"nop-repeats\">0</b> · \
+             out of order <b class=\"nop-disorder\">0</b> · alerts logged \
+             <b class=\"nop-forwarded\">0</b></p></section>",
+        );
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
+        let view = Rc::new(RefCell::new(View {
+            state: find(".nop-conn"),
+            events: find(".nop-events"),
+            distinct: find(".nop-distinct"),
+            repeats: find(".nop-repeats"),
+            out_of_order: find(".nop-disorder"),
+            forwarded: find(".nop-forwarded"),
+            counts: Counts::default(),
+        }));
+        let element = host.element().clone();
+        let stream = element.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let topics = element.get_attribute("topics").unwrap_or_else(|| DEFAULT_TOPICS.into());
+        let topics: Vec<&str> = topics.split_whitespace().collect();
+        let push = match Push::new(&stream) {
+            Ok(push) => push,
+            Err(error) => {
+                view.borrow().state.set_text_content(Some(&format!("unavailable: {error}")));
+                return;
+            }
+        };
+        match push.subscribe(&topics) {
+            Ok(interest) => host.keep(interest),
+            Err(error) => view.borrow().state.set_text_content(Some(&format!("unavailable: {error}"))),
+        }
+
+        let url = push.url().to_owned();
+        let on_state = view.clone();
+        host.keep(Bus::page().subscribe::<ConnectionState>(move |event| {
+            if event.data.url == url {
+                on_state.borrow().state.set_text_content(Some(&event.data.state));
+            }
+        }));
+
+        for topic in topics {
+            let on_event = view.clone();
+            match Bus::page().subscribe_pattern(topic, move |event| on_event.borrow_mut().count(event)) {
+                Ok(subscription) => host.keep(subscription),
+                Err(error) => web_sys::console::error_1(&format!("{TAG}: {error}").into()),
+            }
+        }
+
+        // Central logging: an alert raised in the page goes to the gateway as a new event
+        // of the same correlation chain (the envelope is made inside the handler).
+        let on_alert = view.clone();
+        host.keep(Bus::page().subscribe::<NoiseAlert>(move |event| {
+            if event.envelope.extensions.contains_key(POSITION_ATTRIBUTE) {
+                return; // it came from the gateway already
+            }
+            let sent = push.publish::<NoiseAlert>(&event.data);
+            let view = on_alert.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                match sent.await {
+                    Ok(_) => view.borrow_mut().forwarded(),
+                    Err(error) => web_sys::console::warn_1(&format!("{TAG}: alert not logged: {error}").into()),
+                }
+            });
+        }));
+    }
+}
+
+impl View {
+    fn count(&mut self, event: &herald_bus::CloudEvent) {
+        let counts = &mut self.counts;
+        counts.events += 1;
+        if !counts.distinct.insert((event.source.clone(), event.id.clone())) {
+            counts.repeats += 1;
+        }
+        let position = event
+            .extensions
+            .get(POSITION_ATTRIBUTE)
+            .and_then(|p| p.as_str())
+            .and_then(|p| p.parse::<Position>().ok());
+        if let Some(position) = position {
+            match counts.last_by_source.get(&event.source) {
+                Some(last) if *last >= position => counts.out_of_order += 1,
+                _ => {
+                    counts.last_by_source.insert(event.source.clone(), position);
+                }
+            }
+        }
+        self.render();
+    }
+
+    fn forwarded(&mut self) {
+        self.counts.forwarded += 1;
+        self.render();
+    }
+
+    fn render(&self) {
+        let c = &self.counts;
+        self.events.set_text_content(Some(&c.events.to_string()));
+        self.distinct.set_text_content(Some(&c.distinct.len().to_string()));
+        self.repeats.set_text_content(Some(&c.repeats.to_string()));
+        self.out_of_order.set_text_content(Some(&c.out_of_order.to_string()));
+        self.forwarded.set_text_content(Some(&c.forwarded.to_string()));
+    }
+}
