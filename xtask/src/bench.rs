@@ -22,7 +22,8 @@ pub fn bench(what: &str) -> Result<(), String> {
         "size" => bench_size(),
         "store" => bench_store(),
         "gateway" => crate::gateway_bench::bench_gateway(),
-        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway")),
+        "push" => crate::gateway_bench::bench_push(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push")),
     }
 }
 

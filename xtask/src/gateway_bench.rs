@@ -54,6 +54,92 @@ pub fn bench_gateway() -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask bench push`: publish-to-DOM latency on the NOP page in headless Chromium
+/// (a capturing listener on `window` sees each reading arrive on the page's bus), with
+/// no other stream clients and with 1,000 others connected to the same gateway.
+pub fn bench_push() -> Result<(), String> {
+    let root = root();
+    crate::install::install(false)?;
+    crate::build_page()?;
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    cargo()
+        .args(["build", "--locked", "-p", "herald-e2e", "--bin", "herald-bench-push"])
+        .status()?;
+    let mut rows = Vec::new();
+    for others in [0usize, 1_000] {
+        say(&format!("publish-to-DOM with {others} other stream clients"));
+        let server = start_serving(&root)?;
+        let _clients = if others > 0 {
+            let mut child = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+                .args(["idle", "--base", &server.url, "--clients", &others.to_string(), "--source-ip", "127.0.0.40"])
+                .spawn(Stdio::piped())?;
+            let stdout = child.stdout.take().ok_or("the load generator has no stdout")?;
+            let guard = Guard(child);
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+            if !line.starts_with("ready") {
+                return Err(format!("the idle clients did not connect: {line:?}"));
+            }
+            Some(guard)
+        } else {
+            None
+        };
+        let output = Cmd::new(root.join("target/debug/herald-bench-push"))
+            .args([&server.url, "500", "50"])
+            .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+            .output_stdout(Stdio::inherit())?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        rows.push((others, result));
+    }
+    println!("{}", push_table(&rows));
+    Ok(())
+}
+
+/// The push latency results as a Markdown table.
+pub fn push_table(rows: &[(usize, Value)]) -> String {
+    let mut out = String::from(
+        "| other stream clients | events | p50 ms | p90 ms | p99 ms | max ms |\n\
+         |---------------------:|-------:|-------:|-------:|-------:|-------:|\n",
+    );
+    for (others, r) in rows {
+        out.push_str(&format!(
+            "| {others:>20} | {:>6} | {:>6.2} | {:>6.2} | {:>6.2} | {:>6.2} |\n",
+            r["events"].as_u64().unwrap_or(0),
+            num(r, "p50_ms"),
+            num(r, "p90_ms"),
+            num(r, "p99_ms"),
+            num(r, "max_ms"),
+        ));
+    }
+    out
+}
+
+fn start_serving(root: &Path) -> Result<Server, String> {
+    let data = TempDir(root.join(format!("target/bench/push/data-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&data.0);
+    let mut child = Cmd::new(root.join("target/release/herald-server"))
+        .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data.0)
+        .arg("--static-dir")
+        .arg(root.join("dist"))
+        .env("RUST_LOG", "warn")
+        .spawn(Stdio::piped())?;
+    let stdout = child.stdout.take().ok_or("the gateway has no stdout")?;
+    let pid = child.id();
+    let process = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    let url = line
+        .trim()
+        .strip_prefix("herald-server listening on ")
+        .ok_or_else(|| format!("the gateway did not start (it said {line:?})"))?
+        .trim_end_matches('/')
+        .to_owned();
+    Ok(Server { url, pid, _process: process, _data: Some(data) })
+}
+
 struct Server {
     url: String,
     pid: u32,
@@ -159,6 +245,13 @@ pub fn table(rows: &[(&str, Value)], replay: &Value) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_push_table_has_a_row_per_client_count() {
+        let row = json!({ "events": 500, "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.25, "max_ms": 9.0 });
+        let text = push_table(&[(0, row.clone()), (1000, row)]);
+        assert!(text.contains("|                 1000 |    500 |   1.50 |   2.00 |   3.25 |   9.00 |"), "{text}");
+    }
 
     #[test]
     fn the_table_puts_herald_against_socketio_per_client_count() {

@@ -51,6 +51,8 @@ COMMANDS:
     bench gateway          The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
                            stream clients from a Rust load generator: deliveries/s, p50/p99
                            latency, RSS per idle connection, ratios; replay of 10,000 events.
+    bench push             Publish-to-DOM latency (p50/p90/p99) on the NOP page in headless
+                           Chromium, alone and with 1,000 other stream clients.
     help                   Print this message.
 ";
 

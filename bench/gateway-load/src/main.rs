@@ -135,7 +135,7 @@ async fn herald_client(
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut headers_done = false;
-    let mut latencies = Vec::with_capacity(args.events);
+    let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
         let n = tokio::select! {
@@ -180,7 +180,7 @@ async fn socketio_client(
     let stream = connect_tcp(&args).await?;
     let url = format!("{}/socket.io/?EIO=4&transport=websocket", args.base.replace("http://", "ws://"));
     let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
-    let mut latencies = Vec::with_capacity(args.events);
+    let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
         let message = tokio::select! {
@@ -324,6 +324,45 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     }))
 }
 
+/// `idle`: connects `--clients` herald stream clients, prints `ready N`, and keeps them
+/// reading until the process is killed (the other clients of `cargo xtask bench push`).
+async fn idle(args: Args) -> Result<serde_json::Value, String> {
+    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
+    let received = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.clients.max(1));
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let connecting = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut clients = Vec::new();
+    for _ in 0..args.clients {
+        let permit = connecting.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+        let (args, received, stop, ready) = (args.clone(), received.clone(), stop_rx.clone(), ready_tx.clone());
+        let (signal_tx, mut signal_rx) = tokio::sync::mpsc::channel(1);
+        clients.push(tokio::spawn(herald_client(args, signal_tx, received, stop)));
+        tokio::spawn(async move {
+            let connected = signal_rx.recv().await.is_some();
+            drop(permit);
+            if connected {
+                let _ = ready.send(()).await;
+            }
+        });
+    }
+    drop(ready_tx);
+    let mut connected = 0;
+    while connected < args.clients {
+        match tokio::time::timeout(Duration::from_secs(120), ready_rx.recv()).await {
+            Ok(Some(())) => connected += 1,
+            _ => return Err(format!("only {connected} of {} clients connected", args.clients)),
+        }
+    }
+    println!("ready {connected}");
+    for client in clients {
+        if let Ok(Err(error)) = client.await {
+            return Err(error);
+        }
+    }
+    Ok(serde_json::json!({ "received": received.load(Ordering::Relaxed) }))
+}
+
 async fn replay(args: Args) -> Result<serde_json::Value, String> {
     let client = reqwest::Client::new();
     let head: String = {
@@ -389,6 +428,7 @@ async fn main() -> std::process::ExitCode {
     let result = match parse_args() {
         Ok(args) if args.mode == "fanout" => fanout(args).await,
         Ok(args) if args.mode == "replay" => replay(args).await,
+        Ok(args) if args.mode == "idle" => idle(args).await,
         Ok(args) => Err(format!("unknown mode {}", args.mode)),
         Err(e) => Err(e),
     };
