@@ -39,6 +39,12 @@ async fn main() -> Result<(), Error> {
     browser
         .wait_for_text("nop-alerts li", |t| t.contains("loud readings"), Duration::from_secs(60))
         .await?;
+    // and <nop-stream-status> has logged it to the gateway
+    browser
+        .wait_for_text("nop-stream-status .nop-forwarded", |t| t != "0", wait)
+        .await?;
+    // tall enough for every card
+    browser.client.set_window_size(1000, 960).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await?;
     std::fs::write(&out, png)?;
