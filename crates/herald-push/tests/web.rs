@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use herald_push::{Backoff, ConnectionState, Error, Push};
 use js_sys::Reflect;
+use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -200,4 +201,105 @@ async fn a_crashed_owner_is_replaced() {
     next_tick().await;
     assert_eq!(get(&page_stream(&url), "owner").as_string(), Some(herald_bus::module_id()));
     crashed.delete(&stream_owner.into());
+}
+
+/// Holds the Web Lock of `url`'s election, as a leader tab would, until the returned
+/// function is called.
+fn hold_the_lock(url: &str) -> js_sys::Function {
+    let release = Rc::new(RefCell::new(None::<js_sys::Function>));
+    let sink = release.clone();
+    let mut hold = move |resolve: js_sys::Function, _reject: js_sys::Function| {
+        *sink.borrow_mut() = Some(resolve);
+    };
+    let held = js_sys::Promise::new(&mut hold);
+    let callback = Closure::once_into_js(move || held);
+    // navigator.locks.request(name, callback), through Reflect: web-sys marks the Web Locks
+    // API unstable
+    let navigator = web_sys::window().unwrap().navigator();
+    let locks = Reflect::get(&navigator, &"locks".into()).unwrap();
+    let request: js_sys::Function = Reflect::get(&locks, &"request".into()).unwrap().unchecked_into();
+    request.call2(&locks, &format!("herald.push:{url}").into(), &callback).unwrap();
+    let release = release.clone();
+    Closure::once_into_js(move || {
+        if let Some(resolve) = release.borrow_mut().take() {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    })
+    .unchecked_into()
+}
+
+fn relay(channel: &web_sys::BroadcastChannel, id: &str, data: &str) {
+    let message = js_sys::Object::new();
+    Reflect::set(&message, &"kind".into(), &"event".into()).unwrap();
+    Reflect::set(&message, &"id".into(), &id.into()).unwrap();
+    Reflect::set(&message, &"data".into(), &data.into()).unwrap();
+    channel.post_message(&message).unwrap();
+}
+
+fn reading(id: &str, db: f64) -> String {
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"urn:test:leader","type":"test.push.reading","data":{{"db":{db}}}}}"#
+    )
+}
+
+#[wasm_bindgen_test]
+async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_reset() {
+    let push = Push::new("/herald-push-test/d/stream").unwrap();
+    let url = push.url().to_owned();
+    // "another tab" leads: it holds the lock and relays over the channel
+    let release = hold_the_lock(&url);
+    sleep(20).await;
+    let (states, _recording) = record_states(&url);
+    let seen: Rc<RefCell<Vec<(String, String)>>> = Rc::default();
+    let sink = seen.clone();
+    let _events = herald_bus::Bus::page()
+        .subscribe_pattern("test.push.>", move |event| {
+            let position = event.extensions.get("heraldposition").and_then(|p| p.as_str()).unwrap_or("").to_owned();
+            sink.borrow_mut().push((event.id.clone(), position));
+        })
+        .unwrap();
+    let resets: Rc<RefCell<Vec<herald_push::StreamReset>>> = Rc::default();
+    let reset_sink = resets.clone();
+    let _resets = herald_bus::Bus::page().subscribe::<herald_push::StreamReset>(move |event| {
+        reset_sink.borrow_mut().push(event.data.clone());
+    });
+    let _interest = push.subscribe(&["test.push.>"]).unwrap();
+    until("the follower state", || states.borrow().iter().any(|s| s.state == "following")).await;
+    assert!(get(&page_stream(&url), "source").is_null(), "a follower has no connection");
+
+    let leader = web_sys::BroadcastChannel::new(&format!("herald.push:{url}")).unwrap();
+    relay(&leader, "7-1", &reading("r-1", 60.0));
+    relay(&leader, "7-2", &reading("r-2", 61.0));
+    relay(&leader, "7-2", &reading("r-2", 61.0)); // the same position again
+    relay(&leader, "7-1", &reading("r-1", 60.0)); // an older position
+    relay(&leader, "7-3", &reading("r-2", 61.0)); // the same source and id, another position
+    relay(&leader, "7-4", &reading("r-3", 62.0));
+    relay(&leader, "", r#"{"specversion":"1.0","id":"n","source":"urn:herald:gateway","type":"herald.slow","data":{"reason":"x"}}"#);
+    until("the relayed events", || seen.borrow().len() >= 3).await;
+    sleep(50).await;
+    let ids: Vec<(String, String)> = seen.borrow().clone();
+    assert_eq!(
+        ids,
+        [("r-1".into(), "7-1".into()), ("r-2".into(), "7-2".into()), ("r-3".into(), "7-4".into())],
+        "exactly once, with the position on the envelope"
+    );
+    assert_eq!(get(&page_stream(&url), "last").as_string().as_deref(), Some("7-4"));
+
+    // the leader's stream was reset: the page resyncs from the head it names
+    relay(
+        &leader,
+        "9-0",
+        r#"{"specversion":"1.0","id":"reset-9-0","source":"urn:herald:gateway","type":"herald.reset","data":{"requested":"7-4","head":"9-0","reason":"the position is from another epoch of the event log"}}"#,
+    );
+    until("the reset on the bus", || !resets.borrow().is_empty()).await;
+    assert_eq!(resets.borrow()[0].head, "9-0");
+    assert_eq!(get(&page_stream(&url), "last").as_string().as_deref(), Some("9-0"));
+    relay(&leader, "9-1", &reading("r-4", 63.0));
+    until("an event of the new epoch", || seen.borrow().len() == 4).await;
+
+    // the leader tab goes away: this tab takes over the connection
+    release.call0(&JsValue::NULL).unwrap();
+    until("the connection taken over", || states.borrow().iter().any(|s| s.state == "connecting")).await;
+    let taken = states.borrow().iter().find(|s| s.state == "connecting").cloned().unwrap();
+    assert_eq!(taken.position.as_deref(), Some("9-1"), "resumes from the last position");
 }
