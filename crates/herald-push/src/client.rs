@@ -29,6 +29,18 @@ thread_local! {
     static AGENTS: RefCell<HashMap<String, Rc<Agent>>> = RefCell::new(HashMap::new());
 }
 
+/// How the page's connection reaches the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// Server-Sent Events (`GET …/events/stream`); publishes go by `POST`.
+    #[default]
+    Sse,
+    /// WebSocket (`…/events/ws`, subprotocol `cloudevents.json`); the owner's publishes go
+    /// over the socket.
+    WebSocket,
+}
+
 /// The gateway's stream, as the page shares it: declare topics with
 /// [`Push::subscribe`] and receive the events on the bus; send events with
 /// [`Push::publish`].
@@ -55,6 +67,7 @@ thread_local! {
 #[derive(Debug, Clone)]
 pub struct Push {
     url: String,
+    transport: Transport,
     publish_url: String,
     token: Option<String>,
     backoff: Backoff,
@@ -76,11 +89,21 @@ impl Push {
             .unwrap_or_else(|| url.clone());
         Ok(Push {
             url,
+            transport: Transport::Sse,
             publish_url,
             token: None,
             backoff: Backoff::default(),
             per_browser: true,
         })
+    }
+
+    /// The transport (default: Server-Sent Events). With [`Transport::WebSocket`] the
+    /// socket is the stream URL with `ws:`/`wss:` and its last segment `ws`
+    /// (`/events/stream` → `/events/ws`). The first module of a page to connect decides
+    /// for the page.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
     }
 
     /// One connection per tab instead of one per browser. By default the tabs of an
@@ -144,8 +167,16 @@ impl Push {
         let event = Bus::page().envelope(E::TYPE, E::VERSION).with_data(data);
         let json = serde_json::to_string(&event);
         let (url, token) = (self.publish_url.clone(), self.token.clone());
+        // the module that holds an open WebSocket sends over it; any other module posts
+        let agent = AGENTS.with(|agents| agents.borrow().get(&self.url).cloned());
+        let (id, source) = (event.id.clone(), event.source.clone());
         async move {
             let json = json.map_err(|e| Error::Rejected { status: 0, detail: e.to_string() })?;
+            if let Some(ack) = agent.and_then(|agent| agent.send_over_socket(&json, &id, &source)) {
+                return ack.await.unwrap_or_else(|_| {
+                    Err(Error::Rejected { status: 0, detail: "the connection closed before the gateway acknowledged".into() })
+                });
+            }
             post(&url, token.as_deref(), &json).await
         }
     }
@@ -217,10 +248,15 @@ struct State {
     attempt: u32,
     retry: Option<Timeout>,
     listeners: Vec<EventListener>,
+    /// Publishes sent over the WebSocket, waiting for `herald.ack`, by (source, id).
+    acks: HashMap<(String, String), futures_channel::oneshot::Sender<Result<Position, Error>>>,
 }
 
 struct Connection {
-    source: web_sys::EventSource,
+    /// The `EventSource` or `WebSocket`.
+    source: JsValue,
+    transport: Transport,
+    open: bool,
     topics: Vec<String>,
     _on_item: Closure<dyn FnMut(String, JsValue, JsValue)>,
 }
@@ -403,12 +439,72 @@ impl Agent {
                 agent.on_item(&kind, data.as_string(), id.as_string());
             }
         });
-        let source = js::push_open_sse(&self.url, &self.module, &url.href(), on_item.as_ref().unchecked_ref());
+        let callback: &js_sys::Function = on_item.as_ref().unchecked_ref();
+        let transport = self.options.transport;
+        let source = match transport {
+            Transport::Sse => js::push_open_sse(&self.url, &self.module, &url.href(), callback),
+            Transport::WebSocket => {
+                // the same query (token), on the socket's URL; the topics and the resume
+                // position go in the subscription
+                let ws = web_sys::Url::new(&ws_url(&self.url))?;
+                if let Some(token) = &self.options.token {
+                    ws.search_params().append("access_token", token);
+                }
+                let hello = subscribe_message(topics, js::push_last(&self.url));
+                js::push_open_ws(&self.url, &self.module, &ws.href(), &hello, callback)
+            }
+        };
         Ok(Connection {
             source,
+            transport,
+            open: false,
             topics: topics.to_vec(),
             _on_item: on_item,
         })
+    }
+
+    /// Sends a publish over this module's open WebSocket; the acknowledgement to await,
+    /// or `None` when this module has no open socket (the caller posts instead).
+    fn send_over_socket(
+        &self,
+        json: &str,
+        id: &str,
+        source: &str,
+    ) -> Option<futures_channel::oneshot::Receiver<Result<Position, Error>>> {
+        let mut state = self.state.borrow_mut();
+        let connection = state.connection.as_ref()?;
+        if connection.transport != Transport::WebSocket || !connection.open {
+            return None;
+        }
+        if !js::push_send(&connection.source, json) {
+            return None;
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        state.acks.insert((source.to_owned(), id.to_owned()), tx);
+        Some(rx)
+    }
+
+    /// Answers a publish sent over the socket (`herald.ack` or `herald.error`).
+    fn acknowledge(&self, event: &CloudEvent, result: impl FnOnce(&Value) -> Result<Position, Error>) {
+        let data = event.data.clone().unwrap_or(Value::Null);
+        let key = (
+            data["source"].as_str().unwrap_or_default().to_owned(),
+            data["id"].as_str().unwrap_or_default().to_owned(),
+        );
+        let waiting = {
+            let mut state = self.state.borrow_mut();
+            match state.acks.remove(&key) {
+                Some(tx) => Some(tx),
+                // `herald.error` names only the id
+                None => {
+                    let found = state.acks.keys().find(|(_, id)| *id == key.1).cloned();
+                    found.and_then(|k| state.acks.remove(&k))
+                }
+            }
+        };
+        if let Some(tx) = waiting {
+            let _ = tx.send(result(&data));
+        }
     }
 
     /// Closes this module's connection (or cancels its pending reconnect); whether it
@@ -428,7 +524,13 @@ impl Agent {
     fn on_item(&self, kind: &str, data: Option<String>, id: Option<String>) {
         match kind {
             "open" => {
-                self.state.borrow_mut().attempt = 0;
+                {
+                    let mut state = self.state.borrow_mut();
+                    state.attempt = 0;
+                    if let Some(connection) = state.connection.as_mut() {
+                        connection.open = true;
+                    }
+                }
                 self.publish_state("open", None);
             }
             "error" => self.reconnect(false),
@@ -440,6 +542,13 @@ impl Agent {
     /// Closes the connection and opens it again after the backoff delay (`soon`: the
     /// first step's, for a planned close such as a drain).
     fn reconnect(&self, soon: bool) {
+        let acks: Vec<_> = self.state.borrow_mut().acks.drain().map(|(_, tx)| tx).collect();
+        for tx in acks {
+            let _ = tx.send(Err(Error::Rejected {
+                status: 0,
+                detail: "the connection closed before the gateway acknowledged".into(),
+            }));
+        }
         let delay = {
             let mut state = self.state.borrow_mut();
             let Some(connection) = state.connection.take() else { return };
@@ -467,8 +576,39 @@ impl Agent {
                 return;
             }
         };
+        // over a WebSocket the position travels in the event
+        let id = if id.is_empty() {
+            event
+                .extensions
+                .get(POSITION_ATTRIBUTE)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_default()
+        } else {
+            id
+        };
         match event.ty.as_str() {
             DRAIN_TYPE | SLOW_TYPE => return self.reconnect(event.ty == DRAIN_TYPE),
+            "herald.subscribed" | "herald.unsubscribed" => return,
+            "herald.ack" => {
+                return self.acknowledge(&event, |data| {
+                    data["position"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(Error::Protocol)
+                })
+            }
+            "herald.error" => {
+                let detail = event.data.as_ref().map(|d| d.to_string()).unwrap_or_default();
+                web_sys::console::warn_1(&format!("herald-push: the gateway refused a message: {detail}").into());
+                return self.acknowledge(&event, |data| {
+                    Err(Error::Rejected {
+                        status: data["status"].as_u64().unwrap_or(0) as u16,
+                        detail: data["detail"].as_str().unwrap_or_default().to_owned(),
+                    })
+                });
+            }
             StreamReset::TYPE => {
                 // resync from the head the gateway goes on from
                 js::push_set_last(&self.url, &id);
@@ -529,6 +669,34 @@ fn publish(state: &ConnectionState) {
         web_sys::console::warn_1(&format!("herald-push: {error}").into());
     }
 }
+
+/// The WebSocket URL for a stream URL: `ws:`/`wss:`, last segment `ws`.
+fn ws_url(stream: &str) -> String {
+    let base = stream.rsplit_once('/').map(|(base, _)| base).unwrap_or(stream);
+    let url = format!("{base}/ws");
+    if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        url
+    }
+}
+
+/// The `herald.subscribe` message for `topics`, resuming after `from`.
+fn subscribe_message(topics: &[String], from: Option<String>) -> String {
+    let mut data = serde_json::json!({ "topics": topics });
+    if let Some(from) = from {
+        data["from"] = Value::String(from);
+    }
+    let event: CloudEvent = Bus::page()
+        .with_source("urn:herald:push")
+        .envelope(SUBSCRIBE_TYPE, 1)
+        .with_data(data);
+    serde_json::to_string(&event).expect("a CloudEvent always serialises")
+}
+
+const SUBSCRIBE_TYPE: &str = "herald.subscribe";
 
 fn union(interests: &BTreeMap<u64, Vec<String>>) -> Vec<String> {
     let mut all: Vec<String> = interests.values().flatten().cloned().collect();

@@ -190,6 +190,36 @@ export function push_open_sse(url, module, href, on_item) {
   st.source = es;
   return es;
 }
+export function push_open_ws(url, module, href, hello, on_item) {
+  const st = entry(url);
+  const ws = new WebSocket(href, "cloudevents.json");
+  const call = (kind, data, id) => {
+    if (st.source !== ws) { ws.close(); return; }
+    if (crashed(module)) { push_release(url, module); return; }
+    try {
+      on_item(kind, data, id);
+    } catch (error) {
+      push_release(url, module);
+      throw error;
+    }
+  };
+  ws.onopen = () => { ws.send(hello); call("open", undefined, undefined); };
+  ws.onclose = () => call("error", undefined, undefined);
+  ws.onmessage = (e) => {
+    if (typeof e.data !== "string") return;
+    if (st.source === ws && st.channel && st.leader) {
+      st.channel.postMessage({ kind: "event", data: e.data, id: "" });
+    }
+    call("message", e.data, "");
+  };
+  st.source = ws;
+  return ws;
+}
+export function push_send(source, text) {
+  if (source.readyState !== 1) return false;
+  source.send(text);
+  return true;
+}
 export function push_close(url, source) {
   const st = entry(url);
   source.close();
@@ -225,7 +255,13 @@ extern "C" {
     pub fn push_follow(url: &str, on_relay: Option<&js_sys::Function>);
     /// Opens the owner's `EventSource` at `href` for the stream `url`; `on_item` gets
     /// `("open" | "error" | "message", data, lastEventId)`.
-    pub fn push_open_sse(url: &str, module: &str, href: &str, on_item: &js_sys::Function) -> web_sys::EventSource;
+    pub fn push_open_sse(url: &str, module: &str, href: &str, on_item: &js_sys::Function) -> JsValue;
+    /// Opens the owner's WebSocket (`cloudevents.json`) at `href` for the stream `url`,
+    /// sending `hello` (the subscription) when it opens; `on_item` as for SSE, with the
+    /// position inside each message (`heraldposition`).
+    pub fn push_open_ws(url: &str, module: &str, href: &str, hello: &str, on_item: &js_sys::Function) -> JsValue;
+    /// Sends `text` on an open WebSocket; whether it was open.
+    pub fn push_send(source: &JsValue, text: &str) -> bool;
     /// Closes `source` and forgets it as `url`'s connection.
-    pub fn push_close(url: &str, source: &web_sys::EventSource);
+    pub fn push_close(url: &str, source: &JsValue);
 }

@@ -38,7 +38,7 @@ mod error;
 mod js;
 
 pub use backoff::Backoff;
-pub use client::{Interest, Push, POSITION_ATTRIBUTE};
+pub use client::{Interest, Push, Transport, POSITION_ATTRIBUTE};
 pub use contracts::{ConnectionState, StreamReset};
 pub use error::Error;
 pub use herald_protocol::{CloudEvent, Position};

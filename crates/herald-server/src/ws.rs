@@ -26,7 +26,7 @@ use crate::{AppError, AppState};
 
 /// The WebSocket subprotocol of the CloudEvents JSON format.
 pub const SUBPROTOCOL: &str = "cloudevents.json";
-/// Subscribe: data `{"topic": PATTERN, "subject"?: S, "from"?: POSITION}`.
+/// Subscribe: data `{"topic": PATTERN | "topics": [PATTERN, …], "subject"?: S, "from"?: POSITION}`.
 pub const SUBSCRIBE_TYPE: &str = "herald.subscribe";
 /// Unsubscribe: data `{"topic": PATTERN}`.
 pub const UNSUBSCRIBE_TYPE: &str = "herald.unsubscribe";
@@ -127,11 +127,30 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
 
 #[derive(Deserialize)]
 struct SubscribeData {
-    topic: String,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    topics: Option<Vec<String>>,
     #[serde(default)]
     subject: Option<String>,
     #[serde(default)]
     from: Option<String>,
+}
+
+/// The patterns of a `herald.subscribe` or `herald.unsubscribe` (`topic`, or `topics`),
+/// and the subscription's name: the pattern, or the patterns joined by spaces.
+fn patterns_of(topic: Option<String>, topics: Option<Vec<String>>) -> Result<(String, Vec<TopicPattern>), AppError> {
+    let list = match (topic, topics) {
+        (Some(topic), None) => vec![topic],
+        (None, Some(topics)) if !topics.is_empty() => topics,
+        _ => {
+            return Err(AppError::BadRequest(
+                "give `topic` (a pattern) or `topics` (a non-empty array of patterns), not both".into(),
+            ))
+        }
+    };
+    let patterns = list.iter().map(|t| t.parse::<TopicPattern>()).collect::<Result<Vec<_>, _>>()?;
+    Ok((list.join(" "), patterns))
 }
 
 /// Handles one incoming frame; the reply to send.
@@ -149,7 +168,7 @@ async fn handle(
     let result = match event.ty.as_str() {
         SUBSCRIBE_TYPE => subscribe(state, access, &event, subscriptions, out).await,
         UNSUBSCRIBE_TYPE => unsubscribe(&event, subscriptions),
-        _ => publish(state, access, event.clone()).await,
+        _ => publish(state, access, event.clone(), frame.len()).await,
     };
     match result {
         Ok(reply) => reply,
@@ -170,17 +189,17 @@ async fn subscribe(
     out: &mpsc::Sender<Out>,
 ) -> Result<CloudEvent, AppError> {
     let data: SubscribeData = data_of(request)?;
-    let pattern: TopicPattern = data.topic.parse()?;
+    let (name, patterns) = patterns_of(data.topic, data.topics)?;
     let resume = data.from.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Position>).transpose()?;
-    let grants = access.check_subscribe(std::slice::from_ref(&pattern))?;
+    let grants = access.check_subscribe(&patterns)?;
     let filter = Filter {
-        patterns: vec![pattern],
+        patterns,
         grants,
         subject: data.subject,
     };
     let mut feed = Feed::open(state, filter, resume).await?;
     let head = state.log.head();
-    let topic = data.topic.clone();
+    let topic = name.clone();
     let out = out.clone();
     let task = tokio::spawn(async move {
         while let Some(item) = feed.next().await {
@@ -200,24 +219,28 @@ async fn subscribe(
         }
     });
     // a new subscription to the same pattern replaces the old one
-    subscriptions.insert(data.topic.clone(), Subscription(task));
-    Ok(reply(request, "herald.subscribed", json!({ "topic": data.topic, "head": head })))
+    subscriptions.insert(name.clone(), Subscription(task));
+    Ok(reply(request, "herald.subscribed", json!({ "topic": name, "head": head })))
 }
 
 fn unsubscribe(request: &CloudEvent, subscriptions: &mut HashMap<String, Subscription>) -> Result<CloudEvent, AppError> {
     #[derive(Deserialize)]
     struct Data {
-        topic: String,
+        #[serde(default)]
+        topic: Option<String>,
+        #[serde(default)]
+        topics: Option<Vec<String>>,
     }
     let data: Data = data_of(request)?;
-    let was = subscriptions.remove(&data.topic).is_some();
-    Ok(reply(request, "herald.unsubscribed", json!({ "topic": data.topic, "was_subscribed": was })))
+    let (name, _) = patterns_of(data.topic, data.topics)?;
+    let was = subscriptions.remove(&name).is_some();
+    Ok(reply(request, "herald.unsubscribed", json!({ "topic": name, "was_subscribed": was })))
 }
 
-async fn publish(state: &AppState, access: &Access, event: CloudEvent) -> Result<CloudEvent, AppError> {
+async fn publish(state: &AppState, access: &Access, event: CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
     access.check_publish(&event.ty)?;
     let request = event.clone();
-    let position = crate::ingest::store(state, vec![event], 0).await?[0];
+    let position = crate::ingest::store(state, vec![event], bytes).await?[0];
     Ok(reply(&request, "herald.ack", json!({ "id": request.id, "source": request.source, "position": position })))
 }
 

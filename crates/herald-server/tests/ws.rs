@@ -95,6 +95,15 @@ async fn a_websocket_subscription_resumes_from_a_position() {
     gw.post_event(&reading("d", "nop.noise.reading", 4.0)).await;
     assert_eq!(recv(&mut socket).await["id"], "d");
 
+    // several patterns in one subscription: one feed, in position order
+    send(&mut socket, &control("s3", "herald.subscribe", json!({ "topics": ["nop.other", "nop.noise.>"], "from": first }))).await;
+    assert_eq!(recv(&mut socket).await["data"]["topic"], "nop.other nop.noise.>");
+    let replayed: Vec<Value> = vec![recv(&mut socket).await, recv(&mut socket).await, recv(&mut socket).await];
+    let ids: Vec<&str> = replayed.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["b", "c", "d"]);
+    send(&mut socket, &control("u3", "herald.unsubscribe", json!({ "topics": ["nop.other", "nop.noise.>"] }))).await;
+    assert_eq!(recv(&mut socket).await["data"]["was_subscribed"], true);
+
     // a position of another epoch: an in-band reset naming the subscription
     send(&mut socket, &control("s2", "herald.subscribe", json!({ "topic": "x.>", "from": "1-5" }))).await;
     let (a, b) = (recv(&mut socket).await, recv(&mut socket).await);
@@ -113,6 +122,8 @@ async fn bad_websocket_messages_get_an_error_reply_and_the_connection_lives() {
         (Message::text(json!({ "specversion": "1.0", "id": "x" }).to_string()), 400),
         (Message::text(control("s", "herald.subscribe", json!({ "topic": "a.>.b" })).to_string()), 400),
         (Message::text(control("s", "herald.subscribe", json!({})).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topic": "a", "topics": ["b"] })).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topics": [] })).to_string()), 400),
     ] {
         socket.send(frame).await.unwrap();
         let reply = recv(&mut socket).await;

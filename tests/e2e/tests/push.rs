@@ -289,3 +289,76 @@ async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_websocket_transport_resumes_after_a_restart_and_publishes_upstream() -> Result<(), Error> {
+    let mut gateway = Gateway::start()?;
+    let browser = Browser::start().await?;
+    let result = websocket_scenario(&mut gateway, &browser).await;
+    browser.close().await?;
+    result
+}
+
+async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
+    let client = &browser.client;
+    open_page(browser, gateway).await?;
+    // only <nop-alerts> (plain JS, no connection of its own) and a status element that
+    // asks for the WebSocket transport stay: it owns the page's connection
+    client
+        .execute(
+            "for (const tag of ['nop-sensor-list', 'nop-noise-meter', 'nop-noise-chart', 'nop-stream-status']) \
+               document.querySelector(tag)?.remove(); \
+             const el = document.createElement('nop-stream-status'); \
+             el.setAttribute('stream', 'events/stream'); el.setAttribute('transport', 'websocket'); \
+             document.querySelector('main').append(el);",
+            vec![],
+        )
+        .await?;
+    browser
+        .wait_for_script(
+            "const s = globalThis[Symbol.for('herald.push.v1')]; \
+             for (const st of s.streams.values()) if (st.source) return st.source.constructor.name + ' ' + st.source.readyState; return '';",
+            |t| t == "WebSocket 1",
+            WAIT,
+        )
+        .await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
+    connections(gateway, 1.0).await?;
+    for i in 0..30 {
+        gateway.post(&quiet_reading(&format!("w-{i:02}"), "w-1")).await?;
+    }
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "30", WAIT).await?;
+
+    // SIGKILL, events posted while the gateway is down are retried by the producer,
+    // the page resumes over a new socket from its last position
+    gateway.kill()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.restart(false)?;
+    for i in 30..60 {
+        gateway.post(&quiet_reading(&format!("w-{i:02}"), "w-1")).await?;
+    }
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "60", WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (class, expected) in [(".nop-events", "60"), (".nop-distinct", "60"), (".nop-repeats", "0"), (".nop-disorder", "0")] {
+        assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
+    }
+
+    // upstream over the socket: an alert of the page, logged in the reading's chain
+    client
+        .execute(
+            "window.__sent = []; const send = WebSocket.prototype.send;              WebSocket.prototype.send = function (data) { __sent.push(String(data)); return send.call(this, data); };",
+            vec![],
+        )
+        .await?;
+    for i in 0..4 {
+        let mut event = noise_reading(&format!("w-loud-{i}"), "w-2", 96.0);
+        event["correlationid"] = json!("e2e-ws-chain");
+        gateway.post(&event).await?;
+    }
+    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
+    let logged = first_stored(gateway, "nop.noise.alert").await?;
+    assert_eq!(logged["correlationid"], "e2e-ws-chain", "{logged}");
+    let sent = client.execute("return __sent.filter((m) => m.includes('nop.noise.alert')).length", vec![]).await?;
+    assert_eq!(sent, json!(1), "the alert went over the page's socket, not by POST");
+    Ok(())
+}

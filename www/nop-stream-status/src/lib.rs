@@ -5,7 +5,9 @@
 //! as the same correlation chain (central logging).
 //!
 //! Attributes: `stream` — the gateway's stream URL (default `/events/stream`); `topics` —
-//! space-separated topic patterns to count (default `nop.noise.reading`).
+//! space-separated topic patterns to count (default `nop.noise.reading`); `transport` —
+//! `websocket` to ask for the WebSocket transport (default: Server-Sent Events; the
+//! first module of the page to connect decides).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -15,7 +17,7 @@ use std::rc::Rc;
 use herald_bus::Bus;
 use herald_element::{define_once, CustomElement, Host};
 use herald_protocol::Position;
-use herald_push::{ConnectionState, Push, POSITION_ATTRIBUTE};
+use herald_push::{ConnectionState, Push, Transport, POSITION_ATTRIBUTE};
 use nop_events::NoiseAlert;
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
@@ -86,7 +88,11 @@ impl CustomElement for StreamStatus {
         let stream = element.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
         let topics = element.get_attribute("topics").unwrap_or_else(|| DEFAULT_TOPICS.into());
         let topics: Vec<&str> = topics.split_whitespace().collect();
-        let push = match Push::new(&stream) {
+        let transport = match element.get_attribute("transport").as_deref() {
+            Some("websocket") => Transport::WebSocket,
+            _ => Transport::Sse,
+        };
+        let push = match Push::new(&stream).map(|push| push.transport(transport)) {
             Ok(push) => push,
             Err(error) => {
                 view.borrow().state.set_text_content(Some(&format!("unavailable: {error}")));
