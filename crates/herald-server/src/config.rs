@@ -38,6 +38,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// `--data`.
     pub data: Option<PathBuf>,
+    /// `--store` (`embedded` or `nats://…`).
+    pub store: Option<String>,
     /// `--static-dir`.
     pub static_dir: Option<PathBuf>,
     /// `--max-body-bytes`.
@@ -54,6 +56,9 @@ pub struct Config {
     /// Token checking.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The JetStream stream, with a NATS store.
+    #[serde(default)]
+    pub nats: NatsSection,
     /// Retention rules, first match per topic wins.
     #[serde(default)]
     pub retention: Vec<RetentionConfig>,
@@ -70,6 +75,24 @@ pub struct AuthConfig {
     pub hs256_secret: Option<String>,
     /// `--jwt-rs256-public-key` (a PEM file).
     pub rs256_public_key_file: Option<PathBuf>,
+}
+
+/// `[nats]`: the stream of a NATS store.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSection {
+    /// `--stream`.
+    pub stream: Option<String>,
+    /// `--stream-max-msgs`.
+    pub max_msgs: Option<i64>,
+    /// `--stream-max-age-secs`.
+    pub max_age_secs: Option<u64>,
+    /// `--stream-max-bytes`.
+    pub max_bytes: Option<i64>,
+    /// `--stream-replicas`.
+    pub replicas: Option<usize>,
+    /// `--stream-duplicate-window-secs`.
+    pub duplicate_window_secs: Option<u64>,
 }
 
 /// One `[[retention]]` rule.

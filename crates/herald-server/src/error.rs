@@ -23,6 +23,12 @@ pub enum StoreError {
         /// The database's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The store is out of reach (NATS down): nothing was stored.
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store cannot take this event as it is.
+    #[error("{0}")]
+    Rejected(String),
     /// A stored record could not be read back.
     #[error("event store record {record} in {path} is corrupt: {reason}")]
     Corrupt {
@@ -60,12 +66,15 @@ pub enum AppError {
     /// 415: the body's media type is not one this route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 503: the store is out of reach; nothing was stored, try again.
+    #[error("the event store is unavailable; the event was not stored, try again: {0}")]
+    Unavailable(String),
     /// 500: something inside the gateway failed; the message is for the log.
     #[error("the gateway failed to handle the request")]
     Internal(String),
     /// 500: the store failed; clients get a generic message, the log gets the detail.
     #[error("the event store failed; the event was not accepted")]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 impl AppError {
@@ -78,7 +87,18 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => AppError::Unavailable(why),
+            StoreError::Rejected(why) => AppError::BadRequest(why),
+            other => AppError::Store(other),
         }
     }
 }

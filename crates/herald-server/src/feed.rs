@@ -95,10 +95,13 @@ impl Feed {
             let trimmed = tokio::task::spawn_blocking(move || log.trimmed_since(from.seq))
                 .await
                 .map_err(|join| AppError::Internal(join.to_string()))??;
-            trimmed
-                .iter()
-                .find(|topic| filter.matches_topic(topic))
-                .map(|topic| format!("events of `{topic}` after the position were removed by retention"))
+            match trimmed {
+                None => Some("events after the position were removed by retention".to_owned()),
+                Some(topics) => topics
+                    .iter()
+                    .find(|topic| filter.matches_topic(topic))
+                    .map(|topic| format!("events of `{topic}` after the position were removed by retention")),
+            }
         };
         match reason {
             Some(reason) => {

@@ -59,13 +59,13 @@ use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
 pub use auth::{Access, Auth, Grants};
-pub use config::{Config, ConfigError, RetentionConfig, WebhookConfig};
+pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
 pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
 pub use webhooks::{Webhook, SIGNATURE_HEADER};
 pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
 pub use log::{EventLog, Fed};
-pub use store::{EventStore, Retention, SqliteStore, Stored};
+pub use store::{EventStore, NatsConfig, NatsStore, Retention, SqliteStore, Stored};
 pub use metrics::Metrics;
 
 /// The default limit on a posted body, in bytes.
@@ -196,6 +196,15 @@ pub async fn enforce_retention(state: AppState, interval: std::time::Duration) {
     }
 }
 
+/// `200 ok`, or `503` with the reason when the store cannot take events (NATS down).
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.log.health() {
+        Ok(()) => "ok".into_response(),
+        Err(reason) => AppError::Unavailable(reason).into_response(),
+    }
+}
+
 async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -229,7 +238,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events/stream", get(stream::get_stream))
         .route("/events/ws", get(ws::get_ws))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);

@@ -28,10 +28,32 @@ pub struct Fed {
 /// order, to every live stream.
 pub struct EventLog {
     store: Box<dyn EventStore>,
+    shared: Arc<Shared>,
+    /// Whether the store hands the live events over (a store several gateways share):
+    /// then appends are not sent to the feed here.
+    followed: bool,
+}
+
+/// What the log and a following store's task share.
+struct Shared {
     /// Held across store append and feed send, so live streams see position order.
     head: Mutex<u64>,
     live: broadcast::Sender<Fed>,
     bytes: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, u64> {
+        self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends `stored` to the live feed (the caller holds the head lock).
+    fn feed(&self, head: &mut u64, stored: Arc<Stored>) {
+        *head = (*head).max(stored.position.seq);
+        let len = stored.json.len() as u64;
+        let offset = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let _ = self.live.send(Fed { stored, offset });
+    }
 }
 
 impl EventLog {
@@ -50,12 +72,31 @@ impl EventLog {
     pub fn with_store(store: impl EventStore) -> Result<Self, StoreError> {
         let head = store.head()?;
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
-        Ok(EventLog {
-            store: Box::new(store),
+        let shared = Arc::new(Shared {
             head: Mutex::new(head),
             live,
             bytes: AtomicU64::new(0),
+        });
+        let sink = shared.clone();
+        let followed = store.follow(
+            head,
+            Box::new(move |stored| {
+                let mut head = sink.lock();
+                if stored.position.seq > *head {
+                    sink.feed(&mut head, stored);
+                }
+            }),
+        );
+        Ok(EventLog {
+            store: Box::new(store),
+            shared,
+            followed,
         })
+    }
+
+    /// Whether the store can take appends now; the reason when not.
+    pub fn health(&self) -> Result<(), String> {
+        self.store.health()
     }
 
     /// The log's epoch: the first half of every position.
@@ -65,12 +106,12 @@ impl EventLog {
 
     /// The position of the newest event, or `EPOCH-0` when the log is empty.
     pub fn head(&self) -> Position {
-        Position::new(self.epoch(), *self.lock())
+        Position::new(self.epoch(), *self.shared.lock())
     }
 
-    /// Bytes of JSON appended since the gateway started.
+    /// Bytes of JSON sent to the live feed since the gateway started.
     pub fn appended_bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// Stores `event` durably and publishes it to live streams; returns its position.
@@ -87,17 +128,16 @@ impl EventLog {
     ///
     /// This blocks on disk I/O: call it from a blocking context.
     pub fn append_all(&self, events: Vec<CloudEvent>) -> Result<Vec<Position>, StoreError> {
-        let mut head = self.lock();
+        if self.followed {
+            // the store's own feed brings these (and every other gateway's) to the streams
+            let appended = self.store.append(events)?;
+            return Ok(appended.iter().map(Appended::position).collect());
+        }
+        let mut head = self.shared.lock();
         let appended = self.store.append(events)?;
         for outcome in &appended {
             if let Appended::New(stored) = outcome {
-                *head = (*head).max(stored.position.seq);
-                let offset = self.bytes.fetch_add(stored.json.len() as u64, Ordering::Relaxed)
-                    + stored.json.len() as u64;
-                let _ = self.live.send(Fed {
-                    stored: stored.clone(),
-                    offset,
-                });
+                self.shared.feed(&mut head, stored.clone());
             }
         }
         Ok(appended.iter().map(Appended::position).collect())
@@ -105,7 +145,7 @@ impl EventLog {
 
     /// Up to `limit` stored events after sequence number `after`, in order.
     ///
-    /// This blocks on disk I/O: call it from a blocking context.
+    /// This blocks on I/O: call it from a blocking context.
     pub fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError> {
         self.store.read(after, limit)
     }
@@ -115,8 +155,9 @@ impl EventLog {
         self.read(after, usize::MAX >> 1)
     }
 
-    /// The topics retention removed events from after sequence number `after`.
-    pub fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError> {
+    /// The topics retention removed events from after sequence number `after` (`None`:
+    /// the store cannot say which).
+    pub fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError> {
         self.store.trimmed_since(after)
     }
 
@@ -128,12 +169,8 @@ impl EventLog {
     /// A feed of events appended from now on, together with the head position at the
     /// moment the feed starts (everything after it will arrive on the feed).
     pub fn follow(&self) -> (Position, broadcast::Receiver<Fed>) {
-        let head = self.lock();
-        (Position::new(self.epoch(), *head), self.live.subscribe())
-    }
-
-    fn lock(&self) -> MutexGuard<'_, u64> {
-        self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        let head = self.shared.lock();
+        (Position::new(self.epoch(), *head), self.shared.live.subscribe())
     }
 }
 
@@ -241,8 +278,8 @@ mod tests {
         let left = ids(&log.after(0).unwrap());
         assert_eq!(left, ["a0", "a1", "a2", "r3", "a3", "r4", "a4"]);
         // r2 was seq 5: a resume from before it missed events of that topic
-        assert_eq!(log.trimmed_since(4).unwrap(), ["nop.noise.reading"]);
-        assert!(log.trimmed_since(5).unwrap().is_empty());
+        assert_eq!(log.trimmed_since(4).unwrap().unwrap(), ["nop.noise.reading"]);
+        assert!(log.trimmed_since(5).unwrap().unwrap().is_empty());
         // the trimmed (source, id) may come again: it is outside the retention window
         assert_eq!(log.append(event_of("r0", "nop.noise.reading")).unwrap().seq, 11);
         // and the sequence never goes back even after a trim of the newest

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use clap::{Parser, ValueEnum};
-use herald_server::{app, enforce_retention, AppState, Auth, Config, EventLog, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES};
+use herald_server::{
+    app, enforce_retention, AppState, Auth, Config, EventLog, NatsConfig, NatsStore, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES,
+};
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
@@ -32,9 +35,43 @@ struct Cli {
     #[arg(long, env = "HERALD_LISTEN")]
     listen: Option<SocketAddr>,
 
-    /// Directory of the durable event store, created if missing [default: ./.herald].
+    /// Directory of the embedded event store (SQLite), created if missing
+    /// [default: ./.herald].
     #[arg(long, env = "HERALD_DATA")]
     data: Option<PathBuf>,
+
+    /// The event store: `embedded` (SQLite in --data), or NATS JetStream at
+    /// `nats://HOST:PORT` (several comma-separated for a cluster), shared by every gateway
+    /// on the same stream [default: embedded].
+    #[arg(long, env = "HERALD_STORE")]
+    store: Option<String>,
+
+    /// With a NATS store: the JetStream stream, created when missing [default: HERALD].
+    #[arg(long, env = "HERALD_STREAM")]
+    stream: Option<String>,
+
+    /// With a NATS store: the most events the stream keeps (oldest go first)
+    /// [default: no limit].
+    #[arg(long, env = "HERALD_STREAM_MAX_MSGS")]
+    stream_max_msgs: Option<i64>,
+
+    /// With a NATS store: the oldest event the stream keeps, in seconds [default: no limit].
+    #[arg(long, env = "HERALD_STREAM_MAX_AGE_SECS")]
+    stream_max_age_secs: Option<u64>,
+
+    /// With a NATS store: the most bytes the stream keeps [default: no limit].
+    #[arg(long, env = "HERALD_STREAM_MAX_BYTES")]
+    stream_max_bytes: Option<i64>,
+
+    /// With a NATS store: replicas of a new stream in a JetStream cluster (1 to 5)
+    /// [default: 1].
+    #[arg(long, env = "HERALD_STREAM_REPLICAS")]
+    stream_replicas: Option<usize>,
+
+    /// With a NATS store: how long a repeated (source, id) is recognised, in seconds
+    /// [default: 120].
+    #[arg(long, env = "HERALD_STREAM_DUPLICATE_WINDOW_SECS")]
+    stream_duplicate_window_secs: Option<u64>,
 
     /// Directory of static files to serve for every other path (the trunk-built page).
     #[arg(long, env = "HERALD_STATIC_DIR")]
@@ -122,7 +159,32 @@ async fn run(cli: Cli) -> Result<(), String> {
         _ => {}
     }
 
-    let log = EventLog::open(&data).map_err(|e| e.to_string())?;
+    let store = cli.store.clone().or(file.store.clone()).unwrap_or_else(|| "embedded".into());
+    let log = if store == "embedded" {
+        EventLog::open(&data).map_err(|e| e.to_string())?
+    } else if store.starts_with("nats://") || store.starts_with("tls://") {
+        if !file.retention.is_empty() {
+            return Err("[[retention]] rules are for the embedded store; a NATS stream has its own limits \
+                        (--stream-max-msgs, --stream-max-age-secs, --stream-max-bytes)"
+                .into());
+        }
+        let mut nats = NatsConfig::new(&store);
+        let n = &file.nats;
+        if let Some(stream) = cli.stream.clone().or(n.stream.clone()) {
+            nats.stream = stream;
+        }
+        nats.max_messages = cli.stream_max_msgs.or(n.max_msgs);
+        nats.max_age = cli.stream_max_age_secs.or(n.max_age_secs).map(Duration::from_secs);
+        nats.max_bytes = cli.stream_max_bytes.or(n.max_bytes);
+        nats.replicas = cli.stream_replicas.or(n.replicas).unwrap_or(1);
+        if let Some(secs) = cli.stream_duplicate_window_secs.or(n.duplicate_window_secs) {
+            nats.duplicate_window = Duration::from_secs(secs);
+        }
+        let store = NatsStore::connect(nats).await.map_err(|e| e.to_string())?;
+        EventLog::with_store(store).map_err(|e| e.to_string())?
+    } else {
+        return Err(format!("--store `{store}`: `embedded` or a `nats://` URL"));
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(log)
         .with_max_body_bytes(cli.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES))
@@ -151,7 +213,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, data = %data.display(), head = %state.log().head(), auth = !dev_no_auth, "gateway started");
+    tracing::info!(%addr, %store, head = %state.log().head(), auth = !dev_no_auth, "gateway started");
     println!("herald-server listening on http://{addr}/");
 
     let interval = Duration::from_secs(file.retention_interval_secs.unwrap_or(30).max(1));

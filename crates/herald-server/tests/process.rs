@@ -153,8 +153,17 @@ async fn sigkill_mid_stream_loses_nothing_acknowledged_and_repeats_nothing() {
     let base = Arc::new(Mutex::new(process.base.clone()));
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let received = Arc::new(Mutex::new(Vec::new()));
-    let producer = tokio::spawn(produce(base.clone(), accepted.clone()));
     let reader = tokio::spawn(read(base.clone(), received.clone()));
+    // the reader's first stream starts at the head: let it open before anything is posted
+    let metrics = format!("{}/metrics", process.base);
+    for _ in 0..200 {
+        let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+        if text.contains("herald_stream_connections 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let producer = tokio::spawn(produce(base.clone(), accepted.clone()));
 
     while accepted.lock().unwrap().len() < KILL_AFTER {
         tokio::time::sleep(Duration::from_millis(5)).await;

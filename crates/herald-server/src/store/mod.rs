@@ -28,6 +28,9 @@ use crate::StoreError;
 mod sqlite;
 pub use sqlite::SqliteStore;
 
+mod nats;
+pub use nats::{NatsConfig, NatsStore};
+
 #[cfg(feature = "redb")]
 mod redb_store;
 #[cfg(feature = "redb")]
@@ -143,11 +146,27 @@ pub trait EventStore: Send + Sync + 'static {
     fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError>;
 
     /// The topics from which retention removed an event with a sequence number above
-    /// `after`: a stream of one of them resuming from `after` has missed events.
-    fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError>;
+    /// `after`: a stream of one of them resuming from `after` has missed events. `None`
+    /// when the store cannot tell which topics: every stream resuming from `after` has to
+    /// be told to resync.
+    fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError>;
 
     /// Removes the events `rules` no longer keep, as of `now_millis`; returns how many.
     fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError>;
+
+    /// For a store that several gateways share: starts handing `deliver` every event
+    /// stored after sequence number `after` — by any gateway — in order, and returns
+    /// `true`; the log then sends its streams what it is handed, not what it appended.
+    /// A store only this gateway writes returns `false` (the default).
+    fn follow(&self, after: u64, deliver: Box<dyn Fn(Arc<Stored>) + Send + Sync>) -> bool {
+        let _ = (after, deliver);
+        false
+    }
+
+    /// Whether the store can take appends now; the reason when not (`/healthz`).
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 pub(crate) fn now_millis() -> u64 {

@@ -126,7 +126,7 @@ impl EventStore for RedbStore {
         Ok(out)
     }
 
-    fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError> {
+    fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError> {
         let err = self.err();
         let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
         let table = tx.open_table(TRIMMED).map_err(|e| err(e.into()))?;
@@ -137,7 +137,7 @@ impl EventStore for RedbStore {
                 out.push(topic.value().to_owned());
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError> {

@@ -185,12 +185,12 @@ impl EventStore for SqliteStore {
         Ok(out)
     }
 
-    fn trimmed_since(&self, after: u64) -> Result<Vec<String>, StoreError> {
+    fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError> {
         let db = self.db();
         let conn = self.reader();
         let mut select = conn.prepare_cached("SELECT type FROM trimmed WHERE upto > ?1").map_err(&db)?;
         let rows = select.query_map([after], |row| row.get(0)).map_err(&db)?;
-        rows.collect::<Result<_, _>>().map_err(db)
+        rows.collect::<Result<_, _>>().map(Some).map_err(db)
     }
 
     fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError> {
