@@ -70,6 +70,7 @@ impl NatsConfig {
 /// The event log on a JetStream stream (see the module documentation).
 pub struct NatsStore {
     runtime: tokio::runtime::Handle,
+    reconnected: Arc<tokio::sync::Notify>,
     client: async_nats::Client,
     stream: stream::Stream,
     jetstream: jetstream::Context,
@@ -92,8 +93,20 @@ impl NatsStore {
             .map(|s| s.trim().parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::Rejected(format!("NATS server address: {e}")))?;
+        // When the connection comes back, the live feed starts over from its last event
+        // at once, rather than when its consumer times out.
+        let reconnected = Arc::new(tokio::sync::Notify::new());
+        let signal = reconnected.clone();
         let client = async_nats::ConnectOptions::new()
             .name("herald-server")
+            .event_callback(move |event| {
+                let signal = signal.clone();
+                async move {
+                    if matches!(event, async_nats::Event::Connected) {
+                        signal.notify_one();
+                    }
+                }
+            })
             .connect(servers)
             .await
             .map_err(|e| unavailable(format!("cannot reach NATS at {}: {e}", config.servers)))?;
@@ -118,6 +131,7 @@ impl NatsStore {
         let head = Arc::new(AtomicU64::new(info.state.last_sequence));
         Ok(NatsStore {
             runtime: tokio::runtime::Handle::current(),
+            reconnected,
             client,
             stream,
             jetstream,
@@ -268,6 +282,7 @@ impl EventStore for NatsStore {
     fn follow(&self, after: u64, deliver: Box<dyn Fn(Arc<Stored>) + Send + Sync>) -> bool {
         let stream = self.stream.clone();
         let head = self.head.clone();
+        let reconnected = self.reconnected.clone();
         let (epoch, name) = (self.epoch, self.config.stream.clone());
         self.runtime.spawn(async move {
             let mut last = after;
@@ -294,7 +309,15 @@ impl EventStore for NatsStore {
                         continue;
                     }
                 };
-                while let Some(message) = messages.next().await {
+                loop {
+                    let next = tokio::select! {
+                        next = messages.next() => next,
+                        () = reconnected.notified() => {
+                            tracing::info!(stream = %name, "NATS is back: following the stream again");
+                            break;
+                        }
+                    };
+                    let Some(message) = next else { break };
                     let message = match message {
                         Ok(message) => message,
                         Err(error) => {
