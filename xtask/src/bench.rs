@@ -16,12 +16,15 @@ const MODULES: [(&str, &str); 2] = [
     ("herald-bench-bus-subscriber", "subscriber"),
 ];
 
-pub fn bench(what: &str) -> Result<(), String> {
+pub fn bench(what: &str, args: &[&str]) -> Result<(), String> {
+    if what != "gateway" && !args.is_empty() {
+        return Err(format!("`bench {what}` takes no options"));
+    }
     match what {
         "bus" => bench_bus(),
         "size" => bench_size(),
         "store" => bench_store(),
-        "gateway" => crate::gateway_bench::bench_gateway(),
+        "gateway" => crate::gateway_bench::bench_gateway(args),
         "push" => crate::gateway_bench::bench_push(),
         other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push")),
     }

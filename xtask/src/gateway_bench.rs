@@ -21,7 +21,32 @@ const EVENTS: usize = 200;
 const RATE: usize = 100;
 const REPLAY: usize = 10_000;
 
-pub fn bench_gateway() -> Result<(), String> {
+/// The servers of one run: herald on its embedded store, herald on NATS JetStream (with
+/// `--store nats`), and Socket.IO.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Herald,
+    HeraldNats,
+    SocketIo,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Herald => "herald",
+            Kind::HeraldNats => "herald/NATS",
+            Kind::SocketIo => "Socket.IO",
+        }
+    }
+}
+
+/// `cargo xtask bench gateway [--store nats]`.
+pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
+    let with_nats = match args {
+        [] => false,
+        ["--store", "nats"] => true,
+        _ => return Err("usage: cargo xtask bench gateway [--store nats]".into()),
+    };
     let root = root();
     cargo()
         .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
@@ -33,25 +58,69 @@ pub fn bench_gateway() -> Result<(), String> {
             .current_dir(&socketio)
             .status()?;
     }
+    let nats = if with_nats { Some(NatsServer::start(&root)?) } else { None };
+    let mut kinds = vec![Kind::Herald];
+    if nats.is_some() {
+        kinds.push(Kind::HeraldNats);
+    }
+    kinds.push(Kind::SocketIo);
     let mut rows = Vec::new();
-    for (run, clients) in CLIENTS.iter().enumerate() {
-        for (server, offset) in [("herald", 0), ("socketio", 1)] {
+    let mut run = 0;
+    for clients in CLIENTS {
+        for kind in &kinds {
             // every run connects from its own loopback address: no run waits for the
             // previous run's ports to leave TIME_WAIT
-            let source_ip = format!("127.0.0.{}", 20 + run * 2 + offset);
-            say(&format!("{server}: {clients} clients, {EVENTS} events at {RATE}/s"));
-            let process = start(&root, server)?;
-            let result = load(&root, server, &process, *clients, &source_ip)?;
-            rows.push((server, result));
+            run += 1;
+            let source_ip = format!("127.0.0.{}", 20 + run);
+            say(&format!("{}: {clients} clients, {EVENTS} events at {RATE}/s", kind.label()));
+            let process = start(&root, *kind, nats.as_ref(), run)?;
+            let result = load(&root, *kind, &process, clients, &source_ip)?;
+            rows.push((kind.label(), result));
         }
     }
-    let process = start(&root, "herald")?;
-    let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-        .args(["replay", "--base", &process.url, "--events", &REPLAY.to_string(), "--source-ip", "127.0.0.30"])
-        .output_stdout(Stdio::inherit())?;
-    let replay: Value = serde_json::from_str(replay.trim()).map_err(|e| format!("{e}: {replay}"))?;
-    println!("{}", table(&rows, &replay)?);
+    let mut replays = Vec::new();
+    for kind in kinds.iter().filter(|k| **k != Kind::SocketIo) {
+        run += 1;
+        let process = start(&root, *kind, nats.as_ref(), run)?;
+        let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+            .args(["replay", "--base", &process.url, "--events", &REPLAY.to_string(), "--source-ip", "127.0.0.60"])
+            .output_stdout(Stdio::inherit())?;
+        let replay: Value = serde_json::from_str(replay.trim()).map_err(|e| format!("{e}: {replay}"))?;
+        replays.push((kind.label(), replay));
+    }
+    println!("{}", table(&rows, &replays)?);
     Ok(())
+}
+
+/// A `nats-server -js` on a free loopback port for the benchmark.
+struct NatsServer {
+    url: String,
+    _process: Guard,
+    _data: TempDir,
+}
+
+impl NatsServer {
+    fn start(root: &Path) -> Result<Self, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let data = TempDir(root.join(format!("target/bench/gateway/nats-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(&data.0);
+        let bin = if Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
+        let child = Cmd::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&data.0)
+            .spawn(Stdio::null())?;
+        let process = Guard(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(NatsServer { url: format!("nats://127.0.0.1:{port}"), _process: process, _data: data });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!("nats-server did not listen on {port} (`cargo xtask install` installs it)"))
+    }
 }
 
 /// `cargo xtask bench push`: publish-to-DOM latency on the NOP page in headless Chromium
@@ -156,19 +225,23 @@ impl Drop for TempDir {
     }
 }
 
-fn start(root: &Path, server: &str) -> Result<Server, String> {
-    let (mut child, data) = match server {
-        "herald" => {
-            let data = TempDir(root.join(format!("target/bench/gateway/data-{}", std::process::id())));
+fn start(root: &Path, kind: Kind, nats: Option<&NatsServer>, run: usize) -> Result<Server, String> {
+    let (mut child, data) = match kind {
+        Kind::Herald | Kind::HeraldNats => {
+            let data = TempDir(root.join(format!("target/bench/gateway/data-{}-{run}", std::process::id())));
             let _ = std::fs::remove_dir_all(&data.0);
-            let child = Cmd::new(root.join("target/release/herald-server"))
+            let mut command = Cmd::new(root.join("target/release/herald-server"))
                 .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
                 .arg(&data.0)
-                .env("RUST_LOG", "warn")
-                .spawn(Stdio::piped())?;
-            (child, Some(data))
+                .env("RUST_LOG", "warn");
+            if kind == Kind::HeraldNats {
+                let nats = nats.ok_or("no nats-server")?;
+                // a stream of its own per run: every run starts empty
+                command = command.args(["--store", &nats.url, "--stream", &format!("BENCH{run}")]);
+            }
+            (command.spawn(Stdio::piped())?, Some(data))
         }
-        _ => {
+        Kind::SocketIo => {
             let child = Cmd::new("node")
                 .args(["server.js", "0"])
                 .current_dir(&root.join("bench/socketio"))
@@ -185,13 +258,14 @@ fn start(root: &Path, server: &str) -> Result<Server, String> {
         .trim()
         .rsplit_once(" listening on ")
         .map(|(_, url)| url.trim_end_matches('/').to_owned())
-        .ok_or_else(|| format!("{server} did not start (it said {line:?})"))?;
+        .ok_or_else(|| format!("{} did not start (it said {line:?})", kind.label()))?;
     Ok(Server { url, pid, _process: process, _data: data })
 }
 
-fn load(root: &Path, server: &str, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
+fn load(root: &Path, kind: Kind, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
+    let target = if kind == Kind::SocketIo { "socketio" } else { "herald" };
     let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-        .args(["fanout", "--target", server, "--base", &process.url])
+        .args(["fanout", "--target", target, "--base", &process.url])
         .args(["--clients", &clients.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
         .args(["--pid", &process.pid.to_string(), "--source-ip", source_ip])
         .output_stdout(Stdio::inherit())?;
@@ -202,19 +276,20 @@ fn num(value: &Value, key: &str) -> f64 {
     value[key].as_f64().unwrap_or(f64::NAN)
 }
 
-/// The results as a Markdown table, herald and Socket.IO per client count, with ratios.
-pub fn table(rows: &[(&str, Value)], replay: &Value) -> Result<String, String> {
+/// The results as a Markdown table, per client count, with each herald's ratio to
+/// Socket.IO, and the replay times.
+pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String, String> {
     let mut out = String::from(
-        "| clients | server    | delivered        | deliveries/s | p50 ms  | p99 ms  | RSS/idle conn |\n\
-         |--------:|-----------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
+        "| clients | server      | delivered        | deliveries/s | p50 ms  | p99 ms  | RSS/idle conn |\n\
+         |--------:|-------------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
     );
     for (server, r) in rows {
         let rss = r["kib_per_idle_connection"].as_f64().map(|k| format!("{k:.1} KiB")).unwrap_or("-".into());
         let count = |key: &str| r[key].as_u64().unwrap_or(0);
         out.push_str(&format!(
-            "| {:>7} | {:<9} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
+            "| {:>7} | {:<11} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
             count("clients"),
-            if *server == "herald" { "herald" } else { "Socket.IO" },
+            server,
             format!("{}/{}", count("delivered"), count("expected")),
             num(r, "deliveries_per_sec"),
             num(r, "p50_ms"),
@@ -223,21 +298,28 @@ pub fn table(rows: &[(&str, Value)], replay: &Value) -> Result<String, String> {
         ));
     }
     out.push('\n');
-    for pair in rows.chunks(2) {
-        let [(_, herald), (_, socketio)] = pair else { continue };
+    for (server, r) in rows.iter().filter(|(s, _)| *s != "Socket.IO") {
+        let Some((_, socketio)) = rows
+            .iter()
+            .find(|(s, other)| *s == "Socket.IO" && other["clients"] == r["clients"])
+        else {
+            continue;
+        };
         out.push_str(&format!(
-            "{} clients: herald/Socket.IO deliveries/s {:.2}x, p99 latency {:.2}x\n",
-            herald["clients"],
-            num(herald, "deliveries_per_sec") / num(socketio, "deliveries_per_sec"),
-            num(herald, "p99_ms") / num(socketio, "p99_ms"),
+            "{} clients: {server}/Socket.IO deliveries/s {:.2}x, p99 latency {:.2}x\n",
+            r["clients"],
+            num(r, "deliveries_per_sec") / num(socketio, "deliveries_per_sec"),
+            num(r, "p99_ms") / num(socketio, "p99_ms"),
         ));
     }
-    out.push_str(&format!(
-        "replay on resume: {} missed events in {:.3} s ({:.0} events/s)\n",
-        replay["events"],
-        num(replay, "seconds"),
-        num(replay, "events_per_sec")
-    ));
+    for (server, replay) in replays {
+        out.push_str(&format!(
+            "replay on resume ({server}): {} missed events in {:.3} s ({:.0} events/s)\n",
+            replay["events"],
+            num(replay, "seconds"),
+            num(replay, "events_per_sec")
+        ));
+    }
     Ok(out)
 }
 
@@ -256,11 +338,13 @@ mod tests {
     #[test]
     fn the_table_puts_herald_against_socketio_per_client_count() {
         let row = |rate: f64, p99: f64| json!({ "clients": 1000, "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": 1.0, "p99_ms": p99, "kib_per_idle_connection": 2.5 });
-        let rows = [("herald", row(300.0, 2.0)), ("socketio", row(100.0, 8.0))];
-        let text = table(&rows, &json!({ "events": 10000, "seconds": 0.5, "events_per_sec": 20000.0 })).unwrap();
+        let rows = [("herald", row(300.0, 2.0)), ("herald/NATS", row(200.0, 4.0)), ("Socket.IO", row(100.0, 8.0))];
+        let replay = json!({ "events": 10000, "seconds": 0.5, "events_per_sec": 20000.0 });
+        let text = table(&rows, &[("herald", replay)]).unwrap();
         assert!(text.contains("1000 clients: herald/Socket.IO deliveries/s 3.00x, p99 latency 0.25x"), "{text}");
-        assert!(text.contains("| Socket.IO |"));
+        assert!(text.contains("1000 clients: herald/NATS/Socket.IO deliveries/s 2.00x, p99 latency 0.50x"), "{text}");
+        assert!(text.contains("| Socket.IO   |"));
         assert!(text.contains("2.5 KiB"));
-        assert!(text.contains("10000 missed events in 0.500 s"));
+        assert!(text.contains("replay on resume (herald): 10000 missed events in 0.500 s"));
     }
 }

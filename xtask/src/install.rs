@@ -16,7 +16,13 @@ const WASM_PACK_VERSION: &str = "0.15.1";
 /// Debian's binaryen 108 silently corrupts wasm-bindgen 0.2.130 output; npm's 132 does not.
 const BINARYEN_NPM: &str = "binaryen@132.0.0";
 const WASM_OPT_VERSION: &str = "version 132";
-const APT_PACKAGES: [(&str, &str); 2] = [("chromium", "/usr/bin/chromium"), ("chromium-driver", "/usr/bin/chromedriver")];
+/// Debian packages the tests need, with a file each installs: the browser and its driver,
+/// and NATS (JetStream) for the gateway's NATS store tests.
+const APT_PACKAGES: [(&str, &str); 3] = [
+    ("chromium", "/usr/bin/chromium"),
+    ("chromium-driver", "/usr/bin/chromedriver"),
+    ("nats-server", "/usr/sbin/nats-server"),
+];
 
 /// Installs everything that is missing. With `dry_run`, only says what it would do.
 pub fn install(dry_run: bool) -> Result<(), String> {
@@ -53,7 +59,7 @@ pub fn install(dry_run: bool) -> Result<(), String> {
         missing.push("npm");
     }
     if missing.is_empty() {
-        say("ok   chromium, chromedriver, npm");
+        say("ok   chromium, chromedriver, nats-server, npm");
     } else if plan(&format!("apt-get install {}", missing.join(" "))) {
         apt_install(&missing)?;
     }

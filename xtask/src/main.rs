@@ -48,9 +48,12 @@ COMMANDS:
                            glue sizes, raw and gzipped, after wasm-opt.
     bench store            The embedded stores (SQLite, redb) side by side: durable appends and
                            a paged replay, events/s.
-    bench gateway          The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
+    bench gateway [--store nats]
+                           The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
                            stream clients from a Rust load generator: deliveries/s, p50/p99
                            latency, RSS per idle connection, ratios; replay of 10,000 events.
+                           With --store nats, also the gateway on NATS JetStream (a local
+                           nats-server -js), side by side.
     bench push             Publish-to-DOM latency (p50/p90/p99) on the NOP page in headless
                            Chromium, alone and with 1,000 other stream clients.
     help                   Print this message.
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),
         ["test"] => return tests::test_all(),
-        ["bench", what] => bench::bench(what),
+        ["bench", what, rest @ ..] => bench::bench(what, rest),
         ["screenshot"] => screenshot("docs/nop.png"),
         ["screenshot", out] => screenshot(out),
         [] | ["help"] | ["--help"] | ["-h"] => {

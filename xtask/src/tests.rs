@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every test layer, counted.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -86,8 +87,13 @@ pub fn test_all() -> ExitCode {
     let path = install::tool_path();
     let mut layers: Vec<(&str, Tally)> = Vec::new();
 
-    say("layer 1/3: native tests (unit, gateway on a real listener, doc tests)");
-    let native = run_counted(cargo().args(["test", "--locked", "--workspace", "--exclude", "herald-e2e"]));
+    say("layer 1/3: native tests (unit, gateway on a real listener and on NATS, doc tests)");
+    let mut native_tests = cargo().args(["test", "--locked", "--workspace", "--exclude", "herald-e2e"]);
+    // the NATS store tests start their own nats-server processes (Debian puts it in sbin)
+    if Path::new("/usr/sbin/nats-server").exists() {
+        native_tests = native_tests.env("NATS_SERVER", "/usr/sbin/nats-server");
+    }
+    let native = run_counted(native_tests);
     layers.push(("native", native));
 
     say("layer 2/3: browser tests (wasm-pack test --headless --chrome)");
