@@ -58,9 +58,8 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
             .current_dir(&socketio)
             .status()?;
     }
-    let nats = if with_nats { Some(NatsServer::start(&root)?) } else { None };
     let mut kinds = vec![Kind::Herald];
-    if nats.is_some() {
+    if with_nats {
         kinds.push(Kind::HeraldNats);
     }
     kinds.push(Kind::SocketIo);
@@ -73,7 +72,7 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
             run += 1;
             let source_ip = format!("127.0.0.{}", 20 + run);
             say(&format!("{}: {clients} clients, {EVENTS} events at {RATE}/s", kind.label()));
-            let process = start(&root, *kind, nats.as_ref(), run)?;
+            let process = start(&root, *kind, run)?;
             let result = load(&root, *kind, &process, clients, &source_ip)?;
             rows.push((kind.label(), result));
         }
@@ -81,7 +80,7 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
     let mut replays = Vec::new();
     for kind in kinds.iter().filter(|k| **k != Kind::SocketIo) {
         run += 1;
-        let process = start(&root, *kind, nats.as_ref(), run)?;
+        let process = start(&root, *kind, run)?;
         let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
             .args(["replay", "--base", &process.url, "--events", &REPLAY.to_string(), "--source-ip", "127.0.0.60"])
             .output_stdout(Stdio::inherit())?;
@@ -100,17 +99,19 @@ struct NatsServer {
 }
 
 impl NatsServer {
-    fn start(root: &Path) -> Result<Self, String> {
+    fn start(root: &Path, run: usize) -> Result<Self, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let data = TempDir(root.join(format!("target/bench/gateway/nats-{}", std::process::id())));
+        let data = TempDir(root.join(format!("target/bench/gateway/nats-{}-{run}", std::process::id())));
         let _ = std::fs::remove_dir_all(&data.0);
         let bin = if Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
         let child = Cmd::new(bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&data.0)
+            .arg("-l")
+            .arg(data.0.join("nats.log"))
             .spawn(Stdio::null())?;
         let process = Guard(child);
         for _ in 0..100 {
@@ -206,7 +207,7 @@ fn start_serving(root: &Path) -> Result<Server, String> {
         .ok_or_else(|| format!("the gateway did not start (it said {line:?})"))?
         .trim_end_matches('/')
         .to_owned();
-    Ok(Server { url, pid, _process: process, _data: Some(data) })
+    Ok(Server { url, pid, _process: process, _data: Some(data), _nats: None })
 }
 
 struct Server {
@@ -214,6 +215,7 @@ struct Server {
     pid: u32,
     _process: Guard,
     _data: Option<TempDir>,
+    _nats: Option<NatsServer>,
 }
 
 /// A directory removed when dropped.
@@ -225,7 +227,9 @@ impl Drop for TempDir {
     }
 }
 
-fn start(root: &Path, kind: Kind, nats: Option<&NatsServer>, run: usize) -> Result<Server, String> {
+fn start(root: &Path, kind: Kind, run: usize) -> Result<Server, String> {
+    // herald on NATS gets a nats-server of its own per run: every run starts empty
+    let nats = if kind == Kind::HeraldNats { Some(NatsServer::start(root, run)?) } else { None };
     let (mut child, data) = match kind {
         Kind::Herald | Kind::HeraldNats => {
             let data = TempDir(root.join(format!("target/bench/gateway/data-{}-{run}", std::process::id())));
@@ -234,10 +238,8 @@ fn start(root: &Path, kind: Kind, nats: Option<&NatsServer>, run: usize) -> Resu
                 .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
                 .arg(&data.0)
                 .env("RUST_LOG", "warn");
-            if kind == Kind::HeraldNats {
-                let nats = nats.ok_or("no nats-server")?;
-                // a stream of its own per run: every run starts empty
-                command = command.args(["--store", &nats.url, "--stream", &format!("BENCH{run}")]);
+            if let Some(nats) = &nats {
+                command = command.args(["--store", &nats.url]);
             }
             (command.spawn(Stdio::piped())?, Some(data))
         }
@@ -259,7 +261,7 @@ fn start(root: &Path, kind: Kind, nats: Option<&NatsServer>, run: usize) -> Resu
         .rsplit_once(" listening on ")
         .map(|(_, url)| url.trim_end_matches('/').to_owned())
         .ok_or_else(|| format!("{} did not start (it said {line:?})", kind.label()))?;
-    Ok(Server { url, pid, _process: process, _data: data })
+    Ok(Server { url, pid, _process: process, _data: data, _nats: nats })
 }
 
 fn load(root: &Path, kind: Kind, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
