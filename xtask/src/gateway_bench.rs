@@ -106,6 +106,7 @@ impl NatsServer {
             .port();
         let data = TempDir(root.join(format!("target/bench/gateway/nats-{}-{run}", std::process::id())));
         let _ = std::fs::remove_dir_all(&data.0);
+        std::fs::create_dir_all(&data.0).map_err(|e| format!("{}: {e}", data.0.display()))?;
         let bin = if Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
         let child = Cmd::new(bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])

@@ -413,7 +413,8 @@ async fn replay(args: Args) -> Result<serde_json::Value, String> {
         }
         carry.extend_from_slice(&chunk[..n]);
         while let Some(end) = carry.iter().position(|b| *b == b'\n') {
-            if carry.starts_with(b"data:") {
+            // events carry `id:`; the gateway's notices do not
+            if carry.starts_with(b"id:") {
                 count += 1;
             }
             carry.drain(..=end);
