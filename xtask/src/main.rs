@@ -3,6 +3,7 @@
 //! Standard library only, so that it compiles in a second on a fresh machine.
 
 mod bench;
+mod dist;
 mod gateway_bench;
 mod install;
 mod mfe;
@@ -34,6 +35,11 @@ COMMANDS:
                            trunk's staging dir, as the Trunk.toml pre-build hook runs it).
     peer                   Build the peer wasm module of the cross-module browser tests into
                            tests/cross-module/peer-pkg/.
+    dist [--version V] [NAME...]
+                           Build every micro-frontend (or NAME) into its own versioned,
+                           self-contained folder dist/mfe/<name>/<version>/ (entry <name>.js,
+                           hashed wasm and glue, manifest.json), and the embedding examples of
+                           www/examples/ into dist/examples/.
     serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
                            store (data in .herald/), serving dist/, with the noise simulator
                            posting readings. Default ADDR: 127.0.0.1:8787.
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
         ["schema"] => schema::schema(false),
         ["schema", "--check"] => schema::schema(true),
         ["mfe", rest @ ..] => mfe::build_from_args(rest),
+        ["dist", rest @ ..] => dist::dist_from_args(rest),
         ["peer"] => install::install(false).and_then(|()| build_peer()),
         ["serve"] => serve("127.0.0.1:8787"),
         ["serve", "--listen", addr] => serve(addr),
