@@ -98,7 +98,9 @@ class NopAlerts extends HTMLElement {
     window.addEventListener("herald:nop.noise.reading", this.#onReading);
     window.addEventListener("herald:nop.sensor.selected", this.#onSelected);
     this.addEventListener("click", this.#onClick);
-    const stream = this.getAttribute("stream");
+    // the stream: the `stream` attribute, else the page's <meta name="herald-stream">
+    const stream = this.getAttribute("stream")
+      ?? document.querySelector('meta[name="herald-stream"]')?.getAttribute("content");
     if (stream) {
       this.#stream = new URL(stream, document.baseURI);
       this.#stream.search = "";

@@ -115,12 +115,16 @@ pub fn test_all() -> ExitCode {
     }
     layers.push(("browser", browser));
 
-    say("layer 3/3: end-to-end tests (gateway binary + trunk-built page + Chromium)");
-    let built = build_page().and_then(|()| {
-        cargo()
-            .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
-            .status()
-    });
+    say("layer 3/3: end-to-end tests (gateway binary + trunk-built page + dist folders + Chromium)");
+    let built = build_page()
+        .and_then(|()| {
+            cargo()
+                .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
+                .status()
+        })
+        // the embedding tests load the dist folders, and a second version of one MFE
+        .and_then(|()| crate::dist::dist_from_args(&[]))
+        .and_then(|()| crate::dist::dist_from_args(&["--version", "0.1.1", "nop-noise-meter"]));
     let e2e = match built {
         Ok(()) => run_counted(cargo().args(["test", "--locked", "-p", "herald-e2e"])),
         Err(error) => {

@@ -714,9 +714,37 @@ fn is_about(event: &web_sys::Event, url: &str) -> bool {
         .is_some_and(|u| u == url)
 }
 
+/// The URL relative URLs resolve against: the document's base URL (`<base href>`, else
+/// the page's own).
 fn page_href() -> Result<String, Error> {
-    Ok(web_sys::window()
-        .ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?
-        .location()
-        .href()?)
+    let window = web_sys::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
+    if let Some(base) = window.document().and_then(|d| d.base_uri().ok().flatten()) {
+        return Ok(base);
+    }
+    Ok(window.location().href()?)
+}
+
+/// The name of the `<meta>` that tells a page's micro-frontends where the gateway's
+/// stream is: `<meta name="herald-stream" content="https://gw.example/events/stream">`.
+pub const STREAM_META: &str = "herald-stream";
+
+/// The stream URL for `element`: its `stream` attribute, else the page's
+/// `<meta name="herald-stream" content="…">`, else `/events/stream` (the gateway serving
+/// the page). Relative URLs resolve against the document's base URL, so they work under
+/// a path prefix and behind a reverse proxy.
+pub fn stream_url_of(element: &web_sys::Element) -> String {
+    if let Some(url) = element.get_attribute("stream").filter(|u| !u.trim().is_empty()) {
+        return url;
+    }
+    element
+        .owner_document()
+        .and_then(|document| {
+            document
+                .query_selector(&format!("meta[name=\"{STREAM_META}\"]"))
+                .ok()
+                .flatten()
+        })
+        .and_then(|meta| meta.get_attribute("content"))
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "/events/stream".to_owned())
 }

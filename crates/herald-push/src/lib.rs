@@ -38,7 +38,7 @@ mod error;
 mod js;
 
 pub use backoff::Backoff;
-pub use client::{Interest, Push, Transport, POSITION_ATTRIBUTE};
+pub use client::{stream_url_of, Interest, Push, Transport, POSITION_ATTRIBUTE, STREAM_META};
 pub use contracts::{ConnectionState, StreamReset};
 pub use error::Error;
 pub use herald_protocol::{CloudEvent, Position};

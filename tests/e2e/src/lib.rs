@@ -78,8 +78,13 @@ impl Gateway {
     /// Starts the gateway binary on a free port with a fresh data directory, serving the
     /// built page.
     pub fn start() -> Result<Self, Error> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Gateway::start`], with more flags (`--cors-origin`, say).
+    pub fn start_with(extra: &[&str]) -> Result<Self, Error> {
         let data = tempdir::TempDir::new("herald-e2e")?;
-        let (process, base) = spawn_gateway("127.0.0.1:0", data.path())?;
+        let (process, base) = spawn_gateway_with("127.0.0.1:0", data.path(), extra)?;
         Ok(Gateway {
             base,
             process: Some(process),
@@ -153,6 +158,10 @@ pub async fn post(base: &str, event: &Value) -> Result<String, Error> {
 /// Starts the gateway binary on `listen` with the data directory `data`, serving the
 /// built page; the process and its base URL.
 fn spawn_gateway(listen: &str, data: &Path) -> Result<(ChildGuard, String), Error> {
+    spawn_gateway_with(listen, data, &[])
+}
+
+fn spawn_gateway_with(listen: &str, data: &Path, extra: &[&str]) -> Result<(ChildGuard, String), Error> {
     let root = workspace_root();
     let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
     let dist = env_path("HERALD_DIST", root.join("dist"));
@@ -167,6 +176,7 @@ fn spawn_gateway(listen: &str, data: &Path) -> Result<(ChildGuard, String), Erro
         .arg(data)
         .arg("--static-dir")
         .arg(&dist)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -216,6 +226,40 @@ pub fn noise_reading(id: &str, sensor: &str, db: f64) -> Value {
         "subject": sensor, "datacontenttype": "application/json",
         "data": {"sensor": sensor, "db": db, "at": 0}
     })
+}
+
+/// A plain static file server (no gateway, no trunk) on a free loopback port, serving
+/// the files of a directory under a path prefix (as behind a reverse proxy that mounts an
+/// application at `/apps/nop/`); stops when dropped.
+pub struct StaticServer {
+    /// The base URL of the served directory, `http://127.0.0.1:PORT/apps/nop`.
+    pub base: String,
+    /// The origin, `http://127.0.0.1:PORT`.
+    pub origin: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Where [`StaticServer`] mounts its directory.
+pub const STATIC_PREFIX: &str = "/apps/nop";
+
+impl StaticServer {
+    /// Serves `dir` (call from within a tokio runtime).
+    pub async fn start(dir: &Path) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        let files = tower_http::services::ServeDir::new(dir);
+        let app = axum::Router::new().nest_service(STATIC_PREFIX, files);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(StaticServer { base: format!("{origin}{STATIC_PREFIX}"), origin, task })
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A headless Chromium session.

@@ -1,7 +1,8 @@
 //! `<nop-noise-chart>`: the recent readings of the selected sensor as bars — a yew
 //! function component made a custom element by herald-yew.
 //!
-//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`); `bars` —
+//! Attributes: `stream` — the gateway's stream URL (default: the page's
+//! `<meta name="herald-stream">`, else `/events/stream`); `bars` —
 //! how many readings to show (default 20).
 #![forbid(unsafe_code)]
 
@@ -55,7 +56,7 @@ impl AttributeProps for ChartProps {
     fn from_element(element: &HtmlElement) -> Self {
         let defaults = ChartProps::default();
         ChartProps {
-            stream: element.get_attribute("stream").unwrap_or(defaults.stream),
+            stream: herald_push::stream_url_of(element),
             bars: element
                 .get_attribute("bars")
                 .and_then(|b| b.parse().ok())

@@ -2,7 +2,11 @@
 //! while none is selected). It hears `nop.sensor.selected` from whichever micro-frontend
 //! publishes it.
 //!
-//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`).
+//! Property: `threshold` — the level in dB above which a reading shows as loud (default
+//! 85; `meter.threshold = 70` from any script).
+//!
+//! Attributes: `stream` — the gateway's stream URL (default: the page's
+//! `<meta name="herald-stream">`, else `/events/stream`).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -17,7 +21,6 @@ use wasm_bindgen::prelude::*;
 use web_sys::Element;
 
 const TAG: &str = "nop-noise-meter";
-const DEFAULT_STREAM: &str = "/events/stream";
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -32,9 +35,16 @@ pub fn register() -> Result<(), herald_element::Error> {
     define_once::<NoiseMeter>(TAG)
 }
 
-struct NoiseMeter;
+/// The default level above which a reading shows as loud, in dB.
+const DEFAULT_THRESHOLD: f64 = 85.0;
+
+struct NoiseMeter {
+    threshold: f64,
+    view: Option<Rc<RefCell<View>>>,
+}
 
 struct View {
+    threshold: f64,
     selected_label: Element,
     level: Element,
     sensor: Element,
@@ -45,7 +55,41 @@ struct View {
 
 impl CustomElement for NoiseMeter {
     fn create(_host: &Host) -> Self {
-        NoiseMeter
+        NoiseMeter {
+            threshold: DEFAULT_THRESHOLD,
+            view: None,
+        }
+    }
+
+    /// `meter.threshold = 70`: the level (dB) above which a reading shows as loud.
+    fn properties() -> &'static [&'static str] {
+        &["threshold"]
+    }
+
+    fn property(&self, _host: &Host, name: &str) -> JsValue {
+        match name {
+            "threshold" => herald_element::to_js(&self.threshold),
+            _ => JsValue::UNDEFINED,
+        }
+    }
+
+    fn set_property(&mut self, _host: &mut Host, name: &str, value: JsValue) -> Result<(), String> {
+        match name {
+            "threshold" => {
+                let threshold: f64 = herald_element::from_js(value)?;
+                if !(0.0..=200.0).contains(&threshold) {
+                    return Err(format!("threshold must be between 0 and 200 dB, not {threshold}"));
+                }
+                self.threshold = threshold;
+                if let Some(view) = &self.view {
+                    let mut view = view.borrow_mut();
+                    view.threshold = threshold;
+                    view.render();
+                }
+                Ok(())
+            }
+            other => Err(format!("no property `{other}`")),
+        }
     }
 
     fn connected(&mut self, host: &mut Host) {
@@ -57,6 +101,7 @@ impl CustomElement for NoiseMeter {
         );
         let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
+            threshold: self.threshold,
             selected_label: find(".nop-meter-selected"),
             level: find(".nop-meter-level"),
             sensor: find(".nop-meter-sensor"),
@@ -65,10 +110,7 @@ impl CustomElement for NoiseMeter {
             selected: None,
         }));
 
-        let stream_url = host
-            .element()
-            .get_attribute("stream")
-            .unwrap_or_else(|| DEFAULT_STREAM.into());
+        let stream_url = herald_push::stream_url_of(host.element());
         let on_reading = view.clone();
         // the page's one stream connection carries the readings onto the bus
         match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
@@ -83,6 +125,11 @@ impl CustomElement for NoiseMeter {
         host.keep(Bus::page().subscribe::<SensorSelected>(move |event| {
             on_selected.borrow_mut().select(event.data.sensor.clone());
         }));
+        self.view = Some(view);
+    }
+
+    fn disconnected(&mut self, _host: &mut Host) {
+        self.view = None;
     }
 }
 
@@ -105,7 +152,7 @@ impl View {
             Some(reading) => {
                 self.level.set_text_content(Some(&format!("{:.1} dB", reading.db)));
                 self.sensor.set_text_content(Some(&reading.sensor));
-                let _ = self.level.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
+                let _ = self.level.class_list().toggle_with_force("nop-loud", reading.db > self.threshold);
             }
             None => {
                 self.level.set_text_content(Some("–"));

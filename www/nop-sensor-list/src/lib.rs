@@ -1,7 +1,8 @@
 //! `<nop-sensor-list>`: the NOP sensors with their latest level. Clicking a sensor
 //! publishes `nop.sensor.selected` on the bus.
 //!
-//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`).
+//! Attributes: `stream` — the gateway's stream URL (default: the page's
+//! `<meta name="herald-stream">`, else `/events/stream`).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -18,7 +19,6 @@ use web_sys::{Document, Element};
 
 const TAG: &str = "nop-sensor-list";
 const SOURCE: &str = "/mfe/nop-sensor-list";
-const DEFAULT_STREAM: &str = "/events/stream";
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -72,10 +72,7 @@ impl CustomElement for SensorList {
         }));
         let bus = Bus::page().with_source(SOURCE);
 
-        let stream_url = host
-            .element()
-            .get_attribute("stream")
-            .unwrap_or_else(|| DEFAULT_STREAM.into());
+        let stream_url = herald_push::stream_url_of(host.element());
         let on_reading = view.clone();
         // the page's one stream connection carries the readings onto the bus
         match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {

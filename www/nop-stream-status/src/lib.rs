@@ -4,7 +4,8 @@
 //! order) — and the forwarding of every noise alert raised in the page to the gateway,
 //! as the same correlation chain (central logging).
 //!
-//! Attributes: `stream` — the gateway's stream URL (default `/events/stream`); `topics` —
+//! Attributes: `stream` — the gateway's stream URL (default: the page's
+//! `<meta name="herald-stream">`, else `/events/stream`); `topics` —
 //! space-separated topic patterns to count (default `nop.noise.reading`); `transport` —
 //! `websocket` to ask for the WebSocket transport (default: Server-Sent Events; the
 //! first module of the page to connect decides).
@@ -23,7 +24,6 @@ use wasm_bindgen::prelude::*;
 use web_sys::Element;
 
 const TAG: &str = "nop-stream-status";
-const DEFAULT_STREAM: &str = "/events/stream";
 const DEFAULT_TOPICS: &str = "nop.noise.reading";
 
 #[wasm_bindgen(start)]
@@ -85,7 +85,7 @@ impl CustomElement for StreamStatus {
             counts: Counts::default(),
         }));
         let element = host.element().clone();
-        let stream = element.get_attribute("stream").unwrap_or_else(|| DEFAULT_STREAM.into());
+        let stream = herald_push::stream_url_of(&element);
         let topics = element.get_attribute("topics").unwrap_or_else(|| DEFAULT_TOPICS.into());
         let topics: Vec<&str> = topics.split_whitespace().collect();
         let transport = match element.get_attribute("transport").as_deref() {
