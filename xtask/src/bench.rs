@@ -110,7 +110,51 @@ fn bench_size() -> Result<(), String> {
         rows.push((label.to_owned(), [size(&wasm)?, gzip_size(&wasm)?, size(&js)?, gzip_size(&js)?]));
     }
     print!("{}", size_table(&rows));
+
+    // what embedding each MFE costs: every file of its dist folder, from its manifest
+    crate::dist::dist_from_args(&[])?;
+    let mut manifests = Vec::new();
+    let mfes = crate::dist::RUST_MFES.iter().chain(crate::dist::JS_MFES.iter());
+    for name in mfes {
+        let dir = root.join("dist/mfe").join(name);
+        let version = crate::dist::newest_version(&dir).ok_or_else(|| format!("no dist build of {name}"))?;
+        let path = dir.join(&version).join("manifest.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        manifests.push(serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    println!();
+    print!("{}", transfer_table(&manifests));
     Ok(())
+}
+
+/// Per MFE, from its dist manifest: what a page transfers to embed it (every file, raw
+/// and gzipped), and its wasm alone.
+pub fn transfer_table(manifests: &[Value]) -> String {
+    let mut out = String::from(
+        "embedding, from the dist manifests (every file of the MFE's folder):\n\
+         | MFE               | version | files | total KB | total gz KB | wasm gz KB |\n\
+         |-------------------|---------|------:|---------:|------------:|-----------:|\n",
+    );
+    for m in manifests {
+        let files = m["files"].as_array().cloned().unwrap_or_default();
+        let sum = |key: &str| files.iter().map(|f| f[key].as_u64().unwrap_or(0)).sum::<u64>() as f64 / 1000.0;
+        let wasm_gz = files
+            .iter()
+            .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(".wasm")))
+            .map(|f| f["gzip_bytes"].as_u64().unwrap_or(0))
+            .sum::<u64>() as f64
+            / 1000.0;
+        out.push_str(&format!(
+            "| {:<17} | {:<7} | {:>5} | {:>8.1} | {:>11.1} | {:>10.1} |\n",
+            m["name"].as_str().unwrap_or("?"),
+            m["version"].as_str().unwrap_or("?"),
+            files.len(),
+            sum("bytes"),
+            sum("gzip_bytes"),
+            wasm_gz,
+        ));
+    }
+    out
 }
 
 /// The size table: bytes raw and gzipped (-9), wasm and JS glue, and the gzipped total.
@@ -231,6 +275,19 @@ pub fn table(result: &Value) -> Result<String, String> {
 
 #[cfg(test)]
 mod unit {
+    #[test]
+    fn the_transfer_table_sums_the_manifest_files() {
+        let manifest = serde_json::json!({
+            "name": "nop-x", "version": "0.1.0",
+            "files": [
+                { "path": "nop-x.js", "bytes": 300, "gzip_bytes": 200 },
+                { "path": "nop-x_bg-ab.wasm", "bytes": 50000, "gzip_bytes": 20000 },
+            ],
+        });
+        let text = super::transfer_table(&[manifest]);
+        assert!(text.contains("| nop-x             | 0.1.0   |     2 |     50.3 |        20.2 |       20.0 |"), "{text}");
+    }
+
     #[test]
     fn the_size_table_totals_the_gzipped_parts() {
         let table = super::size_table(&[("m".into(), [2048, 1024, 4096, 512])]);
