@@ -89,6 +89,17 @@ impl Feed {
         let reason = if from.epoch != head.epoch {
             Some("the position is from another epoch of the event log".to_owned())
         } else if from.seq > head.seq {
+            // With a shared store, another gateway may have stored it and this one's live
+            // feed not caught up yet: then go on live from there, skipping what the feed
+            // brings up to it.
+            let log = state.log.clone();
+            let durable = tokio::task::spawn_blocking(move || log.durable_head())
+                .await
+                .map_err(|join| AppError::Internal(join.to_string()))??;
+            if from.seq <= durable.seq {
+                feed.head = from;
+                return Ok(feed);
+            }
             Some("the position is ahead of the event log".to_owned())
         } else {
             let log = state.log.clone();

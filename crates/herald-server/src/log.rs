@@ -109,6 +109,14 @@ impl EventLog {
         Position::new(self.epoch(), *self.shared.lock())
     }
 
+    /// The newest position any gateway stored, asked of the store (this gateway's
+    /// [`EventLog::head`] may trail it when the store is shared).
+    ///
+    /// This may block on I/O: call it from a blocking context.
+    pub fn durable_head(&self) -> Result<Position, StoreError> {
+        Ok(Position::new(self.epoch(), self.store.durable_head()?))
+    }
+
     /// Bytes of JSON sent to the live feed since the gateway started.
     pub fn appended_bytes(&self) -> u64 {
         self.shared.bytes.load(Ordering::Relaxed)

@@ -260,15 +260,17 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
     let epoch = epoch.split_once('-').unwrap().0.to_owned();
     let mut last = format!("{epoch}-0");
     let mut received = Vec::new();
+    let mut positions: Vec<(String, String, usize)> = Vec::new();
     let mut turn = 0;
     while received.len() < EVENTS && turn < 50 {
         let gateway = if turn % 2 == 0 { &b } else { &a };
         turn += 1;
         let mut sse = gateway.stream("topic=nop.>", Some(&last)).await;
         while let Some(frame) = sse.next(Duration::from_secs(5)).await {
-            if let Some(id) = frame.id {
-                last = id;
+            if let Some(id) = &frame.id {
+                last = id.clone();
             }
+            positions.push((frame.id.clone().unwrap_or_default(), frame.data["id"].as_str().unwrap().to_owned(), turn));
             received.push(frame.data["id"].as_str().unwrap().to_owned());
             if received.len() == EVENTS {
                 break;
@@ -276,6 +278,16 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
         }
     }
     let distinct: HashSet<&String> = received.iter().collect();
+    if distinct.len() != received.len() {
+        let mut seen = std::collections::HashMap::new();
+        for (i, (position, id, turn)) in positions.iter().enumerate() {
+            if let Some(first) = seen.insert(id.clone(), (i, position.clone(), *turn)) {
+                eprintln!("DUP {id}: first #{} at {} (turn {}), again #{i} at {position} (turn {turn})", first.0, first.1, first.2);
+                break;
+            }
+        }
+        eprintln!("turns: {turn}; first 3: {:?}; around 510: {:?}", &positions[..3], &positions[505..515.min(positions.len())]);
+    }
     assert_eq!(received.len(), EVENTS, "every acknowledged event");
     assert_eq!(distinct.len(), EVENTS, "none twice");
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();

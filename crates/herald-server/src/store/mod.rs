@@ -137,6 +137,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// The sequence number of the newest event (`0` when none was ever stored).
     fn head(&self) -> Result<u64, StoreError>;
 
+    /// The newest sequence number stored by anyone, asked of the store itself (for a
+    /// store several gateways share, [`EventStore::head`] may trail it). Default: `head`.
+    fn durable_head(&self) -> Result<u64, StoreError> {
+        self.head()
+    }
+
     /// Stores the new events of `events` durably, all or none, in order, and says for
     /// each event of the batch what became of it. An event whose (`source`, `id`) is
     /// already stored, or earlier in the same batch, is a [`Appended::Repeat`].

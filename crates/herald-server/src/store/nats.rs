@@ -190,6 +190,10 @@ impl EventStore for NatsStore {
         Ok(self.head.load(Ordering::Acquire))
     }
 
+    fn durable_head(&self) -> Result<u64, StoreError> {
+        Ok(self.runtime.block_on(self.stream_state())?.last_sequence)
+    }
+
     fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
         let subjects = events.iter().map(|e| self.subject(&e.ty)).collect::<Result<Vec<_>, _>>()?;
         self.runtime.block_on(async {
