@@ -164,55 +164,49 @@ export function push_seen(url, key) {
   if (st.order.length > SEEN) st.seen.delete(st.order.shift());
   return false;
 }
-export function push_open_sse(url, module, href, on_item) {
+// The owner's callback for a connection: never after the connection was replaced, never
+// into a crashed module; a module that throws (trapped) gives the connection up.
+function guarded(url, module, source, on_item) {
   const st = entry(url);
-  const es = new EventSource(href);
-  const call = (kind, data, id) => {
-    if (st.source !== es) { es.close(); return; }
+  return (kind, data, id) => {
+    if (st.source !== source) { source.close(); return; }
     if (crashed(module)) { push_release(url, module); return; }
     try {
       on_item(kind, data, id);
     } catch (error) {
-      // the module trapped: it must not own the connection any more
       push_release(url, module);
       throw error;
     }
   };
+}
+// The leader tab relays what its connection receives to the other tabs.
+function relay(url, source, data, id) {
+  const st = entry(url);
+  if (st.source === source && st.channel && st.leader) st.channel.postMessage({ kind: "event", data, id });
+}
+export function push_open_sse(url, module, href, on_item) {
+  const es = new EventSource(href);
+  const call = guarded(url, module, es, on_item);
   es.onopen = () => call("open", undefined, undefined);
   es.onerror = () => call("error", undefined, undefined);
   es.onmessage = (e) => {
-    // the leader tab relays what it receives to the other tabs
-    if (st.source === es && st.channel && st.leader) {
-      st.channel.postMessage({ kind: "event", data: e.data, id: e.lastEventId });
-    }
+    relay(url, es, e.data, e.lastEventId);
     call("message", e.data, e.lastEventId);
   };
-  st.source = es;
+  entry(url).source = es;
   return es;
 }
 export function push_open_ws(url, module, href, hello, on_item) {
-  const st = entry(url);
   const ws = new WebSocket(href, "cloudevents.json");
-  const call = (kind, data, id) => {
-    if (st.source !== ws) { ws.close(); return; }
-    if (crashed(module)) { push_release(url, module); return; }
-    try {
-      on_item(kind, data, id);
-    } catch (error) {
-      push_release(url, module);
-      throw error;
-    }
-  };
+  const call = guarded(url, module, ws, on_item);
   ws.onopen = () => { ws.send(hello); call("open", undefined, undefined); };
   ws.onclose = () => call("error", undefined, undefined);
   ws.onmessage = (e) => {
     if (typeof e.data !== "string") return;
-    if (st.source === ws && st.channel && st.leader) {
-      st.channel.postMessage({ kind: "event", data: e.data, id: "" });
-    }
+    relay(url, ws, e.data, "");
     call("message", e.data, "");
   };
-  st.source = ws;
+  entry(url).source = ws;
   return ws;
 }
 export function push_send(source, text) {
