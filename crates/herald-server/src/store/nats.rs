@@ -156,7 +156,7 @@ impl NatsStore {
     }
 
     fn stored(&self, message: &jetstream::Message) -> Result<Arc<Stored>, StoreError> {
-        let seq = message.info().map_err(|e| unavailable(e))?.stream_sequence;
+        let seq = message.info().map_err(unavailable)?.stream_sequence;
         let json = String::from_utf8(message.payload.to_vec()).map_err(|e| StoreError::Corrupt {
             path: self.config.stream.clone(),
             record: seq,
