@@ -69,8 +69,9 @@ enum Out {
     Frame(String),
     /// A stored event's message, shared by every connection that sends it.
     Shared(Utf8Bytes),
-    /// Send this and close: the client resumes from its last position.
-    Last(String),
+    /// Send this and close with this code (1001 drain, 1008 too slow): the client
+    /// resumes from its last position.
+    Last(String, u16, &'static str),
 }
 
 /// A subscription's task, stopped when the handle is dropped.
@@ -103,9 +104,9 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
                     if sink.send(Message::Text(frame)).await.is_err() { return; }
                     continue;
                 }
-                Some(Out::Last(frame)) => {
+                Some(Out::Last(frame, code, reason)) => {
                     let _ = sink.send(text(frame)).await;
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1008, reason: Utf8Bytes::from_static("too slow") }))).await;
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
                     return;
                 }
                 None => continue,
@@ -211,7 +212,8 @@ async fn subscribe(
                     }
                     Out::Frame(crate::store::with_position(&json_of(&notice), head))
                 }
-                Item::Drain(notice) | Item::Slow(notice) => Out::Last(json_of(&notice)),
+                Item::Drain(notice) => Out::Last(json_of(&notice), 1001, "draining"),
+                Item::Slow(notice) => Out::Last(json_of(&notice), 1008, "too slow"),
             };
             if out.send(frame).await.is_err() {
                 return;

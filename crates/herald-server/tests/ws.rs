@@ -186,3 +186,22 @@ async fn a_stream_that_falls_behind_is_closed_with_herald_slow() {
     let metrics = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("herald_stream_slow_disconnects_total 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn on_shutdown_a_websocket_gets_herald_drain_and_a_going_away_close() {
+    let (stop, signal) = tokio::sync::watch::channel(false);
+    let gw = start(AppState::new(EventLog::in_memory()).with_shutdown(signal)).await;
+    let mut socket = connect(&gw).await;
+    send(&mut socket, &control("s", "herald.subscribe", json!({ "topic": "nop.>" }))).await;
+    assert_eq!(recv(&mut socket).await["type"], "herald.subscribed");
+    stop.send(true).unwrap();
+    assert_eq!(recv(&mut socket).await["type"], "herald.drain");
+    let close = loop {
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("a close in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.expect("a close frame with a code").code), 1001);
+}
