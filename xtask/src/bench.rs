@@ -41,25 +41,12 @@ fn bench_store() -> Result<(), String> {
 /// Builds `krate` for release (opt-level z, as shipped), runs wasm-bindgen (`--target web`)
 /// into `out`, and wasm-opt -Oz (binaryen 132) on the result.
 fn build_module(krate: &str, out: &Path) -> Result<(), String> {
-    let root = root();
-    let name = krate.replace('-', "_");
-    let wasm = root.join(format!("target/wasm32-unknown-unknown/release/{name}.wasm"));
-    Cmd::new("wasm-bindgen")
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(out)
-        .arg(&wasm)
-        .env("PATH", install::tool_path())
-        .status()?;
-    let bg = out.join(format!("{name}_bg.wasm"));
-    Cmd::new("wasm-opt")
-        .args(["-Oz", "-o"])
-        .arg(&bg)
-        .arg(&bg)
-        .env("PATH", install::tool_path())
-        .status()
+    let wasm = root().join(format!("target/wasm32-unknown-unknown/release/{}.wasm", krate.replace('-', "_")));
+    crate::mfe::bindgen_web(&wasm, out, true).map(|_| ())
 }
 
-fn gzip_size(path: &Path) -> Result<u64, String> {
+/// The size of `path` compressed with `gzip -9`.
+pub fn gzip_size(path: &Path) -> Result<u64, String> {
     let output = std::process::Command::new("gzip")
         .args(["-9", "-c"])
         .arg(path)
@@ -231,7 +218,8 @@ fn bench_bus() -> Result<(), String> {
     Ok(())
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+/// Copies one file.
+pub fn copy(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::copy(from, to)
         .map(|_| ())
         .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))

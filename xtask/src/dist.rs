@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha384};
 
-use crate::run::{cargo, Cmd};
+use crate::run::cargo;
 use crate::{install, root, say};
 
 /// The micro-frontends written in Rust: each its own crate and wasm module.
@@ -80,7 +80,7 @@ pub fn dist(names: &[String], version: Option<&str>) -> Result<BTreeMap<String, 
         say(&format!("dist: {name} {version} into {}", out.display()));
         if JS_MFES.contains(&name.as_str()) {
             let script = root.join(format!("www/{name}/{name}.js"));
-            copy(&script, &out.join(format!("{name}.js")))?;
+            crate::bench::copy(&script, &out.join(format!("{name}.js")))?;
         } else {
             package_rust(&root, name, &out)?;
         }
@@ -105,19 +105,8 @@ fn package_rust(root: &Path, name: &str, out: &Path) -> Result<(), String> {
     let stem = name.replace('-', "_");
     let bindgen = root.join("target/herald-dist").join(name);
     let _ = std::fs::remove_dir_all(&bindgen);
-    Cmd::new("wasm-bindgen")
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(&bindgen)
-        .arg(root.join(format!("target/wasm32-unknown-unknown/release/{stem}.wasm")))
-        .env("PATH", install::tool_path())
-        .status()?;
-    let wasm = bindgen.join(format!("{stem}_bg.wasm"));
-    Cmd::new("wasm-opt")
-        .args(["-Oz", "-o"])
-        .arg(&wasm)
-        .arg(&wasm)
-        .env("PATH", install::tool_path())
-        .status()?;
+    let module = root.join(format!("target/wasm32-unknown-unknown/release/{stem}.wasm"));
+    let wasm = crate::mfe::bindgen_web(&module, &bindgen, true)?;
     let wasm_bytes = read(&wasm)?;
     let wasm_name = format!("{name}_bg-{}.wasm", short_hash(&wasm_bytes));
     write(&out.join(&wasm_name), &wasm_bytes)?;
@@ -126,7 +115,7 @@ fn package_rust(root: &Path, name: &str, out: &Path) -> Result<(), String> {
     write(&out.join(&glue_name), &glue_bytes)?;
     let snippets = bindgen.join("snippets");
     if snippets.is_dir() {
-        copy_dir(&snippets, &out.join("snippets"))?;
+        crate::mfe::copy_dir(&snippets, &out.join("snippets"))?;
     }
     let entry = format!(
         "// {name}: loading this module defines its custom element(s); nothing else is needed.\n\
@@ -144,7 +133,7 @@ fn write_manifest(name: &str, version: &str, herald: &Value, out: &Path) -> Resu
         files.push(json!({
             "path": relative,
             "bytes": bytes.len(),
-            "gzip_bytes": gzip_len(&path)?,
+            "gzip_bytes": crate::bench::gzip_size(&path)?,
             "integrity": format!("sha384-{}", base64(&Sha384::digest(&bytes))),
         }));
     }
@@ -215,15 +204,6 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn gzip_len(path: &Path) -> Result<u64, String> {
-    let output = std::process::Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(path)
-        .output()
-        .map_err(|e| format!("cannot run gzip: {e}"))?;
-    Ok(output.stdout.len() as u64)
-}
-
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -247,21 +227,6 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::copy(from, to).map(|_| ()).map_err(|e| format!("{} → {}: {e}", from.display(), to.display()))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
-    for file in walk(from)? {
-        let target = to.join(file.strip_prefix(from).map_err(|e| e.to_string())?);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        copy(&file, &target)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::run::{cargo, Cmd, Guard};
+use crate::run::{cargo, spawn_announced, Cmd, Guard};
 use crate::{root, say};
 
 const CLIENTS: [usize; 2] = [1_000, 10_000];
@@ -188,27 +188,22 @@ pub fn push_table(rows: &[(usize, Value)]) -> String {
 }
 
 fn start_serving(root: &Path) -> Result<Server, String> {
-    let data = TempDir(root.join(format!("target/bench/push/data-{}", std::process::id())));
+    let (command, data) = herald_command(root, &format!("push/data-{}", std::process::id()))?;
+    let command = command.arg("--static-dir").arg(root.join("dist"));
+    let (process, url) = spawn_announced(command, "the gateway")?;
+    Ok(Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None })
+}
+
+/// The release gateway, without authorization, on a free port, with a fresh data
+/// directory `target/bench/<data>` (removed with the returned guard).
+fn herald_command(root: &Path, data: &str) -> Result<(Cmd, TempDir), String> {
+    let data = TempDir(root.join("target/bench").join(data));
     let _ = std::fs::remove_dir_all(&data.0);
-    let mut child = Cmd::new(root.join("target/release/herald-server"))
+    let command = Cmd::new(root.join("target/release/herald-server"))
         .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data.0)
-        .arg("--static-dir")
-        .arg(root.join("dist"))
-        .env("RUST_LOG", "warn")
-        .spawn(Stdio::piped())?;
-    let stdout = child.stdout.take().ok_or("the gateway has no stdout")?;
-    let pid = child.id();
-    let process = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-    let url = line
-        .trim()
-        .strip_prefix("herald-server listening on ")
-        .ok_or_else(|| format!("the gateway did not start (it said {line:?})"))?
-        .trim_end_matches('/')
-        .to_owned();
-    Ok(Server { url, pid, _process: process, _data: Some(data), _nats: None })
+        .env("RUST_LOG", "warn");
+    Ok((command, data))
 }
 
 struct Server {
@@ -231,38 +226,21 @@ impl Drop for TempDir {
 fn start(root: &Path, kind: Kind, run: usize) -> Result<Server, String> {
     // herald on NATS gets a nats-server of its own per run: every run starts empty
     let nats = if kind == Kind::HeraldNats { Some(NatsServer::start(root, run)?) } else { None };
-    let (mut child, data) = match kind {
+    let (command, data) = match kind {
         Kind::Herald | Kind::HeraldNats => {
-            let data = TempDir(root.join(format!("target/bench/gateway/data-{}-{run}", std::process::id())));
-            let _ = std::fs::remove_dir_all(&data.0);
-            let mut command = Cmd::new(root.join("target/release/herald-server"))
-                .args(["--dev-no-auth", "--listen", "127.0.0.1:0", "--data"])
-                .arg(&data.0)
-                .env("RUST_LOG", "warn");
+            let (mut command, data) = herald_command(root, &format!("gateway/data-{}-{run}", std::process::id()))?;
             if let Some(nats) = &nats {
                 command = command.args(["--store", &nats.url]);
             }
-            (command.spawn(Stdio::piped())?, Some(data))
+            (command, Some(data))
         }
         Kind::SocketIo => {
-            let child = Cmd::new("node")
-                .args(["server.js", "0"])
-                .current_dir(&root.join("bench/socketio"))
-                .spawn(Stdio::piped())?;
-            (child, None)
+            let command = Cmd::new("node").args(["server.js", "0"]).current_dir(&root.join("bench/socketio"));
+            (command, None)
         }
     };
-    let stdout = child.stdout.take().ok_or("the server has no stdout")?;
-    let pid = child.id();
-    let process = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-    let url = line
-        .trim()
-        .rsplit_once(" listening on ")
-        .map(|(_, url)| url.trim_end_matches('/').to_owned())
-        .ok_or_else(|| format!("{} did not start (it said {line:?})", kind.label()))?;
-    Ok(Server { url, pid, _process: process, _data: data, _nats: nats })
+    let (process, url) = spawn_announced(command, kind.label())?;
+    Ok(Server { url, pid: process.0.id(), _process: process, _data: data, _nats: nats })
 }
 
 fn load(root: &Path, kind: Kind, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {

@@ -44,21 +44,8 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
         let stem = name.replace('-', "_");
         let bindgen = root.join("target/herald-mfe").join(profile).join(name);
         let _ = std::fs::remove_dir_all(&bindgen);
-        Cmd::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(&bindgen)
-            .arg(root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm")))
-            .env("PATH", install::tool_path())
-            .status()?;
-        if release {
-            let wasm = bindgen.join(format!("{stem}_bg.wasm"));
-            Cmd::new("wasm-opt")
-                .args(["-Oz", "-o"])
-                .arg(&wasm)
-                .arg(&wasm)
-                .env("PATH", install::tool_path())
-                .status()?;
-        }
+        let wasm = root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm"));
+        bindgen_web(&wasm, &bindgen, release)?;
         std::fs::write(
             bindgen.join("loader.js"),
             format!("import init from \"./{stem}.js\";\nawait init();\n"),
@@ -71,7 +58,30 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+/// wasm-bindgen `--target web` of the module `wasm` into `out`, and, with `optimize`,
+/// wasm-opt -Oz (npm binaryen 132) on its `_bg.wasm`; the path of that `_bg.wasm`.
+pub fn bindgen_web(wasm: &Path, out: &Path, optimize: bool) -> Result<PathBuf, String> {
+    Cmd::new("wasm-bindgen")
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(out)
+        .arg(wasm)
+        .env("PATH", install::tool_path())
+        .status()?;
+    let stem = wasm.file_stem().and_then(|s| s.to_str()).ok_or("a wasm file without a name")?;
+    let bg = out.join(format!("{stem}_bg.wasm"));
+    if optimize {
+        Cmd::new("wasm-opt")
+            .args(["-Oz", "-o"])
+            .arg(&bg)
+            .arg(&bg)
+            .env("PATH", install::tool_path())
+            .status()?;
+    }
+    Ok(bg)
+}
+
+/// Copies the folder `from`, with everything in it, to `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
     for entry in std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
         let entry = entry.map_err(|e| e.to_string())?;

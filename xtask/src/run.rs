@@ -164,6 +164,22 @@ impl Drop for Guard {
     }
 }
 
+/// Starts a server that announces itself with a first line `… listening on URL`; the
+/// process and the URL (without a trailing `/`). `what` names it in errors.
+pub fn spawn_announced(command: Cmd, what: &str) -> Result<(Guard, String), String> {
+    let mut child = command.spawn(Stdio::piped())?;
+    let stdout = child.stdout.take().ok_or_else(|| format!("{what} has no stdout"))?;
+    let process = Guard(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+    let url = line
+        .trim()
+        .rsplit_once(" listening on ")
+        .map(|(_, url)| url.trim_end_matches('/').to_owned())
+        .ok_or_else(|| format!("{what} did not start (it said {line:?})"))?;
+    Ok((process, url))
+}
+
 /// The gateway binary, started in the background.
 pub struct Gateway {
     pub url: String,
@@ -172,23 +188,12 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path) -> Result<Self, String> {
-        let mut child = Cmd::new(root.join("target/debug/herald-server"))
+        let command = Cmd::new(root.join("target/debug/herald-server"))
             .args(["--dev-no-auth", "--listen", listen, "--data"])
             .arg(data)
             .arg("--static-dir")
-            .arg(static_dir)
-            .spawn(Stdio::piped())?;
-        let stdout = child.stdout.take().ok_or("the gateway has no stdout")?;
-        let process = Guard(child);
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        let url = line
-            .trim()
-            .strip_prefix("herald-server listening on ")
-            .ok_or_else(|| format!("the gateway did not start (it said {line:?})"))?
-            .to_owned();
+            .arg(static_dir);
+        let (process, url) = spawn_announced(command, "the gateway")?;
         Ok(Gateway { url, process })
     }
 
