@@ -220,40 +220,8 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     let args = Arc::new(args);
     let rss_before = args.pid.and_then(rss_kib);
     let received = Arc::new(AtomicU64::new(0));
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.clients);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut clients = Vec::with_capacity(args.clients);
-    let connecting = Arc::new(tokio::sync::Semaphore::new(256));
-    for _ in 0..args.clients {
-        let (args, ready, received, stop) = (args.clone(), ready_tx.clone(), received.clone(), stop_rx.clone());
-        let permit = connecting.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-        let (signal_tx, mut signal_rx) = tokio::sync::mpsc::channel(1);
-        clients.push(tokio::spawn(async move {
-            match args.target {
-                Target::Herald => herald_client(args, signal_tx, received, stop).await,
-                Target::SocketIo => socketio_client(args, signal_tx, received, stop).await,
-            }
-        }));
-        // at most 256 clients connect at once: a permit is released once its client is
-        // connected (or has failed)
-        tokio::spawn(async move {
-            let connected = signal_rx.recv().await.is_some();
-            drop(permit);
-            if connected {
-                let _ = ready.send(()).await;
-            }
-        });
-    }
-    drop(ready_tx);
-    let connect_deadline = Instant::now() + Duration::from_secs(120);
-    let mut connected = 0;
-    while connected < args.clients {
-        let left = connect_deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ready_rx.recv()).await {
-            Ok(Some(())) => connected += 1,
-            _ => return Err(format!("only {connected} of {} clients connected", args.clients)),
-        }
-    }
+    let clients = connect_all(&args, &received, &stop_rx).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = args.pid.and_then(rss_kib);
 
@@ -324,20 +292,27 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     }))
 }
 
-/// `idle`: connects `--clients` herald stream clients, prints `ready N`, and keeps them
-/// reading until the process is killed (the other clients of `cargo xtask bench push`).
-async fn idle(args: Args) -> Result<serde_json::Value, String> {
-    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
-    let received = Arc::new(AtomicU64::new(0));
+/// Starts `--clients` clients of `--target`, at most 256 connecting at once, and waits
+/// (up to 120 s) until every one is connected; their tasks.
+async fn connect_all(
+    args: &Arc<Args>,
+    received: &Arc<AtomicU64>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<Result<Latencies, String>>>, String> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(args.clients.max(1));
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut clients = Vec::with_capacity(args.clients);
     let connecting = Arc::new(tokio::sync::Semaphore::new(256));
-    let mut clients = Vec::new();
     for _ in 0..args.clients {
+        let (args, ready, received, stop) = (args.clone(), ready_tx.clone(), received.clone(), stop.clone());
         let permit = connecting.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-        let (args, received, stop, ready) = (args.clone(), received.clone(), stop_rx.clone(), ready_tx.clone());
         let (signal_tx, mut signal_rx) = tokio::sync::mpsc::channel(1);
-        clients.push(tokio::spawn(herald_client(args, signal_tx, received, stop)));
+        clients.push(tokio::spawn(async move {
+            match args.target {
+                Target::Herald => herald_client(args, signal_tx, received, stop).await,
+                Target::SocketIo => socketio_client(args, signal_tx, received, stop).await,
+            }
+        }));
+        // a permit is released once its client is connected (or has failed)
         tokio::spawn(async move {
             let connected = signal_rx.recv().await.is_some();
             drop(permit);
@@ -347,13 +322,26 @@ async fn idle(args: Args) -> Result<serde_json::Value, String> {
         });
     }
     drop(ready_tx);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut connected = 0;
     while connected < args.clients {
-        match tokio::time::timeout(Duration::from_secs(120), ready_rx.recv()).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ready_rx.recv()).await {
             Ok(Some(())) => connected += 1,
             _ => return Err(format!("only {connected} of {} clients connected", args.clients)),
         }
     }
+    Ok(clients)
+}
+
+/// `idle`: connects `--clients` herald stream clients, prints `ready N`, and keeps them
+/// reading until the process is killed (the other clients of `cargo xtask bench push`).
+async fn idle(args: Args) -> Result<serde_json::Value, String> {
+    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
+    let received = Arc::new(AtomicU64::new(0));
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let clients = connect_all(&args, &received, &stop_rx).await?;
+    let connected = clients.len();
     println!("ready {connected}");
     for client in clients {
         if let Ok(Err(error)) = client.await {
