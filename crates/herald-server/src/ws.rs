@@ -169,7 +169,7 @@ async fn handle(
     let result = match event.ty.as_str() {
         SUBSCRIBE_TYPE => subscribe(state, access, &event, subscriptions, out).await,
         UNSUBSCRIBE_TYPE => unsubscribe(&event, subscriptions),
-        _ => publish(state, access, event.clone(), frame.len()).await,
+        _ => publish(state, access, &event, frame.len()).await,
     };
     match result {
         Ok(reply) => reply,
@@ -239,11 +239,10 @@ fn unsubscribe(request: &CloudEvent, subscriptions: &mut HashMap<String, Subscri
     Ok(reply(request, "herald.unsubscribed", json!({ "topic": name, "was_subscribed": was })))
 }
 
-async fn publish(state: &AppState, access: &Access, event: CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
+async fn publish(state: &AppState, access: &Access, event: &CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
     access.check_publish(&event.ty)?;
-    let request = event.clone();
-    let position = crate::ingest::store(state, vec![event], bytes).await?[0];
-    Ok(reply(&request, "herald.ack", json!({ "id": request.id, "source": request.source, "position": position })))
+    let position = crate::ingest::store(state, vec![event.clone()], bytes).await?[0];
+    Ok(reply(event, "herald.ack", json!({ "id": event.id, "source": event.source, "position": position })))
 }
 
 /// A gateway reply to `request`: it continues the request's correlation.

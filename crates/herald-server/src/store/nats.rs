@@ -176,6 +176,19 @@ impl NatsStore {
     }
 }
 
+/// The stream's messages from `start_sequence` on, through an ordered consumer (one
+/// ephemeral consumer that recreates itself on a gap).
+async fn messages_from(stream: &stream::Stream, start_sequence: u64) -> Result<consumer::pull::Ordered, StoreError> {
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+    consumer.messages().await.map_err(unavailable)
+}
+
 /// The `Nats-Msg-Id` of an event: its source and id, unambiguously joined.
 fn message_id(event: &CloudEvent) -> String {
     format!("{}:{}{}", event.source.len(), event.source, event.id)
@@ -238,15 +251,7 @@ impl EventStore for NatsStore {
                 return Ok(Vec::new());
             }
             let start = after.saturating_add(1).max(state.first_sequence);
-            let consumer = self
-                .stream
-                .create_consumer(consumer::pull::OrderedConfig {
-                    deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
-                    ..Default::default()
-                })
-                .await
-                .map_err(unavailable)?;
-            let mut messages = consumer.messages().await.map_err(unavailable)?;
+            let mut messages = messages_from(&self.stream, start).await?;
             let mut out = Vec::new();
             while out.len() < limit {
                 let next = tokio::time::timeout(self.config.ack_timeout, messages.next())
@@ -291,21 +296,7 @@ impl EventStore for NatsStore {
         self.runtime.spawn(async move {
             let mut last = after;
             loop {
-                let consumer = stream
-                    .create_consumer(consumer::pull::OrderedConfig {
-                        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: last + 1 },
-                        ..Default::default()
-                    })
-                    .await;
-                let messages = match consumer {
-                    Ok(consumer) => consumer.messages().await,
-                    Err(error) => {
-                        tracing::warn!(%error, stream = %name, "cannot follow the JetStream stream; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
-                };
-                let mut messages = match messages {
+                let mut messages = match messages_from(&stream, last + 1).await {
                     Ok(messages) => messages,
                     Err(error) => {
                         tracing::warn!(%error, stream = %name, "cannot follow the JetStream stream; retrying");
