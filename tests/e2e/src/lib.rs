@@ -343,6 +343,14 @@ impl Browser {
         poll(&format!("script `{script}`"), read, check, timeout).await
     }
 
+    /// Runs `scenario` in a new session, and ends the session whatever the outcome.
+    pub async fn session(scenario: impl AsyncFnOnce(&Browser) -> Result<(), Error>) -> Result<(), Error> {
+        let browser = Browser::start().await?;
+        let result = scenario(&browser).await;
+        browser.close().await?;
+        result
+    }
+
     /// Ends the session.
     pub async fn close(self) -> Result<(), Error> {
         self.client.close().await?;

@@ -79,10 +79,7 @@ async fn show_readings(browser: &Browser, site: &Site, list: &str, sensor: &str)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_page_under_a_strict_csp_embeds_two_mfes_with_the_gateway_elsewhere() -> Result<(), Error> {
     let site = site().await?;
-    let browser = Browser::start().await?;
-    let result = static_page(&site, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| static_page(&site, browser).await).await
 }
 
 async fn static_page(site: &Site, browser: &Browser) -> Result<(), Error> {
@@ -106,10 +103,7 @@ async fn static_page(site: &Site, browser: &Browser) -> Result<(), Error> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_js_host_sets_properties_and_hears_events() -> Result<(), Error> {
     let site = site().await?;
-    let browser = Browser::start().await?;
-    let result = host_page(&site, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| host_page(&site, browser).await).await
 }
 
 async fn host_page(site: &Site, browser: &Browser) -> Result<(), Error> {
@@ -150,10 +144,7 @@ async fn host_page(site: &Site, browser: &Browser) -> Result<(), Error> {
 #[tokio::test(flavor = "multi_thread")]
 async fn mfes_inside_another_elements_shadow_root_work() -> Result<(), Error> {
     let site = site().await?;
-    let browser = Browser::start().await?;
-    let result = shadow_page(&site, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| shadow_page(&site, browser).await).await
 }
 
 async fn shadow_page(site: &Site, browser: &Browser) -> Result<(), Error> {
@@ -208,10 +199,9 @@ async fn two_versions_side_by_side_exchange_events() -> Result<(), Error> {
         site.gateway.base
     );
     std::fs::write(site.dir.join("examples/versions.html"), page)?;
-    let browser = Browser::start().await?;
-    let result = async {
+    Browser::session(async |browser| {
         browser.client.goto(&format!("{}/examples/versions.html", site.server.base)).await?;
-        show_readings(&browser, &site, "document.querySelector('nop-sensor-list')", "s-v").await?;
+        show_readings(browser, &site, "document.querySelector('nop-sensor-list')", "s-v").await?;
         browser
             .client
             .find(Locator::Css(r#"nop-sensor-list li[data-sensor="s-v"] button"#))
@@ -219,9 +209,7 @@ async fn two_versions_side_by_side_exchange_events() -> Result<(), Error> {
             .click()
             .await?;
         browser.wait_for_text("nop-noise-meter .nop-meter-selected", |t| t == "s-v", WAIT).await?;
-        Ok::<(), Error>(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        Ok(())
+    })
+    .await
 }

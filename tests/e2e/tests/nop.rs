@@ -12,10 +12,7 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reading_reaches_both_mfes_and_a_selection_crosses_between_them() -> Result<(), Error> {
     let gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = scenario(&gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| scenario(&gateway, browser).await).await
 }
 
 async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {

@@ -42,10 +42,7 @@ fn quiet_reading(id: &str, sensor: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkill_of_the_gateway_loses_nothing_and_repeats_nothing_on_the_page() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = sigkill_scenario(&mut gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| sigkill_scenario(&mut gateway, browser).await).await
 }
 
 async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
@@ -97,10 +94,7 @@ async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<()
 #[tokio::test(flavor = "multi_thread")]
 async fn three_tabs_share_one_connection_and_survive_the_leader_closing() -> Result<(), Error> {
     let gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = tabs_scenario(&gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| tabs_scenario(&gateway, browser).await).await
 }
 
 const IS_LEADER: &str = "const s = globalThis[Symbol.for('herald.push.v1')]; \
@@ -159,10 +153,7 @@ async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error
 #[tokio::test(flavor = "multi_thread")]
 async fn independently_compiled_mfes_with_different_topics_share_one_connection() -> Result<(), Error> {
     let gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = topics_scenario(&gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| topics_scenario(&gateway, browser).await).await
 }
 
 async fn topics_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
@@ -204,10 +195,7 @@ async fn topics_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Err
 #[tokio::test(flavor = "multi_thread")]
 async fn reset_backoff_and_upstream_publish_against_the_gateway() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = behaviour_scenario(&mut gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| behaviour_scenario(&mut gateway, browser).await).await
 }
 
 async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
@@ -224,13 +212,7 @@ async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
 
     // Upstream: four loud readings of one chain make <nop-alerts> (plain JS) raise an
     // alert; <nop-stream-status> (Rust) logs it to the gateway in the same chain.
-    for i in 0..4 {
-        let mut event = noise_reading(&format!("loud-{i}"), "u-1", 95.0);
-        event["correlationid"] = json!("e2e-chain-1");
-        gateway.post(&event).await?;
-    }
-    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
-    let logged = first_stored(gateway, "nop.noise.alert").await?;
+    let logged = alert_logged(gateway, browser, "u-1", 95.0, "e2e-chain-1").await?;
     assert_eq!(logged["correlationid"], "e2e-chain-1", "{logged}");
     assert_eq!(logged["data"]["sensor"], "u-1");
     assert!(logged["causationid"].is_string(), "names the page's alert as its cause: {logged}");
@@ -269,6 +251,19 @@ async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
     Ok(())
 }
 
+/// Posts four loud readings of `sensor` in the correlation chain `chain`, so that
+/// <nop-alerts> (plain JS) raises an alert and <nop-stream-status> (Rust) logs it to the
+/// gateway; waits for that and returns the alert as the gateway stored it.
+async fn alert_logged(gateway: &Gateway, browser: &Browser, sensor: &str, db: f64, chain: &str) -> Result<Value, Error> {
+    for i in 0..4 {
+        let mut event = noise_reading(&format!("{sensor}-loud-{i}"), sensor, db);
+        event["correlationid"] = json!(chain);
+        gateway.post(&event).await?;
+    }
+    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
+    first_stored(gateway, "nop.noise.alert").await
+}
+
 /// The first stored event of `ty`, read from the gateway's stream from the start.
 async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
     let epoch = gateway.post(&quiet_reading("probe", "probe")).await?;
@@ -293,10 +288,7 @@ async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_websocket_transport_resumes_after_a_restart_and_publishes_upstream() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
-    let browser = Browser::start().await?;
-    let result = websocket_scenario(&mut gateway, &browser).await;
-    browser.close().await?;
-    result
+    Browser::session(async |browser| websocket_scenario(&mut gateway, browser).await).await
 }
 
 async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
@@ -346,17 +338,12 @@ async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
     // upstream over the socket: an alert of the page, logged in the reading's chain
     client
         .execute(
-            "window.__sent = []; const send = WebSocket.prototype.send;              WebSocket.prototype.send = function (data) { __sent.push(String(data)); return send.call(this, data); };",
+            "window.__sent = []; const send = WebSocket.prototype.send; \
+             WebSocket.prototype.send = function (data) { __sent.push(String(data)); return send.call(this, data); };",
             vec![],
         )
         .await?;
-    for i in 0..4 {
-        let mut event = noise_reading(&format!("w-loud-{i}"), "w-2", 96.0);
-        event["correlationid"] = json!("e2e-ws-chain");
-        gateway.post(&event).await?;
-    }
-    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
-    let logged = first_stored(gateway, "nop.noise.alert").await?;
+    let logged = alert_logged(gateway, browser, "w-2", 96.0, "e2e-ws-chain").await?;
     assert_eq!(logged["correlationid"], "e2e-ws-chain", "{logged}");
     let sent = client.execute("return __sent.filter((m) => m.includes('nop.noise.alert')).length", vec![]).await?;
     assert_eq!(sent, json!(1), "the alert went over the page's socket, not by POST");

@@ -60,9 +60,9 @@ async fn measure(browser: &Browser, base: &str, events: usize, rate: f64) -> Res
             return Err(format!("publish answered {}", response.status()).into());
         }
     }
-    let count = format!("return String(__lat.length)");
+    let count = "return String(__lat.length)";
     browser
-        .wait_for_script(&count, |n| n.parse::<usize>().unwrap_or(0) >= events, Duration::from_secs(60))
+        .wait_for_script(count, |n| n.parse::<usize>().unwrap_or(0) >= events, Duration::from_secs(60))
         .await?;
     let values = browser.client.execute("return __lat", vec![]).await?;
     let mut micros: Vec<f64> = values
