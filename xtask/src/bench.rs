@@ -206,7 +206,7 @@ fn bench_bus() -> Result<(), String> {
     let data = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
     let gateway = Gateway::start(&root, "127.0.0.1:0", &data, &out)?;
     let output = Cmd::new(root.join("target/debug/herald-bench-page"))
-        .arg(format!("{}index.html", gateway.url))
+        .arg(format!("{}/index.html", gateway.url))
         .output_stdout(Stdio::inherit())?;
     drop(gateway);
     let _ = std::fs::remove_dir_all(&data);
