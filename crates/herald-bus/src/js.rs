@@ -103,6 +103,7 @@ export function herald_retained_all() {
   return all.map((r) => [r.type, r.detail]);
 }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
+export function herald_number_text(n) { return String(n); }
 "#)]
 extern "C" {
     /// Dispatches `herald:<type>` (named `name`) with the envelope `json` as its `detail`,
@@ -134,4 +135,7 @@ extern "C" {
     pub fn herald_retained_all() -> js_sys::Array;
     /// Registers (+1) or releases (-1) a pattern subscription.
     pub fn herald_wildcards_add(delta: i32);
+    /// A number as JavaScript writes it: the shortest text that reads back as it, which
+    /// for a finite number is JSON.
+    pub fn herald_number_text(n: f64) -> String;
 }

@@ -47,6 +47,7 @@ mod bus;
 mod codec;
 mod error;
 mod js;
+mod json;
 mod listener;
 mod request;
 mod retention;

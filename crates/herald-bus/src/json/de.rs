@@ -1,0 +1,472 @@
+//! Reading JSON text into any serde type.
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+
+use super::{parse_float, Error, RAW_TOKEN};
+
+/// Nesting deeper than this is refused rather than risking the wasm stack.
+const MAX_DEPTH: u32 = 128;
+
+/// Reads one JSON value (and nothing after it but whitespace) as a `T`.
+pub(crate) fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    let value = T::deserialize(&mut reader).map_err(|e| e.at(reader.pos))?;
+    reader.skip_ws();
+    if reader.pos != reader.bytes.len() {
+        return Err(reader.error("trailing characters after the JSON value"));
+    }
+    Ok(value)
+}
+
+struct Reader<'de> {
+    text: &'de str,
+    bytes: &'de [u8],
+    pos: usize,
+    depth: u32,
+}
+
+/// A string as read: borrowed when it has no escapes.
+enum Text<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Reader<'de> {
+    fn error(&self, message: &str) -> Error {
+        Error::new(message).at(self.pos)
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Result<u8, Error> {
+        self.skip_ws();
+        self.bytes
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| self.error("unexpected end of the JSON text"))
+    }
+
+    fn expect(&mut self, byte: u8, message: &str) -> Result<(), Error> {
+        if self.peek()? == byte {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(message))
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), Error> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.error("expected a JSON value"))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error("the JSON nests too deep"));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Reads a string; the reader is at its opening quote.
+    fn string(&mut self) -> Result<Text<'de>, Error> {
+        self.pos += 1;
+        let mut start = self.pos;
+        let mut owned: Option<String> = None;
+        loop {
+            let Some(&byte) = self.bytes.get(self.pos) else {
+                return Err(self.error("unterminated string"));
+            };
+            match byte {
+                b'"' => {
+                    let tail = &self.text[start..self.pos];
+                    self.pos += 1;
+                    return Ok(match owned {
+                        None => Text::Borrowed(tail),
+                        Some(mut text) => {
+                            text.push_str(tail);
+                            Text::Owned(text)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let text = owned.get_or_insert_with(String::new);
+                    text.push_str(&self.text[start..self.pos]);
+                    self.pos += 1;
+                    let escaped = match self.bytes.get(self.pos) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => self.unicode_escape()?,
+                        _ => return Err(self.error("invalid escape in string")),
+                    };
+                    text.push(escaped);
+                    self.pos += 1;
+                    start = self.pos;
+                }
+                0..=0x1f => return Err(self.error("control character in string")),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// `\uXXXX` (a surrogate pair when it is one); the reader is at the `u` and ends on the
+    /// last hex digit.
+    fn unicode_escape(&mut self) -> Result<char, Error> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if self.bytes.get(self.pos + 1..self.pos + 3) != Some(b"\\u") {
+                    return Err(self.error("lone surrogate in string"));
+                }
+                self.pos += 2;
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(self.error("lone surrogate in string"));
+                }
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return Err(self.error("lone surrogate in string")),
+            code => code,
+        };
+        char::from_u32(code).ok_or_else(|| self.error("invalid escape in string"))
+    }
+
+    /// Four hex digits after the current byte; ends on the last.
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let mut code = 0;
+        for _ in 0..4 {
+            self.pos += 1;
+            let digit = match self.bytes.get(self.pos) {
+                Some(b @ b'0'..=b'9') => b - b'0',
+                Some(b @ b'a'..=b'f') => b - b'a' + 10,
+                Some(b @ b'A'..=b'F') => b - b'A' + 10,
+                _ => return Err(self.error("invalid \\u escape in string")),
+            };
+            code = code * 16 + u32::from(digit);
+        }
+        Ok(code)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// Reads a number and hands it to `visitor` as `u64`, `i64` or `f64`.
+    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let start = self.pos;
+        let negative = self.bytes[self.pos] == b'-';
+        if negative {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let int_digits = self.digits();
+        if int_digits == 0 || (int_digits > 1 && self.bytes[int_start] == b'0') {
+            return Err(self.error("invalid number"));
+        }
+        let mut fraction_digits = 0;
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            fraction_digits = self.digits();
+            if fraction_digits == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        let mantissa_end = self.pos;
+        let mut exponent: Option<i64> = None;
+        if let Some(b'e' | b'E') = self.bytes.get(self.pos) {
+            self.pos += 1;
+            let sign = match self.bytes.get(self.pos) {
+                Some(b'-') => {
+                    self.pos += 1;
+                    -1
+                }
+                Some(b'+') => {
+                    self.pos += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let exp_start = self.pos;
+            if self.digits() == 0 {
+                return Err(self.error("invalid number"));
+            }
+            // saturates: anything this large is 0 or infinity anyway
+            let value = self.text[exp_start..self.pos].parse::<i64>().unwrap_or(100_000);
+            exponent = Some(sign * value.min(100_000));
+        }
+        let text = &self.text[start..self.pos];
+        if fraction_digits == 0 && exponent.is_none() {
+            let digits = &self.text[int_start..self.pos];
+            if let Ok(n) = digits.parse::<u64>() {
+                if !negative {
+                    return visitor.visit_u64(n);
+                }
+                // `-0` is the float -0.0, as serde_json and JavaScript read it
+                if let Some(n) = 0i64.checked_sub_unsigned(n).filter(|&n| n != 0) {
+                    return visitor.visit_i64(n);
+                }
+            }
+        }
+        visitor.visit_f64(self.float(text, int_start, mantissa_end, fraction_digits, exponent.unwrap_or(0)))
+    }
+
+    /// A float's value: exact arithmetic when the digits fit in 53 bits and the power of
+    /// ten is small enough to be exact too (the result is then correctly rounded), the
+    /// platform's correctly rounding parser otherwise.
+    fn float(&self, text: &str, int_start: usize, mantissa_end: usize, fraction_digits: usize, exponent: i64) -> f64 {
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+            1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        let mut mantissa: u64 = 0;
+        let mut exact = true;
+        for &byte in &self.bytes[int_start..mantissa_end] {
+            if byte == b'.' {
+                continue;
+            }
+            match mantissa.checked_mul(10).and_then(|m| m.checked_add(u64::from(byte - b'0'))) {
+                Some(m) if m < (1 << 53) => mantissa = m,
+                _ => {
+                    exact = false;
+                    break;
+                }
+            }
+        }
+        let power = exponent - fraction_digits as i64;
+        if exact && (-22..=22).contains(&power) {
+            let value = mantissa as f64;
+            let value = if power < 0 {
+                value / POW10[(-power) as usize]
+            } else {
+                value * POW10[power as usize]
+            };
+            return if text.starts_with('-') { -value } else { value };
+        }
+        parse_float(text)
+    }
+
+    /// Skips one value of any kind, checking it.
+    fn skip(&mut self) -> Result<(), Error> {
+        de::Deserializer::deserialize_ignored_any(&mut *self, de::IgnoredAny).map(|_| ())
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'n' => {
+                self.literal("null")?;
+                visitor.visit_unit()
+            }
+            b't' => {
+                self.literal("true")?;
+                visitor.visit_bool(true)
+            }
+            b'f' => {
+                self.literal("false")?;
+                visitor.visit_bool(false)
+            }
+            b'"' => match self.string()? {
+                Text::Borrowed(text) => visitor.visit_borrowed_str(text),
+                Text::Owned(text) => visitor.visit_string(text),
+            },
+            b'-' | b'0'..=b'9' => self.number(visitor),
+            b'[' => {
+                self.enter()?;
+                let value = visitor.visit_seq(Items {
+                    reader: &mut *self,
+                    first: true,
+                })?;
+                self.expect(b']', "expected `,` or `]`")?;
+                self.depth -= 1;
+                Ok(value)
+            }
+            b'{' => {
+                self.enter()?;
+                let value = visitor.visit_map(Entries {
+                    reader: &mut *self,
+                    first: true,
+                })?;
+                self.expect(b'}', "expected `,` or `}`")?;
+                self.depth -= 1;
+                Ok(value)
+            }
+            _ => Err(self.error("expected a JSON value")),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek()? == b'n' {
+            self.literal("null")?;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        if name == RAW_TOKEN {
+            self.skip_ws();
+            let start = self.pos;
+            self.skip()?;
+            return visitor.visit_borrowed_str(&self.text[start..self.pos]);
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'"' => match self.string()? {
+                Text::Borrowed(text) => visitor.visit_enum(text.into_deserializer()),
+                Text::Owned(text) => visitor.visit_enum(text.into_deserializer()),
+            },
+            b'{' => {
+                self.enter()?;
+                let value = visitor.visit_enum(Variant { reader: &mut *self })?;
+                self.expect(b'}', "expected `}` after the enum variant")?;
+                self.depth -= 1;
+                Ok(value)
+            }
+            _ => Err(self.error("expected an enum variant: a string or an object")),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'"' => {
+                self.string()?;
+                visitor.visit_unit()
+            }
+            b'-' | b'0'..=b'9' => self.number(de::IgnoredAny).and_then(|_| visitor.visit_unit()),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+    }
+}
+
+struct Items<'a, 'de> {
+    reader: &'a mut Reader<'de>,
+    first: bool,
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+        if self.reader.peek()? == b']' {
+            return Ok(None);
+        }
+        if !std::mem::take(&mut self.first) {
+            self.reader.expect(b',', "expected `,` or `]`")?;
+            if self.reader.peek()? == b']' {
+                return Err(self.reader.error("trailing comma"));
+            }
+        }
+        seed.deserialize(&mut *self.reader).map(Some)
+    }
+}
+
+struct Entries<'a, 'de> {
+    reader: &'a mut Reader<'de>,
+    first: bool,
+}
+
+impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        if self.reader.peek()? == b'}' {
+            return Ok(None);
+        }
+        if !std::mem::take(&mut self.first) {
+            self.reader.expect(b',', "expected `,` or `}`")?;
+            if self.reader.peek()? == b'}' {
+                return Err(self.reader.error("trailing comma"));
+            }
+        }
+        if self.reader.peek()? != b'"' {
+            return Err(self.reader.error("expected a string as the object key"));
+        }
+        seed.deserialize(&mut *self.reader).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        self.reader.expect(b':', "expected `:`")?;
+        seed.deserialize(&mut *self.reader)
+    }
+}
+
+/// An enum variant written as `{"Variant": value}`.
+struct Variant<'a, 'de> {
+    reader: &'a mut Reader<'de>,
+}
+
+impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), Error> {
+        if self.reader.peek()? != b'"' {
+            return Err(self.reader.error("expected a string as the enum variant"));
+        }
+        let variant = seed.deserialize(&mut *self.reader)?;
+        self.reader.expect(b':', "expected `:`")?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        de::Deserialize::deserialize(&mut *self.reader)
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+        seed.deserialize(&mut *self.reader)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        de::Deserializer::deserialize_any(&mut *self.reader, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+        de::Deserializer::deserialize_any(&mut *self.reader, visitor)
+    }
+}

@@ -1,0 +1,134 @@
+//! The codec against serde_json: the same values read from and written as the same text.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{from_str, to_string, RawJson};
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Reading {
+    sensor: String,
+    db: f64,
+    at: u64,
+    note: Option<String>,
+    tags: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Shape {
+    Unit,
+    Newtype(i32),
+    Tuple(u8, bool),
+    Struct { x: i64 },
+}
+
+fn same_as_serde_json<T: Serialize>(value: &T) {
+    let ours = to_string(value).unwrap();
+    let theirs = serde_json::to_string(value).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&ours).unwrap(),
+        serde_json::from_str::<Value>(&theirs).unwrap(),
+        "{ours} vs {theirs}"
+    );
+}
+
+#[test]
+fn writes_what_serde_json_writes() {
+    let reading = Reading {
+        sensor: "s-1 \"quoted\" \\ \n\t\u{1}é😀".into(),
+        db: 61.5,
+        at: 1_796_000_000_000,
+        note: None,
+        tags: vec!["a".into(), String::new()],
+    };
+    assert_eq!(to_string(&reading).unwrap(), serde_json::to_string(&reading).unwrap());
+    for shape in [Shape::Unit, Shape::Newtype(-3), Shape::Tuple(7, true), Shape::Struct { x: i64::MIN }] {
+        assert_eq!(to_string(&shape).unwrap(), serde_json::to_string(&shape).unwrap());
+    }
+    let mut keyed = BTreeMap::new();
+    keyed.insert(7u32, "seven");
+    keyed.insert(11u32, "eleven");
+    assert_eq!(to_string(&keyed).unwrap(), serde_json::to_string(&keyed).unwrap());
+    for float in [0.0, -0.0, 1.0, -2.5, 0.1, 1e-7, 123456.789, 1e300, f64::MAX, f64::MIN_POSITIVE, 9007199254740993.0] {
+        same_as_serde_json(&float);
+    }
+    assert_eq!(to_string(&f64::NAN).unwrap(), "null");
+    assert_eq!(to_string(&u128::MAX).unwrap(), u128::MAX.to_string());
+    assert_eq!(to_string(&i128::MIN).unwrap(), i128::MIN.to_string());
+    assert_eq!(to_string(&'"').unwrap(), r#""\"""#);
+    assert_eq!(to_string(&"\u{7f}\u{1f}").unwrap(), serde_json::to_string("\u{7f}\u{1f}").unwrap());
+    let value = json!({"a": [1, -2, 3.5, null, true, {"b": "c"}], "d": {}, "e": []});
+    assert_eq!(to_string(&value).unwrap(), serde_json::to_string(&value).unwrap());
+}
+
+#[test]
+fn reads_what_serde_json_reads() {
+    let text = r#" { "sensor" : "s-\"1\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00" , "db": -6.15e1, "at": 1796000000000,
+        "note": null, "tags": ["x", "y"], "ignored": {"deep": [1, 2.5e-3, "s", false, null, {}]} } "#;
+    let ours: Reading = from_str(text).unwrap();
+    let theirs: Reading = serde_json::from_str(text).unwrap();
+    assert_eq!(ours, theirs);
+    for shape in [r#""Unit""#, r#"{"Newtype": -3}"#, r#"{"Tuple": [7, true]}"#, r#"{"Struct": {"x": -9223372036854775808}}"#] {
+        assert_eq!(from_str::<Shape>(shape).unwrap(), serde_json::from_str::<Shape>(shape).unwrap());
+    }
+    for value in [
+        "0",
+        "-0",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775809",
+        "0.1",
+        "1e22",
+        "1e23",
+        "123456789012345678901234567890",
+        "4.9e-324",
+        "2.2250738585072014e-308",
+        "1.7976931348623157e308",
+        "0.30000000000000004",
+        "[1,[2,[3]],{\"a\":{}}]",
+        "\"\"",
+        "true",
+    ] {
+        assert_eq!(from_str::<Value>(value).unwrap(), serde_json::from_str::<Value>(value).unwrap(), "{value}");
+    }
+    assert_eq!(from_str::<f64>("0.1").unwrap(), 0.1);
+    assert_eq!(from_str::<f64>("2.5e-3").unwrap(), 2.5e-3);
+    assert_eq!(from_str::<f64>("12345678.9").unwrap(), 12345678.9);
+    assert_eq!(from_str::<Option<u8>>("null").unwrap(), None);
+}
+
+#[test]
+fn refuses_what_is_not_json_with_a_position() {
+    for bad in [
+        "", "{", "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", "-", "1e", "+1", "\"\\x\"",
+        "\"\u{1}\"", "\"\\ud800\"", "\"\\udc00x\"", "nul", "[1] x", "\"open", "NaN",
+    ] {
+        let error = from_str::<Value>(bad).expect_err(bad);
+        assert!(error.to_string().contains(" at byte "), "{bad}: {error}");
+    }
+    let deep = "[".repeat(200) + &"]".repeat(200);
+    assert!(from_str::<Value>(&deep).unwrap_err().to_string().contains("nests too deep"));
+    let error = from_str::<Reading>(r#"{"sensor": 1.5, "db": 1, "at": 1, "tags": []}"#).unwrap_err();
+    assert!(error.to_string().starts_with("invalid type: a floating point number, expected a string"), "{error}");
+    let error = from_str::<u8>("300").unwrap_err();
+    assert!(error.to_string().starts_with("invalid value: integer `300`"), "{error}");
+    let error = from_str::<Reading>(r#"{"sensor": "s"}"#).unwrap_err();
+    assert!(error.to_string().contains("missing field"), "{error}");
+}
+
+#[test]
+fn raw_json_passes_through_unread_and_unchanged() {
+    #[derive(Serialize, Deserialize)]
+    struct Envelope<'a> {
+        id: String,
+        #[serde(borrow)]
+        data: RawJson<'a>,
+    }
+    let text = r#"{"id":"1","data":{"b": [1, 2.50, "x"], "a": null}}"#;
+    let envelope: Envelope = from_str(text).unwrap();
+    assert_eq!(envelope.data.get(), r#"{"b": [1, 2.50, "x"], "a": null}"#);
+    assert_eq!(to_string(&envelope).unwrap(), text.replace(r#""id":"1","#, r#""id":"1","#));
+    assert!(from_str::<Envelope>(r#"{"id":"1","data":{"b":}}"#).is_err());
+}
