@@ -88,9 +88,9 @@ try {
   });
   const breakdown = [
     { name: "envelope (id, time, sequence, correlation)", ms: median("envelope"), events: N },
-    { name: "serialise (serde_json)", ms: median("serialize"), events: N },
+    { name: "serialise (herald_bus::json)", ms: median("serialize"), events: N },
     { name: "JSON.parse + CustomEvent + dispatch", ms: dispatch, events: N },
-    { name: "decode + validate (serde_json)", ms: median("decode"), events: N },
+    { name: "decode + validate (herald_bus::json)", ms: median("decode"), events: N },
   ];
   document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results, breakdown });
 } catch (error) {

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use herald_bus::{Bus, Event};
+use herald_bus::{json, Bus, Event};
 use nop_events::NoiseReading;
 use wasm_bindgen::prelude::*;
 
@@ -70,7 +70,7 @@ pub fn bench_publish_unheard(n: u32) -> Result<(), JsError> {
 pub fn bench_sample_json() -> Result<String, JsError> {
     let bus = Bus::page().with_source("/bench/a-sample");
     let event = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(1));
-    Ok(serde_json::to_string(&event)?)
+    Ok(json::to_string(&event)?)
 }
 
 /// Times the Rust parts of a publish and a delivery, `n` times each; returns milliseconds
@@ -94,14 +94,14 @@ pub fn bench_parts(n: u32) -> Result<String, JsError> {
     let event = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(1));
     let mut bytes = 0;
     for _ in 0..n {
-        bytes += serde_json::to_string(&event)?.len();
+        bytes += json::to_string(&event)?.len();
     }
     let t2 = performance.now();
     let mut sum = 0.0;
     for _ in 0..n {
-        let envelope: CloudEvent<&serde_json::value::RawValue> = serde_json::from_str(&sample)?;
+        let envelope: CloudEvent<json::RawJson> = json::from_str(&sample)?;
         envelope.validate()?;
-        let data: NoiseReading = serde_json::from_str(envelope.data.map_or("null", |d| d.get()))?;
+        let data: NoiseReading = json::from_str(envelope.data.as_ref().map_or("null", json::RawJson::get))?;
         sum += data.db;
     }
     let t3 = performance.now();

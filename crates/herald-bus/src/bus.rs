@@ -1,5 +1,4 @@
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, Event};
@@ -26,8 +25,9 @@ thread_local! {
     /// A random prefix that makes this module's event ids unique on the page.
     static MODULE_ID: String = random_hex();
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
-    /// The last sequence number published per source by this module.
-    static SEQUENCES: RefCell<HashMap<Rc<str>, u64>> = RefCell::new(HashMap::new());
+    /// The last sequence number published per source by this module (a module publishes
+    /// as a few sources: a list is smaller and quicker than a hash map).
+    static SEQUENCES: RefCell<Vec<(Rc<str>, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 struct Cause {
@@ -130,9 +130,15 @@ impl Bus {
         event.time = Some(now_rfc3339());
         let sequence = SEQUENCES.with(|all| {
             let mut all = all.borrow_mut();
-            let n = all.entry(self.source.clone()).or_insert(0);
-            *n += 1;
-            *n
+            let at = match all.iter().position(|(source, _)| **source == *self.source) {
+                Some(at) => at,
+                None => {
+                    all.push((self.source.clone(), 0));
+                    all.len() - 1
+                }
+            };
+            all[at].1 += 1;
+            all[at].1
         });
         event.set_sequence(sequence);
         event.set_data_version(version);
@@ -184,7 +190,8 @@ pub(crate) fn retain_type(ty: &str, policy: Retention) -> Result<(), Error> {
     let wanted = match policy {
         Retention::LastValue => r#"{"kind":"last"}"#.to_owned(),
         Retention::LastN(_) => format!(r#"{{"kind":"count","n":{n}}}"#),
-        Retention::MaxAge(_) => format!(r#"{{"kind":"age","ms":{ms}}}"#),
+        // an integer, as JavaScript writes it (and no float printer in the wasm)
+        Retention::MaxAge(_) => format!(r#"{{"kind":"age","ms":{}}}"#, ms as u64),
     };
     if existing == wanted {
         Ok(())
@@ -254,14 +261,14 @@ pub(crate) fn dom_event_name(ty: &str) -> String {
 /// then hands JS a reference instead of copying the name across.
 fn interned_name(ty: &str) -> JsValue {
     thread_local! {
-        static NAMES: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+        static NAMES: RefCell<Vec<(String, JsValue)>> = const { RefCell::new(Vec::new()) };
     }
     NAMES.with(|names| {
-        if let Some(name) = names.borrow().get(ty) {
+        if let Some((_, name)) = names.borrow().iter().find(|(known, _)| known == ty) {
             return name.clone();
         }
         let name = JsValue::from_str(&dom_event_name(ty));
-        names.borrow_mut().insert(ty.to_owned(), name.clone());
+        names.borrow_mut().push((ty.to_owned(), name.clone()));
         name
     })
 }

@@ -1,26 +1,27 @@
-//! Envelopes as JSON text: what crosses the JS boundary (see `js` for the other side).
+//! Envelopes as JSON text: what crosses the JS boundary (see `js` for the other side),
+//! read and written by herald's own codec (`json`).
 
 use herald_protocol::CloudEvent;
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
 
-use crate::Error;
+use crate::{json, Error};
 
 /// The envelope as its CloudEvents JSON text.
 pub(crate) fn encode<T: Serialize>(event: &CloudEvent<T>) -> Result<String, Error> {
-    serde_json::to_string(event).map_err(|e| Error::Encode(e.to_string()))
+    json::to_string(event).map_err(|e| Error::Encode(e.to_string()))
 }
 
 /// An envelope's JSON text as an envelope with payload type `T`.
 pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<CloudEvent<T>, String> {
-    serde_json::from_str(json).map_err(|e| e.to_string())
+    json::from_str(json).map_err(|e| e.to_string())
 }
 
 /// Any received `detail` as JSON, for reporting it: its JSON text when it has one, else
 /// what JSON cannot express as a string.
 pub(crate) fn to_json(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> Value {
-    match json.and_then(|json| serde_json::from_str(json).ok()) {
+    match json.and_then(|json| json::from_str(json).ok()) {
         Some(value) => value,
         None => {
             let detail = detail();

@@ -47,7 +47,7 @@ mod bus;
 mod codec;
 mod error;
 mod js;
-mod json;
+pub mod json;
 mod listener;
 mod request;
 mod retention;

@@ -3,13 +3,13 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
-use serde_json::value::RawValue;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CustomEvent;
 
 use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
 use crate::listener::Listener;
+use crate::json::{self, RawJson};
 use crate::{codec, js, Bus, Error, Received};
 
 /// A live subscription; dropping it removes its DOM listener.
@@ -84,7 +84,8 @@ pub enum Irregularity {
     },
 }
 
-type Upcaster<D> = Box<dyn Fn(Value) -> Result<D, String>>;
+/// Reads an older version's payload (JSON text) as the subscriber's.
+type Upcaster<D> = Box<dyn Fn(&str) -> Result<D, String>>;
 type OnIrregular = Box<dyn FnMut(&Irregularity)>;
 type OnError = Box<dyn FnMut(&DeadLetter)>;
 type Handler<E> = Box<dyn FnMut(&Received<E>)>;
@@ -141,11 +142,8 @@ impl<E: Event> SubscriptionBuilder<E> {
             )));
             return self;
         }
-        let convert: Upcaster<E::Data> = Box::new(move |value| {
-            serde_json::from_value::<Old::Data>(value)
-                .map(&upcast)
-                .map_err(|e| e.to_string())
-        });
+        let convert: Upcaster<E::Data> =
+            Box::new(move |text| json::from_str::<Old::Data>(text).map(&upcast).map_err(|e| e.to_string()));
         self.upcasters.push((Old::VERSION, convert));
         self
     }
@@ -378,7 +376,7 @@ impl<E: Event> Process for Typed<E> {
 impl<E: Event> Typed<E> {
     fn decode(&self, incoming: &Incoming) -> Result<Received<E>, String> {
         // The payload stays raw JSON until its version says which type to read it as.
-        let event = incoming.decode::<&RawValue>()?;
+        let event = incoming.decode::<RawJson>()?;
         event.validate().map_err(|e| e.to_string())?;
         if event.ty != E::TYPE {
             return Err(format!("the event's type `{}` is not `{}`", event.ty, E::TYPE));
@@ -386,9 +384,9 @@ impl<E: Event> Typed<E> {
         let version = event.data_version();
         let mut raw = None;
         let envelope = event.map_data(|d| raw = Some(d));
-        let json = raw.map_or("null", RawValue::get);
+        let text = raw.as_ref().map_or("null", RawJson::get);
         let data = if version == E::VERSION {
-            serde_json::from_str::<E::Data>(json).map_err(|e| format!("payload: {e}"))?
+            json::from_str::<E::Data>(text).map_err(|e| format!("payload: {e}"))?
         } else {
             let upcast = self
                 .upcasters
@@ -401,8 +399,7 @@ impl<E: Event> Typed<E> {
                         E::VERSION
                     )
                 })?;
-            let value = serde_json::from_str::<Value>(json).map_err(|e| format!("payload: {e}"))?;
-            upcast(value).map_err(|e| format!("payload of version {version}: {e}"))?
+            upcast(text).map_err(|e| format!("payload of version {version}: {e}"))?
         };
         Ok(Received::new(data, envelope))
     }

@@ -271,11 +271,15 @@ fn is_media_type(s: &str) -> bool {
 }
 
 fn is_absolute_uri(s: &str) -> bool {
-    match s.split_once(':') {
-        Some((scheme, _)) => {
-            let mut chars = scheme.chars();
-            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-                && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    // by bytes: this runs for every event a subscriber decodes, and small code matters in
+    // a micro-frontend's wasm
+    let b = s.as_bytes();
+    match b.iter().position(|&c| c == b':') {
+        Some(colon) => {
+            b.first().is_some_and(u8::is_ascii_alphabetic)
+                && b[..colon]
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
                 && !s.chars().any(char::is_whitespace)
         }
         None => false,

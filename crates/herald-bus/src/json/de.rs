@@ -8,7 +8,7 @@ use super::{parse_float, Error, RAW_TOKEN};
 const MAX_DEPTH: u32 = 128;
 
 /// Reads one JSON value (and nothing after it but whitespace) as a `T`.
-pub(crate) fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
     let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
@@ -28,6 +28,21 @@ struct Reader<'de> {
     bytes: &'de [u8],
     pos: usize,
     depth: u32,
+}
+
+enum Token<'de> {
+    Null,
+    Bool(bool),
+    Str(Text<'de>),
+    Number(Number),
+    Array,
+    Object,
+}
+
+enum Number {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
 }
 
 /// A string as read: borrowed when it has no escapes.
@@ -80,6 +95,50 @@ impl<'de> Reader<'de> {
             return Err(self.error("the JSON nests too deep"));
         }
         self.pos += 1;
+        Ok(())
+    }
+
+    /// Reads the next scalar, or the opening bracket of an array or object (entering it).
+    /// One copy of this code serves every visitor.
+    #[inline(never)]
+    fn token(&mut self) -> Result<Token<'de>, Error> {
+        Ok(match self.peek()? {
+            b'n' => {
+                self.literal("null")?;
+                Token::Null
+            }
+            b't' => {
+                self.literal("true")?;
+                Token::Bool(true)
+            }
+            b'f' => {
+                self.literal("false")?;
+                Token::Bool(false)
+            }
+            b'"' => Token::Str(self.string()?),
+            b'-' | b'0'..=b'9' => Token::Number(self.scan_number()?),
+            b'[' => {
+                self.enter()?;
+                Token::Array
+            }
+            b'{' => {
+                self.enter()?;
+                Token::Object
+            }
+            _ => return Err(self.error("expected a JSON value")),
+        })
+    }
+
+    /// Ends an array or object at its closing `bracket`.
+    #[inline(never)]
+    fn leave(&mut self, bracket: u8) -> Result<(), Error> {
+        let message = if bracket == b']' {
+            "expected `,` or `]`"
+        } else {
+            "expected `,` or `}`"
+        };
+        self.expect(bracket, message)?;
+        self.depth -= 1;
         Ok(())
     }
 
@@ -176,8 +235,9 @@ impl<'de> Reader<'de> {
         self.pos - start
     }
 
-    /// Reads a number and hands it to `visitor` as `u64`, `i64` or `f64`.
-    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+    /// Reads a number as `u64`, `i64` or `f64`, whichever holds it.
+    #[inline(never)]
+    fn scan_number(&mut self) -> Result<Number, Error> {
         let start = self.pos;
         let negative = self.bytes[self.pos] == b'-';
         if negative {
@@ -224,15 +284,21 @@ impl<'de> Reader<'de> {
             let digits = &self.text[int_start..self.pos];
             if let Ok(n) = digits.parse::<u64>() {
                 if !negative {
-                    return visitor.visit_u64(n);
+                    return Ok(Number::Unsigned(n));
                 }
                 // `-0` is the float -0.0, as serde_json and JavaScript read it
                 if let Some(n) = 0i64.checked_sub_unsigned(n).filter(|&n| n != 0) {
-                    return visitor.visit_i64(n);
+                    return Ok(Number::Signed(n));
                 }
             }
         }
-        visitor.visit_f64(self.float(text, int_start, mantissa_end, fraction_digits, exponent.unwrap_or(0)))
+        Ok(Number::Float(self.float(
+            text,
+            int_start,
+            mantissa_end,
+            fraction_digits,
+            exponent.unwrap_or(0),
+        )))
     }
 
     /// A float's value: exact arithmetic when the digits fit in 53 bits and the power of
@@ -280,45 +346,30 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.peek()? {
-            b'n' => {
-                self.literal("null")?;
-                visitor.visit_unit()
-            }
-            b't' => {
-                self.literal("true")?;
-                visitor.visit_bool(true)
-            }
-            b'f' => {
-                self.literal("false")?;
-                visitor.visit_bool(false)
-            }
-            b'"' => match self.string()? {
-                Text::Borrowed(text) => visitor.visit_borrowed_str(text),
-                Text::Owned(text) => visitor.visit_string(text),
-            },
-            b'-' | b'0'..=b'9' => self.number(visitor),
-            b'[' => {
-                self.enter()?;
+        match self.token()? {
+            Token::Null => visitor.visit_unit(),
+            Token::Bool(b) => visitor.visit_bool(b),
+            Token::Str(Text::Borrowed(text)) => visitor.visit_borrowed_str(text),
+            Token::Str(Text::Owned(text)) => visitor.visit_string(text),
+            Token::Number(Number::Unsigned(n)) => visitor.visit_u64(n),
+            Token::Number(Number::Signed(n)) => visitor.visit_i64(n),
+            Token::Number(Number::Float(n)) => visitor.visit_f64(n),
+            Token::Array => {
                 let value = visitor.visit_seq(Items {
                     reader: &mut *self,
                     first: true,
                 })?;
-                self.expect(b']', "expected `,` or `]`")?;
-                self.depth -= 1;
+                self.leave(b']')?;
                 Ok(value)
             }
-            b'{' => {
-                self.enter()?;
+            Token::Object => {
                 let value = visitor.visit_map(Entries {
                     reader: &mut *self,
                     first: true,
                 })?;
-                self.expect(b'}', "expected `,` or `}`")?;
-                self.depth -= 1;
+                self.leave(b'}')?;
                 Ok(value)
             }
-            _ => Err(self.error("expected a JSON value")),
         }
     }
 
@@ -355,8 +406,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             b'{' => {
                 self.enter()?;
                 let value = visitor.visit_enum(Variant { reader: &mut *self })?;
-                self.expect(b'}', "expected `}` after the enum variant")?;
-                self.depth -= 1;
+                self.leave(b'}')?;
                 Ok(value)
             }
             _ => Err(self.error("expected an enum variant: a string or an object")),
@@ -369,7 +419,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
                 self.string()?;
                 visitor.visit_unit()
             }
-            b'-' | b'0'..=b'9' => self.number(de::IgnoredAny).and_then(|_| visitor.visit_unit()),
+            b'-' | b'0'..=b'9' => self.scan_number().and_then(|_| visitor.visit_unit()),
             _ => self.deserialize_any(visitor),
         }
     }

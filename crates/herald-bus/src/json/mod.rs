@@ -10,27 +10,47 @@
 //! MFE's wasm; see `cargo xtask bench size`.
 //!
 //! Outside the browser (unit tests, native builds) the same conversions use Rust's own.
+//!
+//! A micro-frontend that needs JSON for its own purposes can use it too, and ship no
+//! second JSON implementation:
+//!
+//! ```
+//! use herald_bus::json;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+//! struct Reading { sensor: String, db: f64 }
+//!
+//! let text = json::to_string(&Reading { sensor: "s-1".into(), db: 61.5 })?;
+//! assert_eq!(text, r#"{"sensor":"s-1","db":61.5}"#);
+//! assert_eq!(json::from_str::<Reading>(&text)?, Reading { sensor: "s-1".into(), db: 61.5 });
+//! assert!(json::from_str::<Reading>(r#"{"sensor": 1}"#).is_err());
+//! # Ok::<(), json::Error>(())
+//! ```
 
 mod de;
 mod ser;
 
 use std::fmt;
 
-pub(crate) use de::from_str;
-pub(crate) use ser::to_string;
+pub use de::from_str;
+pub use ser::to_string;
 
 /// The newtype name that marks [`RawJson`] to this codec's reader and writer.
 const RAW_TOKEN: &str = "$herald::json::raw";
 
 /// One JSON value kept as its text: read without decoding it, written as it is.
 ///
-/// Only this module's codec knows it; through any other serde format it is a string.
+/// Only this module's codec knows it: through another serde format it is a string (and
+/// reading it needs this codec).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RawJson<'a>(pub &'a str);
+pub struct RawJson<'a>(
+    /// The JSON text of one value.
+    pub &'a str,
+);
 
 impl RawJson<'_> {
     /// The JSON text.
-    pub(crate) fn get(&self) -> &str {
+    pub fn get(&self) -> &str {
         self.0
     }
 }
@@ -59,7 +79,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawJson<'a> {
 
 /// What is wrong with a JSON text, or with a value that cannot be written as JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Error {
+pub struct Error {
     message: String,
     at: Option<usize>,
 }

@@ -5,7 +5,7 @@ use serde::ser::{self, Serialize};
 use super::{float_text, Error, RAW_TOKEN};
 
 /// `value` as compact JSON text.
-pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
     let mut writer = Writer {
         out: String::with_capacity(256),
         raw: false,
@@ -21,8 +21,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn integer(&mut self, negative: bool, mut n: u128) {
-        let mut digits = [0u8; 40];
+    fn integer(&mut self, negative: bool, mut n: u64) {
+        let mut digits = [0u8; 20];
         let mut at = digits.len();
         loop {
             at -= 1;
@@ -45,10 +45,16 @@ impl Writer {
             // as JSON.stringify and serde_json do: JSON has no NaN or infinity
             self.out.push_str("null");
         } else if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
-            self.integer(value.is_sign_negative() && value != 0.0, value.abs() as u128);
+            self.integer(value.is_sign_negative() && value != 0.0, value.abs() as u64);
             self.out.push_str(".0");
         } else {
-            self.out.push_str(&float_text(value));
+            let text = float_text(value);
+            self.out.push_str(&text);
+            // a float stays a float on the wire, as serde_json writes it (JavaScript
+            // writes 2^53 as `9007199254740992`)
+            if !text.contains(['.', 'e', 'E']) {
+                self.out.push_str(".0");
+            }
         }
     }
 
@@ -122,35 +128,37 @@ impl<'a> ser::Serializer for &'a mut Writer {
         Ok(())
     }
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.serialize_i128(v.into())
+        self.serialize_i64(v.into())
     }
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.serialize_i128(v.into())
+        self.serialize_i64(v.into())
     }
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.serialize_i128(v.into())
+        self.serialize_i64(v.into())
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.serialize_i128(v.into())
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
         self.integer(v < 0, v.unsigned_abs());
         Ok(())
     }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        self.out.push_str(&v.to_string());
+        Ok(())
+    }
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.serialize_u128(v.into())
+        self.serialize_u64(v.into())
     }
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.serialize_u128(v.into())
+        self.serialize_u64(v.into())
     }
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.serialize_u128(v.into())
+        self.serialize_u64(v.into())
     }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.serialize_u128(v.into())
+        self.integer(false, v);
+        Ok(())
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.integer(false, v);
+        self.out.push_str(&v.to_string());
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {

@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 
 use super::{from_str, to_string, RawJson};
 
+// In the browser the same tests run the JavaScript number conversions.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Reading {
     sensor: String,
@@ -34,7 +38,8 @@ fn same_as_serde_json<T: Serialize>(value: &T) {
     );
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn writes_what_serde_json_writes() {
     let reading = Reading {
         sensor: "s-1 \"quoted\" \\ \n\t\u{1}é😀".into(),
@@ -63,7 +68,8 @@ fn writes_what_serde_json_writes() {
     assert_eq!(to_string(&value).unwrap(), serde_json::to_string(&value).unwrap());
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn reads_what_serde_json_reads() {
     let text = r#" { "sensor" : "s-\"1\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00" , "db": -6.15e1, "at": 1796000000000,
         "note": null, "tags": ["x", "y"], "ignored": {"deep": [1, 2.5e-3, "s", false, null, {}]} } "#;
@@ -99,7 +105,8 @@ fn reads_what_serde_json_reads() {
     assert_eq!(from_str::<Option<u8>>("null").unwrap(), None);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn refuses_what_is_not_json_with_a_position() {
     for bad in [
         "", "{", "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", "-", "1e", "+1", "\"\\x\"",
@@ -118,7 +125,8 @@ fn refuses_what_is_not_json_with_a_position() {
     assert!(error.to_string().contains("missing field"), "{error}");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn raw_json_passes_through_unread_and_unchanged() {
     #[derive(Serialize, Deserialize)]
     struct Envelope<'a> {
