@@ -25,6 +25,26 @@ impl Event for NoiseReading {
     type Data = Self;
 }
 
+/// A sound level as the dashboard shows it: one decimal, `61.5 dB`.
+///
+/// Written with integer formatting only, so a micro-frontend that shows levels does not
+/// ship Rust's float printer in its wasm (about 20 KB).
+///
+/// ```
+/// assert_eq!(nop_events::db_label(61.46), "61.5 dB");
+/// assert_eq!(nop_events::db_label(70.0), "70.0 dB");
+/// assert_eq!(nop_events::db_label(-0.25), "-0.3 dB");
+/// ```
+pub fn db_label(db: f64) -> String {
+    let tenths = (db * 10.0).round();
+    if !tenths.is_finite() {
+        return "– dB".to_owned();
+    }
+    let sign = if tenths < 0.0 { "-" } else { "" };
+    let tenths = tenths.abs() as u64;
+    format!("{sign}{}.{} dB", tenths / 10, tenths % 10)
+}
+
 /// A user selected a sensor in some micro-frontend. Type `nop.sensor.selected`, v1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -108,9 +108,9 @@ fn NoiseChart(props: &ChartProps) -> Html {
             <h2>{ "Recent readings" }</h2>
             <div class="bars">
                 { for shown.iter().map(|r| {
-                    let height = format!("height: {:.0}%", (r.db - 30.0).clamp(2.0, 90.0) / 90.0 * 100.0);
+                    let height = format!("height: {}%", ((r.db - 30.0).clamp(2.0, 90.0) / 90.0 * 100.0).round() as u32);
                     html! { <div class={classes!("bar", (r.db > 85.0).then_some("loud"))} style={height}
-                                 title={format!("{:.1} dB", r.db)}></div> }
+                                 title={nop_events::db_label(r.db)}></div> }
                 }) }
             </div>
             <p class="note">{

@@ -150,7 +150,7 @@ impl View {
         let shown = self.selected.as_ref().or(self.newest.as_ref());
         match shown.and_then(|sensor| self.latest.get(sensor)) {
             Some(reading) => {
-                self.level.set_text_content(Some(&format!("{:.1} dB", reading.db)));
+                self.level.set_text_content(Some(&nop_events::db_label(reading.db)));
                 self.sensor.set_text_content(Some(&reading.sensor));
                 let _ = self.level.class_list().toggle_with_force("nop-loud", reading.db > self.threshold);
             }

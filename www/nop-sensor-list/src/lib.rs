@@ -126,7 +126,7 @@ impl View {
             }
         };
         if let Ok(Some(level)) = row.query_selector(".nop-db") {
-            level.set_text_content(Some(&format!("{:.1} dB", reading.db)));
+            level.set_text_content(Some(&nop_events::db_label(reading.db)));
         }
         let _ = row.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
     }

@@ -148,6 +148,11 @@ impl<'de> Reader<'de> {
         let mut start = self.pos;
         let mut owned: Option<String> = None;
         loop {
+            // the run of plain bytes, in one tight loop
+            self.pos += self.bytes[self.pos..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(self.bytes.len() - self.pos);
             let Some(&byte) = self.bytes.get(self.pos) else {
                 return Err(self.error("unterminated string"));
             };

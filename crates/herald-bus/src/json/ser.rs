@@ -61,6 +61,11 @@ impl Writer {
     fn string(&mut self, text: &str) {
         self.out.push('"');
         let bytes = text.as_bytes();
+        if !bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+            self.out.push_str(text);
+            self.out.push('"');
+            return;
+        }
         let mut start = 0;
         for (i, &byte) in bytes.iter().enumerate() {
             let escape = match byte {
