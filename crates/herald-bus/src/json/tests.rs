@@ -137,6 +137,6 @@ fn raw_json_passes_through_unread_and_unchanged() {
     let text = r#"{"id":"1","data":{"b": [1, 2.50, "x"], "a": null}}"#;
     let envelope: Envelope = from_str(text).unwrap();
     assert_eq!(envelope.data.get(), r#"{"b": [1, 2.50, "x"], "a": null}"#);
-    assert_eq!(to_string(&envelope).unwrap(), text.replace(r#""id":"1","#, r#""id":"1","#));
+    assert_eq!(to_string(&envelope).unwrap(), text);
     assert!(from_str::<Envelope>(r#"{"id":"1","data":{"b":}}"#).is_err());
 }
