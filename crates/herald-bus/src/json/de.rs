@@ -129,6 +129,26 @@ impl<'de> Reader<'de> {
         })
     }
 
+    /// Whether another element of the array or object closed by `bracket` follows (its
+    /// separating comma read); `false` at the closing bracket, which stays unread.
+    fn next_item(&mut self, first: &mut bool, bracket: u8) -> Result<bool, Error> {
+        if self.peek()? == bracket {
+            return Ok(false);
+        }
+        if !std::mem::take(first) {
+            let message = if bracket == b']' {
+                "expected `,` or `]`"
+            } else {
+                "expected `,` or `}`"
+            };
+            self.expect(b',', message)?;
+            if self.peek()? == bracket {
+                return Err(self.error("trailing comma"));
+            }
+        }
+        Ok(true)
+    }
+
     /// Ends an array or object at its closing `bracket`.
     #[inline(never)]
     fn leave(&mut self, bracket: u8) -> Result<(), Error> {
@@ -444,14 +464,8 @@ impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-        if self.reader.peek()? == b']' {
+        if !self.reader.next_item(&mut self.first, b']')? {
             return Ok(None);
-        }
-        if !std::mem::take(&mut self.first) {
-            self.reader.expect(b',', "expected `,` or `]`")?;
-            if self.reader.peek()? == b']' {
-                return Err(self.reader.error("trailing comma"));
-            }
         }
         seed.deserialize(&mut *self.reader).map(Some)
     }
@@ -466,14 +480,8 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
-        if self.reader.peek()? == b'}' {
+        if !self.reader.next_item(&mut self.first, b'}')? {
             return Ok(None);
-        }
-        if !std::mem::take(&mut self.first) {
-            self.reader.expect(b',', "expected `,` or `}`")?;
-            if self.reader.peek()? == b'}' {
-                return Err(self.reader.error("trailing comma"));
-            }
         }
         if self.reader.peek()? != b'"' {
             return Err(self.reader.error("expected a string as the object key"));
