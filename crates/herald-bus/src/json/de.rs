@@ -30,6 +30,15 @@ struct Reader<'de> {
     depth: u32,
 }
 
+/// The error when neither a `,` nor the closing `bracket` comes next.
+fn separator_expected(bracket: u8) -> &'static str {
+    if bracket == b']' {
+        "expected `,` or `]`"
+    } else {
+        "expected `,` or `}`"
+    }
+}
+
 enum Token<'de> {
     Null,
     Bool(bool),
@@ -136,12 +145,7 @@ impl<'de> Reader<'de> {
             return Ok(false);
         }
         if !std::mem::take(first) {
-            let message = if bracket == b']' {
-                "expected `,` or `]`"
-            } else {
-                "expected `,` or `}`"
-            };
-            self.expect(b',', message)?;
+            self.expect(b',', separator_expected(bracket))?;
             if self.peek()? == bracket {
                 return Err(self.error("trailing comma"));
             }
@@ -152,12 +156,7 @@ impl<'de> Reader<'de> {
     /// Ends an array or object at its closing `bracket`.
     #[inline(never)]
     fn leave(&mut self, bracket: u8) -> Result<(), Error> {
-        let message = if bracket == b']' {
-            "expected `,` or `]`"
-        } else {
-            "expected `,` or `}`"
-        };
-        self.expect(bracket, message)?;
+        self.expect(bracket, separator_expected(bracket))?;
         self.depth -= 1;
         Ok(())
     }

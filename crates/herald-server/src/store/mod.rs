@@ -175,6 +175,18 @@ pub trait EventStore: Send + Sync + 'static {
     }
 }
 
+/// The file `name` in the data directory `dir` (created if missing), and its path as the
+/// store's errors name it: where an embedded store keeps its events.
+pub(crate) fn data_file(dir: &std::path::Path, name: &str) -> Result<(std::path::PathBuf, String), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let file = dir.join(name);
+    let path = file.display().to_string();
+    Ok((file, path))
+}
+
 pub(crate) fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -28,12 +28,7 @@ pub struct RedbStore {
 impl RedbStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let file = dir.join("events.redb");
-        let path = file.display().to_string();
+        let (file, path) = super::data_file(dir, "events.redb")?;
         let err = |e: redb::Error| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let db = Database::create(&file).map_err(|e| err(e.into()))?;
         let tx = db.begin_write().map_err(|e| err(e.into()))?;

@@ -42,12 +42,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let file = dir.join("events.sqlite3");
-        let path = file.display().to_string();
+        let (file, path) = super::data_file(dir, "events.sqlite3")?;
         let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let writer = Connection::open(&file).map_err(db)?;
         writer
