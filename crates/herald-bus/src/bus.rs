@@ -108,7 +108,11 @@ impl Bus {
 
     /// Publishes `data` as event type `ty` (payload version 1) with the same envelope as
     /// [`Bus::publish`]; for publishers without a Rust type for the event.
-    pub fn publish_json(&self, ty: &str, data: &serde_json::Value) -> Result<CloudEvent<()>, Error> {
+    pub fn publish_json(
+        &self,
+        ty: &str,
+        data: &serde_json::Value,
+    ) -> Result<CloudEvent<()>, Error> {
         let event = self.envelope(ty, 1).with_data(data);
         event.validate()?;
         self.dispatch(&event)?;
@@ -211,7 +215,13 @@ pub(crate) fn dispatch_named<T: Serialize>(
     cancelable: bool,
 ) -> Result<bool, Error> {
     let json = codec::encode(event)?;
-    Ok(js::herald_dispatch(target, &JsValue::from_str(name), &json, cancelable, false)?)
+    Ok(js::herald_dispatch(
+        target,
+        &JsValue::from_str(name),
+        &json,
+        cancelable,
+        false,
+    )?)
 }
 
 /// A delivered event: the decoded payload and its envelope.

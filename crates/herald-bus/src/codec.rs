@@ -14,7 +14,9 @@ pub(crate) fn encode<T: Serialize>(event: &CloudEvent<T>) -> Result<String, Erro
 }
 
 /// An envelope's JSON text as an envelope with payload type `T`.
-pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<CloudEvent<T>, String> {
+pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
+    json: &'a str,
+) -> Result<CloudEvent<T>, String> {
     json::from_str(json).map_err(|e| e.to_string())
 }
 

@@ -3,32 +3,51 @@
 //! (docs/protocol.md §2.6) — and the hot path of the DOM events themselves. Each module
 //! bundles its own copy of this snippet; they agree because the state lives on the page.
 //!
-//! An envelope crosses the wasm boundary as one JSON string each way, not field by field:
-//! `herald_dispatch` turns the publisher's JSON into the `detail` object with one
-//! `JSON.parse`, creates and dispatches the event; the JSON text rides along on the object
-//! under the registered symbol `Symbol.for("herald.json")` (invisible to
-//! `JSON.stringify`, `for…in` and `Object.keys`), and `herald_listen`'s listener hands a
-//! herald subscriber in any module that text, with no walk over the object. A `detail`
-//! made by anyone else is read with `JSON.stringify`.
+//! An envelope crosses the wasm boundary as one JSON string each way, not field by field.
+//! `herald_dispatch` dispatches a `CustomEvent` that carries the publisher's JSON text
+//! under the registered symbol `Symbol.for("herald.json")` and makes its `detail` object
+//! from that text only when someone reads it (a plain-JS listener, say); `herald_listen`'s
+//! listener hands a herald subscriber in any module the text itself, so an event between
+//! herald modules is never parsed by JavaScript at all. A `detail` made by anyone else is
+//! read with `JSON.stringify`.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
-function jsonOf(detail) {
+const DETAIL = Symbol("herald.detail");
+// A herald bus event: `detail` is parsed from the JSON text on first read, then kept.
+class HeraldEvent extends CustomEvent {
+  constructor(name, init, json) {
+    super(name, init);
+    this[JSON_KEY] = json;
+  }
+  get detail() {
+    return (this[DETAIL] ??= JSON.parse(this[JSON_KEY]));
+  }
+}
+function jsonOfDetail(detail) {
   if (detail === null || typeof detail !== "object") return undefined;
+  // publishers of protocol 0.1 kept the text on the detail
   const json = detail[JSON_KEY];
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
 }
+function jsonOf(event) {
+  const json = event[JSON_KEY];
+  return typeof json === "string" ? json : jsonOfDetail(event.detail);
+}
+const INIT = { bubbles: true, composed: true, cancelable: false };
+const CANCELABLE = { bubbles: true, composed: true, cancelable: true };
 export function herald_dispatch(target, name, json, cancelable, wildcard) {
-  const detail = JSON.parse(json);
-  detail[JSON_KEY] = json;
-  const init = { bubbles: true, composed: true, cancelable, detail };
-  const notCanceled = target.dispatchEvent(new CustomEvent(name, init));
+  const event = new HeraldEvent(name, cancelable ? CANCELABLE : INIT, json);
+  const notCanceled = target.dispatchEvent(event);
   if (wildcard && (globalThis[KEY]?.wildcards ?? 0) > 0) {
-    target.dispatchEvent(new CustomEvent("herald:*", init));
+    const copy = new HeraldEvent("herald:*", cancelable ? CANCELABLE : INIT, json);
+    // the same detail object, if a listener has made it already
+    if (event[DETAIL] !== undefined) copy[DETAIL] = event[DETAIL];
+    target.dispatchEvent(copy);
   }
   return notCanceled;
 }
@@ -44,7 +63,7 @@ export function herald_listen(target, name, callback) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      callback(jsonOf(e.detail), e);
+      callback(jsonOf(e), e);
     } catch (error) {
       if (!crashed) throw error;
     }
@@ -55,7 +74,7 @@ export function herald_listen(target, name, callback) {
 export function herald_unlisten(target, name, listener) {
   target.removeEventListener(name, listener);
 }
-export function herald_detail_json(detail) { return jsonOf(detail); }
+export function herald_record_json(record) { return record.json ?? jsonOfDetail(record.detail); }
 function state() {
   let s = globalThis[KEY];
   if (!s) {
@@ -82,7 +101,13 @@ export function herald_retain(type, kind, n, ms) {
   const topic = { policy, events: [] };
   s.retained.set(type, topic);
   globalThis.addEventListener("herald:" + type, (e) => {
-    topic.events.push({ detail: e.detail, at: Date.now(), n: ++s.records });
+    const at = Date.now();
+    const n = ++s.records;
+    const json = e[JSON_KEY];
+    // a herald event's detail is read from the event only when someone asks for it
+    topic.events.push(typeof json === "string"
+      ? { json, at, n, get detail() { return e.detail; } }
+      : { detail: e.detail, at, n });
     prune(topic);
   }, { capture: true });
   return "";
@@ -91,24 +116,25 @@ export function herald_retained(type) {
   const topic = state().retained.get(type);
   if (!topic) return [];
   prune(topic);
-  return topic.events.map((r) => r.detail);
+  return topic.events.slice();
 }
 export function herald_retained_all() {
   const all = [];
   for (const [type, topic] of state().retained) {
     prune(topic);
-    for (const r of topic.events) all.push({ type, n: r.n, detail: r.detail });
+    for (const record of topic.events) all.push([type, record]);
   }
-  all.sort((a, b) => a.n - b.n);
-  return all.map((r) => [r.type, r.detail]);
+  all.sort((a, b) => a[1].n - b[1].n);
+  return all;
 }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
 "#)]
 extern "C" {
-    /// Dispatches `herald:<type>` (named `name`) with the envelope `json` as its `detail`,
-    /// and with `wildcard` its `herald:*` copy while pattern subscriptions are live;
-    /// returns `dispatchEvent`'s result (`false` when a listener called `preventDefault`).
+    /// Dispatches `herald:<type>` (named `name`) carrying the envelope `json` (its `detail`
+    /// made from it when read), and with `wildcard` its `herald:*` copy while pattern
+    /// subscriptions are live; returns `dispatchEvent`'s result (`false` when a listener
+    /// called `preventDefault`).
     #[wasm_bindgen(catch)]
     pub fn herald_dispatch(
         target: &web_sys::EventTarget,
@@ -117,21 +143,27 @@ extern "C" {
         cancelable: bool,
         wildcard: bool,
     ) -> Result<bool, JsValue>;
-    /// Listens for `name`, calling `callback` with the detail's JSON (if it is an object)
-    /// and the event; returns the listener to remove.
-    pub fn herald_listen(target: &web_sys::EventTarget, name: &str, callback: &js_sys::Function) -> js_sys::Function;
+    /// Listens for `name`, calling `callback` with the envelope's JSON text (the text the
+    /// event carries, or its detail's JSON if that is an object) and the event; returns the
+    /// listener to remove.
+    pub fn herald_listen(
+        target: &web_sys::EventTarget,
+        name: &str,
+        callback: &js_sys::Function,
+    ) -> js_sys::Function;
     /// Silences every listener of this module for good (it panicked), and records the
     /// module as crashed in the page state.
     pub fn herald_mark_crashed(module: &str);
     /// Removes a listener made by `herald_listen`.
     pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
-    /// A `detail` as JSON text, `None` if it is not an object JSON can express.
-    pub fn herald_detail_json(detail: &JsValue) -> Option<String>;
+    /// A retained record's envelope as JSON text, `None` if its detail is not an object
+    /// JSON can express.
+    pub fn herald_record_json(record: &JsValue) -> Option<String>;
     /// Declares `type` retained; returns `""`, or the JSON of the policy already declared.
     pub fn herald_retain(ty: &str, kind: &str, n: u32, ms: f64) -> String;
-    /// The retained `detail`s of `type`, oldest first.
+    /// The retained records (`{detail, at, n}`, and `json`) of `type`, oldest first.
     pub fn herald_retained(ty: &str) -> js_sys::Array;
-    /// Every retained `[type, detail]`, in the order they were published.
+    /// Every retained `[type, record]`, in the order they were published.
     pub fn herald_retained_all() -> js_sys::Array;
     /// Registers (+1) or releases (-1) a pattern subscription.
     pub fn herald_wildcards_add(delta: i32);

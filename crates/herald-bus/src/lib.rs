@@ -75,8 +75,8 @@ pub fn module_id() -> String {
 }
 pub use herald_protocol::{CloudEvent, DeadLetter, Event, MfeCrashed, Request};
 pub use request::{
-    PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT, REPLY_ERROR_TYPE,
-    REPLY_TYPE,
+    PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT,
+    REPLY_ERROR_TYPE, REPLY_TYPE,
 };
 pub use retention::Retention;
 pub use subscribe::{Irregularity, Subscription, SubscriptionBuilder};

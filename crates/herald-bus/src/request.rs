@@ -102,9 +102,13 @@ impl Bus {
     ) -> Subscription {
         let responder = Rc::new(RefCell::new(responder));
         let bus = self.clone();
-        let listener = Listener::new(self.as_raw(), dom_event_name(Q::TYPE), move |json, event| {
-            answer::<Q>(&bus, json.as_deref(), &event, &responder);
-        });
+        let listener = Listener::new(
+            self.as_raw(),
+            dom_event_name(Q::TYPE),
+            move |json, event| {
+                answer::<Q>(&bus, json.as_deref(), &event, &responder);
+            },
+        );
         Subscription::from_listener(listener)
     }
 }
@@ -121,7 +125,12 @@ fn answer<Q: Request>(
     let Some(Ok(request)) = json.map(codec::decode::<Value>) else {
         return; // not an envelope: the subscribers' dead-letter path reports it
     };
-    let Some(reply_to) = request.extensions.get(EXT_REPLYTO).and_then(Value::as_str).map(str::to_owned) else {
+    let Some(reply_to) = request
+        .extensions
+        .get(EXT_REPLYTO)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return; // a plain event of this type, not a request
     };
     let Ok(mut responder) = responder.try_borrow_mut() else {
@@ -133,27 +142,35 @@ fn answer<Q: Request>(
     let mut data = Value::Null;
     let envelope = request.map_data(|d| data = d);
     let outcome = if version != Q::VERSION {
-        Err(format!("request version {version} is not understood (version {})", Q::VERSION))
+        Err(format!(
+            "request version {version} is not understood (version {})",
+            Q::VERSION
+        ))
     } else {
         match serde_json::from_value::<Q::Data>(data) {
             Ok(data) => responder(&Received::new(data, envelope)),
             Err(e) => Err(format!("the request did not decode: {e}")),
         }
     };
-    let reply = match outcome.and_then(|reply| serde_json::to_value(reply).map_err(|e| e.to_string())) {
-        Ok(reply) => bus.envelope::<Value>(REPLY_TYPE, 1).with_data(reply),
-        Err(message) => bus
-            .envelope::<Value>(REPLY_ERROR_TYPE, 1)
-            .with_data(serde_json::json!({ "message": message })),
-    };
+    let reply =
+        match outcome.and_then(|reply| serde_json::to_value(reply).map_err(|e| e.to_string())) {
+            Ok(reply) => bus.envelope::<Value>(REPLY_TYPE, 1).with_data(reply),
+            Err(message) => bus
+                .envelope::<Value>(REPLY_ERROR_TYPE, 1)
+                .with_data(serde_json::json!({ "message": message })),
+        };
     let sent = dispatch_named(&window_target(), &reply_to, &reply, false);
     if let Err(error) = sent {
-        web_sys::console::error_1(&JsValue::from_str(&format!("herald-bus: could not send a reply: {error}")));
+        web_sys::console::error_1(&JsValue::from_str(&format!(
+            "herald-bus: could not send a reply: {error}"
+        )));
     }
 }
 
 fn window_target() -> web_sys::EventTarget {
-    web_sys::window().expect_throw("herald-bus needs a window").into()
+    web_sys::window()
+        .expect_throw("herald-bus needs a window")
+        .into()
 }
 
 type Outcome<R> = Option<Result<R, RequestError>>;
@@ -212,14 +229,22 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
         pending.id = envelope.id.clone();
         let reply_to = format!("herald:reply:{}", envelope.id);
         let on_reply = shared.clone();
-        pending._listener = Some(Listener::new(&window_target(), reply_to, move |json, _event| {
-            on_reply.borrow_mut().settle(read_reply::<Q::Reply>(json.as_deref()));
-        }));
+        pending._listener = Some(Listener::new(
+            &window_target(),
+            reply_to,
+            move |json, _event| {
+                on_reply
+                    .borrow_mut()
+                    .settle(read_reply::<Q::Reply>(json.as_deref()));
+            },
+        ));
         let on_timeout = shared.clone();
         let timeout = self.timeout;
         let millis = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         pending._timer = Some(Timeout::new(millis, move || {
-            on_timeout.borrow_mut().settle(Err(RequestError::Timeout(timeout)));
+            on_timeout
+                .borrow_mut()
+                .settle(Err(RequestError::Timeout(timeout)));
         }));
         match dispatch_named(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
             // not canceled: nobody called preventDefault, so nobody claimed it
@@ -232,7 +257,8 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
 }
 
 fn read_reply<R: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<R, RequestError> {
-    let json = json.ok_or_else(|| RequestError::Decode("the reply's `detail` is not a JSON object".into()))?;
+    let json = json
+        .ok_or_else(|| RequestError::Decode("the reply's `detail` is not a JSON object".into()))?;
     let reply = codec::decode::<Value>(json).map_err(RequestError::Decode)?;
     if reply.ty == REPLY_ERROR_TYPE {
         let message = reply
@@ -243,7 +269,8 @@ fn read_reply<R: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<R, R
             .unwrap_or("(no message)");
         return Err(RequestError::Responder(message.to_owned()));
     }
-    serde_json::from_value(reply.data.unwrap_or(Value::Null)).map_err(|e| RequestError::Decode(e.to_string()))
+    serde_json::from_value(reply.data.unwrap_or(Value::Null))
+        .map_err(|e| RequestError::Decode(e.to_string()))
 }
 
 impl<Q: Request> Future for PendingRequest<Q> {
@@ -275,7 +302,10 @@ impl<Q: Request> Drop for PendingRequest<Q> {
             struct Cancel<'a> {
                 id: &'a str,
             }
-            let cancel = self.bus.envelope::<Cancel>(CANCEL_TYPE, 1).with_data(Cancel { id: &self.id });
+            let cancel = self
+                .bus
+                .envelope::<Cancel>(CANCEL_TYPE, 1)
+                .with_data(Cancel { id: &self.id });
             let _ = self.bus.dispatch(&cancel);
         }
     }

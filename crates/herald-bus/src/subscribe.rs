@@ -8,8 +8,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CustomEvent;
 
 use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
-use crate::listener::Listener;
 use crate::json::{self, RawJson};
+use crate::listener::Listener;
 use crate::{codec, js, Bus, Error, Received};
 
 /// A live subscription; dropping it removes its DOM listener.
@@ -133,7 +133,10 @@ impl<E: Event> SubscriptionBuilder<E> {
 
     /// Accepts events of an older version `Old` of the same type, converted by `upcast`.
     /// Without an upcaster, an event of another version is a dead letter.
-    pub fn upcast_from<Old: Event>(mut self, upcast: impl Fn(Old::Data) -> E::Data + 'static) -> Self {
+    pub fn upcast_from<Old: Event>(
+        mut self,
+        upcast: impl Fn(Old::Data) -> E::Data + 'static,
+    ) -> Self {
         if Old::TYPE != E::TYPE {
             web_sys::console::warn_1(&JsValue::from_str(&format!(
                 "herald-bus: an upcaster from `{}` cannot apply to `{}`; ignored",
@@ -142,8 +145,11 @@ impl<E: Event> SubscriptionBuilder<E> {
             )));
             return self;
         }
-        let convert: Upcaster<E::Data> =
-            Box::new(move |text| json::from_str::<Old::Data>(text).map(&upcast).map_err(|e| e.to_string()));
+        let convert: Upcaster<E::Data> = Box::new(move |text| {
+            json::from_str::<Old::Data>(text)
+                .map(&upcast)
+                .map_err(|e| e.to_string())
+        });
         self.upcasters.push((Old::VERSION, convert));
         self
     }
@@ -165,12 +171,16 @@ impl<E: Event> SubscriptionBuilder<E> {
             }),
         });
         let listener_delivery = delivery.clone();
-        let listener = Listener::new(self.bus.as_raw(), dom_event_name(E::TYPE), move |json, event| {
-            listener_delivery.deliver(Incoming::event(json, event));
-        });
+        let listener = Listener::new(
+            self.bus.as_raw(),
+            dom_event_name(E::TYPE),
+            move |json, event| {
+                listener_delivery.deliver(Incoming::event(json, event));
+            },
+        );
         if replay {
-            for detail in js::herald_retained(E::TYPE).iter() {
-                delivery.deliver(Incoming::detail(detail));
+            for record in js::herald_retained(E::TYPE).iter() {
+                delivery.deliver(Incoming::record(record));
             }
         }
         Subscription {
@@ -203,13 +213,21 @@ impl Bus {
             ))),
         });
         let listener_delivery = delivery.clone();
-        let listener = Listener::new(self.as_raw(), DOM_WILDCARD_EVENT.to_owned(), move |json, event| {
-            listener_delivery.deliver(Incoming::event(json, event));
-        });
+        let listener = Listener::new(
+            self.as_raw(),
+            DOM_WILDCARD_EVENT.to_owned(),
+            move |json, event| {
+                listener_delivery.deliver(Incoming::event(json, event));
+            },
+        );
         for entry in js::herald_retained_all().iter() {
             let entry: js_sys::Array = entry.unchecked_into();
-            if entry.get(0).as_string().is_some_and(|ty| pattern.matches(&ty)) {
-                delivery.deliver(Incoming::detail(entry.get(1)));
+            if entry
+                .get(0)
+                .as_string()
+                .is_some_and(|ty| pattern.matches(&ty))
+            {
+                delivery.deliver(Incoming::record(entry.get(1)));
             }
         }
         Ok(Subscription {
@@ -219,8 +237,8 @@ impl Bus {
     }
 }
 
-/// One event for a subscription: its `detail`'s JSON text, and where the detail came from
-/// (read only to report a detail that is not JSON).
+/// One event for a subscription: its envelope's JSON text, and where it came from (read
+/// only to report a detail that is not JSON).
 struct Incoming {
     json: Option<String>,
     origin: Origin,
@@ -228,7 +246,8 @@ struct Incoming {
 
 enum Origin {
     Event(web_sys::Event),
-    Detail(JsValue),
+    /// A retained record, `{detail, at, n}` (docs/protocol.md §2.6).
+    Record(JsValue),
 }
 
 impl Incoming {
@@ -239,15 +258,19 @@ impl Incoming {
         }
     }
 
-    fn detail(detail: JsValue) -> Self {
+    fn record(record: JsValue) -> Self {
         Incoming {
-            json: js::herald_detail_json(&detail),
-            origin: Origin::Detail(detail),
+            json: js::herald_record_json(&record),
+            origin: Origin::Record(record),
         }
     }
 
     fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<CloudEvent<T>, String> {
-        codec::decode(self.json.as_deref().ok_or("`detail` is not a JSON object")?)
+        codec::decode(
+            self.json
+                .as_deref()
+                .ok_or("`detail` is not a JSON object")?,
+        )
     }
 
     fn to_json(&self) -> Value {
@@ -256,7 +279,8 @@ impl Incoming {
                 .dyn_ref::<CustomEvent>()
                 .map(CustomEvent::detail)
                 .unwrap_or(JsValue::UNDEFINED),
-            Origin::Detail(detail) => detail.clone(),
+            Origin::Record(record) => js_sys::Reflect::get(record, &JsValue::from_str("detail"))
+                .unwrap_or(JsValue::UNDEFINED),
         })
     }
 }
@@ -360,7 +384,9 @@ impl<E: Event> Process for Typed<E> {
     fn process(&mut self, incoming: Incoming) {
         match self.decode(&incoming) {
             Ok(received) => {
-                if let (Some(order), Some(sequence)) = (&mut self.order, received.envelope.sequence()) {
+                if let (Some(order), Some(sequence)) =
+                    (&mut self.order, received.envelope.sequence())
+                {
                     if !order.admit(&received.envelope.source, sequence) {
                         return;
                     }
@@ -379,7 +405,11 @@ impl<E: Event> Typed<E> {
         let event = incoming.decode::<RawJson>()?;
         event.validate().map_err(|e| e.to_string())?;
         if event.ty != E::TYPE {
-            return Err(format!("the event's type `{}` is not `{}`", event.ty, E::TYPE));
+            return Err(format!(
+                "the event's type `{}` is not `{}`",
+                event.ty,
+                E::TYPE
+            ));
         }
         let version = event.data_version();
         let mut raw = None;
@@ -422,7 +452,9 @@ impl<E: Event> Typed<E> {
         }
         // A dead letter that cannot be decoded as a dead letter is not sent on again.
         if E::TYPE != DeadLetter::TYPE {
-            let mut envelope = self.bus.envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
+            let mut envelope = self
+                .bus
+                .envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
             if let Some(id) = letter.event.get("id").and_then(Value::as_str) {
                 envelope.causationid = Some(id.to_owned());
                 envelope.correlationid = Some(

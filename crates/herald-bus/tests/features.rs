@@ -82,7 +82,8 @@ event!(Aged, "test.retained.aged");
 #[wasm_bindgen_test]
 async fn max_age_retention_forgets_old_events() {
     let bus = Bus::page();
-    bus.retain::<Aged>(Retention::MaxAge(Duration::from_millis(50))).unwrap();
+    bus.retain::<Aged>(Retention::MaxAge(Duration::from_millis(50)))
+        .unwrap();
     bus.publish::<Aged>(&Aged { n: 1 }).unwrap();
     gloo::timers::future::sleep(Duration::from_millis(120)).await;
     bus.publish::<Aged>(&Aged { n: 2 }).unwrap();
@@ -106,7 +107,10 @@ async fn pattern_subscriptions_receive_raw_envelopes_of_matching_types() {
     let rest: Log<String> = log();
     let (a, b) = (one.clone(), rest.clone());
     let star = bus
-        .subscribe_pattern("test.pattern.*", move |ev| a.borrow_mut().push(format!("{}={}", ev.ty, ev.data.as_ref().unwrap()["n"])))
+        .subscribe_pattern("test.pattern.*", move |ev| {
+            a.borrow_mut()
+                .push(format!("{}={}", ev.ty, ev.data.as_ref().unwrap()["n"]))
+        })
         .unwrap();
     let _gt = bus
         .subscribe_pattern("test.>", move |ev| b.borrow_mut().push(ev.ty.clone()))
@@ -158,20 +162,32 @@ async fn request_response_success_error_timeout_and_no_responder() {
         Ok(0)
     });
     // a responder that claims the request but never answers (as a slow JS one might)
-    let claim = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| e.prevent_default());
+    let claim =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
+            e.prevent_default()
+        });
     let window = web_sys::window().unwrap();
     use wasm_bindgen::JsCast;
     window
-        .add_event_listener_with_callback("herald:test.request.slow", claim.as_ref().unchecked_ref())
+        .add_event_listener_with_callback(
+            "herald:test.request.slow",
+            claim.as_ref().unchecked_ref(),
+        )
         .unwrap();
 
     let ok = bus.request::<Add>(&Add { n: 1 }).await;
     let failed = bus.request::<Add>(&Add { n: 13 }).await;
     let nobody = bus.request::<Lonely>(&Lonely { n: 1 }).await;
-    let slow = bus.request::<Slow>(&Slow { n: 1 }).timeout(Duration::from_millis(30)).await;
+    let slow = bus
+        .request::<Slow>(&Slow { n: 1 })
+        .timeout(Duration::from_millis(30))
+        .await;
 
     window
-        .remove_event_listener_with_callback("herald:test.request.slow", claim.as_ref().unchecked_ref())
+        .remove_event_listener_with_callback(
+            "herald:test.request.slow",
+            claim.as_ref().unchecked_ref(),
+        )
         .unwrap();
     assert_eq!(ok, Ok(101));
     assert_eq!(failed, Err(RequestError::Responder("13 is unlucky".into())));
@@ -185,17 +201,31 @@ async fn dropping_a_pending_request_cancels_it() {
     let bus = Bus::page();
     let cancelled: Log<String> = log();
     let sink = cancelled.clone();
-    let _watch = bus.subscribe::<herald_bus::RequestCancelled>(move |ev| sink.borrow_mut().push(ev.data.id.clone()));
-    let claim = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| e.prevent_default());
+    let _watch = bus.subscribe::<herald_bus::RequestCancelled>(move |ev| {
+        sink.borrow_mut().push(ev.data.id.clone())
+    });
+    let claim =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
+            e.prevent_default()
+        });
     use wasm_bindgen::JsCast;
     let window = web_sys::window().unwrap();
     window
-        .add_event_listener_with_callback("herald:test.request.slow", claim.as_ref().unchecked_ref())
+        .add_event_listener_with_callback(
+            "herald:test.request.slow",
+            claim.as_ref().unchecked_ref(),
+        )
         .unwrap();
-    let pending = std::future::IntoFuture::into_future(bus.request::<Slow>(&Slow { n: 2 }).timeout(Duration::from_secs(10)));
+    let pending = std::future::IntoFuture::into_future(
+        bus.request::<Slow>(&Slow { n: 2 })
+            .timeout(Duration::from_secs(10)),
+    );
     drop(pending);
     window
-        .remove_event_listener_with_callback("herald:test.request.slow", claim.as_ref().unchecked_ref())
+        .remove_event_listener_with_callback(
+            "herald:test.request.slow",
+            claim.as_ref().unchecked_ref(),
+        )
         .unwrap();
     assert_eq!(cancelled.borrow().len(), 1);
 }
@@ -221,14 +251,21 @@ async fn undecodable_events_become_dead_letters_and_nothing_else_breaks() {
     )
     .unwrap();
     dispatch_raw("herald:test.deadletter.strict", &garbage);
-    dispatch_raw("herald:test.deadletter.strict", &JsValue::from_str("not even an object"));
+    dispatch_raw(
+        "herald:test.deadletter.strict",
+        &JsValue::from_str("not even an object"),
+    );
     bus.publish::<Strict>(&Strict { n: 7 }).unwrap();
 
     let letters = letters.borrow();
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0].subscriber, "test.deadletter.strict");
     assert_eq!(letters[0].event["id"], "bad-1");
-    assert!(letters[0].reason.contains("payload"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("payload"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(letters[1].event, "not even an object");
     assert_eq!(errors.borrow().len(), 2);
     assert_eq!(*good.borrow(), vec![7]);
@@ -253,7 +290,15 @@ async fn in_order_subscribers_drop_stale_events_and_are_told_of_gaps() {
         .subscription::<Seq>()
         .in_order(move |irr| i.borrow_mut().push(irr.clone()))
         .handle(move |ev| g.borrow_mut().push(ev.data.n));
-    for (source, sequence, n) in [("/a", 1, 1), ("/a", 2, 2), ("/b", 7, 70), ("/a", 5, 5), ("/a", 3, 3), ("/a", 5, 55), ("/a", 6, 6)] {
+    for (source, sequence, n) in [
+        ("/a", 1, 1),
+        ("/a", 2, 2),
+        ("/b", 7, 70),
+        ("/a", 5, 5),
+        ("/a", 3, 3),
+        ("/a", 5, 55),
+        ("/a", 6, 6),
+    ] {
         dispatch_raw("herald:test.order.seq", &seq_event(source, sequence, n));
     }
     // our own publishes are numbered per source, one after another
@@ -264,9 +309,21 @@ async fn in_order_subscribers_drop_stale_events_and_are_told_of_gaps() {
     assert_eq!(
         *irregular.borrow(),
         vec![
-            Irregularity::Gap { source: "/a".into(), expected: 3, got: 5 },
-            Irregularity::Stale { source: "/a".into(), last: 5, got: 3 },
-            Irregularity::Stale { source: "/a".into(), last: 5, got: 5 },
+            Irregularity::Gap {
+                source: "/a".into(),
+                expected: 3,
+                got: 5
+            },
+            Irregularity::Stale {
+                source: "/a".into(),
+                last: 5,
+                got: 3
+            },
+            Irregularity::Stale {
+                source: "/a".into(),
+                last: 5,
+                got: 5
+            },
         ]
     );
     assert_eq!(second.sequence(), first.sequence().map(|s| s + 1));
@@ -295,21 +352,46 @@ async fn two_versions_live_on_one_page_and_v2_upcasts_v1() {
     let (a, b, c) = (v2.clone(), plain_v2.clone(), v1.clone());
     let _upcasting = bus
         .subscription::<ShapeV2>()
-        .upcast_from::<ShapeV1>(|old| ShapeV2Data { n: old.n, unit: "dB".into() })
+        .upcast_from::<ShapeV1>(|old| ShapeV2Data {
+            n: old.n,
+            unit: "dB".into(),
+        })
         .handle(move |ev| a.borrow_mut().push(ev.data.clone()));
     let _strict_v2 = bus.subscribe::<ShapeV2>(move |ev| b.borrow_mut().push(ev.data.n));
     let _old = bus.subscribe::<ShapeV1>(move |ev| c.borrow_mut().push(ev.data.n));
 
     bus.publish::<ShapeV1>(&ShapeV1 { n: 1 }).unwrap(); // an old module
-    let sent = bus.publish::<ShapeV2>(&ShapeV2Data { n: 2, unit: "dBA".into() }).unwrap(); // a new one
+    let sent = bus
+        .publish::<ShapeV2>(&ShapeV2Data {
+            n: 2,
+            unit: "dBA".into(),
+        })
+        .unwrap(); // a new one
 
     assert_eq!(sent.data_version(), 2);
     assert_eq!(
         *v2.borrow(),
-        vec![ShapeV2Data { n: 1, unit: "dB".into() }, ShapeV2Data { n: 2, unit: "dBA".into() }]
+        vec![
+            ShapeV2Data {
+                n: 1,
+                unit: "dB".into()
+            },
+            ShapeV2Data {
+                n: 2,
+                unit: "dBA".into()
+            }
+        ]
     );
-    assert_eq!(*plain_v2.borrow(), vec![2], "v1 is a dead letter to a v2 subscriber without upcaster");
-    assert_eq!(*v1.borrow(), vec![1], "v2 is a dead letter to a v1 subscriber");
+    assert_eq!(
+        *plain_v2.borrow(),
+        vec![2],
+        "v1 is a dead letter to a v2 subscriber without upcaster"
+    );
+    assert_eq!(
+        *v1.borrow(),
+        vec![1],
+        "v2 is a dead letter to a v1 subscriber"
+    );
 }
 
 event!(Echo, "test.reentrant.echo");
@@ -353,8 +435,14 @@ async fn a_sliding_window_runs_inside_a_subscription() {
     assert_eq!(
         *crossings.borrow(),
         vec![
-            Crossing::Raised { key: source.clone(), count: 6 },
-            Crossing::Cleared { key: source, count: 0 },
+            Crossing::Raised {
+                key: source.clone(),
+                count: 6
+            },
+            Crossing::Cleared {
+                key: source,
+                count: 0
+            },
         ]
     );
 }

@@ -89,7 +89,10 @@ async fn subscribers_hear_only_their_type() {
     let bus = Bus::page();
     let (readings, _a) = collect::<Reading>(&bus);
     let (alerts, _b) = collect::<Alert>(&bus);
-    bus.publish::<Alert>(&Alert { sensor: "s-9".into() }).unwrap();
+    bus.publish::<Alert>(&Alert {
+        sensor: "s-9".into(),
+    })
+    .unwrap();
 
     assert!(readings.borrow().is_empty());
     assert_eq!(alerts.borrow().len(), 1);
@@ -152,7 +155,9 @@ async fn scoped_events_cross_shadow_roots_and_scoped_subscribers_hear_only_their
     let (page_log, _p) = collect::<Reading>(&page);
     let (host_log, _h) = collect::<Reading>(&Bus::scoped(&host));
 
-    Bus::scoped(&inner).publish::<Reading>(&reading("inside", 1.0)).unwrap();
+    Bus::scoped(&inner)
+        .publish::<Reading>(&reading("inside", 1.0))
+        .unwrap();
     page.publish::<Reading>(&reading("outside", 2.0)).unwrap();
 
     let sensors = |log: &Log<Received<Reading>>| -> Vec<String> {
@@ -170,13 +175,19 @@ async fn handlers_continue_the_correlation_chain_across_three_hops() {
     let relay = bus.clone();
     let _hop2 = bus.subscribe::<Reading>(move |r| {
         if r.data.db > 85.0 {
-            relay.publish::<Alert>(&Alert { sensor: r.data.sensor.clone() }).unwrap();
+            relay
+                .publish::<Alert>(&Alert {
+                    sensor: r.data.sensor.clone(),
+                })
+                .unwrap();
         }
     });
     // hop 3: an alert is acknowledged as a reading of 0 dB
     let relay = bus.clone();
     let _hop3 = bus.subscribe::<Alert>(move |a| {
-        relay.publish::<Reading>(&reading(&a.data.sensor, 0.0)).unwrap();
+        relay
+            .publish::<Reading>(&reading(&a.data.sensor, 0.0))
+            .unwrap();
     });
     let (readings, _r) = collect::<Reading>(&bus);
     let (alerts, _a) = collect::<Alert>(&bus);
@@ -188,7 +199,12 @@ async fn handlers_continue_the_correlation_chain_across_three_hops() {
         assert_eq!(alerts.len(), 1);
         assert_eq!(readings.len(), 2);
         // dispatch is synchronous, so the acknowledgement arrives while the first is in flight
-        let ack = readings.iter().find(|r| r.data.db == 0.0).unwrap().envelope.clone();
+        let ack = readings
+            .iter()
+            .find(|r| r.data.db == 0.0)
+            .unwrap()
+            .envelope
+            .clone();
         (alerts[0].envelope.clone(), ack)
     };
     assert_eq!(alert.correlation_id(), first.id);
@@ -200,4 +216,39 @@ async fn handlers_continue_the_correlation_chain_across_three_hops() {
     let fresh = bus.publish::<Alert>(&Alert { sensor: "x".into() }).unwrap();
     assert_eq!(fresh.correlationid, None);
     assert_eq!(fresh.correlation_id(), fresh.id);
+}
+
+#[wasm_bindgen_test]
+async fn a_plain_js_listener_reads_a_herald_events_detail_and_its_json_text() {
+    // what a plain-JS micro-frontend does (docs/protocol.md §2.1, §2.6)
+    let listen = js_sys::Function::new_no_args(
+        r#"
+        const seen = [];
+        window.addEventListener("herald:test.noise.alert", (e) => {
+          const detail = e.detail;
+          seen.push({
+            isCustomEvent: e instanceof CustomEvent,
+            same: detail === e.detail,
+            type: detail.type,
+            sensor: detail.data.sensor,
+            keys: Object.keys(detail).includes("id"),
+            text: JSON.parse(e[Symbol.for("herald.json")]).id === detail.id,
+          });
+        });
+        return seen;
+        "#,
+    );
+    let seen = listen.call0(&JsValue::NULL).unwrap();
+    let sent = Bus::page()
+        .publish::<Alert>(&Alert {
+            sensor: "s-4".into(),
+        })
+        .unwrap();
+
+    let seen = js_sys::JSON::stringify(&seen).unwrap().as_string().unwrap();
+    assert_eq!(
+        seen,
+        r#"[{"isCustomEvent":true,"same":true,"type":"test.noise.alert","sensor":"s-4","keys":true,"text":true}]"#
+    );
+    assert!(!sent.id.is_empty());
 }

@@ -300,7 +300,9 @@ impl<'de> Reader<'de> {
                 return Err(self.error("invalid number"));
             }
             // saturates: anything this large is 0 or infinity anyway
-            let value = self.text[exp_start..self.pos].parse::<i64>().unwrap_or(100_000);
+            let value = self.text[exp_start..self.pos]
+                .parse::<i64>()
+                .unwrap_or(100_000);
             exponent = Some(sign * value.min(100_000));
         }
         let text = &self.text[start..self.pos];
@@ -328,10 +330,17 @@ impl<'de> Reader<'de> {
     /// A float's value: exact arithmetic when the digits fit in 53 bits and the power of
     /// ten is small enough to be exact too (the result is then correctly rounded), the
     /// platform's correctly rounding parser otherwise.
-    fn float(&self, text: &str, int_start: usize, mantissa_end: usize, fraction_digits: usize, exponent: i64) -> f64 {
+    fn float(
+        &self,
+        text: &str,
+        int_start: usize,
+        mantissa_end: usize,
+        fraction_digits: usize,
+        exponent: i64,
+    ) -> f64 {
         const POW10: [f64; 23] = [
-            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-            1e18, 1e19, 1e20, 1e21, 1e22,
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
         ];
         let mut mantissa: u64 = 0;
         let mut exact = true;
@@ -339,7 +348,10 @@ impl<'de> Reader<'de> {
             if byte == b'.' {
                 continue;
             }
-            match mantissa.checked_mul(10).and_then(|m| m.checked_add(u64::from(byte - b'0'))) {
+            match mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(u64::from(byte - b'0')))
+            {
                 Some(m) if m < (1 << 53) => mantissa = m,
                 _ => {
                     exact = false;
@@ -406,7 +418,11 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         if name == RAW_TOKEN {
             self.skip_ws();
             let start = self.pos;
@@ -462,7 +478,10 @@ struct Items<'a, 'de> {
 impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
         if !self.reader.next_item(&mut self.first, b']')? {
             return Ok(None);
         }
@@ -478,7 +497,10 @@ struct Entries<'a, 'de> {
 impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         if !self.reader.next_item(&mut self.first, b'}')? {
             return Ok(None);
         }
@@ -528,7 +550,11 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         de::Deserializer::deserialize_any(&mut *self.reader, visitor)
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_any(&mut *self.reader, visitor)
     }
 }

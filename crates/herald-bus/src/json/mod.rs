@@ -69,7 +69,10 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawJson<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Self::Value, E> {
                 Ok(RawJson(text))
             }
         }
@@ -123,11 +126,20 @@ impl serde::de::Error for Error {
     // serde's own messages print the unexpected value with `Display`, which for a float
     // brings Rust's whole float printer into the wasm; these say the same without it.
     fn invalid_type(unexpected: serde::de::Unexpected, expected: &dyn serde::de::Expected) -> Self {
-        Error::new(format!("invalid type: {}, expected {expected}", Unexpected(unexpected)))
+        Error::new(format!(
+            "invalid type: {}, expected {expected}",
+            Unexpected(unexpected)
+        ))
     }
 
-    fn invalid_value(unexpected: serde::de::Unexpected, expected: &dyn serde::de::Expected) -> Self {
-        Error::new(format!("invalid value: {}, expected {expected}", Unexpected(unexpected)))
+    fn invalid_value(
+        unexpected: serde::de::Unexpected,
+        expected: &dyn serde::de::Expected,
+    ) -> Self {
+        Error::new(format!(
+            "invalid value: {}, expected {expected}",
+            Unexpected(unexpected)
+        ))
     }
 }
 

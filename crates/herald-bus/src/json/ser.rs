@@ -207,11 +207,20 @@ impl<'a> ser::Serializer for &'a mut Writer {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         self.serialize_unit()
     }
-    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<(), Error> {
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
         self.string(variant);
         Ok(())
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.raw = name == RAW_TOKEN;
         value.serialize(&mut *self)?;
         self.raw = false;
@@ -237,7 +246,11 @@ impl<'a> ser::Serializer for &'a mut Writer {
     fn serialize_tuple(self, _len: usize) -> Result<Compound<'a>, Error> {
         Ok(self.open('['))
     }
-    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, Error> {
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'a>, Error> {
         Ok(self.open('['))
     }
     fn serialize_tuple_variant(
@@ -298,7 +311,11 @@ impl Compound<'_> {
                 self.writer.out.insert(start, '"');
                 self.writer.out.push('"');
             }
-            _ => return Err(Error::new("an object key must be a string, a number or a boolean")),
+            _ => {
+                return Err(Error::new(
+                    "an object key must be a string, a number or a boolean",
+                ))
+            }
         }
         self.writer.out.push(':');
         Ok(())
@@ -351,7 +368,11 @@ impl ser::SerializeMap for Compound<'_> {
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.separate();
         self.writer.string(key);
         self.writer.out.push(':');
@@ -365,7 +386,11 @@ impl ser::SerializeStruct for Compound<'_> {
 impl ser::SerializeStructVariant for Compound<'_> {
     type Ok = ();
     type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
     fn end(self) -> Result<(), Error> {

@@ -48,24 +48,56 @@ fn writes_what_serde_json_writes() {
         note: None,
         tags: vec!["a".into(), String::new()],
     };
-    assert_eq!(to_string(&reading).unwrap(), serde_json::to_string(&reading).unwrap());
-    for shape in [Shape::Unit, Shape::Newtype(-3), Shape::Tuple(7, true), Shape::Struct { x: i64::MIN }] {
-        assert_eq!(to_string(&shape).unwrap(), serde_json::to_string(&shape).unwrap());
+    assert_eq!(
+        to_string(&reading).unwrap(),
+        serde_json::to_string(&reading).unwrap()
+    );
+    for shape in [
+        Shape::Unit,
+        Shape::Newtype(-3),
+        Shape::Tuple(7, true),
+        Shape::Struct { x: i64::MIN },
+    ] {
+        assert_eq!(
+            to_string(&shape).unwrap(),
+            serde_json::to_string(&shape).unwrap()
+        );
     }
     let mut keyed = BTreeMap::new();
     keyed.insert(7u32, "seven");
     keyed.insert(11u32, "eleven");
-    assert_eq!(to_string(&keyed).unwrap(), serde_json::to_string(&keyed).unwrap());
-    for float in [0.0, -0.0, 1.0, -2.5, 0.1, 1e-7, 123456.789, 1e300, f64::MAX, f64::MIN_POSITIVE, 9007199254740993.0] {
+    assert_eq!(
+        to_string(&keyed).unwrap(),
+        serde_json::to_string(&keyed).unwrap()
+    );
+    for float in [
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+        0.1,
+        1e-7,
+        123456.789,
+        1e300,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        9007199254740993.0,
+    ] {
         same_as_serde_json(&float);
     }
     assert_eq!(to_string(&f64::NAN).unwrap(), "null");
     assert_eq!(to_string(&u128::MAX).unwrap(), u128::MAX.to_string());
     assert_eq!(to_string(&i128::MIN).unwrap(), i128::MIN.to_string());
     assert_eq!(to_string(&'"').unwrap(), r#""\"""#);
-    assert_eq!(to_string(&"\u{7f}\u{1f}").unwrap(), serde_json::to_string("\u{7f}\u{1f}").unwrap());
+    assert_eq!(
+        to_string(&"\u{7f}\u{1f}").unwrap(),
+        serde_json::to_string("\u{7f}\u{1f}").unwrap()
+    );
     let value = json!({"a": [1, -2, 3.5, null, true, {"b": "c"}], "d": {}, "e": []});
-    assert_eq!(to_string(&value).unwrap(), serde_json::to_string(&value).unwrap());
+    assert_eq!(
+        to_string(&value).unwrap(),
+        serde_json::to_string(&value).unwrap()
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -76,8 +108,16 @@ fn reads_what_serde_json_reads() {
     let ours: Reading = from_str(text).unwrap();
     let theirs: Reading = serde_json::from_str(text).unwrap();
     assert_eq!(ours, theirs);
-    for shape in [r#""Unit""#, r#"{"Newtype": -3}"#, r#"{"Tuple": [7, true]}"#, r#"{"Struct": {"x": -9223372036854775808}}"#] {
-        assert_eq!(from_str::<Shape>(shape).unwrap(), serde_json::from_str::<Shape>(shape).unwrap());
+    for shape in [
+        r#""Unit""#,
+        r#"{"Newtype": -3}"#,
+        r#"{"Tuple": [7, true]}"#,
+        r#"{"Struct": {"x": -9223372036854775808}}"#,
+    ] {
+        assert_eq!(
+            from_str::<Shape>(shape).unwrap(),
+            serde_json::from_str::<Shape>(shape).unwrap()
+        );
     }
     for value in [
         "0",
@@ -97,7 +137,11 @@ fn reads_what_serde_json_reads() {
         "\"\"",
         "true",
     ] {
-        assert_eq!(from_str::<Value>(value).unwrap(), serde_json::from_str::<Value>(value).unwrap(), "{value}");
+        assert_eq!(
+            from_str::<Value>(value).unwrap(),
+            serde_json::from_str::<Value>(value).unwrap(),
+            "{value}"
+        );
     }
     assert_eq!(from_str::<f64>("0.1").unwrap(), 0.1);
     assert_eq!(from_str::<f64>("2.5e-3").unwrap(), 2.5e-3);
@@ -109,18 +153,50 @@ fn reads_what_serde_json_reads() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn refuses_what_is_not_json_with_a_position() {
     for bad in [
-        "", "{", "[1,]", "[1 2]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", "-", "1e", "+1", "\"\\x\"",
-        "\"\u{1}\"", "\"\\ud800\"", "\"\\udc00x\"", "nul", "[1] x", "\"open", "NaN",
+        "",
+        "{",
+        "[1,]",
+        "[1 2]",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "01",
+        "1.",
+        "-",
+        "1e",
+        "+1",
+        "\"\\x\"",
+        "\"\u{1}\"",
+        "\"\\ud800\"",
+        "\"\\udc00x\"",
+        "nul",
+        "[1] x",
+        "\"open",
+        "NaN",
     ] {
         let error = from_str::<Value>(bad).expect_err(bad);
         assert!(error.to_string().contains(" at byte "), "{bad}: {error}");
     }
     let deep = "[".repeat(200) + &"]".repeat(200);
-    assert!(from_str::<Value>(&deep).unwrap_err().to_string().contains("nests too deep"));
-    let error = from_str::<Reading>(r#"{"sensor": 1.5, "db": 1, "at": 1, "tags": []}"#).unwrap_err();
-    assert!(error.to_string().starts_with("invalid type: a floating point number, expected a string"), "{error}");
+    assert!(from_str::<Value>(&deep)
+        .unwrap_err()
+        .to_string()
+        .contains("nests too deep"));
+    let error =
+        from_str::<Reading>(r#"{"sensor": 1.5, "db": 1, "at": 1, "tags": []}"#).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid type: a floating point number, expected a string"),
+        "{error}"
+    );
     let error = from_str::<u8>("300").unwrap_err();
-    assert!(error.to_string().starts_with("invalid value: integer `300`"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid value: integer `300`"),
+        "{error}"
+    );
     let error = from_str::<Reading>(r#"{"sensor": "s"}"#).unwrap_err();
     assert!(error.to_string().contains("missing field"), "{error}");
 }
