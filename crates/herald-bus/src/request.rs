@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use gloo::timers::callback::Timeout;
-use herald_protocol::{CloudEvent, Event, Request, EXT_REPLYTO};
+use herald_protocol::{CloudEvent, Event, ExtensionValue, Request, EXT_REPLYTO};
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
@@ -80,9 +80,7 @@ impl Bus {
             .map(|data| {
                 let mut envelope = self.envelope::<Value>(Q::TYPE, Q::VERSION).with_data(data);
                 let reply_to = format!("herald:reply:{}", envelope.id);
-                envelope
-                    .extensions
-                    .insert(EXT_REPLYTO.to_owned(), Value::String(reply_to));
+                envelope.extensions.insert(EXT_REPLYTO, reply_to);
                 envelope
             });
         RequestBuilder {
@@ -128,7 +126,7 @@ fn answer<Q: Request>(
     let Some(reply_to) = request
         .extensions
         .get(EXT_REPLYTO)
-        .and_then(Value::as_str)
+        .and_then(ExtensionValue::as_str)
         .map(str::to_owned)
     else {
         return; // a plain event of this type, not a request

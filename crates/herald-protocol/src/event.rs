@@ -1,9 +1,7 @@
-use std::collections::BTreeMap;
-
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::Error;
+use crate::{Error, Extensions};
 
 /// The only CloudEvents `specversion` herald speaks.
 pub const SPEC_VERSION: &str = "1.0";
@@ -56,7 +54,7 @@ pub struct CloudEvent<T = Value> {
     /// herald extension: the id of the event that caused this one.
     pub causationid: Option<String>,
     /// Any other extension attributes, by name.
-    pub extensions: BTreeMap<String, Value>,
+    pub extensions: Extensions,
     /// Extension `sequence`, when it is a decimal number (any other `sequence` value stays
     /// in `extensions`); see [`CloudEvent::sequence`].
     pub(crate) sequence: Option<u64>,
@@ -80,7 +78,7 @@ impl<T> CloudEvent<T> {
             data_base64: None,
             correlationid: None,
             causationid: None,
-            extensions: BTreeMap::new(),
+            extensions: Extensions::new(),
             sequence: None,
             dataversion: None,
         }
@@ -176,7 +174,7 @@ impl<T> CloudEvent<T> {
     /// Serde already guarantees that the required attributes are present and strings; this
     /// checks their values: `specversion` is `1.0`, required strings are non-empty, `time`
     /// is RFC 3339, media types and URIs have their basic shape, extension names are
-    /// lower-case alphanumerics and their values are scalars, and `data` and `data_base64`
+    /// lower-case alphanumerics (their values are scalars by type), and `data` and `data_base64`
     /// are not both set.
     pub fn validate(&self) -> Result<(), Error> {
         if self.specversion != SPEC_VERSION {
@@ -220,15 +218,12 @@ impl<T> CloudEvent<T> {
         if self.dataversion == Some(0) || self.extensions.contains_key(EXT_DATAVERSION) {
             return Err(invalid(EXT_DATAVERSION, "must be a positive integer"));
         }
-        for (name, value) in &self.extensions {
+        for (name, _) in &self.extensions {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
                 return Err(invalid(
                     name,
                     "attribute names must consist of lower-case letters and digits",
                 ));
-            }
-            if !(value.is_string() || value.is_number() || value.is_boolean()) {
-                return Err(invalid(name, "extension values must be strings, numbers or booleans"));
             }
         }
         Ok(())
@@ -240,8 +235,7 @@ impl CloudEvent<Value> {
     ///
     /// Attributes whose value is JSON `null` are treated as absent.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
-        let mut event: CloudEvent = serde_json::from_slice(bytes)?;
-        event.extensions.retain(|_, v| !v.is_null());
+        let event: CloudEvent = serde_json::from_slice(bytes)?;
         event.validate()?;
         Ok(event)
     }
@@ -362,6 +356,7 @@ pub fn rfc3339_from_unix_millis(unix_millis: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ExtensionValue;
     use serde::Deserialize;
     use serde_json::json;
 
@@ -386,8 +381,8 @@ mod tests {
         .unwrap();
         assert_eq!(ev.ty, "nop.noise.reading");
         assert_eq!(ev.correlation_id(), "c-1");
-        assert_eq!(ev.extensions["traceparent"], json!("00-abc"));
-        assert_eq!(ev.extensions["priority"], json!(3));
+        assert_eq!(ev.extensions.get("traceparent"), Some(&ExtensionValue::from("00-abc")));
+        assert_eq!(ev.extensions.get("priority"), Some(&ExtensionValue::Integer(3)));
         // and writes them back out flat, as the JSON format requires
         let out = serde_json::to_value(&ev).unwrap();
         assert_eq!(out["traceparent"], json!("00-abc"));
@@ -503,7 +498,7 @@ mod tests {
         let mut odd = minimal();
         odd["sequence"] = json!("b-17");
         let odd = parse(odd).unwrap();
-        assert_eq!((odd.sequence(), odd.extensions["sequence"].clone()), (None, json!("b-17")));
+        assert_eq!((odd.sequence(), odd.extensions.get("sequence")), (None, Some(&ExtensionValue::from("b-17"))));
         for bad in [json!("2"), json!(0), json!(-1), json!(1.5)] {
             let mut v = minimal();
             v["dataversion"] = bad.clone();

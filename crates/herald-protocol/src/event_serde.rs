@@ -2,15 +2,13 @@
 //! into fields and the rest into `extensions` (serde's `flatten` would buffer the whole
 //! object first, and this is the bus's hot path).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
-
-use crate::CloudEvent;
+use crate::extensions::Scalar;
+use crate::{CloudEvent, ExtensionValue, Extensions};
 
 impl<T: Serialize> Serialize for CloudEvent<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -149,7 +147,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
         let (mut specversion, mut id, mut source, mut ty) = (None, None, None, None);
         let (mut time, mut subject, mut datacontenttype, mut dataschema) = (None, None, None, None);
         let (mut data, mut data_base64, mut correlationid, mut causationid) = (None, None, None, None);
-        let mut extensions = BTreeMap::new();
+        let mut extensions = Extensions::new();
         let (mut sequence, mut dataversion) = (None, None);
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -174,16 +172,12 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
                     if sequence.is_some() || extensions.contains_key("sequence") {
                         return Err(de::Error::duplicate_field("sequence"));
                     }
-                    match map.next_value::<Value>()? {
-                        Value::Null => {}
-                        Value::String(text) => match decimal(&text) {
-                            Some(n) => sequence = Some(n),
-                            None => {
-                                extensions.insert("sequence".to_owned(), Value::String(text));
-                            }
-                        },
-                        other => {
-                            extensions.insert("sequence".to_owned(), other);
+                    match scalar(&mut map, "sequence")? {
+                        None => {}
+                        Some(ExtensionValue::String(text)) if decimal(&text).is_some() => sequence = decimal(&text),
+                        // kept as it came, not used for ordering
+                        Some(other) => {
+                            extensions.insert("sequence", other);
                         }
                     }
                 }
@@ -191,13 +185,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
                     if dataversion.is_some() || extensions.contains_key("dataversion") {
                         return Err(de::Error::duplicate_field("dataversion"));
                     }
-                    match map.next_value::<Value>()? {
-                        Value::Null => {}
-                        value => match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
+                    match scalar(&mut map, "dataversion")? {
+                        None => {}
+                        Some(value) => match value.as_i64().and_then(|v| u32::try_from(v).ok()) {
                             Some(version) => dataversion = Some(version),
                             // kept as it came, for `validate` to reject
                             None => {
-                                extensions.insert("dataversion".to_owned(), value);
+                                extensions.insert("dataversion", value);
                             }
                         },
                     }
@@ -208,8 +202,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
                         let _: IgnoredAny = map.next_value()?;
                         return Err(de::Error::custom(format_args!("duplicate attribute `{name}`")));
                     }
-                    let value: Value = map.next_value()?;
-                    if !value.is_null() {
+                    if let Some(value) = scalar(&mut map, &name)? {
                         extensions.insert(name, value);
                     }
                 }
@@ -233,6 +226,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
             dataversion,
         })
     }
+}
+
+/// The next value as an attribute's: a string, number or boolean, `None` for `null`.
+fn scalar<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<Option<ExtensionValue>, A::Error> {
+    map.next_value::<Scalar>()
+        .map(|scalar| scalar.0)
+        .map_err(|e| de::Error::custom(format_args!("attribute `{name}`: {e}")))
 }
 
 /// A string of decimal digits as a number (leading zeros allowed).

@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use gloo::events::EventListener;
 use gloo::timers::callback::Timeout;
 use herald_bus::{json, Bus, Event, Retention};
-use herald_protocol::{CloudEvent, Position, TopicPattern};
+use herald_protocol::{CloudEvent, ExtensionValue, Position, TopicPattern};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -585,7 +585,7 @@ impl Agent {
             event
                 .extensions
                 .get(POSITION_ATTRIBUTE)
-                .and_then(Value::as_str)
+                .and_then(ExtensionValue::as_str)
                 .map(str::to_owned)
                 .unwrap_or_default()
         } else {
@@ -637,7 +637,7 @@ impl Agent {
             return; // the same event under another position
         }
         let mut event = event;
-        event.extensions.insert(POSITION_ATTRIBUTE.into(), Value::String(id));
+        event.extensions.insert(POSITION_ATTRIBUTE, id);
         if let Err(error) = Bus::page().publish_event(&event) {
             web_sys::console::warn_1(&format!("herald-push: {error}").into());
         }
