@@ -174,8 +174,13 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
                     }
                     match scalar(&mut map, "sequence")? {
                         None => {}
-                        Some(ExtensionValue::String(text)) if decimal(&text).is_some() => sequence = decimal(&text),
-                        // kept as it came, not used for ordering
+                        Some(ExtensionValue::String(text)) => match decimal(&text) {
+                            Some(n) => sequence = Some(n),
+                            // kept as it came, not used for ordering
+                            None => {
+                                extensions.insert("sequence", text);
+                            }
+                        },
                         Some(other) => {
                             extensions.insert("sequence", other);
                         }
@@ -237,8 +242,14 @@ fn scalar<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<Option<Exte
 
 /// A string of decimal digits as a number (leading zeros allowed).
 fn decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() {
         return None;
     }
-    text.parse().ok()
+    text.bytes().try_fold(0u64, |n, b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }

@@ -372,9 +372,68 @@ impl<'de> Reader<'de> {
         parse_float(text)
     }
 
-    /// Skips one value of any kind, checking it.
+    /// Skips one value of any kind, checking that it is JSON: one loop over its tokens, with
+    /// a bit per open bracket (set for an object), no visitor.
     fn skip(&mut self) -> Result<(), Error> {
-        de::Deserializer::deserialize_ignored_any(&mut *self, de::IgnoredAny).map(|_| ())
+        let mut objects: u128 = 0;
+        let mut open = 0u32;
+        loop {
+            // a value
+            match self.token()? {
+                Token::Array | Token::Object if open == 128 => return Err(self.error("the JSON nests too deep")),
+                Token::Array => {
+                    objects <<= 1;
+                    open += 1;
+                    if self.peek()? != b']' {
+                        continue;
+                    }
+                }
+                Token::Object => {
+                    objects = objects << 1 | 1;
+                    open += 1;
+                    if self.peek()? != b'}' {
+                        self.key()?;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            // after a value, or at the closing bracket of an empty array or object
+            loop {
+                if open == 0 {
+                    return Ok(());
+                }
+                let bracket = if objects & 1 == 1 { b'}' } else { b']' };
+                match self.peek()? {
+                    b',' => {
+                        self.pos += 1;
+                        if self.peek()? == bracket {
+                            return Err(self.error("trailing comma"));
+                        }
+                        if bracket == b'}' {
+                            self.key()?;
+                        }
+                        break;
+                    }
+                    byte if byte == bracket => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                        objects >>= 1;
+                        open -= 1;
+                    }
+                    _ => return Err(self.error(separator_expected(bracket))),
+                }
+            }
+        }
+    }
+
+    /// An object's key and its `:`, skipped.
+    fn key(&mut self) -> Result<(), Error> {
+        if self.peek()? != b'"' {
+            return Err(self.error("expected a string as the object key"));
+        }
+        self.string()?;
+        self.expect(b':', "expected `:`")
     }
 }
 
@@ -454,14 +513,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.peek()? {
-            b'"' => {
-                self.string()?;
-                visitor.visit_unit()
-            }
-            b'-' | b'0'..=b'9' => self.scan_number().and_then(|_| visitor.visit_unit()),
-            _ => self.deserialize_any(visitor),
-        }
+        self.skip()?;
+        visitor.visit_unit()
     }
 
     serde::forward_to_deserialize_any! {

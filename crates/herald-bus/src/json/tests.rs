@@ -176,12 +176,24 @@ fn refuses_what_is_not_json_with_a_position() {
     ] {
         let error = from_str::<Value>(bad).expect_err(bad);
         assert!(error.to_string().contains(" at byte "), "{bad}: {error}");
+        // skipped unread (raw, or a field nobody reads), it is refused all the same
+        let error = from_str::<RawJson>(bad).expect_err(bad);
+        assert!(error.to_string().contains(" at byte "), "raw {bad}: {error}");
+        let wrapped = format!(r#"{{"ignored": {bad}}}"#);
+        assert!(from_str::<serde::de::IgnoredAny>(&wrapped).is_err(), "{wrapped}");
     }
     let deep = "[".repeat(200) + &"]".repeat(200);
-    assert!(from_str::<Value>(&deep)
-        .unwrap_err()
-        .to_string()
-        .contains("nests too deep"));
+    for error in [
+        from_str::<Value>(&deep).unwrap_err(),
+        from_str::<RawJson>(&deep).unwrap_err(),
+        from_str::<serde::de::IgnoredAny>(&deep).unwrap_err(),
+    ] {
+        assert!(error.to_string().contains("nests too deep"), "{error}");
+    }
+    // nesting up to the limit is fine either way
+    let fine = "[{\"a\":".repeat(60) + "[]" + &"}]".repeat(60);
+    assert!(from_str::<Value>(&fine).is_ok());
+    assert_eq!(from_str::<RawJson>(&fine).unwrap().get(), fine);
     let error =
         from_str::<Reading>(r#"{"sensor": 1.5, "db": 1, "at": 1, "tags": []}"#).unwrap_err();
     assert!(
@@ -215,4 +227,7 @@ fn raw_json_passes_through_unread_and_unchanged() {
     assert_eq!(envelope.data.get(), r#"{"b": [1, 2.50, "x"], "a": null}"#);
     assert_eq!(to_string(&envelope).unwrap(), text);
     assert!(from_str::<Envelope>(r#"{"id":"1","data":{"b":}}"#).is_err());
+    for raw in ["[]", "{}", "[[],{}]", r#"{"a":[{"b":{}}],"c":"}"}"#, "-0.5e3", "\"\\\"\"", "true"] {
+        assert_eq!(from_str::<RawJson>(raw).unwrap().get(), raw);
+    }
 }
