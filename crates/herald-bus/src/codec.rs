@@ -3,7 +3,7 @@
 
 use herald_protocol::CloudEvent;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
 
 use crate::{json, Error};
@@ -20,14 +20,17 @@ pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
     json::from_str(json).map_err(|e| e.to_string())
 }
 
-/// Any received `detail` as JSON, for reporting it: its JSON text when it has one, else
-/// what JSON cannot express as a string.
-pub(crate) fn to_json(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> Value {
-    match json.and_then(|json| json::from_str(json).ok()) {
-        Some(value) => value,
-        None => {
-            let detail = detail();
-            Value::String(detail.as_string().unwrap_or_else(|| format!("{detail:?}")))
-        }
+/// Any received event as JSON text, for reporting it: its envelope's text when that is
+/// JSON, else a JSON string saying what its `detail` is.
+pub(crate) fn to_raw(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> Box<RawValue> {
+    if let Some(raw) = json.and_then(|json| json::from_str::<Box<RawValue>>(json).ok()) {
+        return raw;
     }
+    let detail = detail();
+    let description = detail.as_string().unwrap_or_else(|| format!("{detail:?}"));
+    // a string written as JSON reads back as JSON; `null` only if that ever failed
+    json::to_string(&description)
+        .ok()
+        .and_then(|text| json::from_str(&text).ok())
+        .unwrap_or_else(|| RawValue::NULL.to_owned())
 }

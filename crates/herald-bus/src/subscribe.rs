@@ -1,5 +1,5 @@
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
@@ -166,7 +166,7 @@ impl<E: Event> SubscriptionBuilder<E> {
             upcasters: self.upcasters,
             on_error: self.on_error,
             order: self.on_irregular.map(|report| Order {
-                last: HashMap::new(),
+                last: Vec::new(),
                 report,
             }),
         });
@@ -273,8 +273,8 @@ impl Incoming {
         )
     }
 
-    fn to_json(&self) -> Value {
-        codec::to_json(self.json.as_deref(), || match &self.origin {
+    fn to_raw(&self) -> Box<serde_json::value::RawValue> {
+        codec::to_raw(self.json.as_deref(), || match &self.origin {
             Origin::Event(event) => event
                 .dyn_ref::<CustomEvent>()
                 .map(CustomEvent::detail)
@@ -337,39 +337,45 @@ impl<P: Process> Delivery<P> {
 }
 
 struct Order {
-    last: HashMap<String, u64>,
+    /// The newest sequence number delivered, per source (a page has a few publishers: a
+    /// list is smaller and quicker than a hash map).
+    last: Vec<(String, u64)>,
     report: OnIrregular,
 }
 
 impl Order {
     /// Whether to deliver an event of `source` with `sequence`.
     fn admit(&mut self, source: &str, sequence: u64) -> bool {
-        match self.last.get(source).copied() {
-            Some(last) if sequence <= last => {
-                (self.report)(&Irregularity::Stale {
-                    source: source.to_owned(),
-                    last,
-                    got: sequence,
-                });
-                false
-            }
-            Some(last) => {
-                if sequence > last + 1 {
-                    (self.report)(&Irregularity::Gap {
-                        source: source.to_owned(),
-                        expected: last + 1,
-                        got: sequence,
-                    });
-                }
-                self.last.insert(source.to_owned(), sequence);
-                true
-            }
-            None => {
-                self.last.insert(source.to_owned(), sequence);
-                true
-            }
+        let Some(at) = self.last.iter().position(|(known, _)| known == source) else {
+            self.last.push((source.to_owned(), sequence));
+            return true;
+        };
+        let last = self.last[at].1;
+        if sequence <= last {
+            (self.report)(&Irregularity::Stale {
+                source: source.to_owned(),
+                last,
+                got: sequence,
+            });
+            return false;
         }
+        if sequence > last + 1 {
+            (self.report)(&Irregularity::Gap {
+                source: source.to_owned(),
+                expected: last + 1,
+                got: sequence,
+            });
+        }
+        self.last[at].1 = sequence;
+        true
     }
+}
+
+/// The ids of an original event that a dead letter continues the chain of.
+#[derive(serde::Deserialize)]
+struct Chain {
+    id: Option<String>,
+    correlationid: Option<String>,
 }
 
 struct Typed<E: Event> {
@@ -435,12 +441,11 @@ impl<E: Event> Typed<E> {
     }
 
     fn dead_letter(&mut self, reason: String, incoming: &Incoming) {
-        let original = incoming.to_json();
         let letter = DeadLetter {
             reason,
             subscriber: E::TYPE.to_owned(),
             version: E::VERSION,
-            event: original,
+            event: incoming.to_raw(),
         };
         web_sys::console::warn_1(&JsValue::from_str(&format!(
             "herald-bus: dead letter for a `{}` subscriber: {}",
@@ -455,16 +460,14 @@ impl<E: Event> Typed<E> {
             let mut envelope = self
                 .bus
                 .envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
-            if let Some(id) = letter.event.get("id").and_then(Value::as_str) {
-                envelope.causationid = Some(id.to_owned());
-                envelope.correlationid = Some(
-                    letter
-                        .event
-                        .get("correlationid")
-                        .and_then(Value::as_str)
-                        .unwrap_or(id)
-                        .to_owned(),
-                );
+            // the original's chain, when it has an id
+            if let Ok(Chain {
+                id: Some(id),
+                correlationid,
+            }) = json::from_str::<Chain>(letter.event.get())
+            {
+                envelope.correlationid = Some(correlationid.unwrap_or_else(|| id.clone()));
+                envelope.causationid = Some(id);
             }
             let envelope = envelope.with_data(&letter);
             if let Err(error) = self.bus.dispatch(&envelope) {

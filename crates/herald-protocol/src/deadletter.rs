@@ -1,5 +1,5 @@
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::Event;
 
@@ -8,7 +8,21 @@ use crate::Event;
 /// Bad input is never a panic: an event whose payload does not decode as the subscriber's
 /// type (a foreign module sent garbage, a version mismatch) becomes a dead letter, and
 /// everything else goes on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The original event is kept as its JSON text, unread (it may be anything): parse it when
+/// you need to look inside.
+///
+/// ```
+/// use herald_protocol::DeadLetter;
+///
+/// let letter: DeadLetter = serde_json::from_str(r#"{"reason": "payload: missing field `db`",
+///     "subscriber": "nop.noise.reading", "version": 1,
+///     "event": {"id": "r-9", "data": {"sensor": "s-1"}}}"#)?;
+/// let original: serde_json::Value = serde_json::from_str(letter.event.get())?;
+/// assert_eq!(original["id"], "r-9");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// What was wrong, in words.
     pub reason: String,
@@ -16,8 +30,18 @@ pub struct DeadLetter {
     pub subscriber: String,
     /// The payload version the subscriber understands.
     pub version: u32,
-    /// The original event as it was received (the DOM event's `detail` as JSON).
-    pub event: Value,
+    /// The original event as it was received, as JSON text: the DOM event's envelope, or
+    /// a JSON string describing a `detail` that is not JSON.
+    pub event: Box<RawValue>,
+}
+
+impl PartialEq for DeadLetter {
+    fn eq(&self, other: &Self) -> bool {
+        self.reason == other.reason
+            && self.subscriber == other.subscriber
+            && self.version == other.version
+            && self.event.get() == other.event.get()
+    }
 }
 
 impl Event for DeadLetter {

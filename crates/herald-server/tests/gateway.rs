@@ -78,7 +78,9 @@ async fn binary_mode_events_are_accepted_and_streamed_as_structured_json() {
 #[tokio::test]
 async fn binary_mode_errors_name_the_problem() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
-    let cases: [(&[(&str, &str)], &'static [u8], &str); 4] = [
+    // (headers, body, what the error must name)
+    type Case = (&'static [(&'static str, &'static str)], &'static [u8], &'static str);
+    let cases: [Case; 4] = [
         (&[("ce-specversion", "1.0"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "`id`"),
         (&[("ce-specversion", "0.3"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "specversion"),
         (

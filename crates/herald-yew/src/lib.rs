@@ -111,9 +111,12 @@ where
     });
 }
 
+/// What came back from a request: the reply, or why there is none.
+type Outcome<R> = Option<Rc<Result<R, RequestError>>>;
+
 /// The state of a [`use_request`]: what came back from the last request, if it finished.
 pub struct UseRequestHandle<Q: Request> {
-    outcome: UseStateHandle<Option<Rc<Result<Q::Reply, RequestError>>>>,
+    outcome: UseStateHandle<Outcome<Q::Reply>>,
     pending: UseStateHandle<bool>,
 }
 

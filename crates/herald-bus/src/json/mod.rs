@@ -38,6 +38,12 @@ pub use ser::to_string;
 /// The newtype name that marks [`RawJson`] to this codec's reader and writer.
 const RAW_TOKEN: &str = "$herald::json::raw";
 
+/// The name by which serde_json's `RawValue` (a value kept as its JSON text) serializes
+/// itself, as a struct with one field of this name, and deserializes, as a newtype struct
+/// read through a one-entry map. This codec reads and writes it the same way, so protocol
+/// types that hold raw JSON (`DeadLetter::event`) need no `serde_json::Value`.
+const SERDE_JSON_RAW_TOKEN: &str = "$serde_json::private::RawValue";
+
 /// One JSON value kept as its text: read without decoding it, written as it is.
 ///
 /// Only this module's codec knows it: through another serde format it is a string (and

@@ -178,9 +178,15 @@ fn refuses_what_is_not_json_with_a_position() {
         assert!(error.to_string().contains(" at byte "), "{bad}: {error}");
         // skipped unread (raw, or a field nobody reads), it is refused all the same
         let error = from_str::<RawJson>(bad).expect_err(bad);
-        assert!(error.to_string().contains(" at byte "), "raw {bad}: {error}");
+        assert!(
+            error.to_string().contains(" at byte "),
+            "raw {bad}: {error}"
+        );
         let wrapped = format!(r#"{{"ignored": {bad}}}"#);
-        assert!(from_str::<serde::de::IgnoredAny>(&wrapped).is_err(), "{wrapped}");
+        assert!(
+            from_str::<serde::de::IgnoredAny>(&wrapped).is_err(),
+            "{wrapped}"
+        );
     }
     let deep = "[".repeat(200) + &"]".repeat(200);
     for error in [
@@ -227,7 +233,43 @@ fn raw_json_passes_through_unread_and_unchanged() {
     assert_eq!(envelope.data.get(), r#"{"b": [1, 2.50, "x"], "a": null}"#);
     assert_eq!(to_string(&envelope).unwrap(), text);
     assert!(from_str::<Envelope>(r#"{"id":"1","data":{"b":}}"#).is_err());
-    for raw in ["[]", "{}", "[[],{}]", r#"{"a":[{"b":{}}],"c":"}"}"#, "-0.5e3", "\"\\\"\"", "true"] {
+    for raw in [
+        "[]",
+        "{}",
+        "[[],{}]",
+        r#"{"a":[{"b":{}}],"c":"}"}"#,
+        "-0.5e3",
+        "\"\\\"\"",
+        "true",
+    ] {
         assert_eq!(from_str::<RawJson>(raw).unwrap().get(), raw);
     }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn serde_json_raw_values_are_read_and_written_as_serde_json_does() {
+    use serde_json::value::RawValue;
+    #[derive(Serialize, Deserialize)]
+    struct Letter {
+        reason: String,
+        event: Box<RawValue>,
+    }
+    let text = r#"{"reason":"bad","event":{"id":"x-1","data":[1, {"n": "2"}]}}"#;
+    let letter: Letter = from_str(text).unwrap();
+    assert_eq!(letter.event.get(), r#"{"id":"x-1","data":[1, {"n": "2"}]}"#);
+    let native: Letter = serde_json::from_str(text).unwrap();
+    assert_eq!(letter.event.get(), native.event.get());
+    assert_eq!(
+        to_string(&letter).unwrap(),
+        serde_json::to_string(&native).unwrap()
+    );
+    assert_eq!(to_string(&letter).unwrap(), text);
+    // a string, a number, and text that is not JSON
+    assert_eq!(
+        from_str::<Box<RawValue>>(r#""a\"b""#).unwrap().get(),
+        r#""a\"b""#
+    );
+    assert_eq!(from_str::<Box<RawValue>>(" 12.5 ").unwrap().get(), "12.5");
+    assert!(from_str::<Letter>(r#"{"reason":"bad","event":{"id":}}"#).is_err());
 }
