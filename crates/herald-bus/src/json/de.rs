@@ -372,6 +372,31 @@ impl<'de> Reader<'de> {
         parse_float(text)
     }
 
+    /// The error for a value that is not what `expected` takes, naming the value found (a
+    /// string, a number, a boolean, `null`, an array or an object), as serde says it.
+    #[inline(never)]
+    fn invalid_type(&mut self, expected: &dyn de::Expected) -> Error {
+        use de::Unexpected as U;
+        let unexpected = match self.token() {
+            Err(error) => return error,
+            Ok(Token::Null) => U::Unit,
+            Ok(Token::Bool(b)) => U::Bool(b),
+            Ok(Token::Str(text)) => {
+                let text = match &text {
+                    Text::Borrowed(text) => text,
+                    Text::Owned(text) => text.as_str(),
+                };
+                return de::Error::invalid_type(U::Str(text), expected);
+            }
+            Ok(Token::Number(Number::Unsigned(n))) => U::Unsigned(n),
+            Ok(Token::Number(Number::Signed(n))) => U::Signed(n),
+            Ok(Token::Number(Number::Float(n))) => U::Float(n),
+            Ok(Token::Array) => U::Seq,
+            Ok(Token::Object) => U::Map,
+        };
+        de::Error::invalid_type(unexpected, expected)
+    }
+
     /// Skips one value of any kind, checking that it is JSON: one loop over its tokens, with
     /// a bit per open bracket (set for an object), no visitor.
     fn skip(&mut self) -> Result<(), Error> {
@@ -437,6 +462,16 @@ impl<'de> Reader<'de> {
         self.string()?;
         self.expect(b':', "expected `:`")
     }
+}
+
+/// Deserializer methods of the number types: each reads the number as it is written and
+/// lets the visitor check its range (as `deserialize_u64` does).
+macro_rules! read_as_number {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.deserialize_u64(visitor)
+        }
+    )*};
 }
 
 impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
@@ -523,10 +558,115 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         visitor.visit_unit()
     }
 
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+    // What a visitor asks for is read directly, so that each visitor's copy of this code
+    // holds only the branch it takes; anything else is the same `invalid type` error the
+    // visitor would give.
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b't' | b'f' => match self.token()? {
+                Token::Bool(b) => visitor.visit_bool(b),
+                _ => Err(self.error("expected a JSON value")),
+            },
+            _ => Err(self.invalid_type(&visitor)),
+        }
     }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'-' | b'0'..=b'9' => match self.scan_number()? {
+                Number::Unsigned(n) => visitor.visit_u64(n),
+                Number::Signed(n) => visitor.visit_i64(n),
+                Number::Float(n) => visitor.visit_f64(n),
+            },
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'"' => match self.string()? {
+                Text::Borrowed(text) => visitor.visit_borrowed_str(text),
+                Text::Owned(text) => visitor.visit_string(text),
+            },
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'n' => {
+                self.literal("null")?;
+                visitor.visit_unit()
+            }
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'[' => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.peek()? {
+            b'{' => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        // an object, or (as serde_json allows) the fields in order as an array
+        match self.peek()? {
+            b'{' | b'[' => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bytes byte_buf
+    }
+
+    read_as_number!(
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u128 deserialize_f32 deserialize_f64
+    );
 }
 
 struct Items<'a, 'de> {
