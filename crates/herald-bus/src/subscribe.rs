@@ -400,23 +400,21 @@ impl<E: Event> Process for Typed<E> {
                 let _cause = HandlingGuard::enter(&received.envelope);
                 (self.handler)(&received);
             }
-            Err(reason) => self.dead_letter(reason, &incoming),
+            Err(reason) => dead_letter(
+                &self.bus,
+                &mut self.on_error,
+                E::TYPE,
+                E::VERSION,
+                reason,
+                &incoming,
+            ),
         }
     }
 }
 
 impl<E: Event> Typed<E> {
     fn decode(&self, incoming: &Incoming) -> Result<Received<E>, String> {
-        // The payload stays raw JSON until its version says which type to read it as.
-        let event = incoming.decode::<RawJson>()?;
-        event.validate().map_err(|e| e.to_string())?;
-        if event.ty != E::TYPE {
-            return Err(format!(
-                "the event's type `{}` is not `{}`",
-                event.ty,
-                E::TYPE
-            ));
-        }
+        let event = envelope_of(incoming, E::TYPE)?;
         let version = event.data_version();
         let mut raw = None;
         let envelope = event.map_data(|d| raw = Some(d));
@@ -439,42 +437,63 @@ impl<E: Event> Typed<E> {
         };
         Ok(Received::new(data, envelope))
     }
+}
 
-    fn dead_letter(&mut self, reason: String, incoming: &Incoming) {
-        let letter = DeadLetter {
-            reason,
-            subscriber: E::TYPE.to_owned(),
-            version: E::VERSION,
-            event: incoming.to_raw(),
-        };
-        web_sys::console::warn_1(&JsValue::from_str(&format!(
-            "herald-bus: dead letter for a `{}` subscriber: {}",
-            E::TYPE,
-            letter.reason
-        )));
-        if let Some(on_error) = &mut self.on_error {
-            on_error(&letter);
+/// An event of type `ty` as its envelope with the payload unread: the payload stays raw
+/// JSON until its version says which type to read it as. (Not generic: one copy per
+/// module, whatever the number of subscribed types.)
+#[inline(never)]
+fn envelope_of<'a>(incoming: &'a Incoming, ty: &str) -> Result<CloudEvent<RawJson<'a>>, String> {
+    let event = incoming.decode::<RawJson>()?;
+    event.validate().map_err(|e| e.to_string())?;
+    if event.ty != ty {
+        return Err(format!("the event's type `{}` is not `{ty}`", event.ty));
+    }
+    Ok(event)
+}
+
+/// Reports an event that a subscriber of `subscriber` (payload `version`) could not take:
+/// to the console, to the subscription's `on_error`, and as a `herald.deadletter` event on
+/// `bus`. (Not generic: one copy per module.)
+#[inline(never)]
+fn dead_letter(
+    bus: &Bus,
+    on_error: &mut Option<OnError>,
+    subscriber: &'static str,
+    version: u32,
+    reason: String,
+    incoming: &Incoming,
+) {
+    let letter = DeadLetter {
+        reason,
+        subscriber: subscriber.to_owned(),
+        version,
+        event: incoming.to_raw(),
+    };
+    web_sys::console::warn_1(&JsValue::from_str(&format!(
+        "herald-bus: dead letter for a `{subscriber}` subscriber: {}",
+        letter.reason
+    )));
+    if let Some(on_error) = on_error {
+        on_error(&letter);
+    }
+    // A dead letter that cannot be decoded as a dead letter is not sent on again.
+    if subscriber != DeadLetter::TYPE {
+        let mut envelope = bus.envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
+        // the original's chain, when it has an id
+        if let Ok(Chain {
+            id: Some(id),
+            correlationid,
+        }) = json::from_str::<Chain>(letter.event.get())
+        {
+            envelope.correlationid = Some(correlationid.unwrap_or_else(|| id.clone()));
+            envelope.causationid = Some(id);
         }
-        // A dead letter that cannot be decoded as a dead letter is not sent on again.
-        if E::TYPE != DeadLetter::TYPE {
-            let mut envelope = self
-                .bus
-                .envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
-            // the original's chain, when it has an id
-            if let Ok(Chain {
-                id: Some(id),
-                correlationid,
-            }) = json::from_str::<Chain>(letter.event.get())
-            {
-                envelope.correlationid = Some(correlationid.unwrap_or_else(|| id.clone()));
-                envelope.causationid = Some(id);
-            }
-            let envelope = envelope.with_data(&letter);
-            if let Err(error) = self.bus.dispatch(&envelope) {
-                web_sys::console::error_1(&JsValue::from_str(&format!(
-                    "herald-bus: could not publish a dead letter: {error}"
-                )));
-            }
+        let envelope = envelope.with_data(&letter);
+        if let Err(error) = bus.dispatch(&envelope) {
+            web_sys::console::error_1(&JsValue::from_str(&format!(
+                "herald-bus: could not publish a dead letter: {error}"
+            )));
         }
     }
 }
