@@ -214,11 +214,20 @@ pub(crate) fn dispatch_named<T: Serialize>(
     event: &CloudEvent<T>,
     cancelable: bool,
 ) -> Result<bool, Error> {
-    let json = codec::encode(event)?;
+    dispatch_json(target, name, &codec::encode(event)?, cancelable)
+}
+
+/// Dispatches an envelope's JSON text under `name`, without the `herald:*` copy.
+pub(crate) fn dispatch_json(
+    target: &EventTarget,
+    name: &str,
+    json: &str,
+    cancelable: bool,
+) -> Result<bool, Error> {
     Ok(js::herald_dispatch(
         target,
         &JsValue::from_str(name),
-        &json,
+        json,
         cancelable,
         false,
     )?)

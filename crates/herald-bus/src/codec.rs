@@ -3,10 +3,10 @@
 
 use herald_protocol::CloudEvent;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use wasm_bindgen::JsValue;
 
-use crate::{json, Error};
+use crate::json::{self, RawJsonBuf};
+use crate::Error;
 
 /// The envelope as its CloudEvents JSON text.
 pub(crate) fn encode<T: Serialize>(event: &CloudEvent<T>) -> Result<String, Error> {
@@ -22,15 +22,10 @@ pub(crate) fn decode<'a, T: serde::Deserialize<'a>>(
 
 /// Any received event as JSON text, for reporting it: its envelope's text when that is
 /// JSON, else a JSON string saying what its `detail` is.
-pub(crate) fn to_raw(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> Box<RawValue> {
-    if let Some(raw) = json.and_then(|json| json::from_str::<Box<RawValue>>(json).ok()) {
+pub(crate) fn to_raw(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> RawJsonBuf {
+    if let Some(raw) = json.and_then(|json| RawJsonBuf::new(json).ok()) {
         return raw;
     }
     let detail = detail();
-    let description = detail.as_string().unwrap_or_else(|| format!("{detail:?}"));
-    // a string written as JSON reads back as JSON; `null` only if that ever failed
-    json::to_string(&description)
-        .ok()
-        .and_then(|text| json::from_str(&text).ok())
-        .unwrap_or_else(|| RawValue::NULL.to_owned())
+    RawJsonBuf::string(&detail.as_string().unwrap_or_else(|| format!("{detail:?}")))
 }

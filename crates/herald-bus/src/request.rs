@@ -8,13 +8,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use gloo::timers::callback::Timeout;
-use herald_protocol::{CloudEvent, Event, ExtensionValue, Request, EXT_REPLYTO};
-use serde::Serialize;
-use serde_json::Value;
+use herald_protocol::{Event, ExtensionValue, Request, EXT_REPLYTO};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use wasm_bindgen::{JsValue, UnwrapThrowExt};
 
-use crate::bus::{dispatch_named, dom_event_name, HandlingGuard};
+use crate::bus::{dispatch_json, dispatch_named, dom_event_name, HandlingGuard};
+use crate::json::{self, RawJson};
 use crate::listener::Listener;
 use crate::subscribe::Subscription;
 use crate::{codec, Bus, Error, Received};
@@ -55,7 +55,9 @@ pub enum RequestError {
 #[must_use = "a request is sent when it is awaited"]
 pub struct RequestBuilder<Q: Request> {
     bus: Bus,
-    envelope: Result<CloudEvent<Value>, Error>,
+    /// The request's id and its envelope as JSON text, made when the request was (inside
+    /// the handler it continues the chain of, if any).
+    envelope: Result<(String, String), Error>,
     timeout: Duration,
     _request: std::marker::PhantomData<Q>,
 }
@@ -75,14 +77,13 @@ impl Bus {
     /// Dropping the future before it completes cancels the request: the reply, if any, is
     /// ignored, and responders hear `herald.request.cancel`.
     pub fn request<Q: Request>(&self, data: &Q::Data) -> RequestBuilder<Q> {
-        let envelope = serde_json::to_value(data)
-            .map_err(|e| Error::Encode(e.to_string()))
-            .map(|data| {
-                let mut envelope = self.envelope::<Value>(Q::TYPE, Q::VERSION).with_data(data);
-                let reply_to = format!("herald:reply:{}", envelope.id);
-                envelope.extensions.insert(EXT_REPLYTO, reply_to);
-                envelope
-            });
+        let mut envelope = self
+            .envelope::<&Q::Data>(Q::TYPE, Q::VERSION)
+            .with_data(data);
+        envelope
+            .extensions
+            .insert(EXT_REPLYTO, reply_name(&envelope.id));
+        let envelope = codec::encode(&envelope).map(|json| (envelope.id, json));
         RequestBuilder {
             bus: self.clone(),
             envelope,
@@ -120,7 +121,7 @@ fn answer<Q: Request>(
     if event.default_prevented() {
         return; // another responder claimed it
     }
-    let Some(Ok(request)) = json.map(codec::decode::<Value>) else {
+    let Some(Ok(request)) = json.map(codec::decode::<RawJson>) else {
         return; // not an envelope: the subscribers' dead-letter path reports it
     };
     let Some(reply_to) = request
@@ -137,32 +138,59 @@ fn answer<Q: Request>(
     event.prevent_default();
     let _cause = HandlingGuard::enter(&request);
     let version = request.data_version();
-    let mut data = Value::Null;
-    let envelope = request.map_data(|d| data = d);
+    let mut data = None;
+    let envelope = request.map_data(|d| data = Some(d));
     let outcome = if version != Q::VERSION {
         Err(format!(
             "request version {version} is not understood (version {})",
             Q::VERSION
         ))
     } else {
-        match serde_json::from_value::<Q::Data>(data) {
+        match json::from_str::<Q::Data>(data.as_ref().map_or("null", RawJson::get)) {
             Ok(data) => responder(&Received::new(data, envelope)),
             Err(e) => Err(format!("the request did not decode: {e}")),
         }
     };
-    let reply =
-        match outcome.and_then(|reply| serde_json::to_value(reply).map_err(|e| e.to_string())) {
-            Ok(reply) => bus.envelope::<Value>(REPLY_TYPE, 1).with_data(reply),
-            Err(message) => bus
-                .envelope::<Value>(REPLY_ERROR_TYPE, 1)
-                .with_data(serde_json::json!({ "message": message })),
-        };
-    let sent = dispatch_named(&window_target(), &reply_to, &reply, false);
+    let target = window_target();
+    let sent = match outcome {
+        Ok(reply) => {
+            let reply = bus.envelope::<&Q::Reply>(REPLY_TYPE, 1).with_data(&reply);
+            match dispatch_named(&target, &reply_to, &reply, false) {
+                // a reply that cannot be written as JSON is the responder's error
+                Err(Error::Encode(message)) => send_error(bus, &target, &reply_to, message),
+                sent => sent,
+            }
+        }
+        Err(message) => send_error(bus, &target, &reply_to, message),
+    };
     if let Err(error) = sent {
         web_sys::console::error_1(&JsValue::from_str(&format!(
             "herald-bus: could not send a reply: {error}"
         )));
     }
+}
+
+/// The `data` of a `herald.reply.error`.
+#[derive(Serialize, Deserialize)]
+struct ErrorReply {
+    message: String,
+}
+
+fn send_error(
+    bus: &Bus,
+    target: &web_sys::EventTarget,
+    reply_to: &str,
+    message: String,
+) -> Result<bool, Error> {
+    let reply = bus
+        .envelope::<ErrorReply>(REPLY_ERROR_TYPE, 1)
+        .with_data(ErrorReply { message });
+    dispatch_named(target, reply_to, &reply, false)
+}
+
+/// The DOM event name of the reply to request `id`.
+fn reply_name(id: &str) -> String {
+    format!("herald:reply:{id}")
 }
 
 fn window_target() -> web_sys::EventTarget {
@@ -217,15 +245,15 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
             _listener: None,
             _timer: None,
         };
-        let envelope = match self.envelope {
+        let (id, envelope) = match self.envelope {
             Ok(envelope) => envelope,
             Err(error) => {
                 shared.borrow_mut().settle(Err(error.into()));
                 return pending;
             }
         };
-        pending.id = envelope.id.clone();
-        let reply_to = format!("herald:reply:{}", envelope.id);
+        let reply_to = reply_name(&id);
+        pending.id = id;
         let on_reply = shared.clone();
         pending._listener = Some(Listener::new(
             &window_target(),
@@ -244,7 +272,7 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
                 .borrow_mut()
                 .settle(Err(RequestError::Timeout(timeout)));
         }));
-        match dispatch_named(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
+        match dispatch_json(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
             // not canceled: nobody called preventDefault, so nobody claimed it
             Ok(true) => shared.borrow_mut().settle(Err(RequestError::NoResponder)),
             Ok(false) => {}
@@ -257,18 +285,15 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
 fn read_reply<R: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<R, RequestError> {
     let json = json
         .ok_or_else(|| RequestError::Decode("the reply's `detail` is not a JSON object".into()))?;
-    let reply = codec::decode::<Value>(json).map_err(RequestError::Decode)?;
+    let reply = codec::decode::<RawJson>(json).map_err(RequestError::Decode)?;
+    let data = reply.data.as_ref().map_or("null", RawJson::get);
     if reply.ty == REPLY_ERROR_TYPE {
-        let message = reply
-            .data
-            .as_ref()
-            .and_then(|d| d.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or("(no message)");
-        return Err(RequestError::Responder(message.to_owned()));
+        let message = json::from_str::<ErrorReply>(data)
+            .map(|error| error.message)
+            .unwrap_or_else(|_| "(no message)".to_owned());
+        return Err(RequestError::Responder(message));
     }
-    serde_json::from_value(reply.data.unwrap_or(Value::Null))
-        .map_err(|e| RequestError::Decode(e.to_string()))
+    json::from_str(data).map_err(|e| RequestError::Decode(e.to_string()))
 }
 
 impl<Q: Request> Future for PendingRequest<Q> {

@@ -8,7 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::CustomEvent;
 
 use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
-use crate::json::{self, RawJson};
+use crate::json::{self, RawJson, RawJsonBuf};
 use crate::listener::Listener;
 use crate::{codec, js, Bus, Error, Received};
 
@@ -87,7 +87,7 @@ pub enum Irregularity {
 /// Reads an older version's payload (JSON text) as the subscriber's.
 type Upcaster<D> = Box<dyn Fn(&str) -> Result<D, String>>;
 type OnIrregular = Box<dyn FnMut(&Irregularity)>;
-type OnError = Box<dyn FnMut(&DeadLetter)>;
+type OnError = Box<dyn FnMut(&DeadLetter<RawJsonBuf>)>;
 type Handler<E> = Box<dyn FnMut(&Received<E>)>;
 
 /// Options of a subscription to `E`; finish with [`SubscriptionBuilder::handle`].
@@ -124,9 +124,9 @@ impl<E: Event> SubscriptionBuilder<E> {
         self
     }
 
-    /// Also calls `on_error` with every event this subscription could not decode (it goes
-    /// to `herald.deadletter` in any case).
-    pub fn on_error(mut self, on_error: impl FnMut(&DeadLetter) + 'static) -> Self {
+    /// Also calls `on_error` with every event this subscription could not decode, the event
+    /// as its JSON text (it goes to `herald.deadletter` in any case).
+    pub fn on_error(mut self, on_error: impl FnMut(&DeadLetter<RawJsonBuf>) + 'static) -> Self {
         self.on_error = Some(Box::new(on_error));
         self
     }
@@ -273,7 +273,7 @@ impl Incoming {
         )
     }
 
-    fn to_raw(&self) -> Box<serde_json::value::RawValue> {
+    fn to_raw(&self) -> RawJsonBuf {
         codec::to_raw(self.json.as_deref(), || match &self.origin {
             Origin::Event(event) => event
                 .dyn_ref::<CustomEvent>()
@@ -478,8 +478,9 @@ fn dead_letter(
         on_error(&letter);
     }
     // A dead letter that cannot be decoded as a dead letter is not sent on again.
-    if subscriber != DeadLetter::TYPE {
-        let mut envelope = bus.envelope::<&DeadLetter>(DeadLetter::TYPE, DeadLetter::VERSION);
+    if subscriber != <DeadLetter>::TYPE {
+        let mut envelope =
+            bus.envelope::<&DeadLetter<RawJsonBuf>>(<DeadLetter>::TYPE, <DeadLetter>::VERSION);
         // the original's chain, when it has an id
         if let Ok(Chain {
             id: Some(id),

@@ -1,5 +1,6 @@
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::Event;
 
@@ -9,42 +10,22 @@ use crate::Event;
 /// type (a foreign module sent garbage, a version mismatch) becomes a dead letter, and
 /// everything else goes on.
 ///
-/// The original event is kept as its JSON text, unread (it may be anything): parse it when
-/// you need to look inside.
-///
-/// ```
-/// use herald_protocol::DeadLetter;
-///
-/// let letter: DeadLetter = serde_json::from_str(r#"{"reason": "payload: missing field `db`",
-///     "subscriber": "nop.noise.reading", "version": 1,
-///     "event": {"id": "r-9", "data": {"sensor": "s-1"}}}"#)?;
-/// let original: serde_json::Value = serde_json::from_str(letter.event.get())?;
-/// assert_eq!(original["id"], "r-9");
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DeadLetter {
+/// `E` is how the original event is held: a [`serde_json::Value`] by default (what a
+/// subscriber of `herald.deadletter` reads); herald's browser bus reports the event it
+/// could not take as its JSON text, unread (`herald_bus::json::RawJsonBuf`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter<E = Value> {
     /// What was wrong, in words.
     pub reason: String,
     /// The event type the subscriber expected.
     pub subscriber: String,
     /// The payload version the subscriber understands.
     pub version: u32,
-    /// The original event as it was received, as JSON text: the DOM event's envelope, or
-    /// a JSON string describing a `detail` that is not JSON.
-    pub event: Box<RawValue>,
+    /// The original event as it was received (the DOM event's `detail` as JSON).
+    pub event: E,
 }
 
-impl PartialEq for DeadLetter {
-    fn eq(&self, other: &Self) -> bool {
-        self.reason == other.reason
-            && self.subscriber == other.subscriber
-            && self.version == other.version
-            && self.event.get() == other.event.get()
-    }
-}
-
-impl Event for DeadLetter {
+impl<E: Serialize + DeserializeOwned + 'static> Event for DeadLetter<E> {
     const TYPE: &'static str = "herald.deadletter";
     type Data = Self;
 }

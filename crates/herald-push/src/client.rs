@@ -689,15 +689,19 @@ fn ws_url(stream: &str) -> String {
 
 /// The `herald.subscribe` message for `topics`, resuming after `from`.
 fn subscribe_message(topics: &[String], from: Option<String>) -> String {
-    let mut data = serde_json::json!({ "topics": topics });
-    if let Some(from) = from {
-        data["from"] = Value::String(from);
+    /// The `data` of `herald.subscribe` (docs/protocol.md §3.3).
+    #[derive(serde::Serialize)]
+    struct Subscribe<'a> {
+        topics: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     }
-    let event: CloudEvent = Bus::page()
+    let event = Bus::page()
         .with_source("urn:herald:push")
         .envelope(SUBSCRIBE_TYPE, 1)
-        .with_data(data);
-    json::to_string(&event).expect("a CloudEvent always serialises")
+        .with_data(Subscribe { topics, from });
+    // strings and a list of strings: always JSON
+    json::to_string(&event).unwrap_or_default()
 }
 
 const SUBSCRIBE_TYPE: &str = "herald.subscribe";

@@ -2,7 +2,7 @@
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
-use super::{parse_float, Error, RAW_TOKEN, SERDE_JSON_RAW_TOKEN};
+use super::{parse_float, Error, RAW_TOKEN};
 
 /// Nesting deeper than this is refused rather than risking the wasm stack.
 const MAX_DEPTH: u32 = 128;
@@ -519,15 +519,11 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
-        if name == RAW_TOKEN || name == SERDE_JSON_RAW_TOKEN {
+        if name == RAW_TOKEN {
             self.skip_ws();
             let start = self.pos;
             self.skip()?;
-            let text = &self.text[start..self.pos];
-            if name == RAW_TOKEN {
-                return visitor.visit_borrowed_str(text);
-            }
-            return visitor.visit_map(SerdeJsonRaw(Some(text)));
+            return visitor.visit_borrowed_str(&self.text[start..self.pos]);
         }
         visitor.visit_newtype_struct(self)
     }
@@ -642,11 +638,19 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         self.deserialize_str(visitor)
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -712,35 +716,6 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         self.reader.expect(b':', "expected `:`")?;
         seed.deserialize(&mut *self.reader)
-    }
-}
-
-/// serde_json's `RawValue` read from JSON text: one entry, named by its token, whose value
-/// is the text.
-struct SerdeJsonRaw<'de>(Option<&'de str>);
-
-impl<'de> de::MapAccess<'de> for SerdeJsonRaw<'de> {
-    type Error = Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Error> {
-        if self.0.is_none() {
-            return Ok(None);
-        }
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(
-            SERDE_JSON_RAW_TOKEN,
-        ))
-        .map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let text = self
-            .0
-            .take()
-            .ok_or_else(|| Error::new("a raw value has one entry"))?;
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(text))
     }
 }
 

@@ -38,12 +38,6 @@ pub use ser::to_string;
 /// The newtype name that marks [`RawJson`] to this codec's reader and writer.
 const RAW_TOKEN: &str = "$herald::json::raw";
 
-/// The name by which serde_json's `RawValue` (a value kept as its JSON text) serializes
-/// itself, as a struct with one field of this name, and deserializes, as a newtype struct
-/// read through a one-entry map. This codec reads and writes it the same way, so protocol
-/// types that hold raw JSON (`DeadLetter::event`) need no `serde_json::Value`.
-const SERDE_JSON_RAW_TOKEN: &str = "$serde_json::private::RawValue";
-
 /// One JSON value kept as its text: read without decoding it, written as it is.
 ///
 /// Only this module's codec knows it: through another serde format it is a string (and
@@ -80,6 +74,54 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawJson<'a> {
                 text: &'de str,
             ) -> Result<Self::Value, E> {
                 Ok(RawJson(text))
+            }
+        }
+        deserializer.deserialize_newtype_struct(RAW_TOKEN, Raw)
+    }
+}
+
+/// One JSON value kept as its text, owned: [`RawJson`] that outlives the text it was read
+/// from (herald-bus reports an event it could not take as one, in a
+/// [`DeadLetter`](herald_protocol::DeadLetter)).
+///
+/// Like [`RawJson`], only this module's codec reads and writes it as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawJsonBuf(String);
+
+impl RawJsonBuf {
+    /// `text` if it is one JSON value (surrounding whitespace dropped).
+    pub fn new(text: &str) -> Result<Self, Error> {
+        from_str::<RawJson>(text).map(|raw| RawJsonBuf(raw.0.to_owned()))
+    }
+
+    /// `text` as a JSON string.
+    pub fn string(text: &str) -> Self {
+        // a string is always JSON: there is nothing to fail on
+        RawJsonBuf(to_string(text).unwrap_or_else(|_| "null".to_owned()))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for RawJsonBuf {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawJson(&self.0).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawJsonBuf {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Raw;
+        impl serde::de::Visitor<'_> for Raw {
+            type Value = RawJsonBuf;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(RawJsonBuf(text.to_owned()))
             }
         }
         deserializer.deserialize_newtype_struct(RAW_TOKEN, Raw)

@@ -2,7 +2,7 @@
 
 use serde::ser::{self, Serialize};
 
-use super::{float_text, Error, RAW_TOKEN, SERDE_JSON_RAW_TOKEN};
+use super::{float_text, Error, RAW_TOKEN};
 
 /// `value` as compact JSON text.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
@@ -100,7 +100,6 @@ impl Writer {
             writer: self,
             first: true,
             close: "",
-            raw: false,
         }
     }
 
@@ -114,7 +113,6 @@ impl Writer {
             writer: self,
             first: true,
             close: "}",
-            raw: false,
         }
     }
 }
@@ -267,16 +265,7 @@ impl<'a> ser::Serializer for &'a mut Writer {
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a>, Error> {
         Ok(self.open('{'))
     }
-    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a>, Error> {
-        if name == SERDE_JSON_RAW_TOKEN {
-            // serde_json's `RawValue`: one field, its JSON text, written as it is
-            return Ok(Compound {
-                writer: self,
-                first: true,
-                close: "",
-                raw: true,
-            });
-        }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a>, Error> {
         Ok(self.open('{'))
     }
     fn serialize_struct_variant(
@@ -296,8 +285,6 @@ struct Compound<'a> {
     writer: &'a mut Writer,
     first: bool,
     close: &'static str,
-    /// A serde_json `RawValue`: no brackets, its one field is JSON text.
-    raw: bool,
 }
 
 impl Compound<'_> {
@@ -386,19 +373,12 @@ impl ser::SerializeStruct for Compound<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        if self.raw {
-            self.writer.raw = true;
-            return value.serialize(&mut *self.writer);
-        }
         self.separate();
         self.writer.string(key);
         self.writer.out.push(':');
         value.serialize(&mut *self.writer)
     }
     fn end(self) -> Result<(), Error> {
-        if self.raw {
-            return Ok(());
-        }
         self.finish('}')
     }
 }
