@@ -55,8 +55,8 @@ pub fn gzip_size(path: &Path) -> Result<u64, String> {
     Ok(output.stdout.len() as u64)
 }
 
-/// `cargo xtask bench size`: per micro-frontend, the wasm and JS glue sizes, raw and
-/// gzipped, after wasm-opt: the NOP page's modules as trunk builds them, and the smallest
+/// `cargo xtask bench size`: per micro-frontend, the wasm and JS glue (wasm-bindgen's
+/// module and its snippets) sizes, raw and gzipped, after wasm-opt: the NOP page's modules as trunk builds them, and the smallest
 /// possible herald MFE.
 fn bench_size() -> Result<(), String> {
     install::install(false)?;
@@ -92,9 +92,17 @@ fn bench_size() -> Result<(), String> {
                 .ok_or_else(|| format!("no {stem}*{suffix} in {}", dir.display()))
         };
         let wasm = find("_bg.wasm", "\u{0}")?;
-        let js = find(".js", "_loader")?;
+        // the JS glue: wasm-bindgen's module and the crates' snippets it imports (each file
+        // is fetched on its own, so each is gzipped on its own)
+        let mut js_files = vec![find(".js", "_loader")?];
+        files_under(&dir.join("snippets"), &mut js_files)?;
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(|e| e.to_string());
-        rows.push((label.to_owned(), [size(&wasm)?, gzip_size(&wasm)?, size(&js)?, gzip_size(&js)?]));
+        let (mut js, mut js_gz) = (0, 0);
+        for file in &js_files {
+            js += size(file)?;
+            js_gz += gzip_size(file)?;
+        }
+        rows.push((label.to_owned(), [size(&wasm)?, gzip_size(&wasm)?, js, js_gz]));
     }
     print!("{}", size_table(&rows));
 
@@ -111,6 +119,22 @@ fn bench_size() -> Result<(), String> {
     }
     println!();
     print!("{}", transfer_table(&manifests));
+    Ok(())
+}
+
+/// Every file under `dir` (none if it does not exist), into `out`.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_dir() {
+            files_under(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
     Ok(())
 }
 

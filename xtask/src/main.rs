@@ -51,7 +51,8 @@ COMMANDS:
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
                            mitt (npm): events/s and the ratio of each to raw JS.
     bench size             Build release bundles and print each micro-frontend's wasm and JS
-                           glue sizes, raw and gzipped, after wasm-opt.
+                           glue (wasm-bindgen's module and snippets) sizes, raw and gzipped,
+                           after wasm-opt.
     bench store            The embedded stores (SQLite, redb) side by side: durable appends and
                            a paged replay, events/s.
     bench gateway [--store nats]

@@ -371,13 +371,6 @@ impl Order {
     }
 }
 
-/// The ids of an original event that a dead letter continues the chain of.
-#[derive(serde::Deserialize)]
-struct Chain {
-    id: Option<String>,
-    correlationid: Option<String>,
-}
-
 struct Typed<E: Event> {
     bus: Bus,
     handler: Handler<E>,
@@ -481,14 +474,10 @@ fn dead_letter(
     if subscriber != <DeadLetter>::TYPE {
         let mut envelope =
             bus.envelope::<&DeadLetter<RawJsonBuf>>(<DeadLetter>::TYPE, <DeadLetter>::VERSION);
-        // the original's chain, when it has an id
-        if let Ok(Chain {
-            id: Some(id),
-            correlationid,
-        }) = json::from_str::<Chain>(letter.event.get())
-        {
-            envelope.correlationid = Some(correlationid.unwrap_or_else(|| id.clone()));
-            envelope.causationid = Some(id);
+        // the original's chain, when it is an envelope (read as the subscriber read it)
+        if let Ok(original) = codec::decode::<RawJson>(letter.event.get()) {
+            envelope.correlationid = Some(original.correlation_id().to_owned());
+            envelope.causationid = Some(original.id);
         }
         let envelope = envelope.with_data(&letter);
         if let Err(error) = bus.dispatch(&envelope) {

@@ -254,13 +254,13 @@ fn invalid(name: &str, reason: &str) -> Error {
 }
 
 fn is_media_type(s: &str) -> bool {
-    let essence = s.split(';').next().unwrap_or("").trim();
-    match essence.split_once('/') {
-        Some((ty, sub)) => {
-            let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
-            token(ty) && token(sub)
-        }
-        None => false,
+    // by bytes, like `is_absolute_uri`: `type/subtype`, then parameters after `;`
+    let essence = s.as_bytes().split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+    let token = |t: &[u8]| !t.is_empty() && t.iter().all(|&b| b.is_ascii_graphic() && b != b'/');
+    let mut parts = essence.splitn(2, |&b| b == b'/');
+    match (parts.next(), parts.next()) {
+        (Some(ty), Some(sub)) => token(ty) && token(sub),
+        _ => false,
     }
 }
 

@@ -65,6 +65,13 @@ impl<'de> Reader<'de> {
         Error::new(message).at(self.pos)
     }
 
+    /// The text from byte `start` to `end`. The reader only cuts next to ASCII bytes (quotes,
+    /// digits, brackets), always char boundaries: this never comes back empty for a cut it
+    /// makes, and unlike indexing it has no panic path to ship.
+    fn slice(&self, start: usize, end: usize) -> &'de str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -177,7 +184,7 @@ impl<'de> Reader<'de> {
             };
             match byte {
                 b'"' => {
-                    let tail = &self.text[start..self.pos];
+                    let tail = self.slice(start, self.pos);
                     self.pos += 1;
                     return Ok(match owned {
                         None => Text::Borrowed(tail),
@@ -189,7 +196,7 @@ impl<'de> Reader<'de> {
                 }
                 b'\\' => {
                     let text = owned.get_or_insert_with(String::new);
-                    text.push_str(&self.text[start..self.pos]);
+                    text.push_str(self.slice(start, self.pos));
                     self.pos += 1;
                     let escaped = match self.bytes.get(self.pos) {
                         Some(b'"') => '"',
@@ -300,14 +307,14 @@ impl<'de> Reader<'de> {
                 return Err(self.error("invalid number"));
             }
             // saturates: anything this large is 0 or infinity anyway
-            let value = self.text[exp_start..self.pos]
+            let value = self.slice(exp_start, self.pos)
                 .parse::<i64>()
                 .unwrap_or(100_000);
             exponent = Some(sign * value.min(100_000));
         }
-        let text = &self.text[start..self.pos];
+        let text = self.slice(start, self.pos);
         if fraction_digits == 0 && exponent.is_none() {
-            let digits = &self.text[int_start..self.pos];
+            let digits = self.slice(int_start, self.pos);
             if let Ok(n) = digits.parse::<u64>() {
                 if !negative {
                     return Ok(Number::Unsigned(n));
@@ -523,7 +530,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             self.skip_ws();
             let start = self.pos;
             self.skip()?;
-            return visitor.visit_borrowed_str(&self.text[start..self.pos]);
+            return visitor.visit_borrowed_str(self.slice(start, self.pos));
         }
         visitor.visit_newtype_struct(self)
     }

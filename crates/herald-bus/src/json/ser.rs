@@ -79,7 +79,7 @@ impl Writer {
                 0..=0x1f => "",
                 _ => continue,
             };
-            self.out.push_str(&text[start..i]);
+            self.out.push_str(text.get(start..i).unwrap_or_default());
             if escape.is_empty() {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 self.out.push_str("\\u00");
@@ -90,7 +90,7 @@ impl Writer {
             }
             start = i + 1;
         }
-        self.out.push_str(&text[start..]);
+        self.out.push_str(text.get(start..).unwrap_or_default());
         self.out.push('"');
     }
 
