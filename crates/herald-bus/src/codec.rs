@@ -6,7 +6,7 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use crate::json::{self, RawJsonBuf};
-use crate::Error;
+use crate::{js, Error};
 
 /// The envelope as its CloudEvents JSON text.
 pub(crate) fn encode<T: Serialize>(event: &CloudEvent<T>) -> Result<String, Error> {
@@ -27,5 +27,5 @@ pub(crate) fn to_raw(json: Option<&str>, detail: impl FnOnce() -> JsValue) -> Ra
         return raw;
     }
     let detail = detail();
-    RawJsonBuf::string(&detail.as_string().unwrap_or_else(|| format!("{detail:?}")))
+    RawJsonBuf::string(&detail.as_string().unwrap_or_else(|| js::herald_text_of(&detail)))
 }

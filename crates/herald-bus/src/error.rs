@@ -51,7 +51,7 @@ impl From<JsValue> for JsError {
             name: field("name").unwrap_or_else(|| "Error".to_owned()),
             message: field("message")
                 .or_else(|| value.as_string())
-                .unwrap_or_else(|| format!("{value:?}")),
+                .unwrap_or_else(|| crate::js::herald_text_of(&value)),
         }
     }
 }
