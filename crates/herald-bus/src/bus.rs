@@ -51,7 +51,7 @@ pub struct Bus {
 impl Bus {
     /// The page-wide bus (`window`).
     pub fn page() -> Self {
-        let window = web_sys::window().expect_throw("herald-bus needs a window");
+        let window = js::herald_window().expect_throw("herald-bus needs a window");
         Bus::on(window.into())
     }
 

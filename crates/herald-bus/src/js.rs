@@ -129,6 +129,7 @@ export function herald_retained_all() {
 }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
+export function herald_window() { return typeof window === "undefined" ? undefined : window; }
 export function herald_text_of(value) {
   try { return String(value); } catch { return Object.prototype.toString.call(value); }
 }
@@ -173,6 +174,8 @@ extern "C" {
     /// A number as JavaScript writes it: the shortest text that reads back as it, which
     /// for a finite number is JSON.
     pub fn herald_number_text(n: f64) -> String;
+    /// The page's `window`; `None` where there is none (a worker).
+    pub fn herald_window() -> Option<web_sys::Window>;
     /// Any JavaScript value as text, as `String(value)` writes it (`[object Object]` for
     /// one that refuses).
     pub fn herald_text_of(value: &JsValue) -> String;

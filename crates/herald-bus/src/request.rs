@@ -194,7 +194,7 @@ fn reply_name(id: &str) -> String {
 }
 
 fn window_target() -> web_sys::EventTarget {
-    web_sys::window()
+    crate::js::herald_window()
         .expect_throw("herald-bus needs a window")
         .into()
 }

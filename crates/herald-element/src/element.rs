@@ -386,6 +386,9 @@ export function herald_define(tag, observed, properties, mode, css, create) {
   }
   customElements.define(tag, Element);
 }
+export function herald_is_defined(tag) {
+  return globalThis.customElements?.get(tag) !== undefined;
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
@@ -398,6 +401,7 @@ extern "C" {
         create: &js_sys::Function,
     ) -> Result<(), JsValue>;
     fn herald_crashed(message: &str);
+    fn herald_is_defined(tag: &str) -> bool;
 }
 
 /// Installs, once per module, the panic hook that contains a panic: the module is marked
@@ -418,9 +422,7 @@ fn contain_panics() {
 
 /// Whether `tag` is defined on this page, by any module.
 pub fn is_defined(tag: &str) -> bool {
-    web_sys::window()
-        .map(|w| w.custom_elements().get(tag))
-        .is_some_and(|ctor| !ctor.is_undefined())
+    herald_is_defined(tag)
 }
 
 /// Defines `<tag>` as a custom element backed by `E`.
