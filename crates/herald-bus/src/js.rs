@@ -29,7 +29,7 @@ class HeraldEvent extends CustomEvent {
 }
 function jsonOfDetail(detail) {
   if (detail === null || typeof detail !== "object") return undefined;
-  // publishers of protocol 0.1 kept the text on the detail
+  // earlier herald publishers kept the text on the detail
   const json = detail[JSON_KEY];
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
