@@ -6,7 +6,7 @@ import initB, * as b from "./subscriber/herald_bench_bus_subscriber.js";
 
 const params = new URLSearchParams(location.search);
 const N = Number(params.get("n") ?? 20000);
-const ROUNDS = Number(params.get("rounds") ?? 7);
+const ROUNDS = Number(params.get("rounds") ?? 11);
 
 function reading(i) {
   return { sensor: "s-1", db: 60 + (i % 30), at: 1796000000000 + i };
@@ -68,11 +68,31 @@ const cases = {
 try {
   await initA();
   await initB();
-  const results = [];
-  for (const [name, run] of Object.entries(cases)) {
-    const ms = measure(run);
-    results.push({ name, ms, events: N });
+  // Every case once to warm up, then ROUNDS rounds that each run every case once, raw JS
+  // first: a case's ratio is the median over rounds of its time over raw JS's time in the
+  // same round, so drift in the machine's speed between rounds cancels out.
+  const names = Object.keys(cases);
+  for (const run of Object.values(cases)) run();
+  const times = Object.fromEntries(names.map((name) => [name, []]));
+  const ratios = Object.fromEntries(names.map((name) => [name, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    let raw;
+    for (const [name, run] of Object.entries(cases)) {
+      const t0 = performance.now();
+      run();
+      const ms = performance.now() - t0;
+      raw ??= ms;
+      times[name].push(ms);
+      ratios[name].push(ms / raw);
+    }
   }
+  const middle = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  const results = names.map((name) => ({
+    name,
+    ms: middle(times[name]),
+    ratio: middle(ratios[name]),
+    events: N,
+  }));
   // where a herald event's time goes (medians over ROUNDS, N events each)
   const sample = a.bench_sample_json();
   const parts = [];
