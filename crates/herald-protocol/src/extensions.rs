@@ -211,3 +211,52 @@ impl<'a> IntoIterator for &'a Extensions {
         self.0.iter().map(|(name, value)| (name.as_str(), value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CloudEvent;
+
+    #[test]
+    fn a_small_ordered_map() {
+        let mut ext = Extensions::new();
+        assert!(ext.is_empty());
+        assert_eq!(ext.insert("b", "1"), None);
+        assert_eq!(ext.insert("a", 2), None);
+        assert_eq!(ext.insert("c", true), None);
+        // replacing keeps the place; removing keeps the order of the rest
+        assert_eq!(ext.insert("b", "one"), Some(ExtensionValue::from("1")));
+        assert_eq!(ext.remove("a"), Some(ExtensionValue::Integer(2)));
+        assert_eq!(ext.remove("a"), None);
+        let names: Vec<&str> = ext.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(ext.len(), 2);
+        assert!(ext.contains_key("c") && !ext.contains_key("a"));
+        assert_eq!(ext.get("b").and_then(ExtensionValue::as_str), Some("one"));
+        assert_eq!(ext.get("c").and_then(ExtensionValue::as_bool), Some(true));
+    }
+
+    #[test]
+    fn values_are_read_as_the_json_format_writes_them() {
+        let event = CloudEvent::from_json(
+            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x",
+                "text":"a","count":-3,"ratio":1.5,"huge":18446744073709551615,"flag":false,"gone":null}"#,
+        )
+        .unwrap();
+        let ext = &event.extensions;
+        assert_eq!(ext.get("text"), Some(&ExtensionValue::String("a".into())));
+        assert_eq!(ext.get("count").and_then(ExtensionValue::as_i64), Some(-3));
+        assert_eq!(ext.get("ratio").and_then(ExtensionValue::as_f64), Some(1.5));
+        assert_eq!(ext.get("huge"), Some(&ExtensionValue::Number(u64::MAX as f64)));
+        assert_eq!(ext.get("flag").and_then(ExtensionValue::as_bool), Some(false));
+        assert!(!ext.contains_key("gone"), "null is absent");
+        // and written back flat, in the order they came
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(text.ends_with(r#""text":"a","count":-3,"ratio":1.5,"huge":1.8446744073709552e+19,"flag":false}"#), "{text}");
+        // an object or an array is no attribute value; the error names the attribute
+        let error = CloudEvent::from_json(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","bad":{"a":1}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`bad`"), "{error}");
+    }
+}
