@@ -51,7 +51,7 @@ pub struct Bus {
 impl Bus {
     /// The page-wide bus (`window`).
     pub fn page() -> Self {
-        let window = js::herald_window().expect_throw("herald-bus needs a window");
+        let window = crate::window().expect_throw("herald-bus needs a window");
         Bus::on(window.into())
     }
 

@@ -73,6 +73,14 @@ pub fn mark_crashed() {
 pub fn module_id() -> String {
     bus::module_id()
 }
+
+/// The page's `window`; `None` where there is none (a worker).
+///
+/// Unlike `web_sys::window()`, it does not search `globalThis`, `self` and `global` with a
+/// fallback, code that every module calling it would otherwise ship.
+pub fn window() -> Option<web_sys::Window> {
+    js::herald_window()
+}
 pub use herald_protocol::{CloudEvent, DeadLetter, Event, MfeCrashed, Request};
 pub use request::{
     PendingRequest, RequestBuilder, RequestCancelled, RequestError, CANCEL_TYPE, DEFAULT_TIMEOUT,

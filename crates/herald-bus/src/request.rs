@@ -194,7 +194,7 @@ fn reply_name(id: &str) -> String {
 }
 
 fn window_target() -> web_sys::EventTarget {
-    crate::js::herald_window()
+    crate::window()
         .expect_throw("herald-bus needs a window")
         .into()
 }

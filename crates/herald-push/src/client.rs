@@ -192,7 +192,7 @@ async fn post(url: &str, token: Option<&str>, json: &str) -> Result<Position, Er
         headers.set("authorization", &format!("Bearer {token}"))?;
     }
     init.set_headers(&headers);
-    let window = js::push_window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
+    let window = herald_bus::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await?
         .unchecked_into();
@@ -277,7 +277,7 @@ impl Agent {
             me: me.clone(),
             state: RefCell::new(State::default()),
             scheduled: Cell::new(false),
-            online: Cell::new(js::push_window().map(|w| w.navigator().on_line()).unwrap_or(true)),
+            online: Cell::new(herald_bus::window().map(|w| w.navigator().on_line()).unwrap_or(true)),
             following: Cell::new(false),
             relay: {
                 let me = me.clone();
@@ -289,7 +289,7 @@ impl Agent {
             },
             _live: herald_bus::LiveListener::new(),
         });
-        let window = js::push_window().expect_throw("herald-push needs a window");
+        let window = herald_bus::window().expect_throw("herald-push needs a window");
         let mut listeners = Vec::new();
         for name in ["herald-push:changed", "online", "offline", "herald:herald.mfe.crashed"] {
             let me = agent.me.clone();
@@ -725,7 +725,7 @@ fn is_about(event: &web_sys::Event, url: &str) -> bool {
 /// The URL relative URLs resolve against: the document's base URL (`<base href>`, else
 /// the page's own).
 fn page_href() -> Result<String, Error> {
-    let window = js::push_window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
+    let window = herald_bus::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
     if let Some(base) = window.document().and_then(|d| d.base_uri().ok().flatten()) {
         return Ok(base);
     }

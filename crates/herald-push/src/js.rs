@@ -154,7 +154,6 @@ export function push_release(url, module) {
   st.onRelay = null;
   notify(url);
 }
-export function push_window() { return typeof window === "undefined" ? undefined : window; }
 export function push_last(url) { return entry(url).last ?? undefined; }
 export function push_set_last(url, position) { entry(url).last = position; }
 export function push_seen(url, key) {
@@ -222,10 +221,6 @@ export function push_close(url, source) {
 }
 "#)]
 extern "C" {
-    /// The page's `window`; `None` where there is none (a worker). (Not
-    /// `web_sys::window()`, whose search through `globalThis`, `self` and `global` every
-    /// module would ship.)
-    pub fn push_window() -> Option<web_sys::Window>;
     /// Sets `module`'s topic patterns for the stream at `url` (empty: none) and
     /// announces the change.
     pub fn push_set_interest(url: &str, module: &str, topics: Vec<String>);
