@@ -95,7 +95,10 @@ fn bench_size() -> Result<(), String> {
         // the JS glue: wasm-bindgen's module and the crates' snippets it imports (each file
         // is fetched on its own, so each is gzipped on its own)
         let mut js_files = vec![find(".js", "_loader")?];
-        files_under(&dir.join("snippets"), &mut js_files)?;
+        let snippets = dir.join("snippets");
+        if snippets.is_dir() {
+            js_files.extend(crate::dist::walk(&snippets)?);
+        }
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(|e| e.to_string());
         let (mut js, mut js_gz) = (0, 0);
         for file in &js_files {
@@ -119,22 +122,6 @@ fn bench_size() -> Result<(), String> {
     }
     println!();
     print!("{}", transfer_table(&manifests));
-    Ok(())
-}
-
-/// Every file under `dir` (none if it does not exist), into `out`.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.is_dir() {
-            files_under(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
     Ok(())
 }
 

@@ -204,7 +204,8 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Every file below `dir`, sorted.
+pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
