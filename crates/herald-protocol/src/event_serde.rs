@@ -127,9 +127,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for CloudEvent<T> {
 
 struct EventVisitor<T>(PhantomData<T>);
 
-/// Reads an optional string attribute; JSON `null` is absent. (One copy, not one per
-/// attribute: this is most of an envelope.)
-#[inline(never)]
+/// Reads an optional string attribute; JSON `null` is absent.
 fn set<'de, A: MapAccess<'de>>(slot: &mut Option<String>, name: &'static str, map: &mut A) -> Result<(), A::Error> {
     if slot.is_some() {
         return Err(de::Error::duplicate_field(name));
@@ -236,7 +234,6 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
 }
 
 /// The next value as an attribute's: a string, number or boolean, `None` for `null`.
-#[inline(never)]
 fn scalar<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<Option<ExtensionValue>, A::Error> {
     map.next_value::<Scalar>()
         .map(|scalar| scalar.0)
