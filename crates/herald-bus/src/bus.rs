@@ -146,12 +146,10 @@ impl Bus {
         });
         event.set_sequence(sequence);
         event.set_data_version(version);
-        HANDLING.with(|stack| {
-            if let Some(cause) = stack.borrow().last() {
-                event.correlationid = Some(cause.correlation.clone());
-                event.causationid = Some(cause.id.clone());
-            }
-        });
+        if let Some((correlation, cause)) = handling() {
+            event.correlationid = Some(correlation);
+            event.causationid = Some(cause);
+        }
         event
     }
 
@@ -304,6 +302,16 @@ fn now_rfc3339() -> String {
             *last = (now, herald_protocol::rfc3339_from_unix_millis(now));
         }
         last.1.clone()
+    })
+}
+
+/// The correlation id and id of the event being handled, if any: what an event published
+/// now continues.
+pub(crate) fn handling() -> Option<(String, String)> {
+    HANDLING.with(|stack| {
+        let stack = stack.borrow();
+        let cause = stack.last()?;
+        Some((cause.correlation.clone(), cause.id.clone()))
     })
 }
 

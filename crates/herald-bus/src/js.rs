@@ -127,9 +127,27 @@ export function herald_retained_all() {
   all.sort((a, b) => a[1].n - b[1].n);
   return all;
 }
+// Publishes a `herald.deadletter` event (docs/protocol.md §2.4) from its parts, in the
+// order herald's Rust bus writes an envelope. `event`, the event that could not be taken,
+// is JSON text and stays as it came; JSON.stringify leaves out what is undefined.
+export function herald_dead_letter(target, source, correlationid, causationid, reason, subscriber, version, event) {
+  const s = state();
+  s.deadLetterPrefix ??= Math.random().toString(16).slice(2, 10);
+  const id = `deadletter-${s.deadLetterPrefix}-${s.deadLetters = (s.deadLetters ?? 0) + 1}`;
+  const time = new Date().toISOString();
+  const head = JSON.stringify({ specversion: "1.0", id, source, type: "herald.deadletter", time, datacontenttype: "application/json" });
+  const data = JSON.stringify({ reason, subscriber, version }).slice(0, -1) + `,"event":${event}}`;
+  const tail = JSON.stringify({ correlationid, causationid });
+  const json = `${head.slice(0, -1)},"data":${data}${tail === "{}" ? "}" : "," + tail.slice(1)}`;
+  return herald_dispatch(target, "herald:herald.deadletter", json, false, true);
+}
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
 export function herald_window() { return typeof window === "undefined" ? undefined : window; }
+// What a `detail` that is not JSON is, as a JSON string (a dead letter's `event`).
+export function herald_detail_json(holder) {
+  return JSON.stringify(herald_text_of(holder.detail));
+}
 export function herald_text_of(value) {
   try { return String(value); } catch { return Object.prototype.toString.call(value); }
 }
@@ -169,6 +187,21 @@ extern "C" {
     pub fn herald_retained(ty: &str) -> js_sys::Array;
     /// Every retained `[type, record]`, in the order they were published.
     pub fn herald_retained_all() -> js_sys::Array;
+    /// Publishes on `target` a `herald.deadletter` event from `source`, continuing the
+    /// chain given (if any), with these payload fields; `event` is the original event's
+    /// JSON text, embedded as it is. Returns `dispatchEvent`'s result.
+    #[wasm_bindgen(catch)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn herald_dead_letter(
+        target: &web_sys::EventTarget,
+        source: &str,
+        correlationid: Option<&str>,
+        causationid: Option<&str>,
+        reason: &str,
+        subscriber: &str,
+        version: u32,
+        event: &str,
+    ) -> Result<bool, JsValue>;
     /// Registers (+1) or releases (-1) a pattern subscription.
     pub fn herald_wildcards_add(delta: i32);
     /// A number as JavaScript writes it: the shortest text that reads back as it, which
@@ -179,4 +212,7 @@ extern "C" {
     /// Any JavaScript value as text, as `String(value)` writes it (`[object Object]` for
     /// one that refuses).
     pub fn herald_text_of(value: &JsValue) -> String;
+    /// `holder.detail` (an event's or a retained record's), which is not JSON, described
+    /// as a JSON string.
+    pub fn herald_detail_json(holder: &JsValue) -> String;
 }

@@ -121,7 +121,7 @@ fn answer<Q: Request>(
     if event.default_prevented() {
         return; // another responder claimed it
     }
-    let Some(Ok(request)) = json.map(codec::decode::<RawJson>) else {
+    let Some(Ok(request)) = json.map(codec::decode) else {
         return; // not an envelope: the subscribers' dead-letter path reports it
     };
     let Some(reply_to) = request
@@ -285,7 +285,7 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
 fn read_reply<R: serde::de::DeserializeOwned>(json: Option<&str>) -> Result<R, RequestError> {
     let json = json
         .ok_or_else(|| RequestError::Decode("the reply's `detail` is not a JSON object".into()))?;
-    let reply = codec::decode::<RawJson>(json).map_err(RequestError::Decode)?;
+    let reply = codec::decode(json).map_err(RequestError::Decode)?;
     let data = reply.data.as_ref().map_or("null", RawJson::get);
     if reply.ty == REPLY_ERROR_TYPE {
         let message = json::from_str::<ErrorReply>(data)

@@ -5,7 +5,6 @@ use std::rc::Rc;
 use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::CustomEvent;
 
 use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
 use crate::json::{self, RawJson, RawJsonBuf};
@@ -202,8 +201,16 @@ impl Bus {
         let pattern: TopicPattern = pattern.parse()?;
         let guard = WildcardGuard::new();
         let matching = pattern.clone();
-        let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode::<Value>() {
+        let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode() {
             Ok(event) if matching.matches(&event.ty) => {
+                let event = match event.try_map_data(|raw| json::from_str::<Value>(raw.get())) {
+                    Ok(event) => event,
+                    Err(error) => {
+                        return web_sys::console::warn_1(&JsValue::from_str(&format!(
+                            "herald-bus: pattern `{matching}` skipped an event: payload: {error}"
+                        )))
+                    }
+                };
                 let _cause = HandlingGuard::enter(&event);
                 handler(&event);
             }
@@ -237,35 +244,30 @@ impl Bus {
     }
 }
 
-/// One event for a subscription: its envelope's JSON text, and where it came from (read
-/// only to report a detail that is not JSON).
+/// One event for a subscription: its envelope's JSON text, and what carried it (the DOM
+/// event or a retained record, `{json, detail, at, n}`), read only to report a `detail`
+/// that is not JSON.
 struct Incoming {
     json: Option<String>,
-    origin: Origin,
-}
-
-enum Origin {
-    Event(web_sys::Event),
-    /// A retained record, `{detail, at, n}` (docs/protocol.md §2.6).
-    Record(JsValue),
+    holder: JsValue,
 }
 
 impl Incoming {
     fn event(json: Option<String>, event: web_sys::Event) -> Self {
         Incoming {
             json,
-            origin: Origin::Event(event),
+            holder: event.into(),
         }
     }
 
     fn record(record: JsValue) -> Self {
         Incoming {
             json: js::herald_record_json(&record),
-            origin: Origin::Record(record),
+            holder: record,
         }
     }
 
-    fn decode<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<CloudEvent<T>, String> {
+    fn decode(&self) -> Result<CloudEvent<RawJson<'_>>, String> {
         codec::decode(
             self.json
                 .as_deref()
@@ -273,15 +275,14 @@ impl Incoming {
         )
     }
 
+    /// The event as JSON text: its envelope's, or a JSON string saying what its `detail`
+    /// is when that is not JSON.
     fn to_raw(&self) -> RawJsonBuf {
-        codec::to_raw(self.json.as_deref(), || match &self.origin {
-            Origin::Event(event) => event
-                .dyn_ref::<CustomEvent>()
-                .map(CustomEvent::detail)
-                .unwrap_or(JsValue::UNDEFINED),
-            Origin::Record(record) => js_sys::Reflect::get(record, &JsValue::from_str("detail"))
-                .unwrap_or(JsValue::UNDEFINED),
-        })
+        match self.json.as_deref().map(RawJsonBuf::new) {
+            Some(Ok(raw)) => raw,
+            _ => RawJsonBuf::new(&js::herald_detail_json(&self.holder))
+                .unwrap_or_else(|_| RawJsonBuf::null()),
+        }
     }
 }
 
@@ -437,7 +438,7 @@ impl<E: Event> Typed<E> {
 /// module, whatever the number of subscribed types.)
 #[inline(never)]
 fn envelope_of<'a>(incoming: &'a Incoming, ty: &str) -> Result<CloudEvent<RawJson<'a>>, String> {
-    let event = incoming.decode::<RawJson>()?;
+    let event = incoming.decode()?;
     event.validate().map_err(|e| e.to_string())?;
     if event.ty != ty {
         return Err(format!("the event's type `{}` is not `{ty}`", event.ty));
@@ -471,19 +472,31 @@ fn dead_letter(
         on_error(&letter);
     }
     // A dead letter that cannot be decoded as a dead letter is not sent on again.
-    if subscriber != <DeadLetter>::TYPE {
-        let mut envelope =
-            bus.envelope::<&DeadLetter<RawJsonBuf>>(<DeadLetter>::TYPE, <DeadLetter>::VERSION);
-        // the original's chain, when it is an envelope (read as the subscriber read it)
-        if let Ok(original) = codec::decode::<RawJson>(letter.event.get()) {
-            envelope.correlationid = Some(original.correlation_id().to_owned());
-            envelope.causationid = Some(original.id);
-        }
-        let envelope = envelope.with_data(&letter);
-        if let Err(error) = bus.dispatch(&envelope) {
-            web_sys::console::error_1(&JsValue::from_str(&format!(
-                "herald-bus: could not publish a dead letter: {error}"
-            )));
-        }
+    if subscriber == <DeadLetter>::TYPE {
+        return;
+    }
+    // The page's JavaScript side writes the envelope (id, time): a module that only
+    // subscribes carries no JSON writer. Its chain is the original's when that reads as an
+    // envelope, else the chain of the event being handled, if any.
+    let chain = match codec::decode(letter.event.get()) {
+        Ok(original) => Some((original.correlation_id().to_owned(), original.id)),
+        Err(_) => crate::bus::handling(),
+    };
+    let (correlation, cause) = chain.unzip();
+    let sent = js::herald_dead_letter(
+        bus.as_raw(),
+        bus.source(),
+        correlation.as_deref(),
+        cause.as_deref(),
+        &letter.reason,
+        subscriber,
+        version,
+        letter.event.get(),
+    );
+    if let Err(error) = sent {
+        web_sys::console::error_1(&JsValue::from_str(&format!(
+            "herald-bus: could not publish a dead letter: {}",
+            js::herald_text_of(&error)
+        )));
     }
 }

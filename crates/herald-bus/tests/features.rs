@@ -236,8 +236,12 @@ event!(Strict, "test.deadletter.strict");
 async fn undecodable_events_become_dead_letters_and_nothing_else_breaks() {
     let bus = Bus::page();
     let letters: Log<DeadLetter> = log();
-    let sink = letters.clone();
-    let _dl = bus.subscribe::<DeadLetter>(move |ev| sink.borrow_mut().push(ev.data.clone()));
+    let envelopes: Log<herald_protocol::CloudEvent<()>> = log();
+    let (sink, heads) = (letters.clone(), envelopes.clone());
+    let _dl = bus.subscribe::<DeadLetter>(move |ev| {
+        sink.borrow_mut().push(ev.data.clone());
+        heads.borrow_mut().push(ev.envelope.clone());
+    });
     let errors: Log<String> = log();
     let good: Log<u32> = log();
     let (e, g) = (errors.clone(), good.clone());
@@ -267,6 +271,20 @@ async fn undecodable_events_become_dead_letters_and_nothing_else_breaks() {
         letters[0].reason
     );
     assert_eq!(letters[1].event, "not even an object");
+    // the envelope: from the subscriber's bus, continuing the original's chain when the
+    // original is an envelope, a new chain otherwise
+    let envelopes = envelopes.borrow();
+    for envelope in envelopes.iter() {
+        envelope.validate().unwrap();
+        assert_eq!(envelope.ty, "herald.deadletter");
+        assert_eq!(envelope.source, bus.source());
+        assert!(envelope.time.is_some());
+        assert_eq!(envelope.datacontenttype.as_deref(), Some("application/json"));
+    }
+    assert_ne!(envelopes[0].id, envelopes[1].id);
+    assert_eq!(envelopes[0].causationid.as_deref(), Some("bad-1"));
+    assert_eq!(envelopes[0].correlation_id(), "bad-1");
+    assert_eq!(envelopes[1].causationid, None);
     assert_eq!(errors.borrow().len(), 2);
     assert_eq!(*good.borrow(), vec![7]);
 }

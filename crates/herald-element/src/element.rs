@@ -174,53 +174,47 @@ impl ElementInstance {
     }
 }
 
+// One exported entry point for all six callbacks, not one each: every export costs a
+// wasm shim and a JavaScript wrapper in each module that defines an element. `kind` is
+// the callback (the shim in `herald_define` names them); `a` and `b` are its arguments.
 #[wasm_bindgen]
 impl ElementInstance {
-    /// Forwards `connectedCallback`.
-    pub fn connected(&mut self, element: HtmlElement, root: Node) {
+    #[doc(hidden)]
+    pub fn call(&mut self, kind: u32, element: HtmlElement, root: Node, a: JsValue, b: JsValue, c: JsValue) -> JsValue {
         let mut host = Self::host(&mut self.kept, &element, &root);
-        self.inner.connected(&mut host);
-    }
-
-    /// Forwards `disconnectedCallback`, then drops what the element kept.
-    pub fn disconnected(&mut self, element: HtmlElement, root: Node) {
-        let mut host = Self::host(&mut self.kept, &element, &root);
-        self.inner.disconnected(&mut host);
-        // release the handles, and the memory that held them
-        self.kept = Vec::new();
-    }
-
-    /// Reads property `name`.
-    pub fn property(&mut self, element: HtmlElement, root: Node, name: String) -> JsValue {
-        let host = Self::host(&mut self.kept, &element, &root);
-        self.inner.property(&host, &name)
-    }
-
-    /// Assigns property `name`; returns the error message, if any.
-    pub fn set_property(&mut self, element: HtmlElement, root: Node, name: String, value: JsValue) -> Option<String> {
-        let mut host = Self::host(&mut self.kept, &element, &root);
-        self.inner.set_property(&mut host, &name, value).err()
-    }
-
-    /// Forwards `adoptedCallback`.
-    pub fn adopted(&mut self, element: HtmlElement, root: Node) {
-        let mut host = Self::host(&mut self.kept, &element, &root);
-        self.inner.adopted(&mut host);
-    }
-
-    /// Forwards `attributeChangedCallback`.
-    pub fn attribute_changed(
-        &mut self,
-        element: HtmlElement,
-        root: Node,
-        name: String,
-        old: Option<String>,
-        new: Option<String>,
-    ) {
-        let mut host = Self::host(&mut self.kept, &element, &root);
-        self.inner.attribute_changed(&mut host, &name, old, new);
+        let text = |value: &JsValue| value.as_string();
+        match kind {
+            CONNECTED => self.inner.connected(&mut host),
+            DISCONNECTED => {
+                self.inner.disconnected(&mut host);
+                // release the handles, and the memory that held them
+                self.kept = Vec::new();
+            }
+            ADOPTED => self.inner.adopted(&mut host),
+            ATTRIBUTE_CHANGED => {
+                let name = text(&a).unwrap_or_default();
+                self.inner.attribute_changed(&mut host, &name, text(&b), text(&c));
+            }
+            PROPERTY => return self.inner.property(&host, &text(&a).unwrap_or_default()),
+            SET_PROPERTY => {
+                let name = text(&a).unwrap_or_default();
+                if let Err(error) = self.inner.set_property(&mut host, &name, b) {
+                    return JsValue::from_str(&error);
+                }
+            }
+            _ => {}
+        }
+        JsValue::UNDEFINED
     }
 }
+
+// The callbacks, as `ElementInstance::call` and the shim number them.
+const CONNECTED: u32 = 0;
+const DISCONNECTED: u32 = 1;
+const ADOPTED: u32 = 2;
+const ATTRIBUTE_CHANGED: u32 = 3;
+const PROPERTY: u32 = 4;
+const SET_PROPERTY: u32 = 5;
 
 /// A typed value as a JavaScript value, for [`CustomElement::property`].
 pub fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
@@ -266,7 +260,7 @@ impl<T: CustomElement> CustomElementDyn for T {
     }
 }
 
-type Factory = Closure<dyn FnMut(HtmlElement, Node) -> ElementInstance>;
+type Factory = Closure<dyn Fn(HtmlElement, Node) -> ElementInstance>;
 
 thread_local! {
     /// How many element values of this module are alive.
@@ -276,9 +270,6 @@ thread_local! {
     static DEFINITIONS: RefCell<Vec<Factory>> = const { RefCell::new(Vec::new()) };
 }
 
-// The shadow root lives on the JavaScript side (a private field), and is handed to every
-// callback: the Rust value holds no reference to its element, so a detached element can be
-// garbage-collected, and the Rust value with it.
 // The shadow root lives on the JavaScript side (a private field), and is handed to every
 // callback: the Rust value holds no reference to its element, so a detached element can be
 // garbage-collected, and the Rust value with it.
@@ -340,12 +331,12 @@ export function herald_define(tag, observed, properties, mode, css, create) {
     static get observedAttributes() { return observed; }
     getProperty(name) {
       let value;
-      call(this, () => { value = this.#rust?.property(this, this.#root, name); });
+      call(this, () => { value = this.#rust?.call(4, this, this.#root, name); });
       return value;
     }
     setProperty(name, value) {
       let error;
-      call(this, () => { error = this.#rust?.set_property(this, this.#root, name, value); });
+      call(this, () => { error = this.#rust?.call(5, this, this.#root, name, value); });
       if (error !== undefined) throw new TypeError(`<${tag}>.${name}: ${error}`);
     }
     constructor() {
@@ -365,15 +356,15 @@ export function herald_define(tag, observed, properties, mode, css, create) {
       }
       state.live.set(this, this.#root);
       if (state.crashed) return fallback(this.#root);
-      call(this, () => this.#rust?.connected(this, this.#root));
+      call(this, () => this.#rust?.call(0, this, this.#root));
     }
     disconnectedCallback() {
       state.live.delete(this);
-      call(this, () => this.#rust?.disconnected(this, this.#root));
+      call(this, () => this.#rust?.call(1, this, this.#root));
     }
-    adoptedCallback() { call(this, () => this.#rust?.adopted(this, this.#root)); }
+    adoptedCallback() { call(this, () => this.#rust?.call(2, this, this.#root)); }
     attributeChangedCallback(name, oldValue, newValue) {
-      call(this, () => this.#rust?.attribute_changed(this, this.#root, name, oldValue, newValue));
+      call(this, () => this.#rust?.call(3, this, this.#root, name, oldValue, newValue));
     }
   };
   for (const name of properties) {

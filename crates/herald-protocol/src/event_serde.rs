@@ -5,7 +5,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::extensions::Scalar;
 use crate::{CloudEvent, ExtensionValue, Extensions};
@@ -69,50 +69,190 @@ impl Serialize for Padded {
     }
 }
 
-enum Key {
-    SpecVersion,
-    Id,
-    Source,
-    Type,
-    Time,
-    Subject,
-    DataContentType,
-    DataSchema,
-    Data,
-    DataBase64,
-    CorrelationId,
-    CausationId,
-    Sequence,
-    DataVersion,
-    Extension(String),
+/// A CloudEvent read attribute by attribute, by the rules of the CloudEvents JSON format:
+/// what this type's serde `Deserialize` does with each member of the object. A reader that
+/// is not serde (herald-bus's JSON reader, which scans an envelope's text directly) hands
+/// its attributes here, so the format's rules live in one place.
+///
+/// ```
+/// use herald_protocol::{Attributes, ExtensionValue};
+///
+/// let mut event = Attributes::<u32>::new();
+/// event.set("specversion", Some("1.0".into()))?;
+/// event.set("id", Some("e-1".into()))?;
+/// event.set("source", Some("/sensors/s-1".into()))?;
+/// event.set("type", Some("nop.noise.reading".into()))?;
+/// event.set("sequence", Some("00000000000000000007".into()))?;
+/// event.set("tenant", Some(ExtensionValue::Integer(3)))?;
+/// event.set_data(Some(42))?;
+/// let event = event.finish()?;
+/// assert_eq!((event.sequence(), event.data), (Some(7), Some(42)));
+/// assert_eq!(event.extensions.get("tenant"), Some(&ExtensionValue::Integer(3)));
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug)]
+pub struct Attributes<T> {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    ty: Option<String>,
+    time: Option<String>,
+    subject: Option<String>,
+    datacontenttype: Option<String>,
+    dataschema: Option<String>,
+    data: Option<Option<T>>,
+    data_base64: Option<String>,
+    correlationid: Option<String>,
+    causationid: Option<String>,
+    extensions: Extensions,
+    sequence: Option<u64>,
+    dataversion: Option<u32>,
 }
 
-impl<'de> Deserialize<'de> for Key {
+impl<T> Default for Attributes<T> {
+    fn default() -> Self {
+        Attributes {
+            specversion: None,
+            id: None,
+            source: None,
+            ty: None,
+            time: None,
+            subject: None,
+            datacontenttype: None,
+            dataschema: None,
+            data: None,
+            data_base64: None,
+            correlationid: None,
+            causationid: None,
+            extensions: Extensions::new(),
+            sequence: None,
+            dataversion: None,
+        }
+    }
+}
+
+impl<T> Attributes<T> {
+    /// No attributes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes attribute `name` (any but `data`) with its value, `None` for JSON `null`
+    /// (absent). Fails on an attribute given twice and on a string attribute that is not a
+    /// string; an extension keeps any scalar.
+    pub fn set(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+        let slot = match name {
+            "specversion" => &mut self.specversion,
+            "id" => &mut self.id,
+            "source" => &mut self.source,
+            "type" => &mut self.ty,
+            "time" => &mut self.time,
+            "subject" => &mut self.subject,
+            "datacontenttype" => &mut self.datacontenttype,
+            "dataschema" => &mut self.dataschema,
+            "data_base64" => &mut self.data_base64,
+            "correlationid" => &mut self.correlationid,
+            "causationid" => &mut self.causationid,
+            "sequence" | "dataversion" => return self.set_typed_extension(name, value),
+            "data" => return Err("`data` is the payload, not an attribute".to_owned()),
+            _ => {
+                if self.extensions.contains_key(name) {
+                    // the JSON format has one value per attribute
+                    return Err(format!("duplicate attribute `{name}`"));
+                }
+                if let Some(value) = value {
+                    self.extensions.insert(name, value);
+                }
+                return Ok(());
+            }
+        };
+        if slot.is_some() {
+            return Err(format!("duplicate attribute `{name}`"));
+        }
+        *slot = match value {
+            None => None,
+            Some(ExtensionValue::String(text)) => Some(text),
+            Some(_) => return Err(format!("attribute `{name}` must be a string")),
+        };
+        Ok(())
+    }
+
+    /// `sequence` (a string of decimal digits) and `dataversion` (a non-negative integer),
+    /// herald's own extensions; a value of another form is kept as it came, as an extension
+    /// (`validate` rejects a `dataversion` that is not a version).
+    fn set_typed_extension(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+        let sequence = name == "sequence";
+        let taken = if sequence { self.sequence.is_some() } else { self.dataversion.is_some() };
+        if taken || self.extensions.contains_key(name) {
+            return Err(format!("duplicate attribute `{name}`"));
+        }
+        let Some(value) = value else { return Ok(()) };
+        if sequence {
+            if let Some(n) = value.as_str().and_then(decimal) {
+                self.sequence = Some(n);
+                return Ok(());
+            }
+        } else if let Some(version) = value.as_i64().and_then(|v| u32::try_from(v).ok()) {
+            self.dataversion = Some(version);
+            return Ok(());
+        }
+        self.extensions.insert(name, value);
+        Ok(())
+    }
+
+    /// Takes the payload, `None` for JSON `null`; fails if it was given before.
+    pub fn set_data(&mut self, data: Option<T>) -> Result<(), String> {
+        if self.data.is_some() {
+            return Err("duplicate attribute `data`".to_owned());
+        }
+        self.data = Some(data);
+        Ok(())
+    }
+
+    /// The event; fails if a required attribute is missing. (The attributes' values are
+    /// checked by [`CloudEvent::validate`].)
+    pub fn finish(self) -> Result<CloudEvent<T>, String> {
+        let required = |value: Option<String>, name: &str| value.ok_or_else(|| format!("missing attribute `{name}`"));
+        Ok(CloudEvent {
+            specversion: required(self.specversion, "specversion")?,
+            id: required(self.id, "id")?,
+            source: required(self.source, "source")?,
+            ty: required(self.ty, "type")?,
+            time: self.time,
+            subject: self.subject,
+            datacontenttype: self.datacontenttype,
+            dataschema: self.dataschema,
+            data: self.data.flatten(),
+            data_base64: self.data_base64,
+            correlationid: self.correlationid,
+            causationid: self.causationid,
+            extensions: self.extensions,
+            sequence: self.sequence,
+            dataversion: self.dataversion,
+        })
+    }
+}
+
+/// A member name of the object: `data`, or an attribute's (borrowed when the format can).
+enum Key<'de> {
+    Data,
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an attribute name")
             }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
-                Ok(match key {
-                    "specversion" => Key::SpecVersion,
-                    "id" => Key::Id,
-                    "source" => Key::Source,
-                    "type" => Key::Type,
-                    "time" => Key::Time,
-                    "subject" => Key::Subject,
-                    "datacontenttype" => Key::DataContentType,
-                    "dataschema" => Key::DataSchema,
-                    "data" => Key::Data,
-                    "data_base64" => Key::DataBase64,
-                    "correlationid" => Key::CorrelationId,
-                    "causationid" => Key::CausationId,
-                    "sequence" => Key::Sequence,
-                    "dataversion" => Key::DataVersion,
-                    other => Key::Extension(other.to_owned()),
-                })
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(if key == "data" { Key::Data } else { Key::Borrowed(key) })
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(if key == "data" { Key::Data } else { Key::Owned(key.to_owned()) })
             }
         }
         deserializer.deserialize_identifier(KeyVisitor)
@@ -127,15 +267,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for CloudEvent<T> {
 
 struct EventVisitor<T>(PhantomData<T>);
 
-/// Reads an optional string attribute; JSON `null` is absent.
-fn set<'de, A: MapAccess<'de>>(slot: &mut Option<String>, name: &'static str, map: &mut A) -> Result<(), A::Error> {
-    if slot.is_some() {
-        return Err(de::Error::duplicate_field(name));
-    }
-    *slot = map.next_value::<Option<String>>()?;
-    Ok(())
-}
-
 impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
     type Value = CloudEvent<T>;
 
@@ -144,92 +275,21 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CloudEvent<T>, A::Error> {
-        let (mut specversion, mut id, mut source, mut ty) = (None, None, None, None);
-        let (mut time, mut subject, mut datacontenttype, mut dataschema) = (None, None, None, None);
-        let (mut data, mut data_base64, mut correlationid, mut causationid) = (None, None, None, None);
-        let mut extensions = Extensions::new();
-        let (mut sequence, mut dataversion) = (None, None);
+        let mut event = Attributes::new();
         while let Some(key) = map.next_key::<Key>()? {
-            match key {
-                Key::SpecVersion => set(&mut specversion, "specversion", &mut map)?,
-                Key::Id => set(&mut id, "id", &mut map)?,
-                Key::Source => set(&mut source, "source", &mut map)?,
-                Key::Type => set(&mut ty, "type", &mut map)?,
-                Key::Time => set(&mut time, "time", &mut map)?,
-                Key::Subject => set(&mut subject, "subject", &mut map)?,
-                Key::DataContentType => set(&mut datacontenttype, "datacontenttype", &mut map)?,
-                Key::DataSchema => set(&mut dataschema, "dataschema", &mut map)?,
-                Key::DataBase64 => set(&mut data_base64, "data_base64", &mut map)?,
-                Key::CorrelationId => set(&mut correlationid, "correlationid", &mut map)?,
-                Key::CausationId => set(&mut causationid, "causationid", &mut map)?,
+            let name = match &key {
                 Key::Data => {
-                    if data.is_some() {
-                        return Err(de::Error::duplicate_field("data"));
-                    }
-                    data = map.next_value::<Option<T>>()?;
+                    let data = map.next_value::<Option<T>>()?;
+                    event.set_data(data).map_err(de::Error::custom)?;
+                    continue;
                 }
-                Key::Sequence => {
-                    if sequence.is_some() || extensions.contains_key("sequence") {
-                        return Err(de::Error::duplicate_field("sequence"));
-                    }
-                    match scalar(&mut map, "sequence")? {
-                        None => {}
-                        Some(ExtensionValue::String(text)) => match decimal(&text) {
-                            Some(n) => sequence = Some(n),
-                            // kept as it came, not used for ordering
-                            None => {
-                                extensions.insert("sequence", text);
-                            }
-                        },
-                        Some(other) => {
-                            extensions.insert("sequence", other);
-                        }
-                    }
-                }
-                Key::DataVersion => {
-                    if dataversion.is_some() || extensions.contains_key("dataversion") {
-                        return Err(de::Error::duplicate_field("dataversion"));
-                    }
-                    match scalar(&mut map, "dataversion")? {
-                        None => {}
-                        Some(value) => match value.as_i64().and_then(|v| u32::try_from(v).ok()) {
-                            Some(version) => dataversion = Some(version),
-                            // kept as it came, for `validate` to reject
-                            None => {
-                                extensions.insert("dataversion", value);
-                            }
-                        },
-                    }
-                }
-                Key::Extension(name) => {
-                    if extensions.contains_key(&name) {
-                        // the JSON format has one value per attribute
-                        let _: IgnoredAny = map.next_value()?;
-                        return Err(de::Error::custom(format_args!("duplicate attribute `{name}`")));
-                    }
-                    if let Some(value) = scalar(&mut map, &name)? {
-                        extensions.insert(name, value);
-                    }
-                }
-            }
+                Key::Borrowed(name) => name,
+                Key::Owned(name) => name.as_str(),
+            };
+            let value = scalar(&mut map, name)?;
+            event.set(name, value).map_err(de::Error::custom)?;
         }
-        Ok(CloudEvent {
-            specversion: specversion.ok_or_else(|| de::Error::missing_field("specversion"))?,
-            id: id.ok_or_else(|| de::Error::missing_field("id"))?,
-            source: source.ok_or_else(|| de::Error::missing_field("source"))?,
-            ty: ty.ok_or_else(|| de::Error::missing_field("type"))?,
-            time,
-            subject,
-            datacontenttype,
-            dataschema,
-            data,
-            data_base64,
-            correlationid,
-            causationid,
-            extensions,
-            sequence,
-            dataversion,
-        })
+        event.finish().map_err(de::Error::custom)
     }
 }
 

@@ -2,25 +2,70 @@
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
-use super::{parse_float, Error, RAW_TOKEN};
+use herald_protocol::{Attributes, CloudEvent, ExtensionValue};
+
+use super::{parse_float, Error, RawJson, RAW_TOKEN};
 
 /// Nesting deeper than this is refused rather than risking the wasm stack.
 const MAX_DEPTH: u32 = 128;
 
 /// Reads one JSON value (and nothing after it but whitespace) as a `T`.
 pub fn from_str<'de, T: de::Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-    };
+    let mut reader = Reader::new(text);
     let value = T::deserialize(&mut reader).map_err(|e| e.at(reader.pos))?;
-    reader.skip_ws();
-    if reader.pos != reader.bytes.len() {
-        return Err(reader.error("trailing characters after the JSON value"));
-    }
+    reader.end()?;
     Ok(value)
+}
+
+/// Reads a CloudEvent's JSON text with its payload unread: one pass over the object, each
+/// attribute handed to [`Attributes`] as it is scanned (no serde visitor: this is the
+/// bus's hot path, and a visitor for the envelope is much more code). Reads what
+/// `from_str::<CloudEvent<RawJson>>` reads, by the same rules.
+pub fn envelope(text: &str) -> Result<CloudEvent<RawJson<'_>>, Error> {
+    let mut reader = Reader::new(text);
+    let mut event = Attributes::new();
+    if reader.peek()? != b'{' {
+        return Err(reader.error("expected a CloudEvent (a JSON object)"));
+    }
+    reader.enter()?;
+    let mut first = true;
+    while reader.next_item(&mut first, b'}')? {
+        let name = reader.name()?;
+        let name = name.as_str();
+        let set = if name == "data" {
+            let data = if reader.peek()? == b'n' {
+                reader.literal("null")?;
+                None
+            } else {
+                let start = reader.pos;
+                reader.skip()?;
+                Some(RawJson(reader.slice(start, reader.pos)))
+            };
+            event.set_data(data)
+        } else {
+            let value = match reader.token()? {
+                Token::Null => None,
+                Token::Bool(b) => Some(ExtensionValue::Boolean(b)),
+                Token::Str(text) => Some(ExtensionValue::String(text.into_string())),
+                Token::Number(Number::Unsigned(n)) => Some(match i64::try_from(n) {
+                    Ok(n) => ExtensionValue::Integer(n),
+                    Err(_) => ExtensionValue::Number(n as f64),
+                }),
+                Token::Number(Number::Signed(n)) => Some(ExtensionValue::Integer(n)),
+                Token::Number(Number::Float(n)) => Some(ExtensionValue::Number(n)),
+                Token::Array | Token::Object => {
+                    return Err(reader.error(&format!(
+                        "attribute `{name}`: expected a string, number or boolean"
+                    )))
+                }
+            };
+            event.set(name, value)
+        };
+        set.map_err(|message| reader.error(&message))?;
+    }
+    reader.leave(b'}')?;
+    reader.end()?;
+    event.finish().map_err(Error::new)
 }
 
 struct Reader<'de> {
@@ -60,7 +105,41 @@ enum Text<'de> {
     Owned(String),
 }
 
+impl<'de> Text<'de> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
+
+    fn into_string(self) -> String {
+        match self {
+            Text::Borrowed(text) => text.to_owned(),
+            Text::Owned(text) => text,
+        }
+    }
+}
+
 impl<'de> Reader<'de> {
+    fn new(text: &'de str) -> Self {
+        Reader {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+        }
+    }
+
+    /// Checks that nothing but whitespace follows the value read.
+    fn end(&mut self) -> Result<(), Error> {
+        self.skip_ws();
+        if self.pos != self.bytes.len() {
+            return Err(self.error("trailing characters after the JSON value"));
+        }
+        Ok(())
+    }
+
     fn error(&self, message: &str) -> Error {
         Error::new(message).at(self.pos)
     }
@@ -388,13 +467,7 @@ impl<'de> Reader<'de> {
             Err(error) => return error,
             Ok(Token::Null) => U::Unit,
             Ok(Token::Bool(b)) => U::Bool(b),
-            Ok(Token::Str(text)) => {
-                let text = match &text {
-                    Text::Borrowed(text) => text,
-                    Text::Owned(text) => text.as_str(),
-                };
-                return de::Error::invalid_type(U::Str(text), expected);
-            }
+            Ok(Token::Str(text)) => return de::Error::invalid_type(U::Str(text.as_str()), expected),
             Ok(Token::Number(Number::Unsigned(n))) => U::Unsigned(n),
             Ok(Token::Number(Number::Signed(n))) => U::Signed(n),
             Ok(Token::Number(Number::Float(n))) => U::Float(n),
@@ -463,11 +536,17 @@ impl<'de> Reader<'de> {
 
     /// An object's key and its `:`, skipped.
     fn key(&mut self) -> Result<(), Error> {
+        self.name().map(drop)
+    }
+
+    /// An object's key, and its `:` read.
+    fn name(&mut self) -> Result<Text<'de>, Error> {
         if self.peek()? != b'"' {
             return Err(self.error("expected a string as the object key"));
         }
-        self.string()?;
-        self.expect(b':', "expected `:`")
+        let name = self.string()?;
+        self.expect(b':', "expected `:`")?;
+        Ok(name)
     }
 }
 

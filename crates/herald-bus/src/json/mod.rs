@@ -32,7 +32,7 @@ mod ser;
 
 use std::fmt;
 
-pub use de::from_str;
+pub use de::{envelope, from_str};
 pub use ser::to_string;
 
 /// The newtype name that marks [`RawJson`] to this codec's reader and writer.
@@ -98,6 +98,11 @@ impl RawJsonBuf {
     pub fn string(text: &str) -> Self {
         // a string is always JSON: there is nothing to fail on
         RawJsonBuf(to_string(text).unwrap_or_else(|_| "null".to_owned()))
+    }
+
+    /// `null`.
+    pub(crate) fn null() -> Self {
+        RawJsonBuf("null".to_owned())
     }
 
     /// The JSON text.
