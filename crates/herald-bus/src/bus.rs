@@ -161,7 +161,13 @@ impl Bus {
 
     pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
         let json = codec::encode(event)?;
-        js::herald_dispatch(&self.target, &interned_name(&event.ty), &json, false, true)?;
+        js::herald_dispatch(
+            &self.target,
+            &interned_name(&event.ty),
+            json.as_bytes(),
+            false,
+            true,
+        );
         Ok(())
     }
 
@@ -225,10 +231,10 @@ pub(crate) fn dispatch_json(
     Ok(js::herald_dispatch(
         target,
         &JsValue::from_str(name),
-        json,
+        json.as_bytes(),
         cancelable,
         false,
-    )?)
+    ))
 }
 
 /// A delivered event: the decoded payload and its envelope.

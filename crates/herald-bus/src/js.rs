@@ -3,28 +3,63 @@
 //! (docs/protocol.md §2.6) — and the hot path of the DOM events themselves. Each module
 //! bundles its own copy of this snippet; they agree because the state lives on the page.
 //!
-//! An envelope crosses the wasm boundary as one JSON string each way, not field by field.
-//! `herald_dispatch` dispatches a `CustomEvent` that carries the publisher's JSON text
-//! under the registered symbol `Symbol.for("herald.json")` and makes its `detail` object
-//! from that text only when someone reads it (a plain-JS listener, say); `herald_listen`'s
-//! listener hands a herald subscriber in any module the text itself, so an event between
-//! herald modules is never parsed by JavaScript at all. A `detail` made by anyone else is
-//! read with `JSON.stringify`.
+//! An envelope crosses the wasm boundary as its JSON text in UTF-8, not field by field,
+//! and becomes a JavaScript string only if JavaScript asks for it: `herald_dispatch`
+//! copies the publisher's bytes into a shared chunk and dispatches a `CustomEvent` that
+//! carries them (`Symbol.for("herald.utf8")`) and makes its JSON text
+//! (`Symbol.for("herald.json")`) and its `detail` only when someone reads them (a plain-JS
+//! listener, say); `herald_listen`'s listener copies the bytes straight into a herald
+//! subscriber's memory, in any module. A `detail` made by anyone else is read with
+//! `JSON.stringify`.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
-const DETAIL = Symbol("herald.detail");
-// A herald bus event: `detail` is parsed from the JSON text on first read, then kept.
+const UTF8_KEY = Symbol.for("herald.utf8");
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+// Envelopes' bytes, copied out of the publishers' wasm memory into shared chunks: one
+// allocation for many events (a chunk is freed once no event in it is alive).
+const CHUNK = 16384;
+let chunk = new Uint8Array(CHUNK);
+let used = 0;
+function keep(utf8) {
+  const len = utf8.length;
+  if (len > CHUNK / 8) return utf8.slice();
+  if (used + len > CHUNK) {
+    chunk = new Uint8Array(CHUNK);
+    used = 0;
+  }
+  chunk.set(utf8, used);
+  used += len;
+  return chunk.subarray(used - len, used);
+}
+// The envelope of one dispatch, shared by the event and its `herald:*` copy: its UTF-8
+// bytes, and the JSON text and `detail` made from them on first read.
+class Body {
+  constructor(utf8) {
+    this.utf8 = utf8;
+    this.text = undefined;
+    this.detail = undefined;
+  }
+}
+// A herald bus event: its envelope as UTF-8 bytes, as JSON text, and as `detail`.
 class HeraldEvent extends CustomEvent {
-  constructor(name, init, json) {
+  #body;
+  constructor(name, init, body) {
     super(name, init);
-    this[JSON_KEY] = json;
+    this.#body = body;
+  }
+  get [UTF8_KEY]() {
+    return this.#body.utf8;
+  }
+  get [JSON_KEY]() {
+    return (this.#body.text ??= decoder.decode(this.#body.utf8));
   }
   get detail() {
-    return (this[DETAIL] ??= JSON.parse(this[JSON_KEY]));
+    return (this.#body.detail ??= JSON.parse(this[JSON_KEY]));
   }
 }
 function jsonOfDetail(detail) {
@@ -34,20 +69,26 @@ function jsonOfDetail(detail) {
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
 }
-function jsonOf(event) {
+// An event's envelope as UTF-8 bytes: the bytes a herald event carries, else its text
+// (an earlier herald publisher's) or its detail's JSON, encoded; `undefined` if the
+// detail is not a JSON object.
+function utf8Of(event) {
+  const utf8 = event[UTF8_KEY];
+  if (utf8 instanceof Uint8Array) return utf8;
   const json = event[JSON_KEY];
-  return typeof json === "string" ? json : jsonOfDetail(event.detail);
+  const text = typeof json === "string" ? json : jsonOfDetail(event.detail);
+  return text === undefined ? undefined : encoder.encode(text);
 }
 const INIT = { bubbles: true, composed: true, cancelable: false };
 const CANCELABLE = { bubbles: true, composed: true, cancelable: true };
-export function herald_dispatch(target, name, json, cancelable, wildcard) {
-  const event = new HeraldEvent(name, cancelable ? CANCELABLE : INIT, json);
-  const notCanceled = target.dispatchEvent(event);
+// `utf8` is a view of the publisher's wasm memory, there only for this call: the event
+// keeps a copy.
+export function herald_dispatch(target, name, utf8, cancelable, wildcard) {
+  const body = new Body(keep(utf8));
+  const init = cancelable ? CANCELABLE : INIT;
+  const notCanceled = target.dispatchEvent(new HeraldEvent(name, init, body));
   if (wildcard && (globalThis[KEY]?.wildcards ?? 0) > 0) {
-    const copy = new HeraldEvent("herald:*", cancelable ? CANCELABLE : INIT, json);
-    // the same detail object, if a listener has made it already
-    if (event[DETAIL] !== undefined) copy[DETAIL] = event[DETAIL];
-    target.dispatchEvent(copy);
+    target.dispatchEvent(new HeraldEvent("herald:*", init, body));
   }
   return notCanceled;
 }
@@ -63,7 +104,7 @@ export function herald_listen(target, name, callback) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      callback(jsonOf(e), e);
+      callback(utf8Of(e), e);
     } catch (error) {
       if (!crashed) throw error;
     }
@@ -74,7 +115,12 @@ export function herald_listen(target, name, callback) {
 export function herald_unlisten(target, name, listener) {
   target.removeEventListener(name, listener);
 }
-export function herald_record_json(record) { return record.json ?? jsonOfDetail(record.detail); }
+export function herald_record_utf8(record) {
+  const utf8 = record.utf8;
+  if (utf8 instanceof Uint8Array) return utf8;
+  const text = record.json ?? jsonOfDetail(record.detail);
+  return text === undefined ? undefined : encoder.encode(text);
+}
 function state() {
   let s = globalThis[KEY];
   if (!s) {
@@ -103,11 +149,12 @@ export function herald_retain(type, kind, n, ms) {
   globalThis.addEventListener("herald:" + type, (e) => {
     const at = Date.now();
     const n = ++s.records;
-    const json = e[JSON_KEY];
-    // a herald event's detail is read from the event only when someone asks for it
-    topic.events.push(typeof json === "string"
-      ? { json, at, n, get detail() { return e.detail; } }
-      : { detail: e.detail, at, n });
+    // a herald event makes its bytes, text and detail only when someone asks
+    topic.events.push(UTF8_KEY in e
+      ? { at, n, get utf8() { return e[UTF8_KEY]; }, get json() { return e[JSON_KEY]; }, get detail() { return e.detail; } }
+      : typeof e[JSON_KEY] === "string"
+        ? { json: e[JSON_KEY], at, n, get detail() { return e.detail; } }
+        : { detail: e.detail, at, n });
     prune(topic);
   }, { capture: true });
   return "";
@@ -139,7 +186,7 @@ export function herald_dead_letter(target, source, correlationid, causationid, r
   const data = JSON.stringify({ reason, subscriber, version }).slice(0, -1) + `,"event":${event}}`;
   const tail = JSON.stringify({ correlationid, causationid });
   const json = `${head.slice(0, -1)},"data":${data}${tail === "{}" ? "}" : "," + tail.slice(1)}`;
-  return herald_dispatch(target, "herald:herald.deadletter", json, false, true);
+  return herald_dispatch(target, "herald:herald.deadletter", encoder.encode(json), false, true);
 }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
@@ -153,21 +200,21 @@ export function herald_text_of(value) {
 }
 "#)]
 extern "C" {
-    /// Dispatches `herald:<type>` (named `name`) carrying the envelope `json` (its `detail`
-    /// made from it when read), and with `wildcard` its `herald:*` copy while pattern
-    /// subscriptions are live; returns `dispatchEvent`'s result (`false` when a listener
-    /// called `preventDefault`).
-    #[wasm_bindgen(catch)]
+    /// Dispatches `herald:<type>` (named `name`) carrying the envelope's JSON text `utf8`
+    /// (its text and `detail` made from it when read), and with `wildcard` its `herald:*`
+    /// copy while pattern subscriptions are live; returns `dispatchEvent`'s result
+    /// (`false` when a listener called `preventDefault`). It cannot throw: a listener's
+    /// exception is reported by the browser, not thrown by `dispatchEvent`.
     pub fn herald_dispatch(
         target: &web_sys::EventTarget,
         name: &JsValue,
-        json: &str,
+        utf8: &[u8],
         cancelable: bool,
         wildcard: bool,
-    ) -> Result<bool, JsValue>;
-    /// Listens for `name`, calling `callback` with the envelope's JSON text (the text the
-    /// event carries, or its detail's JSON if that is an object) and the event; returns the
-    /// listener to remove.
+    ) -> bool;
+    /// Listens for `name`, calling `callback` with the envelope's JSON text as UTF-8 (the
+    /// bytes the event carries, or its detail's JSON if that is an object) and the event;
+    /// returns the listener to remove.
     pub fn herald_listen(
         target: &web_sys::EventTarget,
         name: &str,
@@ -178,9 +225,9 @@ extern "C" {
     pub fn herald_mark_crashed(module: &str);
     /// Removes a listener made by `herald_listen`.
     pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
-    /// A retained record's envelope as JSON text, `None` if its detail is not an object
-    /// JSON can express.
-    pub fn herald_record_json(record: &JsValue) -> Option<String>;
+    /// A retained record's envelope as JSON text in UTF-8, `None` if its detail is not an
+    /// object JSON can express.
+    pub fn herald_record_utf8(record: &JsValue) -> Option<Vec<u8>>;
     /// Declares `type` retained; returns `""`, or the JSON of the policy already declared.
     pub fn herald_retain(ty: &str, kind: &str, n: u32, ms: f64) -> String;
     /// The retained records (`{detail, at, n}`, and `json`) of `type`, oldest first.

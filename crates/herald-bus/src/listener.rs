@@ -42,7 +42,7 @@ impl Drop for LiveListener {
     }
 }
 
-type Callback = Closure<dyn Fn(Option<String>, web_sys::Event)>;
+type Callback = Closure<dyn Fn(Option<Vec<u8>>, web_sys::Event)>;
 
 /// A DOM event listener removed when dropped. Its callback receives the event's `detail`
 /// as JSON text (`None` when the detail is not a JSON object) and the event.
@@ -64,7 +64,10 @@ impl Listener {
         name: String,
         callback: impl Fn(Option<String>, web_sys::Event) + 'static,
     ) -> Self {
-        let closure: Callback = Closure::new(callback);
+        // the envelope arrives as UTF-8 bytes; text that is not UTF-8 is no envelope
+        let closure: Callback = Closure::new(move |utf8: Option<Vec<u8>>, event| {
+            callback(utf8.and_then(|bytes| String::from_utf8(bytes).ok()), event)
+        });
         let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref());
         Listener {
             target: target.clone(),

@@ -279,7 +279,10 @@ async fn undecodable_events_become_dead_letters_and_nothing_else_breaks() {
         assert_eq!(envelope.ty, "herald.deadletter");
         assert_eq!(envelope.source, bus.source());
         assert!(envelope.time.is_some());
-        assert_eq!(envelope.datacontenttype.as_deref(), Some("application/json"));
+        assert_eq!(
+            envelope.datacontenttype.as_deref(),
+            Some("application/json")
+        );
     }
     assert_ne!(envelopes[0].id, envelopes[1].id);
     assert_eq!(envelopes[0].causationid.as_deref(), Some("bad-1"));

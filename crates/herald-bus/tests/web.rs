@@ -252,3 +252,68 @@ async fn a_plain_js_listener_reads_a_herald_events_detail_and_its_json_text() {
     );
     assert!(!sent.id.is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn an_event_kept_by_javascript_stays_whole_after_many_more_and_a_growing_memory() {
+    // a plain-JS listener keeps the first event and reads it only later, after thousands
+    // of events (whose bytes fill several chunks) and a wasm memory that has grown
+    let keep = js_sys::Function::new_no_args(
+        r#"
+        const kept = [];
+        window.addEventListener("herald:test.noise.alert", (e) => { if (kept.length === 0) kept.push(e); });
+        return kept;
+        "#,
+    );
+    let kept = keep.call0(&JsValue::NULL).unwrap();
+    let bus = Bus::page();
+    let first = bus
+        .publish::<Alert>(&Alert {
+            sensor: "first".into(),
+        })
+        .unwrap();
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let h = heard.clone();
+    // a same-module subscriber that allocates while it handles each event
+    let before = wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length();
+    let _sub = bus.subscribe::<Alert>(move |ev| {
+        let mut heard = h.borrow_mut();
+        // the first hundred keep 64 KiB each: the memory must grow
+        let ballast = vec![1u8; if heard.len() < 100 { 64 * 1024 } else { 0 }];
+        heard.push((ev.data.sensor.clone(), ballast));
+    });
+    for i in 0..2000 {
+        bus.publish::<Alert>(&Alert {
+            sensor: format!("s-{i}"),
+        })
+        .unwrap();
+    }
+    let read = js_sys::Function::new_with_args(
+        "kept",
+        r#"
+        const e = kept[0];
+        const text = new TextDecoder().decode(e[Symbol.for("herald.utf8")]);
+        return [e.detail.id, e.detail.data.sensor, text === e[Symbol.for("herald.json")]];
+        "#,
+    );
+    let read = js_sys::JSON::stringify(&read.call1(&JsValue::NULL, &kept).unwrap())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert_eq!(read, format!(r#"["{}","first",true]"#, first.id));
+    let heard = heard.borrow();
+    assert_eq!(heard.len(), 2000);
+    assert_eq!(heard[1999].0, "s-1999");
+    let after = wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length();
+    assert!(
+        after > before,
+        "the memory did not grow: {before} -> {after}"
+    );
+}

@@ -386,7 +386,8 @@ impl<'de> Reader<'de> {
                 return Err(self.error("invalid number"));
             }
             // saturates: anything this large is 0 or infinity anyway
-            let value = self.slice(exp_start, self.pos)
+            let value = self
+                .slice(exp_start, self.pos)
                 .parse::<i64>()
                 .unwrap_or(100_000);
             exponent = Some(sign * value.min(100_000));
@@ -467,7 +468,9 @@ impl<'de> Reader<'de> {
             Err(error) => return error,
             Ok(Token::Null) => U::Unit,
             Ok(Token::Bool(b)) => U::Bool(b),
-            Ok(Token::Str(text)) => return de::Error::invalid_type(U::Str(text.as_str()), expected),
+            Ok(Token::Str(text)) => {
+                return de::Error::invalid_type(U::Str(text.as_str()), expected)
+            }
             Ok(Token::Number(Number::Unsigned(n))) => U::Unsigned(n),
             Ok(Token::Number(Number::Signed(n))) => U::Signed(n),
             Ok(Token::Number(Number::Float(n))) => U::Float(n),

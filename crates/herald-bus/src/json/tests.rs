@@ -269,8 +269,8 @@ fn owned_raw_json_is_checked_kept_and_written_as_it_is() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn envelope_reads_what_the_serde_path_reads() {
-    use herald_protocol::{CloudEvent, ExtensionValue};
     use super::envelope;
+    use herald_protocol::{CloudEvent, ExtensionValue};
     let head = r#""specversion":"1.0","id":"e-1","source":"/s","type":"t.x""#;
     let accepted = [
         format!(r#"{{{head},"data":{{"sensor":"s-1","db":61.5}}}}"#),
@@ -279,7 +279,9 @@ fn envelope_reads_what_the_serde_path_reads() {
         format!(r#"{{{head},"sequence":"00000000000000000042","dataversion":2}}"#),
         // a sequence or dataversion of another form is kept, as an extension
         format!(r#"{{{head},"sequence":7,"dataversion":"two"}}"#),
-        format!(r#"{{{head},"tenant":"a\"b","n":-3,"big":18446744073709551615,"r":0.5,"ok":true,"gone":null}}"#),
+        format!(
+            r#"{{{head},"tenant":"a\"b","n":-3,"big":18446744073709551615,"r":0.5,"ok":true,"gone":null}}"#
+        ),
         format!(r#"{{"data":"first",{head}}}"#),
         format!(r#"{{{head},"id\u0031":"escaped key"}}"#),
     ];
@@ -289,21 +291,51 @@ fn envelope_reads_what_the_serde_path_reads() {
         assert_eq!(ours, serde_path, "{text}");
     }
     let event = envelope(&accepted[5]).unwrap();
-    assert_eq!(event.extensions.get("tenant"), Some(&ExtensionValue::String("a\"b".into())));
-    assert_eq!(event.extensions.get("n"), Some(&ExtensionValue::Integer(-3)));
-    assert_eq!(event.extensions.get("ok"), Some(&ExtensionValue::Boolean(true)));
+    assert_eq!(
+        event.extensions.get("tenant"),
+        Some(&ExtensionValue::String("a\"b".into()))
+    );
+    assert_eq!(
+        event.extensions.get("n"),
+        Some(&ExtensionValue::Integer(-3))
+    );
+    assert_eq!(
+        event.extensions.get("ok"),
+        Some(&ExtensionValue::Boolean(true))
+    );
     assert!(!event.extensions.contains_key("gone"));
     assert_eq!(envelope(&accepted[3]).unwrap().sequence(), Some(42));
 
     let refused = [
         ("[]".to_owned(), "expected a CloudEvent"),
-        (format!(r#"{{{head},"id":"again"}}"#), "duplicate attribute `id`"),
-        (format!(r#"{{{head},"data":1,"data":2}}"#), "duplicate attribute `data`"),
-        (format!(r#"{{{head},"x":1,"x":2}}"#), "duplicate attribute `x`"),
-        (format!(r#"{{{head},"time":5}}"#), "attribute `time` must be a string"),
-        (format!(r#"{{{head},"tags":["a"]}}"#), "attribute `tags`: expected a string, number or boolean"),
-        (r#"{"specversion":"1.0","id":"e-1","type":"t.x"}"#.to_owned(), "missing attribute `source`"),
-        (format!(r#"{{{head},"data":{{"a":}}}}"#), "expected a JSON value"),
+        (
+            format!(r#"{{{head},"id":"again"}}"#),
+            "duplicate attribute `id`",
+        ),
+        (
+            format!(r#"{{{head},"data":1,"data":2}}"#),
+            "duplicate attribute `data`",
+        ),
+        (
+            format!(r#"{{{head},"x":1,"x":2}}"#),
+            "duplicate attribute `x`",
+        ),
+        (
+            format!(r#"{{{head},"time":5}}"#),
+            "attribute `time` must be a string",
+        ),
+        (
+            format!(r#"{{{head},"tags":["a"]}}"#),
+            "attribute `tags`: expected a string, number or boolean",
+        ),
+        (
+            r#"{"specversion":"1.0","id":"e-1","type":"t.x"}"#.to_owned(),
+            "missing attribute `source`",
+        ),
+        (
+            format!(r#"{{{head},"data":{{"a":}}}}"#),
+            "expected a JSON value",
+        ),
         (format!(r#"{{{head}}} x"#), "trailing characters"),
         (format!(r#"{{{head},}}"#), "trailing comma"),
     ];
