@@ -14,14 +14,36 @@
 
 use wasm_bindgen::prelude::*;
 
+// The snippet below ships to every browser as it is written, so its notes are here:
+// - `keep`: envelopes' bytes are copied out of the publishers' wasm memory into shared
+//   `CHUNK`s, one allocation for many events (a chunk is freed once no event in it is
+//   alive).
+// - `Body`: the envelope of one dispatch, shared by the event and its `herald:*` copy:
+//   its UTF-8 bytes, and the JSON text and `detail` made from them on first read.
+// - `HeraldEvent`: a herald bus event, with its envelope as UTF-8 bytes, as JSON text and
+//   as `detail`.
+// - `jsonOfDetail`: earlier herald publishers kept the text on the detail.
+// - `utf8Of`: an event's envelope as UTF-8 bytes: the bytes a herald event carries, else
+//   its text (an earlier herald publisher's) or its detail's JSON, encoded; `undefined`
+//   if the detail is not a JSON object.
+// - `herald_dispatch`: `utf8` is a view of the publisher's wasm memory, there only for
+//   this call: the event keeps a copy.
+// - `crashed`: set when this wasm module panicked: it must not be called again (its state
+//   may be inconsistent), so its listeners fall silent.
+// - `herald_retain`: a record of a herald event makes its bytes, text and detail only
+//   when someone asks.
+// - `herald_dead_letter`: publishes a `herald.deadletter` event (docs/protocol.md §2.4)
+//   from its parts, in the order herald's Rust bus writes an envelope; `event`, the event
+//   that could not be taken, is JSON text and stays as it came (`JSON.stringify` leaves
+//   out what is undefined).
+// - `herald_detail_json`: what a `detail` that is not JSON is, as a JSON string (a dead
+//   letter's `event`).
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
 const UTF8_KEY = Symbol.for("herald.utf8");
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-// Envelopes' bytes, copied out of the publishers' wasm memory into shared chunks: one
-// allocation for many events (a chunk is freed once no event in it is alive).
 const CHUNK = 16384;
 let chunk = new Uint8Array(CHUNK);
 let used = 0;
@@ -36,8 +58,6 @@ function keep(utf8) {
   used += len;
   return chunk.subarray(used - len, used);
 }
-// The envelope of one dispatch, shared by the event and its `herald:*` copy: its UTF-8
-// bytes, and the JSON text and `detail` made from them on first read.
 class Body {
   constructor(utf8) {
     this.utf8 = utf8;
@@ -45,7 +65,6 @@ class Body {
     this.detail = undefined;
   }
 }
-// A herald bus event: its envelope as UTF-8 bytes, as JSON text, and as `detail`.
 class HeraldEvent extends CustomEvent {
   #body;
   constructor(name, init, body) {
@@ -64,14 +83,10 @@ class HeraldEvent extends CustomEvent {
 }
 function jsonOfDetail(detail) {
   if (detail === null || typeof detail !== "object") return undefined;
-  // earlier herald publishers kept the text on the detail
   const json = detail[JSON_KEY];
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
 }
-// An event's envelope as UTF-8 bytes: the bytes a herald event carries, else its text
-// (an earlier herald publisher's) or its detail's JSON, encoded; `undefined` if the
-// detail is not a JSON object.
 function utf8Of(event) {
   const utf8 = event[UTF8_KEY];
   if (utf8 instanceof Uint8Array) return utf8;
@@ -81,8 +96,6 @@ function utf8Of(event) {
 }
 const INIT = { bubbles: true, composed: true, cancelable: false };
 const CANCELABLE = { bubbles: true, composed: true, cancelable: true };
-// `utf8` is a view of the publisher's wasm memory, there only for this call: the event
-// keeps a copy.
 export function herald_dispatch(target, name, utf8, cancelable, wildcard) {
   const body = new Body(keep(utf8));
   const init = cancelable ? CANCELABLE : INIT;
@@ -92,8 +105,6 @@ export function herald_dispatch(target, name, utf8, cancelable, wildcard) {
   }
   return notCanceled;
 }
-// Set when this wasm module panicked: it must not be called again (its state may be
-// inconsistent), so its listeners fall silent.
 let crashed = false;
 export function herald_mark_crashed(module) {
   crashed = true;
@@ -149,7 +160,6 @@ export function herald_retain(type, kind, n, ms) {
   globalThis.addEventListener("herald:" + type, (e) => {
     const at = Date.now();
     const n = ++s.records;
-    // a herald event makes its bytes, text and detail only when someone asks
     topic.events.push(UTF8_KEY in e
       ? { at, n, get utf8() { return e[UTF8_KEY]; }, get json() { return e[JSON_KEY]; }, get detail() { return e.detail; } }
       : typeof e[JSON_KEY] === "string"
@@ -174,9 +184,6 @@ export function herald_retained_all() {
   all.sort((a, b) => a[1].n - b[1].n);
   return all;
 }
-// Publishes a `herald.deadletter` event (docs/protocol.md §2.4) from its parts, in the
-// order herald's Rust bus writes an envelope. `event`, the event that could not be taken,
-// is JSON text and stays as it came; JSON.stringify leaves out what is undefined.
 export function herald_dead_letter(target, source, correlationid, causationid, reason, subscriber, version, event) {
   const s = state();
   s.deadLetterPrefix ??= Math.random().toString(16).slice(2, 10);
@@ -191,7 +198,6 @@ export function herald_dead_letter(target, source, correlationid, causationid, r
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
 export function herald_window() { return typeof window === "undefined" ? undefined : window; }
-// What a `detail` that is not JSON is, as a JSON string (a dead letter's `event`).
 export function herald_detail_json(holder) {
   return JSON.stringify(herald_text_of(holder.detail));
 }

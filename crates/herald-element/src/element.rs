@@ -153,9 +153,11 @@ pub fn live_elements() -> usize {
     LIVE_ELEMENTS.with(std::cell::Cell::get)
 }
 
-/// The per-element value as JavaScript holds it; created by [`define`]'s shim, not by you.
-/// JavaScript's garbage collector frees it with its element (wasm-bindgen registers every
-/// instance with a `FinalizationRegistry`).
+// The per-element value as JavaScript holds it; created by `define`'s shim, not by you.
+// JavaScript's garbage collector frees it with its element (wasm-bindgen registers every
+// instance with a `FinalizationRegistry`). (Not a doc comment: wasm-bindgen would copy it
+// into every module's JavaScript.)
+#[doc(hidden)]
 #[wasm_bindgen]
 pub struct ElementInstance {
     inner: Box<dyn CustomElementDyn>,
@@ -176,7 +178,8 @@ impl ElementInstance {
 
 // One exported entry point for all six callbacks, not one each: every export costs a
 // wasm shim and a JavaScript wrapper in each module that defines an element. `kind` is
-// the callback (the shim in `herald_define` names them); `a` and `b` are its arguments.
+// the callback (the shim in `herald_define` numbers them); `a`, `b` and `c` are its
+// arguments.
 #[wasm_bindgen]
 impl ElementInstance {
     #[doc(hidden)]
@@ -276,7 +279,9 @@ thread_local! {
 //
 // Every call into Rust goes through `call`: once this module has panicked (see
 // `herald_crashed`, called by the panic hook) it is never called again, and its elements
-// show a fallback.
+// show a fallback. In `connectedCallback`, a property assigned before the element was
+// upgraded shadows the accessor: it is replayed. (The snippet ships to every browser as it
+// is written, so its notes are here.)
 #[wasm_bindgen(inline_js = r#"
 const state = { crashed: false, tags: [], live: new Map(), current: null };
 function call(element, f) {
@@ -346,7 +351,6 @@ export function herald_define(tag, observed, properties, mode, css, create) {
       call(this, () => { this.#rust = create(this, this.#root); });
     }
     connectedCallback() {
-      // a property assigned before the element was upgraded shadows the accessor: replay it
       for (const name of properties) {
         if (Object.prototype.hasOwnProperty.call(this, name)) {
           const value = this[name];

@@ -4,7 +4,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
 use herald_protocol::{Attributes, CloudEvent, ExtensionValue};
 
-use super::{parse_float, Error, RawJson, RAW_TOKEN};
+use super::{parse_float, plain_run, Error, RawJson, RAW_TOKEN};
 
 /// Nesting deeper than this is refused rather than risking the wasm stack.
 const MAX_DEPTH: u32 = 128;
@@ -254,10 +254,7 @@ impl<'de> Reader<'de> {
         let mut owned: Option<String> = None;
         loop {
             // the run of plain bytes, in one tight loop
-            self.pos += self.bytes[self.pos..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .unwrap_or(self.bytes.len() - self.pos);
+            self.pos += plain_run(self.bytes.get(self.pos..).unwrap_or_default());
             let Some(&byte) = self.bytes.get(self.pos) else {
                 return Err(self.error("unterminated string"));
             };

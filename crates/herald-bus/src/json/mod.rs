@@ -225,6 +225,38 @@ impl fmt::Display for Unexpected<'_> {
     }
 }
 
+/// How many bytes from the start of `bytes` a JSON string can hold as they are: the
+/// index of the first quote, backslash or control character (which end the string or need an
+/// escape), or the length. Eight bytes at a time: JSON text is mostly such runs.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // the high bit of each byte of `word` that is zero (exact for the lowest such byte,
+    // which is all `trailing_zeros` looks at)
+    let zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(word);
+        let hits = zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            // bytes below 0x20: the high bit of `word - 0x20…` where `word` had it clear
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        if hits != 0 {
+            return at + (hits.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(chunks.remainder().len())
+}
+
 /// `text` (a JSON number) as the nearest `f64`.
 fn parse_float(text: &str) -> f64 {
     #[cfg(target_arch = "wasm32")]

@@ -2,7 +2,7 @@
 
 use serde::ser::{self, Serialize};
 
-use super::{float_text, Error, RAW_TOKEN};
+use super::{float_text, plain_run, Error, RAW_TOKEN};
 
 /// `value` as compact JSON text.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
@@ -61,7 +61,7 @@ impl Writer {
     fn string(&mut self, text: &str) {
         self.out.push('"');
         let bytes = text.as_bytes();
-        if !bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+        if plain_run(bytes) == bytes.len() {
             self.out.push_str(text);
             self.out.push('"');
             return;

@@ -345,3 +345,35 @@ fn envelope_reads_what_the_serde_path_reads() {
         assert!(from_str::<CloudEvent<RawJson>>(text).is_err(), "{text}");
     }
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_plain_run_ends_at_the_first_quote_backslash_or_control_character() {
+    let naive = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(bytes.len())
+    };
+    // every stopping byte at every offset of runs of every length up to three words,
+    // among bytes just beside the stopping ones and non-ASCII
+    let stops = [b'"', b'\\', 0x00, 0x1f, b'\n'];
+    let fillers = [b'a', b'!', b'#', b'[', b']', 0x20, 0x7f, 0x80, 0xe9, 0xff];
+    for len in 0..24 {
+        for filler in fillers {
+            let plain = vec![filler; len];
+            assert_eq!(super::plain_run(&plain), len);
+            for at in 0..len {
+                for stop in stops {
+                    let mut bytes = plain.clone();
+                    bytes[at] = stop;
+                    // and a later stop, which must not hide the first
+                    if at + 3 < len {
+                        bytes[at + 3] = b'"';
+                    }
+                    assert_eq!(super::plain_run(&bytes), naive(&bytes), "{bytes:?}");
+                }
+            }
+        }
+    }
+}
