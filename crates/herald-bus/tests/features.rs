@@ -467,3 +467,38 @@ async fn a_sliding_window_runs_inside_a_subscription() {
         ]
     );
 }
+
+event!(Legacy, "test.legacy.format");
+
+#[wasm_bindgen_test]
+async fn events_and_records_of_earlier_herald_publishers_are_still_read() {
+    // earlier herald versions on the same page: events carrying their JSON text as an own
+    // `Symbol.for("herald.json")` string, or on their `detail`; retained records with
+    // `json` and no `utf8` (docs/protocol.md §2.1, §2.6)
+    let bus = Bus::page();
+    bus.retain::<Legacy>(Retention::LastN(10)).unwrap();
+    let old = js_sys::Function::new_no_args(
+        r#"
+        const envelope = (n) => JSON.stringify({specversion: "1.0", id: "old-" + n,
+          source: "/old", type: "test.legacy.format", data: {n}});
+        const init = {bubbles: true, composed: true};
+        // text on the event (with a detail that is not the envelope: the text wins)
+        const first = new CustomEvent("herald:test.legacy.format", {...init, detail: {n: 99}});
+        first[Symbol.for("herald.json")] = envelope(1);
+        window.dispatchEvent(first);
+        // text on the detail
+        const detail = JSON.parse(envelope(2));
+        detail[Symbol.for("herald.json")] = envelope(2);
+        window.dispatchEvent(new CustomEvent("herald:test.legacy.format", {...init, detail}));
+        // a record written by an earlier version's retention listener
+        const topic = globalThis[Symbol.for("herald.bus.v1")].retained.get("test.legacy.format");
+        topic.events.push({json: envelope(3), at: Date.now(), n: 1e9,
+          get detail() { return JSON.parse(envelope(3)); }});
+        "#,
+    );
+    old.call0(&JsValue::NULL).unwrap();
+    let got: Log<u32> = log();
+    let sink = got.clone();
+    let _sub = bus.subscribe::<Legacy>(move |ev| sink.borrow_mut().push(ev.data.n));
+    assert_eq!(*got.borrow(), vec![1, 2, 3]);
+}
