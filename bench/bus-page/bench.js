@@ -9,7 +9,7 @@ const N = Number(params.get("n") ?? 20000);
 const ROUNDS = Number(params.get("rounds") ?? 11);
 
 function reading(i) {
-  return { sensor: "s-1", db: 60 + (i % 30), at: 1796000000000 + i };
+  return { sensor: "s-1", db: 60 + (i % 30) / 4, at: 1796000000000 + i };
 }
 
 /** Median milliseconds of `run()` over ROUNDS, after one warm-up round. */

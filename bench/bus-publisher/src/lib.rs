@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 fn reading(i: u32) -> NoiseReading {
     NoiseReading {
         sensor: "s-1".to_owned(),
-        db: 60.0 + f64::from(i % 30),
+        db: 60.0 + f64::from(i % 30) / 4.0,
         at: 1_796_000_000_000 + u64::from(i),
     }
 }
