@@ -70,6 +70,17 @@ impl<T> CloudEvent<T> {
             id: id.into(),
             source: source.into(),
             ty: ty.into(),
+            ..Self::blank()
+        }
+    }
+
+    /// An event with every attribute empty or absent (not a valid event until filled in).
+    pub(crate) fn blank() -> Self {
+        CloudEvent {
+            specversion: String::new(),
+            id: String::new(),
+            source: String::new(),
+            ty: String::new(),
             time: None,
             subject: None,
             datacontenttype: None,

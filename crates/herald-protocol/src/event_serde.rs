@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::extensions::Scalar;
-use crate::{CloudEvent, ExtensionValue, Extensions};
+use crate::{CloudEvent, ExtensionValue};
 
 impl<T: Serialize> Serialize for CloudEvent<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -92,42 +92,31 @@ impl Serialize for Padded {
 /// ```
 #[derive(Debug)]
 pub struct Attributes<T> {
-    specversion: Option<String>,
-    id: Option<String>,
-    source: Option<String>,
-    ty: Option<String>,
-    time: Option<String>,
-    subject: Option<String>,
-    datacontenttype: Option<String>,
-    dataschema: Option<String>,
-    data: Option<Option<T>>,
-    data_base64: Option<String>,
-    correlationid: Option<String>,
-    causationid: Option<String>,
-    extensions: Extensions,
-    sequence: Option<u64>,
-    dataversion: Option<u32>,
+    /// The event as read so far; its required attributes are empty until given.
+    event: CloudEvent<T>,
+    /// Which of the `REQUIRED` attributes (bit `1 << index`) and `data` (`DATA`) were given.
+    given: u8,
 }
+
+/// The attributes an event must have, in the order of their bits in `Attributes::given`.
+const REQUIRED: [&str; 4] = ["specversion", "id", "source", "type"];
+const DATA: u8 = 1 << 4;
 
 impl<T> Default for Attributes<T> {
     fn default() -> Self {
         Attributes {
-            specversion: None,
-            id: None,
-            source: None,
-            ty: None,
-            time: None,
-            subject: None,
-            datacontenttype: None,
-            dataschema: None,
-            data: None,
-            data_base64: None,
-            correlationid: None,
-            causationid: None,
-            extensions: Extensions::new(),
-            sequence: None,
-            dataversion: None,
+            event: CloudEvent::blank(),
+            given: 0,
         }
+    }
+}
+
+/// A string attribute's value: `None` for JSON `null`, an error for any other scalar.
+fn string(name: &str, value: Option<ExtensionValue>) -> Result<Option<String>, String> {
+    match value {
+        None => Ok(None),
+        Some(ExtensionValue::String(text)) => Ok(Some(text)),
+        Some(_) => Err(format!("attribute `{name}` must be a string")),
     }
 }
 
@@ -141,27 +130,40 @@ impl<T> Attributes<T> {
     /// (absent). Fails on an attribute given twice and on a string attribute that is not a
     /// string; an extension keeps any scalar.
     pub fn set(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+        let event = &mut self.event;
+        if let Some(at) = REQUIRED.iter().position(|required| *required == name) {
+            let bit = 1 << at;
+            if self.given & bit != 0 {
+                return Err(format!("duplicate attribute `{name}`"));
+            }
+            if let Some(text) = string(name, value)? {
+                self.given |= bit;
+                *match at {
+                    0 => &mut event.specversion,
+                    1 => &mut event.id,
+                    2 => &mut event.source,
+                    _ => &mut event.ty,
+                } = text;
+            }
+            return Ok(());
+        }
         let slot = match name {
-            "specversion" => &mut self.specversion,
-            "id" => &mut self.id,
-            "source" => &mut self.source,
-            "type" => &mut self.ty,
-            "time" => &mut self.time,
-            "subject" => &mut self.subject,
-            "datacontenttype" => &mut self.datacontenttype,
-            "dataschema" => &mut self.dataschema,
-            "data_base64" => &mut self.data_base64,
-            "correlationid" => &mut self.correlationid,
-            "causationid" => &mut self.causationid,
+            "time" => &mut event.time,
+            "subject" => &mut event.subject,
+            "datacontenttype" => &mut event.datacontenttype,
+            "dataschema" => &mut event.dataschema,
+            "data_base64" => &mut event.data_base64,
+            "correlationid" => &mut event.correlationid,
+            "causationid" => &mut event.causationid,
             "sequence" | "dataversion" => return self.set_typed_extension(name, value),
             "data" => return Err("`data` is the payload, not an attribute".to_owned()),
             _ => {
-                if self.extensions.contains_key(name) {
+                if event.extensions.contains_key(name) {
                     // the JSON format has one value per attribute
                     return Err(format!("duplicate attribute `{name}`"));
                 }
                 if let Some(value) = value {
-                    self.extensions.insert(name, value);
+                    event.extensions.insert(name, value);
                 }
                 return Ok(());
             }
@@ -169,11 +171,7 @@ impl<T> Attributes<T> {
         if slot.is_some() {
             return Err(format!("duplicate attribute `{name}`"));
         }
-        *slot = match value {
-            None => None,
-            Some(ExtensionValue::String(text)) => Some(text),
-            Some(_) => return Err(format!("attribute `{name}` must be a string")),
-        };
+        *slot = string(name, value)?;
         Ok(())
     }
 
@@ -181,55 +179,43 @@ impl<T> Attributes<T> {
     /// herald's own extensions; a value of another form is kept as it came, as an extension
     /// (`validate` rejects a `dataversion` that is not a version).
     fn set_typed_extension(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+        let event = &mut self.event;
         let sequence = name == "sequence";
-        let taken = if sequence { self.sequence.is_some() } else { self.dataversion.is_some() };
-        if taken || self.extensions.contains_key(name) {
+        let taken = if sequence { event.sequence.is_some() } else { event.dataversion.is_some() };
+        if taken || event.extensions.contains_key(name) {
             return Err(format!("duplicate attribute `{name}`"));
         }
         let Some(value) = value else { return Ok(()) };
         if sequence {
             if let Some(n) = value.as_str().and_then(decimal) {
-                self.sequence = Some(n);
+                event.sequence = Some(n);
                 return Ok(());
             }
         } else if let Some(version) = value.as_i64().and_then(|v| u32::try_from(v).ok()) {
-            self.dataversion = Some(version);
+            event.dataversion = Some(version);
             return Ok(());
         }
-        self.extensions.insert(name, value);
+        event.extensions.insert(name, value);
         Ok(())
     }
 
     /// Takes the payload, `None` for JSON `null`; fails if it was given before.
     pub fn set_data(&mut self, data: Option<T>) -> Result<(), String> {
-        if self.data.is_some() {
+        if self.given & DATA != 0 {
             return Err("duplicate attribute `data`".to_owned());
         }
-        self.data = Some(data);
+        self.given |= DATA;
+        self.event.data = data;
         Ok(())
     }
 
     /// The event; fails if a required attribute is missing. (The attributes' values are
     /// checked by [`CloudEvent::validate`].)
     pub fn finish(self) -> Result<CloudEvent<T>, String> {
-        let required = |value: Option<String>, name: &str| value.ok_or_else(|| format!("missing attribute `{name}`"));
-        Ok(CloudEvent {
-            specversion: required(self.specversion, "specversion")?,
-            id: required(self.id, "id")?,
-            source: required(self.source, "source")?,
-            ty: required(self.ty, "type")?,
-            time: self.time,
-            subject: self.subject,
-            datacontenttype: self.datacontenttype,
-            dataschema: self.dataschema,
-            data: self.data.flatten(),
-            data_base64: self.data_base64,
-            correlationid: self.correlationid,
-            causationid: self.causationid,
-            extensions: self.extensions,
-            sequence: self.sequence,
-            dataversion: self.dataversion,
-        })
+        match (0..REQUIRED.len()).find(|at| self.given & (1 << at) == 0) {
+            Some(at) => Err(format!("missing attribute `{}`", REQUIRED[at])),
+            None => Ok(self.event),
+        }
     }
 }
 
