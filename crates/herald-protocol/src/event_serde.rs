@@ -131,23 +131,11 @@ impl<T> Attributes<T> {
     /// string; an extension keeps any scalar.
     pub fn set(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
         let event = &mut self.event;
-        if let Some(at) = REQUIRED.iter().position(|required| *required == name) {
-            let bit = 1 << at;
-            if self.given & bit != 0 {
-                return Err(format!("duplicate attribute `{name}`"));
-            }
-            if let Some(text) = string(name, value)? {
-                self.given |= bit;
-                *match at {
-                    0 => &mut event.specversion,
-                    1 => &mut event.id,
-                    2 => &mut event.source,
-                    _ => &mut event.ty,
-                } = text;
-            }
-            return Ok(());
-        }
         let slot = match name {
+            "specversion" => return self.set_required(0, name, value),
+            "id" => return self.set_required(1, name, value),
+            "source" => return self.set_required(2, name, value),
+            "type" => return self.set_required(3, name, value),
             "time" => &mut event.time,
             "subject" => &mut event.subject,
             "datacontenttype" => &mut event.datacontenttype,
@@ -172,6 +160,25 @@ impl<T> Attributes<T> {
             return Err(format!("duplicate attribute `{name}`"));
         }
         *slot = string(name, value)?;
+        Ok(())
+    }
+
+    /// `REQUIRED[at]`, `name`.
+    fn set_required(&mut self, at: usize, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+        let bit = 1 << at;
+        if self.given & bit != 0 {
+            return Err(format!("duplicate attribute `{name}`"));
+        }
+        if let Some(text) = string(name, value)? {
+            self.given |= bit;
+            let event = &mut self.event;
+            *match at {
+                0 => &mut event.specversion,
+                1 => &mut event.id,
+                2 => &mut event.source,
+                _ => &mut event.ty,
+            } = text;
+        }
         Ok(())
     }
 
