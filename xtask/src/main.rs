@@ -49,7 +49,9 @@ COMMANDS:
     screenshot [OUT]       Serve the demo on a free port and save a headless Chromium screenshot
                            (default docs/nop.png).
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
-                           mitt (npm): events/s and the ratio of each to raw JS.
+                           mitt (npm): events/s and the ratio of each to raw JS (the median
+                           over rounds of each round's ratio), then where a herald event's
+                           time goes, part by part.
     bench size             Build release bundles and print each micro-frontend's wasm and JS
                            glue (wasm-bindgen's module and snippets) sizes, raw and gzipped,
                            after wasm-opt.
@@ -63,12 +65,17 @@ COMMANDS:
                            nats-server -js), side by side.
     bench push             Publish-to-DOM latency (p50/p90/p99) on the NOP page in headless
                            Chromium, alone and with 1,000 other stream clients.
-    help                   Print this message.
+    help                   Print this message (so does --help after any command).
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `--help` anywhere (`cargo xtask bench --help`) asks for this text, not a run
+    if arg_refs.iter().any(|arg| matches!(*arg, "--help" | "-h")) {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result = match arg_refs.as_slice() {
         ["install"] => install::install(false),
         ["install", "--dry-run"] => install::install(true),
