@@ -16,8 +16,8 @@ use wasm_bindgen::prelude::*;
 
 // The snippet below ships to every browser as it is written, so its notes are here:
 // - `keep`: envelopes' bytes are copied out of the publishers' wasm memory into shared
-//   `CHUNK`s, one allocation for many events (a chunk is freed once no event in it is
-//   alive).
+//   `CHUNK`s, one allocation for many events (the first when this module first publishes;
+//   a chunk is freed once no event in it is alive).
 // - `Body`: the envelope of one dispatch, shared by the event and its `herald:*` copy:
 //   its UTF-8 bytes, and the JSON text and `detail` made from them on first read.
 // - `HeraldEvent`: a herald bus event, with its envelope as UTF-8 bytes, as JSON text and
@@ -45,12 +45,12 @@ const UTF8_KEY = Symbol.for("herald.utf8");
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const CHUNK = 16384;
-let chunk = new Uint8Array(CHUNK);
+let chunk = null;
 let used = 0;
 function keep(utf8) {
   const len = utf8.length;
   if (len > CHUNK / 8) return utf8.slice();
-  if (used + len > CHUNK) {
+  if (chunk === null || used + len > CHUNK) {
     chunk = new Uint8Array(CHUNK);
     used = 0;
   }
