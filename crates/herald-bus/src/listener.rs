@@ -44,8 +44,9 @@ impl Drop for LiveListener {
 
 type Callback = Closure<dyn Fn(Option<Vec<u8>>, web_sys::Event)>;
 
-/// A DOM event listener removed when dropped. Its callback receives the event's `detail`
-/// as JSON text (`None` when the detail is not a JSON object) and the event.
+/// A DOM event listener removed when dropped. Its callback receives the event's envelope
+/// as JSON text (`None` when its `detail` is not a JSON object, or the bytes it carries
+/// are not UTF-8) and the event.
 ///
 /// Unlike a `FnMut` listener, its `Fn` callback may be re-entered: a handler that
 /// publishes an event its own subscription hears runs into its own listener again, and

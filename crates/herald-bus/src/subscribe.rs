@@ -245,7 +245,7 @@ impl Bus {
 }
 
 /// One event for a subscription: its envelope's JSON text, and what carried it (the DOM
-/// event or a retained record, `{json, detail, at, n}`), read only to report a `detail`
+/// event or a retained record, docs/protocol.md §2.6), read only to report a `detail`
 /// that is not JSON.
 struct Incoming {
     json: Option<String>,
