@@ -218,23 +218,29 @@ pub(crate) fn dispatch_named<T: Serialize>(
     event: &CloudEvent<T>,
     cancelable: bool,
 ) -> Result<bool, Error> {
-    dispatch_json(target, name, &codec::encode(event)?, cancelable)
+    Ok(dispatch_json(
+        target,
+        name,
+        &codec::encode(event)?,
+        cancelable,
+    ))
 }
 
-/// Dispatches an envelope's JSON text under `name`, without the `herald:*` copy.
+/// Dispatches an envelope's JSON text under `name`, without the `herald:*` copy; returns
+/// `dispatchEvent`'s result.
 pub(crate) fn dispatch_json(
     target: &EventTarget,
     name: &str,
     json: &str,
     cancelable: bool,
-) -> Result<bool, Error> {
-    Ok(js::herald_dispatch(
+) -> bool {
+    js::herald_dispatch(
         target,
         &JsValue::from_str(name),
         json.as_bytes(),
         cancelable,
         false,
-    ))
+    )
 }
 
 /// A delivered event: the decoded payload and its envelope.

@@ -16,3 +16,9 @@ pub(crate) fn encode<T: Serialize>(event: &CloudEvent<T>) -> Result<String, Erro
 pub(crate) fn decode(json: &str) -> Result<CloudEvent<RawJson<'_>>, String> {
     json::envelope(json).map_err(|e| e.to_string())
 }
+
+/// An envelope's bytes as they came from JavaScript, as text: `None` when there are none
+/// or they are not UTF-8 (no envelope, then).
+pub(crate) fn text(utf8: Option<Vec<u8>>) -> Option<String> {
+    utf8.and_then(|bytes| String::from_utf8(bytes).ok())
+}

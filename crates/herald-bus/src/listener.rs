@@ -65,9 +65,9 @@ impl Listener {
         name: String,
         callback: impl Fn(Option<String>, web_sys::Event) + 'static,
     ) -> Self {
-        // the envelope arrives as UTF-8 bytes; text that is not UTF-8 is no envelope
+        // the envelope arrives as UTF-8 bytes
         let closure: Callback = Closure::new(move |utf8: Option<Vec<u8>>, event| {
-            callback(utf8.and_then(|bytes| String::from_utf8(bytes).ok()), event)
+            callback(crate::codec::text(utf8), event)
         });
         let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref());
         Listener {

@@ -272,11 +272,9 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
                 .borrow_mut()
                 .settle(Err(RequestError::Timeout(timeout)));
         }));
-        match dispatch_json(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
-            // not canceled: nobody called preventDefault, so nobody claimed it
-            Ok(true) => shared.borrow_mut().settle(Err(RequestError::NoResponder)),
-            Ok(false) => {}
-            Err(error) => shared.borrow_mut().settle(Err(error.into())),
+        // not canceled: nobody called preventDefault, so nobody claimed it
+        if dispatch_json(self.bus.as_raw(), &dom_event_name(Q::TYPE), &envelope, true) {
+            shared.borrow_mut().settle(Err(RequestError::NoResponder));
         }
         pending
     }

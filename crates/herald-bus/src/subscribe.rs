@@ -262,7 +262,7 @@ impl Incoming {
 
     fn record(record: JsValue) -> Self {
         Incoming {
-            json: js::herald_record_utf8(&record).and_then(|bytes| String::from_utf8(bytes).ok()),
+            json: codec::text(js::herald_record_utf8(&record)),
             holder: record,
         }
     }

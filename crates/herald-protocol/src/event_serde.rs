@@ -132,10 +132,10 @@ impl<T> Attributes<T> {
     pub fn set(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
         let event = &mut self.event;
         let slot = match name {
-            "specversion" => return self.set_required(0, name, value),
-            "id" => return self.set_required(1, name, value),
-            "source" => return self.set_required(2, name, value),
-            "type" => return self.set_required(3, name, value),
+            "specversion" => return self.set_required(0, value),
+            "id" => return self.set_required(1, value),
+            "source" => return self.set_required(2, value),
+            "type" => return self.set_required(3, value),
             "time" => &mut event.time,
             "subject" => &mut event.subject,
             "datacontenttype" => &mut event.datacontenttype,
@@ -163,8 +163,9 @@ impl<T> Attributes<T> {
         Ok(())
     }
 
-    /// `REQUIRED[at]`, `name`.
-    fn set_required(&mut self, at: usize, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
+    /// The required attribute `REQUIRED[at]`.
+    fn set_required(&mut self, at: usize, value: Option<ExtensionValue>) -> Result<(), String> {
+        let name = REQUIRED[at];
         let bit = 1 << at;
         if self.given & bit != 0 {
             return Err(format!("duplicate attribute `{name}`"));
