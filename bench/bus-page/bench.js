@@ -63,7 +63,28 @@ const cases = {
   "herald publish, no subscriber": () => {
     a.bench_publish_unheard(N);
   },
+  // herald's transport alone: an envelope written once, its bytes dispatched N times
+  "herald transport only, A -> B": () => {
+    b.bench_listen("bench.transport");
+    a.bench_transport("bench.transport", N);
+    check("herald transport", b.bench_unsubscribe());
+  },
+  "herald transport only, no listener": () => {
+    a.bench_transport("bench.transport-unheard", N);
+  },
+  "herald typed B, envelope written once in A": () => {
+    b.bench_subscribe();
+    a.bench_transport("nop.noise.reading", N);
+    check("herald receive", b.bench_unsubscribe());
+  },
 };
+
+// What the Rust side costs in place: one case's time less another's, per round.
+const IN_PLACE = [
+  ["transport, over raw JS", "herald transport only, A -> B", "raw JS dispatchEvent + addEventListener"],
+  ["publish: envelope + serialise", "herald publish, no subscriber", "herald transport only, no listener"],
+  ["receive: read, check, decode, handler", "herald typed B, envelope written once in A", "herald transport only, A -> B"],
+];
 
 try {
   await initA();
@@ -87,6 +108,11 @@ try {
     }
   }
   const middle = (values) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)];
+  const inPlace = IN_PLACE.map(([name, of, less]) => ({
+    name,
+    ms: middle(times[of].map((ms, r) => ms - times[less][r])),
+    events: N,
+  }));
   const results = names.map((name) => ({
     name,
     ms: middle(times[name]),
@@ -134,7 +160,7 @@ try {
     { name: "validate envelope (CloudEvent::validate)", ms: median("validate"), events: N },
     { name: "decode payload (herald_bus::json)", ms: median("payload"), events: N },
   ];
-  document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results, breakdown });
+  document.getElementById("result").textContent = JSON.stringify({ n: N, rounds: ROUNDS, results, inPlace, breakdown });
 } catch (error) {
   document.getElementById("result").textContent = JSON.stringify({ error: String(error?.stack ?? error) });
 }

@@ -258,8 +258,13 @@ pub fn table(result: &Value) -> Result<String, String> {
             row["ratio"].as_f64().unwrap_or(us / baseline)
         ));
     }
-    if let Some(parts) = result["breakdown"].as_array() {
-        out.push_str("\nwhere a herald event's time goes (parts measured alone):\n");
+    let sections = [
+        ("inPlace", "where a herald event's time goes, in place (one case less another, per round):"),
+        ("breakdown", "where a herald event's time goes, part by part (each measured alone):"),
+    ];
+    for (key, title) in sections {
+        let Some(parts) = result[key].as_array() else { continue };
+        out.push_str(&format!("\n{title}\n"));
         for row in parts {
             let us = per_event(row).ok_or("bad row")?;
             out.push_str(&format!(

@@ -65,6 +65,19 @@ pub fn bench_publish_unheard(n: u32) -> Result<(), JsError> {
     Ok(())
 }
 
+/// Dispatches one reading's envelope, written once beforehand, `n` times as a `ty` event:
+/// herald's transport alone (`herald_bus::bench`), without making, writing or reading
+/// envelopes.
+#[wasm_bindgen]
+pub fn bench_transport(ty: &str, n: u32) -> Result<(), JsError> {
+    let target = web_sys::window().ok_or_else(|| JsError::new("no window"))?;
+    let utf8 = bench_sample_json()?;
+    for _ in 0..n {
+        herald_bus::bench::dispatch(&target, ty, utf8.as_bytes());
+    }
+    Ok(())
+}
+
 /// The length of the envelope `utf8`, which JavaScript hands over as a subscriber's
 /// listener does (bytes copied into this module's memory, checked as UTF-8): what getting
 /// an envelope into the wasm costs.

@@ -24,6 +24,21 @@ pub fn bench_subscribe() {
     SUBSCRIPTION.with(|s| *s.borrow_mut() = Some(subscription));
 }
 
+/// Listens for `ty` with herald's transport alone (`herald_bus::bench`): the envelope's
+/// bytes reach this module and are counted, not read.
+#[wasm_bindgen]
+pub fn bench_listen(ty: &str) -> Result<(), JsError> {
+    SEEN.with(|s| s.set(0));
+    let target = web_sys::window().ok_or_else(|| JsError::new("no window"))?;
+    let subscription = herald_bus::bench::listen(&target, ty, |len| {
+        if len > 0 {
+            SEEN.with(|s| s.set(s.get() + 1));
+        }
+    });
+    SUBSCRIPTION.with(|s| *s.borrow_mut() = Some(subscription));
+    Ok(())
+}
+
 /// Unsubscribes; returns how many readings the handler saw.
 #[wasm_bindgen]
 pub fn bench_unsubscribe() -> u32 {

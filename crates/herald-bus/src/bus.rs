@@ -288,7 +288,7 @@ pub(crate) fn dom_event_name(ty: &str) -> String {
 
 /// The DOM event name of `ty` as a JS string, made once per type and module: a publish
 /// then hands JS a reference instead of copying the name across.
-fn interned_name(ty: &str) -> JsValue {
+pub(crate) fn interned_name(ty: &str) -> JsValue {
     thread_local! {
         static NAMES: RefCell<Vec<(String, JsValue)>> = const { RefCell::new(Vec::new()) };
     }

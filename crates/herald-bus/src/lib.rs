@@ -39,10 +39,15 @@
 //! ```
 //!
 //! ## Features
-//! This crate has no optional features.
+//! - `bench`: exposes `herald_bus::bench`, herald's DOM transport without envelopes or
+//!   decoding, for measuring what the rest costs (`cargo xtask bench bus`); not for
+//!   applications.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 mod bus;
 mod codec;
 mod error;
