@@ -18,8 +18,10 @@ use wasm_bindgen::prelude::*;
 // - `keep`: envelopes' bytes are copied out of the publishers' wasm memory into shared
 //   `CHUNK`s, one allocation for many events (the first when this module first publishes;
 //   a chunk is freed once no event in it is alive).
-// - `Body`: the envelope of one dispatch, shared by the event and its `herald:*` copy:
-//   its UTF-8 bytes, and the JSON text and `detail` made from them on first read.
+// - `Body`: an envelope as UTF-8 bytes, and its JSON text and `detail` made from them on
+//   first read: one dispatch's, shared by the event and its `herald:*` copy, or a
+//   retained record's (docs/protocol.md §2.6), with `at` and `n`: the record has its own
+//   copy of the bytes, so that it does not keep the event's whole chunk alive.
 // - `HeraldEvent`: a herald bus event, with its envelope as UTF-8 bytes, as JSON text and
 //   as `detail`.
 // - `jsonOfDetail`: earlier herald publishers kept the text on the detail.
@@ -30,8 +32,6 @@ use wasm_bindgen::prelude::*;
 //   this call: the event keeps a copy.
 // - `crashed`: set when this wasm module panicked: it must not be called again (its state
 //   may be inconsistent), so its listeners fall silent.
-// - `herald_retain`: a record of a herald event makes its bytes, text and detail only
-//   when someone asks.
 // - `herald_dead_letter`: publishes a `herald.deadletter` event (docs/protocol.md §2.4)
 //   from its parts, in the order herald's Rust bus writes an envelope; `event`, the event
 //   that could not be taken, is JSON text and stays as it came (`JSON.stringify` leaves
@@ -59,10 +59,16 @@ function keep(utf8) {
   return chunk.subarray(used - len, used);
 }
 class Body {
+  #text;
+  #detail;
   constructor(utf8) {
     this.utf8 = utf8;
-    this.text = undefined;
-    this.detail = undefined;
+  }
+  get json() {
+    return (this.#text ??= decoder.decode(this.utf8));
+  }
+  get detail() {
+    return (this.#detail ??= JSON.parse(this.json));
   }
 }
 class HeraldEvent extends CustomEvent {
@@ -75,10 +81,10 @@ class HeraldEvent extends CustomEvent {
     return this.#body.utf8;
   }
   get [JSON_KEY]() {
-    return (this.#body.text ??= decoder.decode(this.#body.utf8));
+    return this.#body.json;
   }
   get detail() {
-    return (this.#body.detail ??= JSON.parse(this[JSON_KEY]));
+    return this.#body.detail;
   }
 }
 function jsonOfDetail(detail) {
@@ -161,7 +167,7 @@ export function herald_retain(type, kind, n, ms) {
     const at = Date.now();
     const n = ++s.records;
     topic.events.push(UTF8_KEY in e
-      ? { at, n, get utf8() { return e[UTF8_KEY]; }, get json() { return e[JSON_KEY]; }, get detail() { return e.detail; } }
+      ? Object.assign(new Body(e[UTF8_KEY].slice()), { at, n })
       : typeof e[JSON_KEY] === "string"
         ? { json: e[JSON_KEY], at, n, get detail() { return e.detail; } }
         : { detail: e.detail, at, n });

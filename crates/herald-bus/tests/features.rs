@@ -77,6 +77,29 @@ async fn late_subscribers_receive_retained_events_first_in_order() {
     assert_eq!(*skipped.borrow(), vec![5]);
 }
 
+event!(Kept, "test.retained.kept");
+
+#[wasm_bindgen_test]
+async fn a_retained_record_holds_its_own_copy_of_the_envelope() {
+    let bus = Bus::page();
+    bus.retain::<Kept>(Retention::LastValue).unwrap();
+    let sent = bus.publish::<Kept>(&Kept { n: 7 }).unwrap();
+    // a few more events, of another type, in the same shared chunk
+    for n in 0..3 {
+        bus.publish::<Level>(&Level { n }).unwrap();
+    }
+    let read = js_sys::Function::new_no_args(
+        r#"
+        const [r] = globalThis[Symbol.for("herald.bus.v1")].retained.get("test.retained.kept").events;
+        const own = r.utf8.byteOffset === 0 && r.utf8.buffer.byteLength === r.utf8.byteLength;
+        const same = r.json === new TextDecoder().decode(r.utf8);
+        return JSON.stringify([own, same, r.detail.id, r.detail.data.n, r.at > 0, r.n > 0]);
+        "#,
+    );
+    let read = read.call0(&JsValue::NULL).unwrap().as_string().unwrap();
+    assert_eq!(read, format!(r#"[true,true,"{}",7,true,true]"#, sent.id));
+}
+
 event!(Aged, "test.retained.aged");
 
 #[wasm_bindgen_test]
