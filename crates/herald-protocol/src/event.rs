@@ -1,7 +1,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{Error, Extensions};
+use crate::{Error, ExtensionValue, Extensions};
 
 /// The only CloudEvents `specversion` herald speaks.
 pub const SPEC_VERSION: &str = "1.0";
@@ -227,13 +227,25 @@ impl<T> CloudEvent<T> {
             return Err(invalid("data_base64", "must not be present together with `data`"));
         }
         if self.dataversion == Some(0) || self.extensions.contains_key(EXT_DATAVERSION) {
-            return Err(invalid(EXT_DATAVERSION, "must be a positive integer"));
+            return Err(invalid(EXT_DATAVERSION, "must be a positive integer (at most 2147483647)"));
         }
-        for (name, _) in &self.extensions {
+        for (name, value) in &self.extensions {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
                 return Err(invalid(
                     name,
                     "attribute names must consist of lower-case letters and digits",
+                ));
+            }
+            // the JSON format's numbers are the type system's Integer: 32-bit, no fraction
+            let integer = match value {
+                ExtensionValue::Integer(n) => i32::try_from(*n).is_ok(),
+                ExtensionValue::Number(_) => false,
+                ExtensionValue::String(_) | ExtensionValue::Boolean(_) => true,
+            };
+            if !integer {
+                return Err(invalid(
+                    name,
+                    "a number must be a CloudEvents Integer: a whole number from -2147483648 to 2147483647, with no fraction or exponent",
                 ));
             }
         }

@@ -12,9 +12,15 @@ use serde::ser::{Serialize, Serializer};
 pub enum ExtensionValue {
     /// A JSON string (CloudEvents String, URI, URI-reference, Timestamp, Binary).
     String(String),
-    /// A JSON number without a fraction that fits in 64 bits (CloudEvents Integer).
+    /// A JSON number without a fraction that fits in 64 bits. Only a CloudEvents Integer
+    /// (32 bits) is a valid value: [`CloudEvent::validate`] refuses the others.
+    ///
+    /// [`CloudEvent::validate`]: crate::CloudEvent::validate
     Integer(i64),
-    /// Any other JSON number.
+    /// Any other JSON number: read, so that an error can name it, but never a valid value
+    /// ([`CloudEvent::validate`] refuses it).
+    ///
+    /// [`CloudEvent::validate`]: crate::CloudEvent::validate
     Number(f64),
     /// A JSON boolean.
     Boolean(bool),
@@ -240,23 +246,38 @@ mod tests {
     fn values_are_read_as_the_json_format_writes_them() {
         let event = CloudEvent::from_json(
             br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x",
-                "text":"a","count":-3,"ratio":1.5,"huge":18446744073709551615,"flag":false,"gone":null}"#,
+                "text":"a","count":-3,"most":2147483647,"least":-2147483648,"flag":false,"gone":null}"#,
         )
         .unwrap();
         let ext = &event.extensions;
         assert_eq!(ext.get("text"), Some(&ExtensionValue::String("a".into())));
         assert_eq!(ext.get("count").and_then(ExtensionValue::as_i64), Some(-3));
-        assert_eq!(ext.get("ratio").and_then(ExtensionValue::as_f64), Some(1.5));
-        assert_eq!(ext.get("huge"), Some(&ExtensionValue::Number(u64::MAX as f64)));
+        assert_eq!(ext.get("most").and_then(ExtensionValue::as_i64), Some(i64::from(i32::MAX)));
+        assert_eq!(ext.get("least").and_then(ExtensionValue::as_i64), Some(i64::from(i32::MIN)));
         assert_eq!(ext.get("flag").and_then(ExtensionValue::as_bool), Some(false));
         assert!(!ext.contains_key("gone"), "null is absent");
         // and written back flat, in the order they came
         let text = serde_json::to_string(&event).unwrap();
-        assert!(text.ends_with(r#""text":"a","count":-3,"ratio":1.5,"huge":1.8446744073709552e+19,"flag":false}"#), "{text}");
+        assert!(text.ends_with(r#""text":"a","count":-3,"most":2147483647,"least":-2147483648,"flag":false}"#), "{text}");
         // an object or an array is no attribute value; the error names the attribute
         let error = CloudEvent::from_json(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","bad":{"a":1}}"#)
             .unwrap_err()
             .to_string();
         assert!(error.contains("`bad`"), "{error}");
+    }
+
+    #[test]
+    fn a_number_that_is_no_cloudevents_integer_is_refused_by_name() {
+        // the JSON format maps Integer to a number with only an integer part; the type
+        // system's Integer is 32-bit
+        for value in ["1.5", "5.0", "1e3", "2147483648", "-2147483649", "18446744073709551615"] {
+            let json = format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t.x","ratio":{value}}}"#);
+            let error = CloudEvent::from_json(json.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("`ratio`") && error.contains("Integer"), "{value}: {error}");
+        }
+        // dataversion too: a positive Integer
+        let json = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","dataversion":2147483648}"#;
+        let error = CloudEvent::from_json(json.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("`dataversion`"), "{error}");
     }
 }
