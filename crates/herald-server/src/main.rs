@@ -128,9 +128,9 @@ async fn main() -> ExitCode {
     }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!(%message, "the gateway cannot start");
-            eprintln!("herald-server: {message}");
+        Err(error) => {
+            tracing::error!(%error, "the gateway cannot start");
+            eprintln!("herald-server: {error}");
             ExitCode::FAILURE
         }
     }
