@@ -245,7 +245,7 @@ impl<T> CloudEvent<T> {
             if !integer {
                 return Err(invalid(
                     name,
-                    "a number must be a CloudEvents Integer: a whole number from -2147483648 to 2147483647, with no fraction or exponent",
+                    "a number must be an Integer: whole, 32-bit, no fraction or exponent",
                 ));
             }
         }
