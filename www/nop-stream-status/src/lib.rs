@@ -1,7 +1,7 @@
 //! `<nop-stream-status>`: how the page's stream is doing — the connection's state
 //! (`herald.connection`), how many events of its topics reached the bus, how many were
-//! repeats or out of order (there should be none: herald-push delivers exactly once, in
-//! order) — and the forwarding of every noise alert raised in the page to the gateway,
+//! repeats (of one among the latest 10,000) or out of order (there should be none:
+//! herald-push delivers exactly once, in order) — and the forwarding of every noise alert raised in the page to the gateway,
 //! as the same correlation chain (central logging).
 //!
 //! Attributes: `stream` — the gateway's stream URL (default: the page's
@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
 use herald_bus::Bus;
@@ -40,10 +40,40 @@ pub fn register() -> Result<(), herald_element::Error> {
 
 struct StreamStatus;
 
+/// How many of the latest events a repeat is looked for among. A stream redelivers at
+/// most what it replays after a reconnect, far fewer than this, and the memory stays the
+/// same however long the page runs.
+const RECENT: usize = 10_000;
+
+/// The (`source`, `id`) of the latest `RECENT` events: a sliding window, oldest first.
+#[derive(Default)]
+struct Recent {
+    order: VecDeque<(String, String)>,
+    known: HashSet<(String, String)>,
+}
+
+impl Recent {
+    /// Records an event; `false` when it is among the latest events already (a repeat).
+    fn insert(&mut self, source: &str, id: &str) -> bool {
+        let key = (source.to_owned(), id.to_owned());
+        if self.known.contains(&key) {
+            return false;
+        }
+        if self.order.len() == RECENT {
+            if let Some(oldest) = self.order.pop_front() {
+                self.known.remove(&oldest);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.known.insert(key);
+        true
+    }
+}
+
 #[derive(Default)]
 struct Counts {
     events: u64,
-    distinct: HashSet<(String, String)>,
+    recent: Recent,
     repeats: u64,
     out_of_order: u64,
     last_by_source: HashMap<String, Position>,
@@ -143,7 +173,7 @@ impl View {
     fn count(&mut self, event: &herald_bus::CloudEvent) {
         let counts = &mut self.counts;
         counts.events += 1;
-        if !counts.distinct.insert((event.source.clone(), event.id.clone())) {
+        if !counts.recent.insert(&event.source, &event.id) {
             counts.repeats += 1;
         }
         let position = event
@@ -170,9 +200,29 @@ impl View {
     fn render(&self) {
         let c = &self.counts;
         self.events.set_text_content(Some(&c.events.to_string()));
-        self.distinct.set_text_content(Some(&c.distinct.len().to_string()));
+        self.distinct.set_text_content(Some(&(c.events - c.repeats).to_string()));
         self.repeats.set_text_content(Some(&c.repeats.to_string()));
         self.out_of_order.set_text_content(Some(&c.out_of_order.to_string()));
         self.forwarded.set_text_content(Some(&c.forwarded.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Recent, RECENT};
+
+    #[test]
+    fn a_repeat_is_found_among_the_latest_events_and_the_window_stays_bounded() {
+        let mut recent = Recent::default();
+        assert!(recent.insert("/s", "1"));
+        assert!(!recent.insert("/s", "1"), "a repeat");
+        assert!(recent.insert("/t", "1"), "the same id from another source");
+        for n in 2..=RECENT + 1 {
+            assert!(recent.insert("/s", &n.to_string()));
+        }
+        assert_eq!((recent.order.len(), recent.known.len()), (RECENT, RECENT));
+        // the first events have left the window; the latest are still there
+        assert!(recent.insert("/s", "1"));
+        assert!(!recent.insert("/s", &RECENT.to_string()));
     }
 }
