@@ -6,10 +6,11 @@
 // `herald.push.v1`, docs/protocol.md §2.10), which a herald module on the page carries
 // into the bus; it opens no connection of its own. It raises `nop.noise.alert` when a sensor has more than
 // `max-loud` readings (default 3) above `threshold` dB (default 85) within `window-s`
-// seconds (default 60), and lists the alerts. Clicking an alert publishes
+// seconds (default 60), and lists the latest 50 alerts. Clicking an alert publishes
 // `nop.sensor.selected`; the selected sensor's alerts are highlighted.
 
 const SOURCE = "/mfe/nop-alerts";
+const LISTED = 50;
 let sequence = 0;
 let nextId = 1;
 const moduleId = Math.random().toString(16).slice(2, 10);
@@ -144,6 +145,7 @@ class NopAlerts extends HTMLElement {
     item.querySelector("button").textContent = alert.sensor;
     item.querySelector("span").textContent = `${alert.count} loud readings`;
     this.#list.prepend(item);
+    while (this.#list.children.length > LISTED) this.#list.lastElementChild.remove();
   }
 
   #select(sensor) {
