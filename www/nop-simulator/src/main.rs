@@ -50,7 +50,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let run = now_millis();
     let mut rng = Rng(run | 1);
-    let mut levels: Vec<f64> = (0..cli.sensors).map(|i| 55.0 + 5.0 * f64::from(i)).collect();
+    // each sensor's ambient level: 55 dB, 60 dB, …
+    let ambient: Vec<f64> = (0..cli.sensors).map(|i| 55.0 + 5.0 * f64::from(i)).collect();
+    let mut levels = ambient.clone();
     let client = reqwest::Client::new();
     let url = format!("{}/events", cli.gateway.trim_end_matches('/'));
     eprintln!("nop-simulator: posting readings of {} sensors to {url}", cli.sensors);
@@ -63,8 +65,10 @@ async fn main() -> ExitCode {
         }
         interval.tick().await;
         for (i, level) in levels.iter_mut().enumerate() {
-            // a random walk around 60 dB with the odd loud spike
-            *level = (*level + (rng.next_f64() - 0.5) * 6.0).clamp(35.0, 80.0);
+            // a random walk that keeps returning to the sensor's ambient level, with the odd
+            // loud spike
+            let pull = (ambient[i] - *level) * 0.1;
+            *level = (*level + pull + (rng.next_f64() - 0.5) * 6.0).clamp(35.0, 80.0);
             // the last sensor stands by a busy road: loud peaks are common there
             let peak_chance = if i + 1 == levels_len { 0.3 } else { 0.03 };
             let spike = if rng.next_f64() < peak_chance { 15.0 + rng.next_f64() * 10.0 } else { 0.0 };
