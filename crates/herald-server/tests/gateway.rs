@@ -150,6 +150,43 @@ async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
 }
 
 #[tokio::test]
+async fn every_error_is_a_problem_document_also_of_routing_and_static_files() {
+    let dir = std::env::temp_dir().join(format!("herald-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
+    let gw = start(AppState::new(EventLog::in_memory()).with_static_dir(&dir)).await;
+    let cases = [
+        // (method, path, status, Allow, a word of the detail)
+        ("GET", "/events", 405, Some("POST"), "GET"),
+        ("DELETE", "/events/stream", 405, Some("GET,HEAD"), "DELETE"),
+        ("POST", "/index.html", 405, Some("GET,HEAD"), "not allowed"),
+        ("GET", "/no-such-file.js", 404, None, "no such"),
+        ("GET", "/events/ws", 400, None, "upgrade"),
+    ];
+    for (method, path, status, allow, needle) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = gw.client.request(method.clone(), format!("{}{path}", gw.base)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{method} {path}");
+        assert_eq!(
+            response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned()).as_deref(),
+            allow,
+            "{method} {path}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], status);
+        assert_eq!(problem["type"], "about:blank");
+        assert!(problem["title"].is_string());
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{method} {path}: {problem}");
+    }
+    // and a file that is there is served as it is
+    let page = gw.client.get(format!("{}/index.html", gw.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), "<p>hi</p>");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn stream_delivers_matching_events_with_positions_as_ids() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     let mut sse = gw.stream("topic=nop.noise.*&topic=nop.sensor.selected", None).await;
