@@ -50,8 +50,9 @@ COMMANDS:
                            (default docs/nop.png).
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
                            mitt (npm): events/s and the ratio of each to raw JS (the median
-                           over rounds of each round's ratio), then where a herald event's
-                           time goes, part by part.
+                           over rounds of each round's ratio), herald's DOM transport alone
+                           (an envelope written once), then where a herald event's time
+                           goes: in place (one case less another) and part by part.
     bench size             Build release bundles and print each micro-frontend's wasm and JS
                            glue (wasm-bindgen's module and snippets) sizes, raw and gzipped,
                            after wasm-opt.
