@@ -61,13 +61,12 @@ impl Writer {
     fn string(&mut self, text: &str) {
         self.out.push('"');
         let bytes = text.as_bytes();
-        if plain_run(bytes) == bytes.len() {
-            self.out.push_str(text);
-            self.out.push('"');
-            return;
-        }
         let mut start = 0;
-        for (i, &byte) in bytes.iter().enumerate() {
+        loop {
+            // the run of bytes that need no escape, copied as they are
+            let end = start + plain_run(bytes.get(start..).unwrap_or_default());
+            self.out.push_str(text.get(start..end).unwrap_or_default());
+            let Some(&byte) = bytes.get(end) else { break };
             let escape = match byte {
                 b'"' => "\\\"",
                 b'\\' => "\\\\",
@@ -76,10 +75,8 @@ impl Writer {
                 b'\t' => "\\t",
                 0x08 => "\\b",
                 0x0c => "\\f",
-                0..=0x1f => "",
-                _ => continue,
+                _ => "",
             };
-            self.out.push_str(text.get(start..i).unwrap_or_default());
             if escape.is_empty() {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 self.out.push_str("\\u00");
@@ -88,9 +85,8 @@ impl Writer {
             } else {
                 self.out.push_str(escape);
             }
-            start = i + 1;
+            start = end + 1;
         }
-        self.out.push_str(text.get(start..).unwrap_or_default());
         self.out.push('"');
     }
 
