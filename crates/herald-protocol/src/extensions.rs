@@ -27,6 +27,18 @@ pub enum ExtensionValue {
 }
 
 impl ExtensionValue {
+    /// A JSON number without sign or fraction, as read: an `Integer` when it fits in an
+    /// `i64`, else a `Number` (which [`CloudEvent::validate`] refuses, as it does an
+    /// `Integer` beyond 32 bits).
+    ///
+    /// [`CloudEvent::validate`]: crate::CloudEvent::validate
+    pub fn unsigned(n: u64) -> Self {
+        match i64::try_from(n) {
+            Ok(n) => ExtensionValue::Integer(n),
+            Err(_) => ExtensionValue::Number(n as f64),
+        }
+    }
+
     /// The string, if the value is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -131,10 +143,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Scalar, E> {
-        Ok(Scalar(Some(match i64::try_from(n) {
-            Ok(n) => ExtensionValue::Integer(n),
-            Err(_) => ExtensionValue::Number(n as f64),
-        })))
+        Ok(Scalar(Some(ExtensionValue::unsigned(n))))
     }
 
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<Scalar, E> {

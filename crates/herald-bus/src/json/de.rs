@@ -47,10 +47,7 @@ pub fn envelope(text: &str) -> Result<CloudEvent<RawJson<'_>>, Error> {
                 Token::Null => None,
                 Token::Bool(b) => Some(ExtensionValue::Boolean(b)),
                 Token::Str(text) => Some(ExtensionValue::String(text.into_string())),
-                Token::Number(Number::Unsigned(n)) => Some(match i64::try_from(n) {
-                    Ok(n) => ExtensionValue::Integer(n),
-                    Err(_) => ExtensionValue::Number(n as f64),
-                }),
+                Token::Number(Number::Unsigned(n)) => Some(ExtensionValue::unsigned(n)),
                 Token::Number(Number::Signed(n)) => Some(ExtensionValue::Integer(n)),
                 Token::Number(Number::Float(n)) => Some(ExtensionValue::Number(n)),
                 Token::Array | Token::Object => {
