@@ -237,12 +237,8 @@ impl<T> CloudEvent<T> {
                 ));
             }
             // the JSON format's numbers are the type system's Integer: 32-bit, no fraction
-            let integer = match value {
-                ExtensionValue::Integer(n) => i32::try_from(*n).is_ok(),
-                ExtensionValue::Number(_) => false,
-                ExtensionValue::String(_) | ExtensionValue::Boolean(_) => true,
-            };
-            if !integer {
+            let number = matches!(value, ExtensionValue::Integer(_) | ExtensionValue::Number(_));
+            if number && value.as_integer().is_none() {
                 return Err(invalid(
                     name,
                     "a number must be an Integer: whole, 32-bit, no fraction or exponent",

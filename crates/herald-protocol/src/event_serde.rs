@@ -199,7 +199,7 @@ impl<T> Attributes<T> {
                 event.sequence = Some(n);
                 return Ok(());
             }
-        } else if let Some(version) = value.as_i64().and_then(|v| i32::try_from(v).ok()).and_then(|v| u32::try_from(v).ok()) {
+        } else if let Some(version) = value.as_integer().and_then(|v| u32::try_from(v).ok()) {
             event.dataversion = Some(version);
             return Ok(());
         }

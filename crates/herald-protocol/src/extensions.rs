@@ -55,6 +55,12 @@ impl ExtensionValue {
         }
     }
 
+    /// The value as a CloudEvents Integer (a whole number of 32 bits), if it is one: the
+    /// only number an attribute may hold.
+    pub fn as_integer(&self) -> Option<i32> {
+        self.as_i64().and_then(|n| i32::try_from(n).ok())
+    }
+
     /// The number, if the value is one (an integer too).
     pub fn as_f64(&self) -> Option<f64> {
         match self {
