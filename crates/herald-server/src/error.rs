@@ -1,4 +1,4 @@
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use thiserror::Error;
@@ -151,9 +151,10 @@ pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
 const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Makes every error response a problem document, also those the gateway's own handlers
-/// do not write (axum's extractor rejections, the static files' service): their text, if
-/// any, becomes `detail`; their other headers (`Allow`, say) stay.
-pub(crate) async fn problem_documents(response: Response) -> Response {
+/// do not write (axum's 404 and 405, its extractors' rejections, the static files'
+/// service): their text becomes `detail`, or, when they have none, what [`AppError`] says
+/// of their status; their other headers (`Allow`, say) stay.
+pub(crate) async fn problem_documents(method: Method, response: Response) -> Response {
     let status = response.status();
     let is_problem = response
         .headers()
@@ -166,11 +167,14 @@ pub(crate) async fn problem_documents(response: Response) -> Response {
     // such bodies are short texts; a longer one is cut, not waited for
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
-    let detail = match text.trim() {
-        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
-        text => text.to_owned(),
+    let mut response = match (status, text.trim()) {
+        (StatusCode::NOT_FOUND, "") => AppError::NotFound.into_response(),
+        (StatusCode::METHOD_NOT_ALLOWED, "") => {
+            AppError::MethodNotAllowed(format!("this route does not take {method}")).into_response()
+        }
+        (_, "") => problem(status, &status.canonical_reason().unwrap_or("error").to_lowercase()),
+        (_, text) => problem(status, text),
     };
-    let mut response = problem(status, &detail);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             response.headers_mut().insert(name.clone(), value.clone());

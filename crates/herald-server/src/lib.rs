@@ -54,7 +54,6 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::handler::HandlerWithoutStateExt;
 use axum::Router;
 use tokio::sync::watch;
 use tower_http::services::ServeDir;
@@ -229,15 +228,6 @@ fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
     )
 }
 
-async fn not_found() -> AppError {
-    AppError::NotFound
-}
-
-/// A known route asked with a method it does not take; axum adds the `Allow` header.
-async fn method_not_allowed(method: Method) -> AppError {
-    AppError::MethodNotAllowed(format!("this route does not take {method}"))
-}
-
 /// The gateway's router.
 pub fn app(state: AppState) -> Router {
     let static_dir = state.static_dir.clone();
@@ -250,18 +240,14 @@ pub fn app(state: AppState) -> Router {
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_route))
-        // after the routes: it applies to those registered before it
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     let router = match static_dir {
-        Some(dir) => router.fallback_service(
-            ServeDir::new(dir)
-                .append_index_html_on_directories(true)
-                .not_found_service(not_found.into_service()),
-        ),
-        None => router.fallback(not_found),
+        Some(dir) => router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        None => router,
     };
+    // every error answered as a problem document: also axum's own 404 and 405, the static
+    // files' and the extractors' rejections
     let router = router.layer(axum::middleware::map_response(error::problem_documents));
     match cors {
         Some(cors) => router.layer(cors),

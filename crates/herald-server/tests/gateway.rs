@@ -159,7 +159,7 @@ async fn every_error_is_a_problem_document_also_of_routing_and_static_files() {
         // (method, path, status, Allow, a word of the detail)
         ("GET", "/events", 405, Some("POST"), "GET"),
         ("DELETE", "/events/stream", 405, Some("GET,HEAD"), "DELETE"),
-        ("POST", "/index.html", 405, Some("GET,HEAD"), "not allowed"),
+        ("POST", "/index.html", 405, Some("GET,HEAD"), "POST"),
         ("GET", "/no-such-file.js", 404, None, "no such"),
         ("GET", "/events/ws", 400, None, "upgrade"),
     ];
