@@ -25,9 +25,10 @@ use wasm_bindgen::prelude::*;
 // - `HeraldEvent`: a herald bus event, with its envelope as UTF-8 bytes, as JSON text and
 //   as `detail`.
 // - `jsonOfDetail`: earlier herald publishers kept the text on the detail.
-// - `utf8Of`: an event's envelope as UTF-8 bytes: the bytes a herald event carries, else
-//   its text (an earlier herald publisher's) or its detail's JSON, encoded; `undefined`
-//   if the detail is not a JSON object.
+// - `utf8Of`: the envelope of an event (its bytes and text under the symbols) or of a
+//   retained record (under `utf8` and `json`) as UTF-8 bytes: the bytes a herald event
+//   carries, else its text (an earlier herald publisher's) or its detail's JSON, encoded;
+//   `undefined` if the detail is not a JSON object.
 // - `herald_dispatch`: `utf8` is a view of the publisher's wasm memory, there only for
 //   this call: the event keeps a copy.
 // - `crashed`: set when this wasm module panicked: it must not be called again (its state
@@ -93,11 +94,11 @@ function jsonOfDetail(detail) {
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
 }
-function utf8Of(event) {
-  const utf8 = event[UTF8_KEY];
+function utf8Of(holder, utf8Key, jsonKey) {
+  const utf8 = holder[utf8Key];
   if (utf8 instanceof Uint8Array) return utf8;
-  const json = event[JSON_KEY];
-  const text = typeof json === "string" ? json : jsonOfDetail(event.detail);
+  const json = holder[jsonKey];
+  const text = typeof json === "string" ? json : jsonOfDetail(holder.detail);
   return text === undefined ? undefined : encoder.encode(text);
 }
 const INIT = { bubbles: true, composed: true, cancelable: false };
@@ -121,7 +122,7 @@ export function herald_listen(target, name, callback) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      callback(utf8Of(e), e);
+      callback(utf8Of(e, UTF8_KEY, JSON_KEY), e);
     } catch (error) {
       if (!crashed) throw error;
     }
@@ -133,10 +134,7 @@ export function herald_unlisten(target, name, listener) {
   target.removeEventListener(name, listener);
 }
 export function herald_record_utf8(record) {
-  const utf8 = record.utf8;
-  if (utf8 instanceof Uint8Array) return utf8;
-  const text = record.json ?? jsonOfDetail(record.detail);
-  return text === undefined ? undefined : encoder.encode(text);
+  return utf8Of(record, "utf8", "json");
 }
 function state() {
   let s = globalThis[KEY];
