@@ -1,8 +1,9 @@
 //! `<nop-stream-status>`: how the page's stream is doing — the connection's state
 //! (`herald.connection`), how many events of its topics reached the bus, how many were
 //! repeats (of one among the latest 10,000) or out of order (there should be none:
-//! herald-push delivers exactly once, in order) — and the forwarding of every noise alert raised in the page to the gateway,
-//! as the same correlation chain (central logging).
+//! herald-push delivers exactly once, in order) — and the forwarding of every noise
+//! alert raised in the page to the gateway, as the same correlation chain (central
+//! logging).
 //!
 //! Attributes: `stream` — the gateway's stream URL (default: the page's
 //! `<meta name="herald-stream">`, else `/events/stream`); `topics` —
