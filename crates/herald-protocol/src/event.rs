@@ -196,6 +196,28 @@ impl<T> CloudEvent<T> {
                 return Err(invalid(name, "must be a non-empty string"));
             }
         }
+        // every String-typed attribute (and the other text ones) holds only the characters
+        // the CloudEvents type system allows in a String
+        let text = [
+            ("id", Some(&self.id)),
+            ("source", Some(&self.source)),
+            ("type", Some(&self.ty)),
+            ("subject", self.subject.as_ref()),
+            ("time", self.time.as_ref()),
+            ("datacontenttype", self.datacontenttype.as_ref()),
+            ("dataschema", self.dataschema.as_ref()),
+            ("correlationid", self.correlationid.as_ref()),
+            ("causationid", self.causationid.as_ref()),
+        ];
+        let extensions = self.extensions.iter().filter_map(|(name, value)| match value {
+            ExtensionValue::String(s) => Some((&name[..], Some(s))),
+            _ => None,
+        });
+        for (name, value) in text.into_iter().chain(extensions) {
+            if value.is_some_and(|v| !is_string(v)) {
+                return Err(invalid(name, "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or noncharacters"));
+            }
+        }
         if self.source.chars().any(char::is_whitespace) {
             return Err(invalid("source", "must be a URI-reference (no whitespace)"));
         }
@@ -263,6 +285,16 @@ impl CloudEvent<Value> {
     pub fn decode<T: DeserializeOwned>(self) -> Result<CloudEvent<T>, Error> {
         self.try_map_data(|data| T::deserialize(data).map_err(|e| invalid("data", &e.to_string())))
     }
+}
+
+/// Whether `value` is a CloudEvents String: no control characters (U+0000-U+001F,
+/// U+007F-U+009F) and no noncharacters (U+FDD0-U+FDEF, the last two code points of each
+/// plane); a Rust `str` has no surrogates.
+fn is_string(value: &str) -> bool {
+    !value.chars().any(|c| {
+        let n = c as u32;
+        c.is_control() || (0xFDD0..=0xFDEF).contains(&n) || n & 0xFFFE == 0xFFFE
+    })
 }
 
 fn invalid(name: &str, reason: &str) -> Error {
@@ -423,6 +455,24 @@ mod tests {
             let err = parse(v).unwrap_err().to_string();
             assert!(err.contains(attr), "{attr}: {err}");
         }
+    }
+
+    #[test]
+    fn strings_refuse_control_characters_and_noncharacters() {
+        // the CloudEvents type system's String: U+0000-U+001F, U+007F-U+009F, U+FDD0-U+FDEF
+        // and the last two code points of each plane are not allowed
+        for attr in ["id", "source", "type", "subject", "correlationid", "causationid", "traceparent"] {
+            for bad in ["a\u{0}b", "\u{1f}", "x\u{7f}", "\u{85}", "\u{9f}y", "\u{fdd0}", "\u{fffe}", "\u{1ffff}", "\n"] {
+                let mut v = minimal();
+                v[attr] = json!(bad);
+                let err = parse(v).unwrap_err().to_string();
+                assert!(err.contains(attr) && err.contains("control"), "{attr} {bad:?}: {err}");
+            }
+        }
+        // other characters outside ASCII are fine
+        let mut v = minimal();
+        v["subject"] = json!("Straße \u{a0}€ 😀 \u{fdcf}\u{fdf0}\u{fffd}");
+        assert!(parse(v).is_ok());
     }
 
     #[test]

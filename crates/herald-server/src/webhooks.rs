@@ -88,9 +88,11 @@ fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> Result<(
     let value = headers
         .get(SIGNATURE_HEADER)
         .ok_or_else(|| AppError::Unauthorized(format!("the `{SIGNATURE_HEADER}` signature header is missing")))?;
-    let value = value.to_str().unwrap_or("");
-    let hex = value.strip_prefix("sha256=").unwrap_or(value);
-    let signature = decode_hex(hex.trim())
+    let signature = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.trim().strip_prefix("sha256="))
+        .and_then(decode_hex)
         .ok_or_else(|| AppError::Unauthorized(format!("`{SIGNATURE_HEADER}` is not `sha256=` and hex digits")))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(body);
