@@ -48,6 +48,16 @@ pub struct Config {
     pub max_queue_bytes: Option<usize>,
     /// `--dev-no-auth`.
     pub dev_no_auth: Option<bool>,
+    /// `--header-read-timeout-secs`.
+    pub header_read_timeout_secs: Option<u64>,
+    /// `--body-read-timeout-secs`.
+    pub body_read_timeout_secs: Option<u64>,
+    /// `--write-timeout-secs`.
+    pub write_timeout_secs: Option<u64>,
+    /// `--max-header-bytes`.
+    pub max_header_bytes: Option<usize>,
+    /// `--max-connections-per-ip`.
+    pub max_connections_per_ip: Option<usize>,
     /// `--cors-origin` (each).
     #[serde(default)]
     pub cors_origins: Vec<String>,

@@ -61,6 +61,9 @@ pub enum AppError {
     /// header lists those it takes).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 408: the request body did not arrive within the body read timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -90,11 +93,30 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl AppError {
+    /// The error for a request body that could not be read: `413` over `limit`, `408`
+    /// when it did not arrive in time, `400` otherwise.
+    pub(crate) fn body(rejection: axum::extract::rejection::BytesRejection, limit: usize) -> AppError {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::PayloadTooLarge { limit };
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(error) = cause {
+            if let Some(timeout) = error.downcast_ref::<crate::serve::BodyTimeout>() {
+                return AppError::RequestTimeout(timeout.to_string());
+            }
+            cause = error.source();
+        }
+        AppError::BadRequest(format!("could not read the request body: {rejection}"))
     }
 }
 

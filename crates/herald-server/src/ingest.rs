@@ -38,12 +38,7 @@ pub(crate) async fn post_events(
             if media_type.is_empty() { "(none)" } else { &media_type }
         )));
     }
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge {
-            limit: state.max_body_bytes,
-        },
-        _ => AppError::BadRequest(format!("could not read the request body: {rejection}")),
-    })?;
+    let body = body.map_err(|rejection| AppError::body(rejection, state.max_body_bytes))?;
 
     let (events, batch) = if media_type == CLOUDEVENTS_BATCH_JSON {
         (batch_events(&body)?, true)
@@ -67,10 +62,12 @@ pub(crate) async fn post_events(
 
 /// Stores `events` (from a body of `bytes`), counts and logs them; their positions.
 pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize) -> Result<Vec<Position>, AppError> {
-    let summary: Vec<(String, String, String)> = events
-        .iter()
-        .map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned()))
-        .collect();
+    // each event is a debug line (a summary of them is at info, [`crate::log_summaries`])
+    let summary: Vec<(String, String, String)> = if tracing::enabled!(tracing::Level::DEBUG) {
+        events.iter().map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned())).collect()
+    } else {
+        Vec::new()
+    };
     let log = state.log.clone();
     let (count, started) = (events.len(), std::time::Instant::now());
     let positions = tokio::task::spawn_blocking(move || log.append_all(events))
@@ -78,7 +75,7 @@ pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usiz
         .map_err(|join| AppError::Internal(format!("ingest was interrupted: {join}")))??;
     state.metrics.ingested(count, bytes, started.elapsed());
     for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
-        tracing::info!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
+        tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
     }
     Ok(positions)
 }
@@ -170,7 +167,7 @@ pub(crate) fn insert_data(
 
 /// Percent-decodes a header value (the CloudEvents HTTP binding encodes non-ASCII, space,
 /// `"` and `%` that way); `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(value: &str) -> Option<String> {
+pub(crate) fn percent_decode(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

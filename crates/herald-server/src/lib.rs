@@ -17,17 +17,17 @@
 //! Errors are RFC 9457 `application/problem+json` documents. `docs/protocol.md` in the
 //! repository is the wire specification.
 //!
-//! The router is built by [`app`] from an [`AppState`], so that tests serve exactly the
-//! router the binary serves:
+//! The router is built by [`app`] from an [`AppState`], and [`serve`] serves it with the
+//! connection limits ([`Limits`]), so that tests serve exactly what the binary serves:
 //!
 //! ```no_run
-//! use herald_server::{app, AppState, EventLog};
+//! use herald_server::{serve, AppState, EventLog};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let log = EventLog::open("./.herald".as_ref())?;
 //! let state = AppState::new(log).with_static_dir("dist");
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
-//! axum::serve(listener, app(state)).await?;
+//! serve(listener, state).await?;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
@@ -35,11 +35,13 @@
 
 pub mod auth;
 mod config;
+mod cors;
 mod error;
 mod feed;
 mod ingest;
 mod log;
 mod metrics;
+mod serve;
 pub mod store;
 mod stream;
 mod webhooks;
@@ -49,10 +51,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, Method};
-use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+use axum::http::HeaderValue;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
@@ -67,6 +69,7 @@ pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
 pub use log::{EventLog, Fed};
 pub use store::{EventStore, NatsConfig, NatsStore, Retention, SqliteStore, Stored};
 pub use metrics::Metrics;
+pub use serve::{serve, Limits, MAX_URI_BYTES, SEND_BUFFER_BYTES};
 
 /// The default limit on a posted body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -82,6 +85,7 @@ pub struct AppState {
     static_dir: Option<PathBuf>,
     max_body_bytes: usize,
     max_queue_bytes: usize,
+    limits: Limits,
     auth: Option<Arc<Auth>>,
     cors_origins: Vec<HeaderValue>,
     webhooks: Arc<HashMap<String, Webhook>>,
@@ -101,6 +105,7 @@ impl AppState {
             static_dir: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            limits: Limits::default(),
             auth: None,
             cors_origins: Vec::new(),
             webhooks: Arc::default(),
@@ -126,6 +131,12 @@ impl AppState {
     /// with a `herald.slow` notice.
     pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Sets the connection limits and timeouts [`serve`] applies.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -196,6 +207,38 @@ pub async fn enforce_retention(state: AppState, interval: std::time::Duration) {
     }
 }
 
+/// Logs, every `interval` until the shutdown signal, a summary at `info` of what the
+/// gateway did (events accepted and delivered, open streams), and a warning when log
+/// lines were dropped because the log sink did not keep up. Run it beside the server.
+pub async fn log_summaries(state: AppState, interval: std::time::Duration) {
+    let mut shutdown = state.shutdown.clone();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let metrics = state.metrics.clone();
+    let (mut accepted, mut delivered, mut dropped) =
+        (metrics.ingested_events(), metrics.delivered_events(), metrics.dropped_log_lines());
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick() => {}
+        }
+        let now = (metrics.ingested_events(), metrics.delivered_events(), metrics.dropped_log_lines());
+        if now.0 > accepted || now.1 > delivered {
+            tracing::info!(
+                accepted = now.0 - accepted,
+                delivered = now.1 - delivered,
+                streams = metrics.connections(),
+                head = %state.log.head(),
+                seconds = interval.as_secs(),
+                "events since the last summary"
+            );
+        }
+        if now.2 > dropped {
+            tracing::warn!(dropped = now.2 - dropped, "log lines dropped: the log sink is not keeping up");
+        }
+        (accepted, delivered, dropped) = now;
+    }
+}
+
 /// `200 ok`, or `503` with the reason when the store cannot take events (NATS down).
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -212,27 +255,13 @@ async fn metrics_route(axum::extract::State(state): axum::extract::State<AppStat
     )
 }
 
-/// CORS for the configured origins: credentials allowed (the token cookie), any
-/// request header (the CloudEvents binary mode sends `ce-*` headers).
-fn cors_layer(origins: &[HeaderValue]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers(AllowHeaders::mirror_request())
-            .allow_credentials(true)
-            .max_age(std::time::Duration::from_secs(600)),
-    )
-}
-
-/// The gateway's router.
+/// The gateway's router. [`serve`] serves it with the connection limits; the request
+/// limits (head size, body time) are layers of the router itself.
 pub fn app(state: AppState) -> Router {
     let static_dir = state.static_dir.clone();
     let limit = state.max_body_bytes;
-    let cors = cors_layer(&state.cors_origins);
+    let limits = state.limits.clone();
+    let cors_origins = Arc::new(state.cors_origins.clone());
     let router = Router::new()
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
@@ -243,14 +272,23 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     let router = match static_dir {
-        Some(dir) => router.fallback_service(ServeDir::new(dir).append_index_html_on_directories(true)),
+        Some(dir) => {
+            // files are served from inside the folder only, links out of it are not followed
+            let root = Arc::new(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone()));
+            let files = ServeDir::new(dir).append_index_html_on_directories(true);
+            router.fallback_service(tower::Layer::layer(&from_fn_with_state(root, serve::inside_static_dir), files))
+        }
         None => router,
     };
     // every error answered as a problem document: also axum's own 404 and 405, the static
     // files' and the extractors' rejections
-    let router = router.layer(axum::middleware::map_response(error::problem_documents));
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
+    let router = router
+        .layer(map_response(error::problem_documents))
+        .layer(from_fn_with_state(limits.body_read_timeout, serve::body_deadline))
+        .layer(from_fn_with_state(limits.max_header_bytes, serve::head_limits));
+    if cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(from_fn_with_state(cors_origins, cors::cors))
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use clap::{Parser, ValueEnum};
 use herald_server::{
-    app, enforce_retention, AppState, Auth, Config, EventLog, NatsConfig, NatsStore, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_QUEUE_BYTES,
+    enforce_retention, log_summaries, serve, AppState, Auth, Config, EventLog, Limits, NatsConfig, NatsStore,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES,
 };
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -20,7 +20,9 @@ use tracing_subscriber::EnvFilter;
 ///
 /// Settings come from flags, else the environment variable named in brackets, else the
 /// --config file, else the default. Retention rules and webhooks are set in the config
-/// file only. Logs go to standard error, filtered by RUST_LOG (default: info).
+/// file only. Logs go to standard error, filtered by RUST_LOG (default: info), through a
+/// bounded buffer: a log sink that does not keep up loses lines (counted in
+/// herald_log_lines_dropped_total), never stalls the gateway.
 #[derive(Debug, Parser)]
 #[command(name = "herald-server", version)]
 struct Cli {
@@ -88,6 +90,30 @@ struct Cli {
     #[arg(long, env = "HERALD_MAX_QUEUE_BYTES")]
     max_queue_bytes: Option<usize>,
 
+    /// Seconds a client has to send a whole request head (from its first byte; an idle
+    /// keep-alive connection is closed after it too) [default: 10].
+    #[arg(long, env = "HERALD_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+
+    /// Seconds a client has to send a whole request body; slower is 408 [default: 30].
+    #[arg(long, env = "HERALD_BODY_READ_TIMEOUT_SECS")]
+    body_read_timeout_secs: Option<u64>,
+
+    /// Seconds a connection may take no byte of what the gateway writes to it (a client
+    /// that stopped reading its stream) before it is closed [default: 10].
+    #[arg(long, env = "HERALD_WRITE_TIMEOUT_SECS")]
+    write_timeout_secs: Option<u64>,
+
+    /// Largest request header fields in bytes (names, values, separators); larger is 431
+    /// [default: 16384].
+    #[arg(long, env = "HERALD_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<usize>,
+
+    /// Most connections open at once from one IP address; more are closed at once
+    /// [default: no limit].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
+
     /// Turns authorization off: anyone may publish and subscribe to everything. Allowed
     /// only when --listen is a loopback address.
     #[arg(long, env = "HERALD_DEV_NO_AUTH")]
@@ -117,16 +143,27 @@ enum LogFormat {
     Text,
 }
 
+/// Log lines buffered for standard error before new ones are dropped.
+const LOG_BUFFER_LINES: usize = 8192;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // a writer thread drains a bounded queue into standard error: a stalled log sink
+    // (a pipe nobody reads) costs log lines, never a worker blocked in write(2)
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("herald-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match cli.log_format {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Text => logs.init(),
     }
-    match run(cli).await {
+    match run(cli, move || dropped.dropped_lines() as u64).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the gateway cannot start");
@@ -136,7 +173,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'static) -> Result<(), String> {
     let file = match &cli.config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -190,7 +227,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         .with_max_body_bytes(cli.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES))
         .with_max_queue_bytes(cli.max_queue_bytes.or(file.max_queue_bytes).unwrap_or(DEFAULT_MAX_QUEUE_BYTES))
         .with_retention(file.retention_rules()?)
+        .with_limits(limits(&cli, &file))
         .with_shutdown(stop_rx);
+    state.metrics().count_dropped_log_lines(dropped_log_lines);
     if let Some(auth) = auth {
         state = state.with_auth(auth);
     }
@@ -218,16 +257,29 @@ async fn run(cli: Cli) -> Result<(), String> {
 
     let interval = Duration::from_secs(file.retention_interval_secs.unwrap_or(30).max(1));
     tokio::spawn(enforce_retention(state.clone(), interval));
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: draining streams");
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    tokio::spawn(log_summaries(state.clone(), Duration::from_secs(10)));
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining streams");
+        let _ = stop_tx.send(true);
+    });
+    serve(listener, state).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The connection limits: flag, else file, else default.
+fn limits(cli: &Cli, file: &Config) -> Limits {
+    let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| flag.or(key).map_or(default, Duration::from_secs);
+    let default = Limits::default();
+    let mut limits = default.clone();
+    limits.header_read_timeout =
+        secs(cli.header_read_timeout_secs, file.header_read_timeout_secs, default.header_read_timeout);
+    limits.body_read_timeout = secs(cli.body_read_timeout_secs, file.body_read_timeout_secs, default.body_read_timeout);
+    limits.write_timeout = secs(cli.write_timeout_secs, file.write_timeout_secs, default.write_timeout);
+    limits.max_header_bytes = cli.max_header_bytes.or(file.max_header_bytes).unwrap_or(default.max_header_bytes);
+    limits.max_connections_per_ip = cli.max_connections_per_ip.or(file.max_connections_per_ip);
+    limits
 }
 
 fn auth(cli: &Cli, file: &Config) -> Result<Option<Auth>, String> {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The gateway's counters, shared by every route.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Metrics {
     connections: AtomicI64,
     ingested: AtomicU64,
@@ -14,6 +14,9 @@ pub struct Metrics {
     delivered_bytes: AtomicU64,
     replayed: AtomicU64,
     slow: AtomicU64,
+    write_timeouts: AtomicU64,
+    refused: AtomicU64,
+    log_dropped: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>,
     append_micros: AtomicU64,
     appends: AtomicU64,
 }
@@ -38,6 +41,38 @@ impl Metrics {
 
     pub(crate) fn slow_disconnect(&self) {
         self.slow.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed because its peer took nothing written to it in time: it
+    /// counts as a slow disconnect too.
+    pub(crate) fn write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Ordering::Relaxed);
+        self.slow_disconnect();
+    }
+
+    pub(crate) fn refused_connection(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads the count of log lines dropped (the log writer's) for `/metrics`; the
+    /// first call wins.
+    pub fn count_dropped_log_lines(&self, dropped: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.log_dropped.set(Box::new(dropped));
+    }
+
+    /// Log lines dropped because the log sink did not keep up.
+    pub fn dropped_log_lines(&self) -> u64 {
+        self.log_dropped.get().map_or(0, |dropped| dropped())
+    }
+
+    /// Events accepted since the gateway started.
+    pub fn ingested_events(&self) -> u64 {
+        self.ingested.load(Ordering::Relaxed)
+    }
+
+    /// Events sent live to streams since the gateway started.
+    pub fn delivered_events(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// Counts an open stream until the guard is dropped.
@@ -70,10 +105,34 @@ impl Metrics {
             "Streams ended because they fell too far behind.",
             get(&self.slow),
         );
+        metric(
+            "herald_write_timeouts_total",
+            "counter",
+            "Connections closed because the peer took nothing written to it within the write timeout.",
+            get(&self.write_timeouts),
+        );
+        metric(
+            "herald_connections_refused_total",
+            "counter",
+            "Connections closed at once: over the per-IP limit.",
+            get(&self.refused),
+        );
+        metric(
+            "herald_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the log sink did not keep up.",
+            self.dropped_log_lines().to_string(),
+        );
         let seconds = self.append_micros.load(Ordering::Relaxed) as f64 / 1e6;
         metric("herald_store_append_seconds_sum", "counter", "Time spent storing accepted events.", format!("{seconds}"));
         metric("herald_store_append_seconds_count", "counter", "Store appends (a batch is one).", get(&self.appends));
         out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("connections", &self.connections()).finish_non_exhaustive()
     }
 }
 

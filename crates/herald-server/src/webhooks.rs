@@ -61,10 +61,7 @@ pub(crate) async fn post_webhook(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     let hook = hook(&state, &name)?.clone();
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit: state.max_body_bytes },
-        _ => AppError::BadRequest(format!("could not read the request body: {rejection}")),
-    })?;
+    let body = body.map_err(|rejection| AppError::body(rejection, state.max_body_bytes))?;
     verify_signature(&hook.secret, &headers, &body)?;
 
     let id = DELIVERY_ID_HEADERS

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_server::{app, AppState};
+use herald_server::{serve, AppState};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
@@ -20,7 +20,7 @@ pub async fn start(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app(state)).await.unwrap();
+        serve(listener, state).await.unwrap();
     });
     Gateway {
         base,
