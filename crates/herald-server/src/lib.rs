@@ -242,9 +242,12 @@ pub async fn log_summaries(state: AppState, interval: std::time::Duration) {
 /// `200 ok`, or `503` with the reason when the store cannot take events (NATS down).
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state.log.health() {
-        Ok(()) => "ok".into_response(),
-        Err(reason) => AppError::Unavailable(reason).into_response(),
+    // a store may probe its disk or its server: not on an async worker
+    let log = state.log.clone();
+    match tokio::task::spawn_blocking(move || log.health()).await {
+        Ok(Ok(())) => "ok".into_response(),
+        Ok(Err(reason)) => AppError::Unavailable(reason).into_response(),
+        Err(join) => AppError::Internal(join.to_string()).into_response(),
     }
 }
 

@@ -116,6 +116,12 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
                 Some(Ok(Message::Binary(_))) => error_reply(None, &AppError::UnsupportedMediaType(
                     format!("`{SUBPROTOCOL}` messages are text frames of JSON"),
                 )),
+                Some(Err(error)) if too_big(&error) => {
+                    // RFC 6455 §7.4.1: 1009, a message too big to process
+                    let reason = Utf8Bytes::from(format!("a message is at most {} bytes", state.max_body_bytes));
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1009, reason }))).await;
+                    return;
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue, // ping/pong: answered by the library
             },
@@ -269,6 +275,15 @@ fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
     }
 }
 
+
+/// Whether a read failed because the message (or a frame) was over the size limit.
+fn too_big(error: &axum::Error) -> bool {
+    use tungstenite::error::{CapacityError, Error};
+    matches!(
+        std::error::Error::source(error).and_then(|inner| inner.downcast_ref::<Error>()),
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. }))
+    )
+}
 
 fn json_of(event: &CloudEvent) -> String {
     serde_json::to_string(event).expect("a CloudEvent always serialises")

@@ -171,7 +171,23 @@ async fn cors_allows_the_configured_origins_only() {
     let asked = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
     assert!(asked.contains("ce-id"), "{asked}");
     let refused = preflight("https://evil.example").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(refused.status(), 403);
+    // no CORS header at all for an origin that is not on the list (finding 7 of issue 21)
+    for name in refused.headers().keys() {
+        assert!(!name.as_str().starts_with("access-control-"), "{name} for a refused origin");
+    }
+    let simple = gw
+        .client
+        .get(format!("{}/healthz", gw.base))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status(), 200);
+    assert!(simple.headers().keys().all(|name| !name.as_str().starts_with("access-control-")));
+    let allowed = gw.client.get(format!("{}/healthz", gw.base)).header("origin", "https://nop.example").send().await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://nop.example");
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
 }
 
 fn sign(secret: &[u8], body: &[u8]) -> String {
@@ -182,12 +198,17 @@ fn sign(secret: &[u8], body: &[u8]) -> String {
 }
 
 async fn with_webhook() -> Gateway {
+    with_webhook_and_cors(&[]).await
+}
+
+async fn with_webhook_and_cors(origins: &[&str]) -> Gateway {
     let mut hook = Webhook::new(b"hook secret".to_vec(), "nop.ci.finished");
     hook.allowed_origins = vec!["ci.example".into()];
     hook.allowed_rate = Some(120);
     // webhooks carry their own proof (the signature), so they work with auth on
     let auth = Auth::hs256(SECRET).unwrap();
-    start(AppState::new(EventLog::in_memory()).with_auth(auth).with_webhook("ci", hook)).await
+    let origins = origins.iter().map(|o| o.parse().unwrap());
+    start(AppState::new(EventLog::in_memory()).with_auth(auth).with_webhook("ci", hook).with_cors_origins(origins)).await
 }
 
 #[tokio::test]
@@ -231,6 +252,8 @@ async fn a_webhook_with_a_bad_or_missing_signature_is_401() {
         Some(sign(b"wrong secret", body)),
         Some(sign(b"hook secret", br#"{"build": 44}"#)),
         Some("sha256=zz".to_owned()),
+        // the right digest without its `sha256=` prefix is malformed (finding 6 of issue 21)
+        Some(sign(b"hook secret", body).trim_start_matches("sha256=").to_owned()),
         Some(sign(b"hook secret", body)[..20].to_owned()),
     ];
     for signature in cases {
@@ -253,7 +276,26 @@ async fn a_webhook_with_a_bad_or_missing_signature_is_401() {
 
 #[tokio::test]
 async fn the_webhook_abuse_protection_handshake() {
-    let gw = with_webhook().await;
+    handshake(with_webhook().await).await;
+}
+
+/// With CORS on, the handshake still reaches its receiver (finding 6 of issue 21): an
+/// `OPTIONS` without `Access-Control-Request-Method` is no preflight.
+#[tokio::test]
+async fn the_webhook_handshake_with_cors_on() {
+    let gw = with_webhook_and_cors(&["https://nop.example"]).await;
+    let unknown = gw
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/webhooks/nope", gw.base))
+        .header("WebHook-Request-Origin", "ci.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    handshake(gw).await;
+}
+
+async fn handshake(gw: Gateway) {
     let options = |origin: Option<&'static str>| {
         let mut request = gw.client.request(reqwest::Method::OPTIONS, format!("{}/webhooks/ci", gw.base));
         if let Some(origin) = origin {

@@ -3,46 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-
-struct Process {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(args: &[&str], data: &Path) -> Result<Process, String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald-server"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
-    match line.trim().strip_prefix("herald-server listening on ") {
-        Some(url) => Ok(Process { child, base: url.trim_end_matches('/').to_owned() }),
-        None => {
-            let output = child.wait_with_output().map_err(|e| e.to_string())?;
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-}
 
 fn gateway(data: &Path) -> Process {
     spawn(&["--dev-no-auth", "--listen", "127.0.0.1:0"], data).unwrap()

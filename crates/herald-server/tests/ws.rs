@@ -205,3 +205,23 @@ async fn on_shutdown_a_websocket_gets_herald_drain_and_a_going_away_close() {
     };
     assert_eq!(u16::from(close.expect("a close frame with a code").code), 1001);
 }
+
+/// RFC 6455 §7.4.1: a message over the limit is answered with a Close frame of code 1009
+/// (finding 9 of issue 21), not a dropped connection.
+#[tokio::test]
+async fn an_oversized_message_is_closed_with_1009() {
+    let gw = start(AppState::new(EventLog::in_memory()).with_max_body_bytes(1024)).await;
+    let mut socket = connect(&gw).await;
+    let big = control("big", "nop.noise.reading", json!({ "pad": "x".repeat(4096) }));
+    socket.send(Message::text(big.to_string())).await.unwrap();
+    let close = loop {
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("an answer in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended without a Close frame: {other:?}"),
+        }
+    };
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("1024"), "{}", close.reason);
+}

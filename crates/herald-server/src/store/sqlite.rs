@@ -37,7 +37,15 @@ pub struct SqliteStore {
     /// (WAL readers do not block the writer). `None` in memory, where there is one.
     reader: Option<Mutex<Connection>>,
     path: String,
+    /// The data directory (`None` in memory), where [`EventStore::health`] probes.
+    dir: Option<std::path::PathBuf>,
+    /// Why the latest append failed, until an append or a health probe succeeds.
+    failing: Mutex<Option<String>>,
 }
+
+/// Bytes a health probe writes to the data directory while appends fail: the store is
+/// healthy again once this much can be written and flushed there.
+const PROBE_BYTES: usize = 1024 * 1024;
 
 impl SqliteStore {
     /// Opens (or creates) the store in `dir`.
@@ -52,7 +60,9 @@ impl SqliteStore {
         let reader = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(db)?;
         reader.execute_batch("PRAGMA busy_timeout = 5000;").map_err(db)?;
-        Self::with(writer, Some(reader), path)
+        let mut store = Self::with(writer, Some(reader), path)?;
+        store.dir = Some(dir.to_path_buf());
+        Ok(store)
     }
 
     /// A store in memory only: nothing survives the process (tests, throwaway demos).
@@ -85,6 +95,8 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             reader: reader.map(Mutex::new),
             path,
+            dir: None,
+            failing: Mutex::new(None),
         })
     }
 
@@ -106,23 +118,13 @@ impl SqliteStore {
             None => self.writer(),
         }
     }
-}
 
-impl EventStore for SqliteStore {
-    fn epoch(&self) -> u64 {
-        self.epoch
+    fn failing(&self) -> MutexGuard<'_, Option<String>> {
+        self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn head(&self) -> Result<u64, StoreError> {
-        let seq: Option<u64> = self
-            .reader()
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |row| row.get(0))
-            .optional()
-            .map_err(self.db())?;
-        Ok(seq.unwrap_or(0))
-    }
-
-    fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
+    /// Appends `events` in one transaction, committed before it returns.
+    fn append_in_one_transaction(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
         let db = self.db();
         let mut conn = self.writer();
         let tx = conn.transaction().map_err(&db)?;
@@ -156,6 +158,47 @@ impl EventStore for SqliteStore {
         }
         tx.commit().map_err(&db)?;
         Ok(out)
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn head(&self) -> Result<u64, StoreError> {
+        let seq: Option<u64> = self
+            .reader()
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |row| row.get(0))
+            .optional()
+            .map_err(self.db())?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
+        let outcome = self.append_in_one_transaction(events);
+        *self.failing() = outcome.as_ref().err().map(ToString::to_string);
+        outcome
+    }
+
+    /// `200` while appends succeed; after a failed one (a full disk), `503` until
+    /// [`PROBE_BYTES`] can be written and flushed in the data directory again.
+    fn health(&self) -> Result<(), String> {
+        let Some(reason) = self.failing().clone() else { return Ok(()) };
+        let Some(dir) = &self.dir else { return Err(reason) };
+        let probe = dir.join("health.probe");
+        let written = std::fs::File::create(&probe).and_then(|mut file| {
+            std::io::Write::write_all(&mut file, &vec![0; PROBE_BYTES])?;
+            file.sync_all()
+        });
+        let _ = std::fs::remove_file(&probe);
+        match written {
+            Ok(()) => {
+                *self.failing() = None;
+                Ok(())
+            }
+            Err(error) => Err(format!("{reason}; the data directory cannot take writes: {error}")),
+        }
     }
 
     fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError> {

@@ -1,6 +1,9 @@
 //! Shared helpers of the gateway tests: a gateway on a real listener, an SSE reader.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -128,3 +131,45 @@ impl SseReader {
 
 pub const WAIT: Duration = Duration::from_secs(5);
 pub const QUIET: Duration = Duration::from_millis(300);
+
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `herald-server` binary with `args` on the data directory `data`, logging at
+/// `warn`; its standard error is a pipe nobody reads. `Err` holds what it said when it
+/// did not start.
+pub fn spawn(args: &[&str], data: &Path) -> Result<Process, String> {
+    spawn_logging(args, data, "warn")
+}
+
+/// [`spawn`] with `RUST_LOG` set to `filter`.
+pub fn spawn_logging(args: &[&str], data: &Path, filter: &str) -> Result<Process, String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald-server"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", filter)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
+    match line.trim().strip_prefix("herald-server listening on ") {
+        Some(url) => Ok(Process { child, base: url.trim_end_matches('/').to_owned() }),
+        None => {
+            let output = child.wait_with_output().map_err(|e| e.to_string())?;
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+}
+
