@@ -17,12 +17,18 @@ const WASM_PACK_VERSION: &str = "0.15.1";
 const BINARYEN_NPM: &str = "binaryen@132.0.0";
 const WASM_OPT_VERSION: &str = "version 132";
 /// Debian packages the tests need, with a file each installs: the browser and its driver,
-/// and NATS (JetStream) for the gateway's NATS store tests.
-const APT_PACKAGES: [(&str, &str); 3] = [
+/// NATS (JetStream) for the gateway's NATS store tests, RabbitMQ for its AMQP bridges
+/// (with Erlang's `epmd`), and Python's venv for the brokers' official clients.
+const APT_PACKAGES: [(&str, &str); 5] = [
     ("chromium", "/usr/bin/chromium"),
     ("chromium-driver", "/usr/bin/chromedriver"),
     ("nats-server", "/usr/sbin/nats-server"),
+    ("rabbitmq-server", "/usr/sbin/rabbitmq-server"),
+    ("python3-venv", "/usr/share/doc/python3-venv"),
 ];
+/// The official clients the bridge tests talk to the brokers with (PyPI), in a
+/// project-local virtualenv, `.tools/py`.
+const PY_PACKAGES: [(&str, &str); 1] = [("pika==1.4.4", "pika")];
 
 /// Installs everything that is missing. With `dry_run`, only says what it would do.
 pub fn install(dry_run: bool) -> Result<(), String> {
@@ -59,10 +65,13 @@ pub fn install(dry_run: bool) -> Result<(), String> {
         missing.push("npm");
     }
     if missing.is_empty() {
-        say("ok   chromium, chromedriver, nats-server, npm");
+        say("ok   chromium, chromedriver, nats-server, rabbitmq-server, python3-venv, npm");
     } else if plan(&format!("apt-get install {}", missing.join(" "))) {
         apt_install(&missing)?;
     }
+
+    // the brokers' official Python clients, project-local
+    python_clients(dry_run)?;
 
     // Rust tools from crates.io, at exact versions
     let wasm_bindgen = wasm_bindgen_version()?;
@@ -84,6 +93,35 @@ pub fn install(dry_run: bool) -> Result<(), String> {
             .status()?;
     }
     Ok(())
+}
+
+/// The project-local Python (`.tools/py`) with the brokers' clients.
+pub fn python() -> PathBuf {
+    root().join(".tools/py/bin/python")
+}
+
+fn python_clients(dry_run: bool) -> Result<(), String> {
+    let modules: Vec<&str> = PY_PACKAGES.iter().map(|(_, module)| *module).collect();
+    let check = format!("import {}", modules.join(", "));
+    if Cmd::new(python()).args(["-c", &check]).output_quiet().is_some() {
+        say(&format!("ok   python clients: {}", modules.join(", ")));
+        return Ok(());
+    }
+    let packages: Vec<&str> = PY_PACKAGES.iter().map(|(package, _)| *package).collect();
+    if dry_run {
+        say(&format!("would run: python3 -m venv .tools/py && .tools/py/bin/pip install {}", packages.join(" ")));
+        return Ok(());
+    }
+    let venv = root().join(".tools/py");
+    if !python().exists() {
+        // a pyenv python or Debian's python3 with python3-venv
+        let system = if find_on_path("python3").is_some() { "python3" } else { "/usr/bin/python3" };
+        Cmd::new(system).args(["-m", "venv"]).arg(&venv).status()?;
+    }
+    Cmd::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(&packages)
+        .status()
 }
 
 /// `PATH` with the project-local tools first.

@@ -93,6 +93,8 @@ pub fn test_all() -> ExitCode {
     if Path::new("/usr/sbin/nats-server").exists() {
         native_tests = native_tests.env("NATS_SERVER", "/usr/sbin/nats-server");
     }
+    // the bridge tests start their own brokers and talk to them with the official clients
+    native_tests = native_tests.env("HERALD_PYTHON", install::python());
     let native = run_counted(native_tests);
     layers.push(("native", native));
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{Retention, Webhook};
+use crate::{AmqpIn, AmqpOut, Retention, Webhook};
 
 /// The configuration file's contents. Every field is optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -75,6 +75,14 @@ pub struct Config {
     /// Webhook receivers by name (`POST /webhooks/{name}`).
     #[serde(default)]
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// `--amqp-url`: the broker of every AMQP bridge that names none.
+    pub amqp_url: Option<String>,
+    /// Inbound RabbitMQ bridges by name.
+    #[serde(default)]
+    pub amqp_in: BTreeMap<String, AmqpIn>,
+    /// Outbound RabbitMQ bridges by name.
+    #[serde(default)]
+    pub amqp_out: BTreeMap<String, AmqpOut>,
 }
 
 /// `[auth]`.

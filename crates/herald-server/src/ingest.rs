@@ -116,10 +116,21 @@ fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) ->
             return Err(AppError::BadRequest(format!("header `{name}` appears more than once")));
         }
     }
+    binary_mode(attributes, "ce-", content_type, body)
+}
+
+/// A binary-mode event of any binding: `attributes` as its headers carried them (named
+/// without the binding's `prefix`), the body as data by `content_type` ([`insert_data`]).
+pub(crate) fn binary_mode(
+    mut attributes: serde_json::Map<String, Value>,
+    prefix: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<CloudEvent, AppError> {
     for reserved in ["data", "data_base64", "datacontenttype"] {
         if attributes.contains_key(reserved) {
             return Err(AppError::BadRequest(format!(
-                "`ce-{reserved}` is not an attribute header in binary mode"
+                "`{prefix}{reserved}` is not an attribute header in binary mode"
             )));
         }
     }
@@ -185,7 +196,7 @@ pub(crate) fn percent_decode(value: &str) -> Option<String> {
 }
 
 /// Standard base64 with padding (RFC 4648 §4), for `data_base64`.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -201,6 +212,30 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 with or without padding; `None` for anything else.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        bits = bits << 6 | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +245,9 @@ mod tests {
         let vectors = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
         for (plain, encoded) in vectors {
             assert_eq!(base64(plain.as_bytes()), encoded);
+            assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
         }
+        assert_eq!(base64_decode("a b"), None);
     }
 
     #[test]

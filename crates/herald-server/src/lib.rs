@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod bridge;
 mod config;
 mod cors;
 mod error;
@@ -61,6 +62,7 @@ use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
 pub use auth::{Access, Auth, Grants};
+pub use bridge::{AmqpIn, AmqpOut, BridgeStatus, Bridges, PlainMapping};
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
 pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
@@ -90,6 +92,8 @@ pub struct AppState {
     cors_origins: Vec<HeaderValue>,
     webhooks: Arc<HashMap<String, Webhook>>,
     retention: Arc<Vec<Retention>>,
+    bridges: Arc<Bridges>,
+    configured: Arc<Vec<Configured>>,
     shutdown: watch::Receiver<bool>,
     // Keeps the channel open when nobody asked for a shutdown signal.
     _shutdown_tx: Option<Arc<watch::Sender<bool>>>,
@@ -110,6 +114,8 @@ impl AppState {
             cors_origins: Vec::new(),
             webhooks: Arc::default(),
             retention: Arc::default(),
+            bridges: Arc::default(),
+            configured: Arc::default(),
             shutdown: rx,
             _shutdown_tx: Some(Arc::new(tx)),
         }
@@ -159,6 +165,25 @@ impl AppState {
         self
     }
 
+    /// Adds an inbound RabbitMQ bridge `name` consuming from the broker at `url`;
+    /// [`spawn_bridges`] starts it.
+    pub fn with_amqp_in(mut self, name: impl Into<String>, url: impl Into<String>, bridge: AmqpIn) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::AmqpIn(name.into(), url.into(), bridge));
+        self
+    }
+
+    /// Adds an outbound RabbitMQ bridge `name` publishing to the broker at `url`;
+    /// [`spawn_bridges`] starts it.
+    pub fn with_amqp_out(mut self, name: impl Into<String>, url: impl Into<String>, bridge: AmqpOut) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::AmqpOut(name.into(), url.into(), bridge));
+        self
+    }
+
+    /// Every bridge's status.
+    pub fn bridges(&self) -> &Bridges {
+        &self.bridges
+    }
+
     /// The retention rules [`enforce_retention`] applies.
     pub fn with_retention(mut self, rules: Vec<Retention>) -> Self {
         self.retention = Arc::new(rules);
@@ -181,6 +206,31 @@ impl AppState {
     /// The gateway's counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+}
+
+/// A bridge of the configuration, with its broker.
+#[derive(Debug, Clone)]
+enum Configured {
+    AmqpIn(String, String, AmqpIn),
+    AmqpOut(String, String, AmqpOut),
+}
+
+/// Starts every configured bridge as a task beside the server; each runs until the
+/// shutdown signal, reconnecting to its broker with backoff whenever it is lost.
+pub fn spawn_bridges(state: &AppState) {
+    for bridge in state.configured.iter().cloned() {
+        let state = state.clone();
+        match bridge {
+            Configured::AmqpIn(name, url, bridge) => {
+                state.bridges.status(&format!("amqp-in:{name}"));
+                tokio::spawn(bridge::amqp::run_in(name, bridge, url, state));
+            }
+            Configured::AmqpOut(name, url, bridge) => {
+                state.bridges.status(&format!("amqp-out:{name}"));
+                tokio::spawn(bridge::amqp::run_out(name, bridge, url, state));
+            }
+        }
     }
 }
 
@@ -239,23 +289,56 @@ pub async fn log_summaries(state: AppState, interval: std::time::Duration) {
     }
 }
 
-/// `200 ok`, or `503` with the reason when the store cannot take events (NATS down).
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+/// `200 ok`, or `503` with the reason when the store cannot take events (NATS down, a
+/// full disk). With `Accept: application/json`, a JSON document that also gives each
+/// bridge's state (a bridge that is down does not make the gateway unhealthy).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     // a store may probe its disk or its server: not on an async worker
     let log = state.log.clone();
-    match tokio::task::spawn_blocking(move || log.health()).await {
-        Ok(Ok(())) => "ok".into_response(),
-        Ok(Err(reason)) => AppError::Unavailable(reason).into_response(),
-        Err(join) => AppError::Internal(join.to_string()).into_response(),
+    let store = match tokio::task::spawn_blocking(move || log.health()).await {
+        Ok(store) => store,
+        Err(join) => return AppError::Internal(join.to_string()).into_response(),
+    };
+    let json = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    if !json {
+        return match store {
+            Ok(()) => "ok".into_response(),
+            Err(reason) => AppError::Unavailable(reason).into_response(),
+        };
     }
+    let bridges: serde_json::Map<String, serde_json::Value> = state
+        .bridges
+        .all()
+        .into_iter()
+        .map(|(name, status)| {
+            let value = serde_json::json!({
+                "state": if status.is_up() { "up" } else { "down" },
+                "lag": status.lag(),
+                "error": status.last_error(),
+            });
+            (name, value)
+        })
+        .collect();
+    let status = if store.is_ok() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "status": if store.is_ok() { "ok" } else { "unavailable" },
+        "store": store.err(),
+        "bridges": bridges,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    state.bridges.render(&mut text);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// The gateway's router. [`serve`] serves it with the connection limits; the request

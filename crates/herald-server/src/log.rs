@@ -136,19 +136,41 @@ impl EventLog {
     ///
     /// This blocks on disk I/O: call it from a blocking context.
     pub fn append_all(&self, events: Vec<CloudEvent>) -> Result<Vec<Position>, StoreError> {
+        self.append_with_cursors(events, &[])
+    }
+
+    /// [`EventLog::append_all`], setting the named `cursors` in the same commit (a
+    /// bridge's consumed offsets; see [`EventStore::append_with_cursors`]).
+    ///
+    /// This blocks on disk I/O: call it from a blocking context.
+    pub fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Position>, StoreError> {
         if self.followed {
             // the store's own feed brings these (and every other gateway's) to the streams
-            let appended = self.store.append(events)?;
+            let appended = self.store.append_with_cursors(events, cursors)?;
             return Ok(appended.iter().map(Appended::position).collect());
         }
         let mut head = self.shared.lock();
-        let appended = self.store.append(events)?;
+        let appended = self.store.append_with_cursors(events, cursors)?;
         for outcome in &appended {
             if let Appended::New(stored) = outcome {
                 self.shared.feed(&mut head, stored.clone());
             }
         }
         Ok(appended.iter().map(Appended::position).collect())
+    }
+
+    /// The bridge cursor `name`, `None` when never set.
+    ///
+    /// This blocks on I/O: call it from a blocking context.
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.store.cursor(name)
+    }
+
+    /// Sets the bridge cursor `name` durably.
+    ///
+    /// This blocks on disk I/O: call it from a blocking context.
+    pub fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
+        self.store.append_with_cursors(Vec::new(), &[(name, value)]).map(|_| ())
     }
 
     /// Up to `limit` stored events after sequence number `after`, in order.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use clap::{Parser, ValueEnum};
 use herald_server::{
-    enforce_retention, log_summaries, serve, AppState, Auth, Config, EventLog, Limits, NatsConfig, NatsStore,
+    enforce_retention, log_summaries, serve, spawn_bridges, AppState, Auth, Config, EventLog, Limits, NatsConfig, NatsStore,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES,
 };
 use tokio::sync::watch;
@@ -113,6 +113,11 @@ struct Cli {
     /// [default: no limit].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+
+    /// The RabbitMQ broker of every AMQP bridge ([amqp_in.NAME], [amqp_out.NAME] in the
+    /// config file) that names no `url` of its own, e.g. amqp://user:pass@host:5672/%2f.
+    #[arg(long, env = "HERALD_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<String>,
 
     /// Turns authorization off: anyone may publish and subscribe to everything. Allowed
     /// only when --listen is a loopback address.
@@ -242,6 +247,22 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     for (name, hook) in file.webhooks() {
         state = state.with_webhook(name, hook);
     }
+    let amqp_url = cli.amqp_url.clone().or(file.amqp_url.clone());
+    let broker = |name: &str, url: &Option<String>| {
+        url.clone()
+            .or(amqp_url.clone())
+            .ok_or_else(|| format!("AMQP bridge `{name}` has no `url`, and no --amqp-url is given"))
+    };
+    for (name, bridge) in &file.amqp_in {
+        state = state.with_amqp_in(name, broker(name, &bridge.url)?, bridge.clone());
+    }
+    if store != "embedded" && !file.amqp_out.is_empty() {
+        return Err("[amqp_out] bridges keep their cursor in the embedded store: they need --store embedded".into());
+    }
+    for (name, bridge) in &file.amqp_out {
+        bridge.validate().map_err(|e| format!("[amqp_out.{name}]: {e}"))?;
+        state = state.with_amqp_out(name, broker(name, &bridge.url)?, bridge.clone());
+    }
     if let Some(dir) = cli.static_dir.as_ref().or(file.static_dir.as_ref()) {
         if !dir.is_dir() {
             return Err(format!("--static-dir {} is not a directory", dir.display()));
@@ -258,6 +279,7 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     let interval = Duration::from_secs(file.retention_interval_secs.unwrap_or(30).max(1));
     tokio::spawn(enforce_retention(state.clone(), interval));
     tokio::spawn(log_summaries(state.clone(), Duration::from_secs(10)));
+    spawn_bridges(&state);
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: draining streams");

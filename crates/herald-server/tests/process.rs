@@ -37,7 +37,8 @@ fn the_help_documents_every_setting() {
         "--config", "--listen", "--data", "--static-dir", "--max-body-bytes", "--max-queue-bytes", "--dev-no-auth",
         "--jwt-hs256-secret", "--jwt-rs256-public-key", "--cors-origin", "--log-format", "HERALD_LISTEN",
         "--store", "--stream", "--stream-max-msgs", "--stream-max-age-secs", "--stream-max-bytes",
-        "--stream-replicas", "--stream-duplicate-window-secs",
+        "--stream-replicas", "--stream-duplicate-window-secs", "--header-read-timeout-secs", "--body-read-timeout-secs",
+        "--write-timeout-secs", "--max-header-bytes", "--max-connections-per-ip", "--amqp-url",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

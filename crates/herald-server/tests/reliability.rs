@@ -20,14 +20,6 @@ fn dev_gateway(data: &Path, extra: &[&str]) -> Process {
     spawn(&args, data).unwrap()
 }
 
-/// A counter's value in the `/metrics` text.
-async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("/metrics has no {name}"))
-}
-
 fn batch(from: usize, count: usize, bytes: usize) -> String {
     let events: Vec<Value> = (from..from + count)
         .map(|i| {

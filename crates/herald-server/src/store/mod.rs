@@ -157,6 +157,22 @@ pub trait EventStore: Send + Sync + 'static {
     /// be told to resync.
     fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError>;
 
+    /// Stores `events` as [`EventStore::append`] does and, in the same commit, sets each
+    /// named cursor of `cursors` (a bridge's progress: an offset consumed, a position
+    /// published). Default: only without cursors, for a store that keeps none.
+    fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Appended>, StoreError> {
+        if cursors.is_empty() {
+            return self.append(events);
+        }
+        Err(StoreError::Rejected("this event store keeps no bridge cursors: use the embedded store".into()))
+    }
+
+    /// The value of the cursor `name`, `None` when it was never set.
+    fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let _ = name;
+        Err(StoreError::Rejected("this event store keeps no bridge cursors: use the embedded store".into()))
+    }
+
     /// Removes the events `rules` no longer keep, as of `now_millis`; returns how many.
     fn enforce(&self, rules: &[Retention], now_millis: u64) -> Result<u64, StoreError>;
 

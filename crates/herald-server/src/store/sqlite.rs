@@ -22,6 +22,7 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
     CREATE TABLE IF NOT EXISTS trimmed (type TEXT PRIMARY KEY, upto INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
 /// Events in an SQLite database, `events.sqlite3` in the data directory.
@@ -123,8 +124,12 @@ impl SqliteStore {
         self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends `events` in one transaction, committed before it returns.
-    fn append_in_one_transaction(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
+    /// Appends `events` and sets `cursors` in one transaction, committed before it returns.
+    fn append_in_one_transaction(
+        &self,
+        events: Vec<CloudEvent>,
+        cursors: &[(&str, u64)],
+    ) -> Result<Vec<Appended>, StoreError> {
         let db = self.db();
         let mut conn = self.writer();
         let tx = conn.transaction().map_err(&db)?;
@@ -155,6 +160,15 @@ impl SqliteStore {
                     .map_err(&db)?;
                 out.push(Appended::New(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json))));
             }
+            let mut set = tx
+                .prepare_cached(
+                    "INSERT INTO cursors (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )
+                .map_err(&db)?;
+            for (name, value) in cursors {
+                set.execute(params![name, value]).map_err(&db)?;
+            }
         }
         tx.commit().map_err(&db)?;
         Ok(out)
@@ -176,9 +190,20 @@ impl EventStore for SqliteStore {
     }
 
     fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
-        let outcome = self.append_in_one_transaction(events);
+        self.append_with_cursors(events, &[])
+    }
+
+    fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Appended>, StoreError> {
+        let outcome = self.append_in_one_transaction(events, cursors);
         *self.failing() = outcome.as_ref().err().map(ToString::to_string);
         outcome
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.reader()
+            .query_row("SELECT value FROM cursors WHERE name = ?1", [name], |row| row.get(0))
+            .optional()
+            .map_err(self.db())
     }
 
     /// `200` while appends succeed; after a failed one (a full disk), `503` until

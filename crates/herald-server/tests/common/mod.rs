@@ -1,6 +1,8 @@
 //! Shared helpers of the gateway tests: a gateway on a real listener, an SSE reader.
 #![allow(dead_code)]
 
+pub mod rabbitmq;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -173,3 +175,45 @@ pub fn spawn_logging(args: &[&str], data: &Path, filter: &str) -> Result<Process
     }
 }
 
+
+/// Keeps a stream of `query` open against whatever gateway `base` names now and, whenever
+/// it ends or fails, resumes with `Last-Event-ID`; pushes each event's (position, id).
+pub async fn follow(
+    base: std::sync::Arc<std::sync::Mutex<String>>,
+    query: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    let client = reqwest::Client::new();
+    let mut last: Option<String> = None;
+    loop {
+        let url = format!("{}/events/stream?{query}", base.lock().unwrap());
+        let mut request = client.get(url);
+        if let Some(last) = &last {
+            request = request.header("last-event-id", last);
+        }
+        let Ok(response) = request.send().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
+        while let Some(frame) = sse.next_or_end().await {
+            if let Some(id) = frame.id {
+                received.lock().unwrap().push((id.clone(), frame.data));
+                last = Some(id);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A metric's value in the `/metrics` text of the gateway at `base`; `name` with its
+/// labels, as the text has it (`herald_bridge_up{bridge="amqp-in:nop"}`).
+pub async fn metric(base: &str, name: &str) -> f64 {
+    metric_or(base, name).await.unwrap_or_else(|| panic!("/metrics has no {name}"))
+}
+
+/// [`metric`], `None` when the gateway does not answer or has no such metric.
+pub async fn metric_or(base: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
