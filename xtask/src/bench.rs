@@ -215,7 +215,7 @@ fn bench_bus() -> Result<(), String> {
         .args(["build", "--locked", "-p", "herald-server", "-p", "herald-e2e", "--bin", "herald-server", "--bin", "herald-bench-page"])
         .status()?;
     let data = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
-    let gateway = Gateway::start(&root, "127.0.0.1:0", &data, &out)?;
+    let gateway = Gateway::start(&root, "127.0.0.1:0", &data, &out, &[])?;
     let output = Cmd::new(root.join("target/debug/herald-bench-page"))
         .arg(format!("{}/index.html", gateway.url))
         .output_stdout(Stdio::inherit())?;

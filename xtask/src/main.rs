@@ -40,14 +40,21 @@ COMMANDS:
                            self-contained folder dist/mfe/<name>/<version>/ (entry <name>.js,
                            hashed wasm and glue, manifest.json), and the embedding examples of
                            www/examples/ into dist/examples/.
-    serve [--listen ADDR]  Install, build, then serve the NOP demo: the gateway on its embedded
+    serve [--listen ADDR] [--broker rabbitmq]
+                           Install, build, then serve the NOP demo: the gateway on its embedded
                            store (data in .herald/), serving dist/, with the noise simulator
-                           posting readings. Default ADDR: 127.0.0.1:8787.
+                           posting readings. Default ADDR: 127.0.0.1:8787. With --broker
+                           rabbitmq, NOP runs as the lecture's case study: a local RabbitMQ
+                           (loopback, data in .herald/rabbitmq/) that the simulator publishes
+                           readings to, the gateway bridging it (www/nop-rabbitmq.toml) and
+                           publishing the page's alerts back out to it.
     test                   Install, then run every test: native, headless browser, end-to-end.
                            Ends with the count per layer and a line `N passed, M failed`;
                            exits non-zero on any failure.
-    screenshot [OUT]       Serve the demo on a free port and save a headless Chromium screenshot
-                           (default docs/nop.png).
+    screenshot [--broker rabbitmq] [OUT]
+                           Serve the demo on a free port (with --broker rabbitmq: on RabbitMQ, as
+                           serve does) and save a headless Chromium screenshot (default
+                           docs/nop.png).
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
                            mitt (npm): events/s and the ratio of each to raw JS (the median
                            over rounds of each round's ratio), herald's DOM transport alone
@@ -86,12 +93,13 @@ fn main() -> ExitCode {
         ["mfe", rest @ ..] => mfe::build_from_args(rest),
         ["dist", rest @ ..] => dist::dist_from_args(rest),
         ["peer"] => install::install(false).and_then(|()| build_peer()),
-        ["serve"] => serve("127.0.0.1:8787"),
-        ["serve", "--listen", addr] => serve(addr),
+        ["serve", rest @ ..] => serve_from_args(rest),
         ["test"] => return tests::test_all(),
         ["bench", what, rest @ ..] => bench::bench(what, rest),
-        ["screenshot"] => screenshot("docs/nop.png"),
-        ["screenshot", out] => screenshot(out),
+        ["screenshot"] => screenshot("docs/nop.png", None),
+        ["screenshot", "--broker", broker] => screenshot("docs/nop.png", Some(broker)),
+        ["screenshot", "--broker", broker, out] => screenshot(out, Some(broker)),
+        ["screenshot", out] => screenshot(out, None),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{USAGE}");
             Ok(())
@@ -153,27 +161,81 @@ fn build_binaries() -> Result<(), String> {
         .status()
 }
 
-fn serve(listen: &str) -> Result<(), String> {
+fn serve_from_args(args: &[&str]) -> Result<(), String> {
+    let (mut listen, mut broker) = ("127.0.0.1:8787", None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match (*arg, args.next()) {
+            ("--listen", Some(addr)) => listen = addr,
+            ("--broker", Some(name)) => broker = Some(*name),
+            _ => return Err(format!("serve takes [--listen ADDR] [--broker rabbitmq], not `{arg}`\n\n{USAGE}")),
+        }
+    }
+    serve(listen, broker)
+}
+
+/// The running NOP demo: the gateway, the simulator and, on RabbitMQ, the broker.
+struct Demo {
+    gateway: run::Gateway,
+    _simulator: run::Guard,
+    _broker: Option<herald_brokers::Rabbit>,
+}
+
+/// Starts the demo (built already) on `listen`, on the embedded store or with `broker`.
+fn start_demo(listen: &str, data: &Path, broker: Option<&str>) -> Result<Demo, String> {
+    let root = root();
+    let (broker, extra) = match broker {
+        None => (None, Vec::new()),
+        Some("rabbitmq") => {
+            say("starting RabbitMQ on loopback (data in .herald/rabbitmq/)");
+            let rabbit = herald_brokers::Rabbit::start_in(&root.join(".herald/rabbitmq"), 0)?;
+            say(&format!("RabbitMQ is up at {}", rabbit.url()));
+            let config = root.join("www/nop-rabbitmq.toml").display().to_string();
+            let extra = vec!["--config".to_owned(), config, "--amqp-url".to_owned(), rabbit.url()];
+            (Some(rabbit), extra)
+        }
+        Some(other) => return Err(format!("--broker `{other}`: the broker NOP runs on is `rabbitmq`")),
+    };
+    let gateway = run::Gateway::start(&root, listen, data, &root.join("dist"), &extra)?;
+    let amqp = broker.as_ref().map(herald_brokers::Rabbit::url);
+    let simulator = run::spawn_simulator(&root, &gateway.url, amqp.as_deref())?;
+    Ok(Demo { gateway, _simulator: simulator, _broker: broker })
+}
+
+fn serve(listen: &str, broker: Option<&str>) -> Result<(), String> {
     install::install(false)?;
     build_page()?;
     build_binaries()?;
     let root = root();
-    let mut gateway = run::Gateway::start(&root, listen, &root.join(".herald"), &root.join("dist"))?;
-    let _simulator = run::spawn_simulator(&root, &gateway.url)?;
-    say(&format!("NOP is live at {}", gateway.url));
+    let mut demo = start_demo(listen, &root.join(".herald"), broker)?;
+    let url = demo.gateway.url.clone();
+    match broker {
+        Some(_) => say(&format!("NOP is live at {url}: readings travel simulator → RabbitMQ → herald → browsers")),
+        None => say(&format!("NOP is live at {url}")),
+    }
     say("the gateway's data is in .herald/; press Ctrl-C to stop");
-    println!("{}", gateway.url);
-    gateway.wait()
+    println!("{url}");
+    demo.gateway.wait()
 }
 
-fn screenshot(out: &str) -> Result<(), String> {
+fn screenshot(out: &str, broker: Option<&str>) -> Result<(), String> {
     install::install(false)?;
     build_page()?;
     build_binaries()?;
     say(&format!("taking a screenshot of the live demo into {out}"));
     let out = root().join(out);
-    cargo()
+    let mut command = cargo()
         .args(["run", "--locked", "--quiet", "-p", "herald-e2e", "--bin", "nop-screenshot", "--"])
-        .arg(out.as_os_str())
-        .status()
+        .arg(out.as_os_str());
+    // on a broker, the xtask serves the demo and the tool shoots it
+    let data = root().join("target/screenshot-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let demo = match broker {
+        Some(_) => Some(start_demo("127.0.0.1:0", &data, broker)?),
+        None => None,
+    };
+    if let Some(demo) = &demo {
+        command = command.arg(format!("{}/", demo.gateway.url));
+    }
+    command.status()
 }

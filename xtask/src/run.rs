@@ -187,12 +187,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path) -> Result<Self, String> {
+    pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path, extra: &[String]) -> Result<Self, String> {
         let command = Cmd::new(root.join("target/debug/herald-server"))
             .args(["--dev-no-auth", "--listen", listen, "--data"])
             .arg(data)
             .arg("--static-dir")
-            .arg(static_dir);
+            .arg(static_dir)
+            .args(extra);
         let (process, url) = spawn_announced(command, "the gateway")?;
         Ok(Gateway { url, process })
     }
@@ -208,10 +209,13 @@ impl Gateway {
     }
 }
 
-/// Starts the NOP noise simulator against `gateway`.
-pub fn spawn_simulator(root: &Path, gateway: &str) -> Result<Guard, String> {
-    Cmd::new(root.join("target/debug/nop-simulator"))
-        .args(["--gateway", gateway.trim_end_matches('/')])
-        .spawn(Stdio::null())
-        .map(Guard)
+/// Starts the NOP noise simulator: posting to `gateway`, or publishing to the RabbitMQ
+/// broker at `amqp` when given.
+pub fn spawn_simulator(root: &Path, gateway: &str, amqp: Option<&str>) -> Result<Guard, String> {
+    let simulator = Cmd::new(root.join("target/debug/nop-simulator"));
+    let simulator = match amqp {
+        Some(url) => simulator.args(["--amqp", url]),
+        None => simulator.args(["--gateway", gateway.trim_end_matches('/')]),
+    };
+    simulator.spawn(Stdio::null()).map(Guard)
 }

@@ -11,8 +11,20 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rabbitmq::{pika, pika_spawn, Rabbit};
 use common::*;
+use herald_brokers::Rabbit;
+
+fn pika(code: &str, args: &[&str]) -> std::process::Output {
+    herald_brokers::run_python(code, args).unwrap_or_else(|e| panic!("pika script failed: {e}"))
+}
+
+fn pika_spawn(code: &str, args: &[&str]) -> std::process::Child {
+    herald_brokers::spawn_python(code, args).unwrap()
+}
+
+fn rabbit() -> Rabbit {
+    tokio::task::block_in_place(|| Rabbit::start().unwrap())
+}
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
 
@@ -134,7 +146,7 @@ fn depth(rabbit: &Rabbit, queue: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
     const PER_PUBLISHER: usize = 1250;
-    let mut rabbit = tokio::task::block_in_place(Rabbit::start);
+    let mut rabbit = rabbit();
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
@@ -161,7 +173,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
 
     let got = || received.lock().unwrap().len();
     wait_for("1,000 readings", Duration::from_secs(120), || got() >= 1000).await;
-    tokio::task::block_in_place(|| rabbit.restart()); // SIGKILL, then up again on its data
+    tokio::task::block_in_place(|| rabbit.restart()).unwrap(); // SIGKILL, then up again on its data
     wait_for("3,000 readings", Duration::from_secs(180), || got() >= 3000).await;
     process.child.kill().unwrap(); // SIGKILL the gateway
     process.child.wait().unwrap();
@@ -210,7 +222,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
     const ALERTS: usize = 1000;
-    let rabbit = tokio::task::block_in_place(Rabbit::start);
+    let rabbit = rabbit();
     let mut consumer = pika_spawn(CONSUME, &[&rabbit.url(), "nop.out", &ALERTS.to_string(), "120"]);
     let mut lines = BufReader::new(consumer.stdout.take().unwrap()).lines();
     assert_eq!(tokio::task::block_in_place(|| lines.next()).unwrap().unwrap(), "ready");
@@ -338,7 +350,7 @@ print(len(bad), flush=True)
 /// the raw message, the bridge goes on consuming, nothing else is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
-    let rabbit = tokio::task::block_in_place(Rabbit::start);
+    let rabbit = rabbit();
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),

@@ -1,5 +1,8 @@
 //! `nop-simulator`: a NOP producer. It simulates noise sensors and posts their readings to
-//! the herald gateway as structured-mode CloudEvents, through the public HTTP API.
+//! the herald gateway as structured-mode CloudEvents, through the public HTTP API, or, with
+//! `--amqp URL`, publishes them to a RabbitMQ topic exchange (structured mode of the
+//! CloudEvents AMQP binding, persistent, with publisher confirms) as the lecture's NOP
+//! does; a gateway bridging that exchange streams them on.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +27,99 @@ struct Cli {
     /// Stop after this many rounds (default: run until stopped).
     #[arg(long)]
     rounds: Option<u64>,
+    /// Publish to this RabbitMQ broker (amqp://user:pass@host:port/vhost) instead of
+    /// posting to the gateway.
+    #[arg(long)]
+    amqp: Option<String>,
+    /// With --amqp: the topic exchange to publish to (declared durable when missing);
+    /// the routing key is the event type.
+    #[arg(long, default_value = "nop")]
+    exchange: String,
+}
+
+/// Where readings go: the gateway's HTTP API, or a RabbitMQ exchange.
+enum Sink {
+    Http { client: reqwest::Client, url: String },
+    Amqp { url: String, exchange: String, channel: Option<lapin::Channel> },
+}
+
+impl Sink {
+    fn describe(&self) -> String {
+        match self {
+            Sink::Http { url, .. } => url.clone(),
+            Sink::Amqp { exchange, .. } => format!("the RabbitMQ exchange `{exchange}`"),
+        }
+    }
+
+    /// Sends one event; `Err` says why it did not go (the caller retries later).
+    async fn send(&mut self, event: &CloudEvent<NoiseReading>) -> Result<(), String> {
+        match self {
+            Sink::Http { client, url } => {
+                let response = client
+                    .post(url.as_str())
+                    .header("content-type", CLOUDEVENTS_JSON)
+                    .json(event)
+                    .send()
+                    .await
+                    .map_err(|e| format!("cannot reach the gateway ({e})"))?;
+                if response.status().is_success() {
+                    return Ok(());
+                }
+                let status = response.status();
+                Err(format!("gateway answered {status}: {}", response.text().await.unwrap_or_default()))
+            }
+            Sink::Amqp { url, exchange, channel } => {
+                let sent = publish(url, exchange, channel, event).await;
+                if sent.is_err() {
+                    *channel = None; // connect again next time
+                }
+                sent
+            }
+        }
+    }
+}
+
+/// Publishes `event` in structured mode and waits for the broker's confirm.
+async fn publish(
+    url: &str,
+    exchange: &str,
+    channel: &mut Option<lapin::Channel>,
+    event: &CloudEvent<NoiseReading>,
+) -> Result<(), String> {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+    if channel.is_none() {
+        let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .map_err(|e| format!("cannot reach RabbitMQ ({e})"))?;
+        let opened = connection.create_channel().await.map_err(|e| e.to_string())?;
+        opened
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        opened.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
+        *channel = Some(opened);
+    }
+    let channel = channel.as_ref().expect("connected above");
+    let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+    let properties = lapin::BasicProperties::default()
+        .with_content_type(CLOUDEVENTS_JSON.into())
+        .with_message_id(event.id.as_str().into())
+        .with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(exchange.into(), NoiseReading::TYPE.into(), BasicPublishOptions::default(), &body, properties)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    if confirm.is_nack() {
+        return Err("RabbitMQ did not take the reading (nack)".into());
+    }
+    Ok(())
 }
 
 /// A small xorshift generator: the simulation needs variety, not cryptography.
@@ -53,9 +149,14 @@ async fn main() -> ExitCode {
     // each sensor's ambient level: 55 dB, 60 dB, …
     let ambient: Vec<f64> = (0..cli.sensors).map(|i| 55.0 + 5.0 * f64::from(i)).collect();
     let mut levels = ambient.clone();
-    let client = reqwest::Client::new();
-    let url = format!("{}/events", cli.gateway.trim_end_matches('/'));
-    eprintln!("nop-simulator: posting readings of {} sensors to {url}", cli.sensors);
+    let mut sink = match &cli.amqp {
+        Some(url) => Sink::Amqp { url: url.clone(), exchange: cli.exchange.clone(), channel: None },
+        None => Sink::Http {
+            client: reqwest::Client::new(),
+            url: format!("{}/events", cli.gateway.trim_end_matches('/')),
+        },
+    };
+    eprintln!("nop-simulator: sending readings of {} sensors to {}", cli.sensors, sink.describe());
     let mut interval = tokio::time::interval(Duration::from_millis(cli.interval_ms.max(1)));
     let mut failures = 0u32;
     let levels_len = levels.len();
@@ -83,23 +184,12 @@ async fn main() -> ExitCode {
                 .with_subject(sensor)
                 .with_time_millis(at)
                 .with_data(reading);
-            let sent = client
-                .post(&url)
-                .header("content-type", CLOUDEVENTS_JSON)
-                .json(&event)
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => failures = 0,
-                Ok(response) => {
-                    let status = response.status();
-                    let body = response.text().await.unwrap_or_default();
-                    eprintln!("nop-simulator: gateway answered {status}: {body}");
-                }
+            match sink.send(&event).await {
+                Ok(()) => failures = 0,
                 Err(error) => {
                     failures += 1;
                     if failures == 1 || failures % 30 == 0 {
-                        eprintln!("nop-simulator: cannot reach the gateway ({error}); retrying");
+                        eprintln!("nop-simulator: {error}; going on with the next readings");
                     }
                 }
             }

@@ -1,8 +1,6 @@
 //! Shared helpers of the gateway tests: a gateway on a real listener, an SSE reader.
 #![allow(dead_code)]
 
-pub mod rabbitmq;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,195 @@
+//! Real brokers for herald's tests and for `cargo xtask serve --broker rabbitmq`:
+//! Debian's `rabbitmq-server` (installed by `cargo xtask install`) on loopback ports with
+//! its own data folder and its own `epmd`, nothing bound to another interface, stopped by
+//! pid; and the project-local Python (`.tools/py`) with the brokers' official clients.
+//!
+//! ```no_run
+//! let rabbit = herald_brokers::Rabbit::start().unwrap();
+//! println!("AMQP at {}", rabbit.url());
+//! // the broker and its epmd are killed, and its data removed, when `rabbit` is dropped
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rabbitmq_server_bin() -> Result<PathBuf, String> {
+    if let Some(bin) = std::env::var_os("RABBITMQ_SERVER") {
+        return Ok(bin.into());
+    }
+    let lib = Path::new("/usr/lib/rabbitmq/lib");
+    std::fs::read_dir(lib)
+        .ok()
+        .and_then(|dirs| dirs.filter_map(Result::ok).map(|d| d.path().join("sbin/rabbitmq-server")).find(|p| p.exists()))
+        .ok_or_else(|| format!("no rabbitmq-server under {}: run `cargo xtask install`", lib.display()))
+}
+
+/// The Python with the brokers' official clients: `HERALD_PYTHON`, else `.tools/py`.
+pub fn python() -> PathBuf {
+    std::env::var_os("HERALD_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/py/bin/python"))
+}
+
+/// Runs a Python script (`code`, with `args` as `sys.argv[1:]`) to its end; `Err` with
+/// what it printed on standard error when it fails.
+pub fn run_python(code: &str, args: &[&str]) -> Result<Output, String> {
+    let output = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", python().display()))?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Starts a Python script in the background, its standard output piped.
+pub fn spawn_python(code: &str, args: &[&str]) -> Result<Child, String> {
+    Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", python().display()))
+}
+
+/// One RabbitMQ broker; it and its `epmd` are killed when dropped (and a folder of its
+/// own making is removed).
+pub struct Rabbit {
+    broker: Option<Child>,
+    epmd: Child,
+    port: u16,
+    dist_port: u16,
+    epmd_port: u16,
+    dir: PathBuf,
+    remove_dir: bool,
+}
+
+impl Rabbit {
+    /// A broker on free ports with a fresh data folder of its own, ready for connections
+    /// (a cold start takes ~12 s).
+    pub fn start() -> Result<Rabbit, String> {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("herald-rabbitmq-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut rabbit = Self::start_in(&dir, port)?;
+        rabbit.remove_dir = true;
+        Ok(rabbit)
+    }
+
+    /// A broker keeping its data in `dir` (kept when it stops), listening for AMQP on
+    /// 127.0.0.1:`port` (0: a free port).
+    pub fn start_in(dir: &Path, port: u16) -> Result<Rabbit, String> {
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
+        write("rabbitmq.conf", "loopback_users.guest = true\n")?;
+        write("enabled_plugins", "[].\n")?;
+        let epmd_port = free_port();
+        let epmd = Command::new("epmd")
+            .args(["-address", "127.0.0.1", "-port", &epmd_port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run epmd (Erlang, with rabbitmq-server): {e}"))?;
+        let port = if port == 0 { free_port() } else { port };
+        let mut rabbit =
+            Rabbit { broker: None, epmd, port, dist_port: free_port(), epmd_port, dir: dir.to_owned(), remove_dir: false };
+        rabbit.boot()?;
+        Ok(rabbit)
+    }
+
+    fn boot(&mut self) -> Result<(), String> {
+        let d = &self.dir;
+        let mut command = Command::new(rabbitmq_server_bin()?);
+        command
+            .env("HOME", d.join("home"))
+            // one node per epmd: the name can stay, and with it the data folder's layout
+            .env("RABBITMQ_NODENAME", "herald@localhost")
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}")
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // its own process group: a kill reaches the script and the Erlang VM
+            .process_group(0);
+        self.broker = Some(command.spawn().map_err(|e| format!("cannot run rabbitmq-server: {e}"))?);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("RabbitMQ did not start within 90 s (its logs: {})", d.join("log").display()));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// The AMQP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:PORT/%2f`.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// SIGKILL: no goodbye to anyone; what it had on disk stays.
+    pub fn kill(&mut self) {
+        if let Some(mut broker) = self.broker.take() {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", broker.id())]).status();
+            let _ = broker.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kill, then start again on the same ports and data.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.boot()
+    }
+}
+
+impl Drop for Rabbit {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = self.epmd.kill();
+        let _ = self.epmd.wait();
+        if self.remove_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
