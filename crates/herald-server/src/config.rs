@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{AmqpIn, AmqpOut, Retention, Webhook};
+use crate::{AmqpIn, AmqpOut, KafkaIn, KafkaOut, Retention, Webhook};
 
 /// The configuration file's contents. Every field is optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -83,6 +83,14 @@ pub struct Config {
     /// Outbound RabbitMQ bridges by name.
     #[serde(default)]
     pub amqp_out: BTreeMap<String, AmqpOut>,
+    /// `--kafka-brokers`: the bootstrap brokers of every Kafka bridge that names none.
+    pub kafka_brokers: Option<Vec<String>>,
+    /// Inbound Kafka bridges by name.
+    #[serde(default)]
+    pub kafka_in: BTreeMap<String, KafkaIn>,
+    /// Outbound Kafka bridges by name.
+    #[serde(default)]
+    pub kafka_out: BTreeMap<String, KafkaOut>,
 }
 
 /// `[auth]`.

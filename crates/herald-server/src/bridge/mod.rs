@@ -7,18 +7,21 @@
 //! reconnection backoff, and each bridge's status for `/metrics` and `/healthz`.
 
 pub(crate) mod amqp;
+pub(crate) mod kafka;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_protocol::{CloudEvent, DeadLetter, Event, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
+use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub use amqp::{AmqpIn, AmqpOut};
+pub use kafka::{KafkaIn, KafkaOut, Start};
 
 /// The most bytes of a bad message's body a dead letter keeps.
 const DEAD_LETTER_BODY_BYTES: usize = 16 * 1024;
@@ -236,6 +239,134 @@ pub(crate) fn rfc3339(secs: u64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     time.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// An event's parts as a binary-mode message: every attribute but the data ones (in the
+/// JSON format's names and values), the body (the JSON of `data`; the text of a string
+/// `data` of a non-JSON type; the bytes of `data_base64`), and the content type
+/// (`datacontenttype`, or `application/json` for `data` without one).
+pub(crate) fn binary_parts(event: &CloudEvent) -> (Vec<(String, Value)>, Vec<u8>, Option<String>) {
+    let Value::Object(json) = serde_json::to_value(event).expect("a CloudEvent serialises") else {
+        unreachable!("an event is a JSON object")
+    };
+    let json_data = is_json(event.datacontenttype.as_deref());
+    let (mut attributes, mut body, mut content_type) = (Vec::new(), Vec::new(), None);
+    for (name, value) in json {
+        match (name.as_str(), value) {
+            ("data", Value::String(text)) if !json_data => body = text.into_bytes(),
+            ("data", data) => body = serde_json::to_vec(&data).expect("JSON serialises"),
+            ("data_base64", Value::String(b64)) => body = crate::ingest::base64_decode(&b64).unwrap_or_default(),
+            ("datacontenttype", Value::String(media)) => content_type = Some(media),
+            (_, value) => attributes.push((name, value)),
+        }
+    }
+    if content_type.is_none() && event.data.is_some() {
+        content_type = Some("application/json".into());
+    }
+    (attributes, body, content_type)
+}
+
+fn is_json(media: Option<&str>) -> bool {
+    let media = media.unwrap_or("application/json").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    media == "application/json" || media.ends_with("+json")
+}
+
+/// An outbound bridge's `types`: at least one, each a topic pattern (§4).
+pub(crate) fn validate_types(types: &[String]) -> Result<(), String> {
+    if types.is_empty() {
+        return Err("`types` lists no pattern: the bridge would publish nothing".into());
+    }
+    patterns(types).map(|_| ())
+}
+
+pub(crate) fn patterns(types: &[String]) -> Result<Vec<TopicPattern>, String> {
+    types
+        .iter()
+        .map(|ty| ty.parse::<TopicPattern>().map_err(|e| format!("types: `{ty}`: {e}")))
+        .collect()
+}
+
+/// Runs blocking store work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, crate::StoreError> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
+}
+
+/// Keeps a bridge running until the gateway shuts down: `connect` runs one connection's
+/// life; when it fails, the bridge is down and tries again after a backoff (reset once a
+/// connection was up).
+pub(crate) async fn supervise<F, Fut>(name: &str, what: &str, state: &crate::AppState, status: &BridgeStatus, mut connect: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let mut shutdown = state.shutdown.clone();
+    let mut backoff = Backoff::new();
+    loop {
+        let outcome = tokio::select! {
+            outcome = connect() => outcome,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        if status.is_up() {
+            backoff.reset();
+        }
+        if let Err(error) = outcome {
+            status.down(&error);
+            tracing::warn!(bridge = %name, %error, "{what}: reconnecting");
+        }
+        let wait = backoff.next();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Stored events read per outbound page.
+const OUT_PAGE: usize = 256;
+
+/// An outbound bridge's loop: the stored events after the cursor `name`, page by page in
+/// position order; `send` gets a page's events whose type matches `patterns` and returns
+/// once the broker has acknowledged all of them; then the cursor moves past the page.
+/// Delivery is therefore at least once: a crash before the cursor's write sends the page
+/// again.
+pub(crate) async fn publish_from_cursor<F, Fut>(
+    state: &crate::AppState,
+    status: &BridgeStatus,
+    name: &str,
+    patterns: &[TopicPattern],
+    mut send: F,
+) -> Result<(), String>
+where
+    F: FnMut(Vec<Arc<crate::Stored>>) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let log = state.log.clone();
+    let key = name.to_owned();
+    let mut cursor = blocking(move || log.cursor(&key)).await?.unwrap_or(0);
+    let (_, mut live) = state.log.follow();
+    loop {
+        let log = state.log.clone();
+        let page = blocking(move || log.read(cursor, OUT_PAGE)).await?;
+        let head = state.log.head().seq;
+        let Some(last) = page.last().map(|s| s.position.seq) else {
+            status.set_lag(0);
+            // wait for the next event (or a moment, should the feed have lagged)
+            let _ = tokio::time::timeout(Duration::from_secs(1), live.recv()).await;
+            continue;
+        };
+        let matching: Vec<_> = page.into_iter().filter(|s| patterns.iter().any(|p| p.matches(&s.event.ty))).collect();
+        let count = matching.len();
+        if count > 0 {
+            send(matching).await?;
+        }
+        let (log, key) = (state.log.clone(), name.to_owned());
+        blocking(move || log.set_cursor(&key, last)).await?;
+        status.published(count);
+        cursor = last;
+        status.set_lag(head.saturating_sub(cursor));
+    }
 }
 
 /// Exponential backoff with full jitter between reconnection attempts: 0.1 s doubling
