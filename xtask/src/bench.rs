@@ -26,7 +26,8 @@ pub fn bench(what: &str, args: &[&str]) -> Result<(), String> {
         "store" => bench_store(),
         "gateway" => crate::gateway_bench::bench_gateway(args),
         "push" => crate::gateway_bench::bench_push(),
-        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push")),
+        "bridge" => crate::gateway_bench::bench_bridge(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push, bridge")),
     }
 }
 

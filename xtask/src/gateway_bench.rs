@@ -91,6 +91,100 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask bench bridge`: events into the gateway through RabbitMQ beside direct
+/// HTTP ingest, in one run: 1,000 SSE readers, the same open-loop publish rate; the
+/// table gives deliveries/s and publish-to-receive p50/p99 of both paths, and their ratio.
+pub fn bench_bridge() -> Result<(), String> {
+    const READERS: usize = 1_000;
+    let root = root();
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    say("starting RabbitMQ on loopback");
+    let rabbit = herald_brokers::Rabbit::start()?;
+    let config = TempDir(root.join(format!("target/bench/bridge-{}", std::process::id())));
+    std::fs::create_dir_all(&config.0).map_err(|e| e.to_string())?;
+    let file = config.0.join("bridge.toml");
+    std::fs::write(&file, "[amqp_in.bench]\nexchange = \"bench\"\nqueue = \"herald.bench\"\nbindings = [\"#\"]\n")
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (run, path) in ["HTTP POST /events", "RabbitMQ → bridge"].into_iter().enumerate() {
+        let (mut command, data) = herald_command(&root, &format!("bridge/data-{}-{run}", std::process::id()))?;
+        if run == 1 {
+            command = command.arg("--config").arg(&file).args(["--amqp-url", &rabbit.url()]);
+        }
+        let (process, url) = spawn_announced(command, "the gateway")?;
+        let server = Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None };
+        if run == 1 {
+            wait_for_bridge(&server.url)?;
+        }
+        say(&format!("{path}: {READERS} readers, {EVENTS} events at {RATE}/s"));
+        let mut load = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+            .args(["fanout", "--target", "herald", "--base", &server.url])
+            .args(["--clients", &READERS.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
+            .args(["--pid", &server.pid.to_string(), "--source-ip", &format!("127.0.0.{}", 70 + run)]);
+        if run == 1 {
+            load = load.args(["--amqp", &rabbit.url(), "--exchange", "bench"]);
+        }
+        let output = load.output_stdout(Stdio::inherit())?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        rows.push((path, result));
+    }
+    println!("{}", bridge_table(&rows));
+    Ok(())
+}
+
+/// Waits until the gateway at `url` says its bridge is up.
+fn wait_for_bridge(url: &str) -> Result<(), String> {
+    for _ in 0..300 {
+        let metrics = http_get(url, "/metrics").unwrap_or_default();
+        if metrics.lines().any(|l| l.starts_with("herald_bridge_up{") && l.ends_with(" 1")) {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err("the gateway's RabbitMQ bridge did not come up within 30 s".into())
+}
+
+/// The body of `GET path` on the server at `base` (`http://HOST:PORT`), by hand: the
+/// xtask has no HTTP client, and a fresh machine may have no curl.
+fn http_get(base: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// The bridge results as a Markdown table, with the bridge's ratios to direct ingest.
+pub fn bridge_table(rows: &[(&str, Value)]) -> String {
+    let mut out = String::from(
+        "| ingest path        | delivered        | deliveries/s | p50 ms  | p99 ms  |\n\
+         |--------------------|-----------------:|-------------:|--------:|--------:|\n",
+    );
+    for (path, r) in rows {
+        let count = |key: &str| r[key].as_u64().unwrap_or(0);
+        out.push_str(&format!(
+            "| {path:<18} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} |\n",
+            format!("{}/{}", count("delivered"), count("expected")),
+            num(r, "deliveries_per_sec"),
+            num(r, "p50_ms"),
+            num(r, "p99_ms"),
+        ));
+    }
+    if let [(_, http), (_, bridge)] = rows {
+        out.push_str(&format!(
+            "\nRabbitMQ/HTTP: deliveries/s {:.2}x, p50 latency {:.2}x, p99 latency {:.2}x\n",
+            num(bridge, "deliveries_per_sec") / num(http, "deliveries_per_sec"),
+            num(bridge, "p50_ms") / num(http, "p50_ms"),
+            num(bridge, "p99_ms") / num(http, "p99_ms"),
+        ));
+    }
+    out
+}
+
 /// A `nats-server -js` on a free loopback port for the benchmark.
 struct NatsServer {
     url: String,
@@ -308,6 +402,14 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_bridge_table_sets_the_bridge_beside_direct_ingest() {
+        let row = |rate: f64, p50: f64, p99: f64| json!({ "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": p50, "p99_ms": p99 });
+        let text = bridge_table(&[("HTTP POST /events", row(200.0, 1.0, 4.0)), ("RabbitMQ → bridge", row(100.0, 3.0, 8.0))]);
+        assert!(text.contains("RabbitMQ/HTTP: deliveries/s 0.50x, p50 latency 3.00x, p99 latency 2.00x"), "{text}");
+        assert!(text.contains("| RabbitMQ → bridge  |"), "{text}");
+    }
 
     #[test]
     fn the_push_table_has_a_row_per_client_count() {

@@ -73,6 +73,9 @@ COMMANDS:
                            nats-server -js), side by side.
     bench push             Publish-to-DOM latency (p50/p90/p99) on the NOP page in headless
                            Chromium, alone and with 1,000 other stream clients.
+    bench bridge           Events into the gateway through RabbitMQ (a local broker, the gateway's
+                           AMQP bridge) beside direct HTTP ingest, 1,000 SSE readers, the same
+                           open-loop rate: deliveries/s, publish-to-receive p50/p99, ratios.
     help                   Print this message (so does --help after any command).
 ";
 

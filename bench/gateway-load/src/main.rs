@@ -8,6 +8,10 @@
 //! JSON object: deliveries/s, p50/p99 publish-to-receive latency, RSS per idle
 //! connection.
 //!
+//! With `--amqp URL [--exchange X]`, fanout publishes the events to that RabbitMQ exchange
+//! (structured mode, persistent, each confirmed) instead of posting them: the gateway at
+//! `--base` bridges the exchange (`cargo xtask bench bridge`).
+//!
 //! `herald-gateway-load replay --base URL --events K` posts K events while no client is
 //! connected, then times one client resuming from before them until it has all K.
 //!
@@ -39,6 +43,9 @@ struct Args {
     rate: f64,
     pid: Option<u32>,
     source_ip: IpAddr,
+    /// Publish to this RabbitMQ broker (a gateway bridging `exchange`) instead of posting.
+    amqp: Option<String>,
+    exchange: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +60,8 @@ fn parse_args() -> Result<Args, String> {
         rate: 50.0,
         pid: None,
         source_ip: IpAddr::from([127, 0, 0, 1]),
+        amqp: None,
+        exchange: "bench".into(),
     };
     while let Some(flag) = raw.next() {
         let value = raw.next().ok_or(format!("{flag} needs a value"))?;
@@ -71,6 +80,8 @@ fn parse_args() -> Result<Args, String> {
             "--rate" => args.rate = value.parse().map_err(|e| bad(&e))?,
             "--pid" => args.pid = Some(value.parse().map_err(|e| bad(&e))?),
             "--source-ip" => args.source_ip = value.parse().map_err(|e| bad(&e))?,
+            "--amqp" => args.amqp = Some(value),
+            "--exchange" => args.exchange = value,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -228,25 +239,39 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     // Open loop: each event is published at its time whether or not the previous post
     // has been answered, so a server busy fanning out does not slow the offered rate.
     let client = reqwest::Client::new();
+    let broker = match &args.amqp {
+        Some(url) => Some(amqp_channel(url, &args.exchange).await?),
+        None => None,
+    };
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let mut posts = Vec::with_capacity(args.events);
     for i in 0..args.events {
         let due = started + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let request = client
-            .post(format!("{}/events", args.base))
-            .header("content-type", "application/cloudevents+json")
-            .body(event(i).to_string());
-        posts.push(tokio::spawn(async move { request.send().await.map(|r| r.status()) }));
+        let body = event(i).to_string();
+        match &broker {
+            Some(channel) => {
+                let (channel, exchange) = (channel.clone(), args.exchange.clone());
+                posts.push(tokio::spawn(async move { amqp_publish(&channel, &exchange, body).await }));
+            }
+            None => {
+                let request = client
+                    .post(format!("{}/events", args.base))
+                    .header("content-type", "application/cloudevents+json")
+                    .body(body);
+                posts.push(tokio::spawn(async move {
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => Ok(()),
+                        Ok(r) => Err(format!("publish answered {}", r.status())),
+                        Err(e) => Err(format!("publish failed: {e}")),
+                    }
+                }));
+            }
+        }
     }
     for post in posts {
-        match post.await {
-            Ok(Ok(status)) if status.is_success() => {}
-            Ok(Ok(status)) => return Err(format!("publish answered {status}")),
-            Ok(Err(e)) => return Err(format!("publish failed: {e}")),
-            Err(e) => return Err(e.to_string()),
-        }
+        post.await.map_err(|e| e.to_string())??;
     }
     let expected = (args.clients * args.events) as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -290,6 +315,44 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
         "rss_idle_kib": rss_idle,
         "kib_per_idle_connection": per_connection,
     }))
+}
+
+/// A channel with publisher confirms to `exchange` (a durable topic exchange).
+async fn amqp_channel(url: &str, exchange: &str) -> Result<lapin::Channel, String> {
+    use lapin::options::{ConfirmSelectOptions, ExchangeDeclareOptions};
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .map_err(|e| format!("RabbitMQ: {e}"))?;
+    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+    channel
+        .exchange_declare(
+            exchange.into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
+    // a channel keeps its connection open (lapin closes it with the last channel)
+    Ok(channel)
+}
+
+/// Publishes one structured-mode event, persistent, and waits for its confirm.
+async fn amqp_publish(channel: &lapin::Channel, exchange: &str, body: String) -> Result<(), String> {
+    let properties = lapin::BasicProperties::default()
+        .with_content_type("application/cloudevents+json".into())
+        .with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(exchange.into(), "nop.noise.reading".into(), Default::default(), body.as_bytes(), properties)
+        .await
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    if confirm.is_nack() {
+        return Err("RabbitMQ refused a reading".into());
+    }
+    Ok(())
 }
 
 /// Starts `--clients` clients of `--target`, at most 256 connecting at once, and waits

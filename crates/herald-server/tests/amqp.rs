@@ -401,3 +401,59 @@ async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// One structured reading, published and confirmed.
+const ONE: &str = r#"
+import sys, json, pika
+c = pika.BlockingConnection(pika.URLParameters(sys.argv[1]))
+ch = c.channel()
+ch.confirm_delivery()
+event = {"specversion": "1.0", "id": sys.argv[3], "source": "/late", "type": "nop.noise.reading", "data": {"db": 1}}
+ch.basic_publish(sys.argv[2], "nop.noise.reading", json.dumps(event),
+                 pika.BasicProperties(content_type="application/cloudevents+json", delivery_mode=2), mandatory=True)
+"#;
+
+/// A broker that is down when the gateway starts: the gateway serves meanwhile (healthz
+/// 200, posts stored), shows the bridge down, and the bridge comes up with the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_down_at_start_is_waited_for_while_the_gateway_serves() {
+    let port = herald_brokers::free_port();
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &format!("[amqp_in.nop]\nurl = \"{url}\"\nexchange = \"nop\"\nqueue = \"herald.late\"\n"));
+    let process = gateway(&dir.path().join("data"), &config);
+    let client = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(client.get(format!("{}/healthz", process.base)).send().await.unwrap().status(), 200);
+    let health: Value = client
+        .get(format!("{}/healthz", process.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["bridges"]["amqp-in:nop"]["state"], "down", "{health}");
+    assert!(health["bridges"]["amqp-in:nop"]["error"].as_str().unwrap().contains("cannot connect"), "{health}");
+    assert!(!health.to_string().contains("guest:guest"), "the password is not shown");
+    let posted = client
+        .post(format!("{}/events", process.base))
+        .header(CONTENT_TYPE, CE_JSON)
+        .body(reading("http-1", "nop.noise.reading", 1.0).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202, "the rest of the gateway serves");
+
+    let broker_dir = tempfile::tempdir().unwrap();
+    let _rabbit = tokio::task::block_in_place(|| Rabbit::start_in(broker_dir.path(), port).unwrap());
+    bridge_up(&process.base, "amqp-in:nop").await;
+    let response = client.get(format!("{}/events/stream?topic=nop.>", process.base)).send().await.unwrap();
+    let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| pika(ONE, &[&url, "nop", "late-1"]));
+    assert_eq!(sse.next(Duration::from_secs(20)).await.unwrap().data["id"], "late-1");
+    assert!(metric(&process.base, "herald_bridge_reconnects_total{bridge=\"amqp-in:nop\"}").await >= 1.0);
+}
