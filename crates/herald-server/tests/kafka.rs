@@ -187,3 +187,69 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
     }
     drop(process);
 }
+
+/// Bad records, then a good one, to one partition.
+const BAD: &str = r#"
+import sys, json
+from kafka import KafkaProducer
+producer = KafkaProducer(bootstrap_servers=sys.argv[1], acks="all")
+CE = [("content-type", b"application/cloudevents+json")]
+def binary(**kw):
+    h = {"ce_specversion": b"1.0", "ce_id": b"b-1", "ce_source": b"/bad", "ce_type": b"nop.noise.reading"}
+    h.update(kw)
+    return [(k, v) for k, v in h.items() if v is not None] + [("content-type", b"application/json")]
+good = {"specversion": "1.0", "id": "good-1", "source": "/bad", "type": "nop.noise.reading"}
+bad = [
+    (CE, b"not json"),
+    (CE, json.dumps({"specversion": "1.0", "source": "/bad", "type": "t"}).encode()),
+    (binary(ce_id=b"\xff\xfe"), b"{}"),
+    (binary(ce_specversion=b"0.3"), b"{}"),
+    (CE, json.dumps(dict(good, data="x" * (400 * 1024))).encode()),
+    ([("content-type", b"application/json")], b"{}"),
+]
+for headers, value in bad + [(CE, json.dumps(good).encode())]:
+    producer.send(sys.argv[2], key=b"k", value=value, headers=headers, partition=0)
+producer.flush()
+print(len(bad), flush=True)
+"#;
+
+/// Records that are no valid event become `herald.deadletter` (with the topic, partition
+/// and offset they came from) and the bridge goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_kafka_records_become_dead_letters_and_the_bridge_goes_on() {
+    let tansu = tokio::task::block_in_place(|| Tansu::start().unwrap());
+    let bootstrap = tansu.bootstrap();
+    tokio::task::block_in_place(|| python(CREATE, &[&bootstrap, "nop.bad"]));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, format!("[kafka_in.nop]\nbrokers = [\"{bootstrap}\"]\ntopics = [\"nop.bad\"]\n")).unwrap();
+    let process = gateway(&dir.path().join("data"), &config.display().to_string());
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{}/events/stream?topic=herald.deadletter&topic=nop.>&lastEventId=0-0", process.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let out = tokio::task::block_in_place(|| python(BAD, &[&bootstrap, "nop.bad"]));
+    let bad: usize = out.trim().parse().unwrap();
+    // the epoch is not 0: the stream starts with a reset, then goes live from the head
+    let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
+    let (mut letters, mut good) = (Vec::new(), None);
+    while letters.len() < bad || good.is_none() {
+        let frame = sse.next(Duration::from_secs(30)).await.expect("every record is stored as something");
+        match frame.data["type"].as_str().unwrap() {
+            "herald.deadletter" => letters.push(frame.data),
+            "herald.reset" => {}
+            _ => good = Some(frame.data),
+        }
+    }
+    assert_eq!(good.unwrap()["id"], "good-1");
+    let offsets: HashSet<u64> = letters.iter().map(|l| l["data"]["event"]["where"]["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (0..bad as u64).collect(), "one dead letter per bad record, by offset");
+    for letter in &letters {
+        assert_eq!(letter["source"], "urn:herald:bridge:kafka-in:nop");
+        assert_eq!(letter["data"]["event"]["where"]["topic"], "nop.bad");
+        assert!(!letter["data"]["reason"].as_str().unwrap().is_empty());
+    }
+}
