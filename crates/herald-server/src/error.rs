@@ -70,6 +70,9 @@ pub enum AppError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// 413: the request carries more than a limit allows (the message says which).
+    #[error("{0}")]
+    TooLarge(String),
     /// 415: the body's media type is not one this route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -94,7 +97,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

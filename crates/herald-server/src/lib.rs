@@ -10,6 +10,7 @@
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
+//! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
 //! | `GET /healthz`           | liveness                                                          |
 //! | `GET /metrics`           | counters in the Prometheus text format                            |
 //! | anything else            | static files of the page (`--static-dir`)                          |
@@ -38,6 +39,7 @@ pub mod bridge;
 mod config;
 mod cors;
 mod error;
+mod eventgrid;
 mod feed;
 mod ingest;
 mod log;
@@ -65,6 +67,7 @@ pub use auth::{Access, Auth, Grants};
 pub use bridge::{AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping};
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
+pub use eventgrid::{from_event_grid, EventGrid, DATA_VERSION_ATTRIBUTE, MAX_BATCH, VALIDATION_EVENT};
 pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
 pub use webhooks::{Webhook, SIGNATURE_HEADER};
 pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
@@ -91,6 +94,7 @@ pub struct AppState {
     auth: Option<Arc<Auth>>,
     cors_origins: Vec<HeaderValue>,
     webhooks: Arc<HashMap<String, Webhook>>,
+    eventgrid: Arc<HashMap<String, EventGrid>>,
     retention: Arc<Vec<Retention>>,
     bridges: Arc<Bridges>,
     configured: Arc<Vec<Configured>>,
@@ -113,6 +117,7 @@ impl AppState {
             auth: None,
             cors_origins: Vec::new(),
             webhooks: Arc::default(),
+            eventgrid: Arc::default(),
             retention: Arc::default(),
             bridges: Arc::default(),
             configured: Arc::default(),
@@ -196,6 +201,12 @@ impl AppState {
     /// Every bridge's status.
     pub fn bridges(&self) -> &Bridges {
         &self.bridges
+    }
+
+    /// Receives Azure Event Grid deliveries at `POST /eventgrid/{name}`.
+    pub fn with_eventgrid(mut self, name: impl Into<String>, receiver: EventGrid) -> Self {
+        Arc::make_mut(&mut self.eventgrid).insert(name.into(), receiver);
+        self
     }
 
     /// The retention rules [`enforce_retention`] applies.
@@ -377,6 +388,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events/stream", get(stream::get_stream))
         .route("/events/ws", get(ws::get_ws))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
+        .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))

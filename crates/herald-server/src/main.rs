@@ -14,7 +14,8 @@ use herald_server::{
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
 
-/// herald's push gateway: CloudEvents in (POST /events, POST /webhooks/NAME, WebSocket),
+/// herald's push gateway: CloudEvents in (POST /events, POST /webhooks/NAME,
+/// POST /eventgrid/NAME, WebSocket, broker bridges),
 /// streams out (Server-Sent Events at GET /events/stream?topic=PATTERN, WebSocket at
 /// GET /events/ws), and the page's static files.
 ///
@@ -251,6 +252,9 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     state = state.with_cors_origins(origins);
     for (name, hook) in file.webhooks() {
         state = state.with_webhook(name, hook);
+    }
+    for (name, receiver) in file.eventgrid() {
+        state = state.with_eventgrid(name, receiver);
     }
     let amqp_url = cli.amqp_url.clone().or(file.amqp_url.clone());
     let broker = |name: &str, url: &Option<String>| {

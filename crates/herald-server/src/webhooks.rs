@@ -116,18 +116,24 @@ pub(crate) async fn options_webhook(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let hook = hook(&state, &name)?;
+    handshake(&name, &hook.allowed_origins, hook.allowed_rate, &headers)
+}
+
+/// The answer to an abuse-protection `OPTIONS` of a receiver that accepts the origins
+/// `allowed` (empty: any) at `rate` deliveries per minute (`None`: `*`).
+pub(crate) fn handshake(name: &str, allowed: &[String], rate: Option<u32>, headers: &HeaderMap) -> Result<Response, AppError> {
     let origin = headers
         .get("webhook-request-origin")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .ok_or_else(|| AppError::BadRequest("the `WebHook-Request-Origin` header is required".into()))?;
-    if !hook.allowed_origins.is_empty() && !hook.allowed_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
-        return Err(AppError::Forbidden(format!("webhook `{name}` does not accept deliveries from `{origin}`")));
+    if !allowed.is_empty() && !allowed.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+        return Err(AppError::Forbidden(format!("`{name}` does not accept deliveries from `{origin}`")));
     }
     let origin = HeaderValue::from_str(origin)
         .map_err(|_| AppError::BadRequest("`WebHook-Request-Origin` is not a valid header value".into()))?;
-    let rate = match hook.allowed_rate {
+    let rate = match rate {
         Some(rate) => HeaderValue::from(rate),
         None => HeaderValue::from_static("*"),
     };
