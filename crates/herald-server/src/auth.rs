@@ -98,6 +98,7 @@ impl Auth {
         Ok(Grants {
             publish: parse(data.claims.herald.publish)?,
             subscribe: parse(data.claims.herald.subscribe)?,
+            admin: data.claims.herald.admin,
         })
     }
 }
@@ -113,6 +114,8 @@ struct HeraldClaim {
     publish: Vec<String>,
     #[serde(default)]
     subscribe: Vec<String>,
+    #[serde(default)]
+    admin: bool,
 }
 
 /// What a bearer may do.
@@ -122,6 +125,8 @@ pub struct Grants {
     pub publish: Vec<TopicPattern>,
     /// Subscriptions it may make are covered by one of these.
     pub subscribe: Vec<TopicPattern>,
+    /// It may manage the gateway's outbound webhook subscriptions (`"admin": true`).
+    pub admin: bool,
 }
 
 /// The access of one request: everything (authorization is off) or a token's grants.
@@ -149,6 +154,15 @@ impl Access {
                 }
                 Ok(Some(grants.subscribe.clone()))
             }
+        }
+    }
+
+    /// `Forbidden` unless the token is an administrator's (`"admin": true`).
+    pub(crate) fn check_admin(&self) -> Result<(), AppError> {
+        match self {
+            Access::Open => Ok(()),
+            Access::Granted(grants) if grants.admin => Ok(()),
+            Access::Granted(_) => Err(AppError::Forbidden("managing subscriptions takes a token with `\"admin\": true`".into())),
         }
     }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{AmqpIn, AmqpOut, EventGrid, KafkaIn, KafkaOut, Retention, Webhook};
+use crate::{AmqpIn, AmqpOut, EventGrid, KafkaIn, KafkaOut, Retention, Webhook, WebhookOut};
 
 /// The configuration file's contents. Every field is optional.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -75,6 +75,13 @@ pub struct Config {
     /// Webhook receivers by name (`POST /webhooks/{name}`).
     #[serde(default)]
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// Outbound webhook subscriptions by name.
+    #[serde(default)]
+    pub webhook_out: BTreeMap<String, WebhookOut>,
+    /// `--allow-private-webhook-targets`.
+    pub allow_private_webhook_targets: Option<bool>,
+    /// `--webhook-origin`.
+    pub webhook_origin: Option<String>,
     /// Azure Event Grid receivers by name (`POST /eventgrid/{name}`).
     #[serde(default)]
     pub eventgrid: BTreeMap<String, EventGridConfig>,

@@ -61,6 +61,9 @@ pub enum AppError {
     /// header lists those it takes).
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 409: the request conflicts with what exists (a name taken, a configured item).
+    #[error("{0}")]
+    Conflict(String),
     /// 408: the request body did not arrive within the body read timeout.
     #[error("{0}")]
     RequestTimeout(String),
@@ -97,6 +100,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@
 //! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
+//! | `/webhook-subscriptions` | outbound webhooks: list, create, delete, resume (admin token)     |
 //! | `GET /healthz`           | liveness                                                          |
 //! | `GET /metrics`           | counters in the Prometheus text format                            |
 //! | anything else            | static files of the page (`--static-dir`)                          |
@@ -47,6 +48,7 @@ mod metrics;
 mod serve;
 pub mod store;
 mod stream;
+mod subscriptions;
 mod webhooks;
 mod ws;
 
@@ -64,7 +66,8 @@ use tokio::sync::watch;
 use tower_http::services::ServeDir;
 
 pub use auth::{Access, Auth, Grants};
-pub use bridge::{AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping};
+pub use bridge::{sign, AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping, WebhookOut};
+pub use subscriptions::SUBSCRIPTIONS_FILE;
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
 pub use eventgrid::{from_event_grid, EventGrid, DATA_VERSION_ATTRIBUTE, MAX_BATCH, VALIDATION_EVENT};
@@ -82,6 +85,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// The default limit on how far a stream may fall behind, in bytes of events.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1024 * 1024;
 
+/// The origin outbound webhooks name in the abuse-protection handshake by default.
+pub const DEFAULT_WEBHOOK_ORIGIN: &str = "herald.localhost";
+
 /// Everything the routes share.
 #[derive(Clone)]
 pub struct AppState {
@@ -98,6 +104,9 @@ pub struct AppState {
     retention: Arc<Vec<Retention>>,
     bridges: Arc<Bridges>,
     configured: Arc<Vec<Configured>>,
+    subscriptions: Arc<subscriptions::Subscriptions>,
+    allow_private_webhook_targets: bool,
+    webhook_origin: String,
     shutdown: watch::Receiver<bool>,
     // Keeps the channel open when nobody asked for a shutdown signal.
     _shutdown_tx: Option<Arc<watch::Sender<bool>>>,
@@ -121,6 +130,9 @@ impl AppState {
             retention: Arc::default(),
             bridges: Arc::default(),
             configured: Arc::default(),
+            subscriptions: Arc::default(),
+            allow_private_webhook_targets: false,
+            webhook_origin: DEFAULT_WEBHOOK_ORIGIN.into(),
             shutdown: rx,
             _shutdown_tx: Some(Arc::new(tx)),
         }
@@ -198,6 +210,33 @@ impl AppState {
         self
     }
 
+    /// Adds an outbound webhook subscription `name` (as the configuration file does:
+    /// listed by the REST API, not deleted by it); [`spawn_bridges`] starts it.
+    pub fn with_webhook_out(mut self, name: impl Into<String>, hook: WebhookOut) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::WebhookOut(name.into(), hook));
+        self
+    }
+
+    /// Keeps the subscriptions made through the REST API in `file` (and starts those it
+    /// holds in [`spawn_bridges`]); without it they live in memory only.
+    pub fn with_subscriptions_file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.subscriptions = Arc::new(subscriptions::Subscriptions::in_file(file.into()));
+        self
+    }
+
+    /// Allows outbound webhooks to loopback and private addresses (tests, an endpoint
+    /// inside the gateway's own network); off by default, against SSRF.
+    pub fn with_private_webhook_targets(mut self, allow: bool) -> Self {
+        self.allow_private_webhook_targets = allow;
+        self
+    }
+
+    /// The origin (a DNS name) outbound webhooks give in the abuse-protection handshake.
+    pub fn with_webhook_origin(mut self, origin: impl Into<String>) -> Self {
+        self.webhook_origin = origin.into();
+        self
+    }
+
     /// Every bridge's status.
     pub fn bridges(&self) -> &Bridges {
         &self.bridges
@@ -241,6 +280,7 @@ enum Configured {
     AmqpOut(String, String, AmqpOut),
     KafkaIn(String, Vec<String>, KafkaIn),
     KafkaOut(String, Vec<String>, KafkaOut),
+    WebhookOut(String, WebhookOut),
 }
 
 /// Starts every configured bridge as a task beside the server; each runs until the
@@ -265,8 +305,28 @@ pub fn spawn_bridges(state: &AppState) {
                 state.bridges.status(&format!("kafka-out:{name}"));
                 tokio::spawn(bridge::kafka::run_out(name, bridge, brokers, state));
             }
+            Configured::WebhookOut(name, hook) => {
+                tokio::spawn(async move {
+                    if let Err(error) = subscriptions::start(&state, name, hook, true).await {
+                        tracing::error!(%error, "a webhook subscription cannot start");
+                    }
+                });
+            }
         }
     }
+    // and those made through the REST API before
+    let state = state.clone();
+    tokio::spawn(async move {
+        let saved = match state.subscriptions.load() {
+            Ok(saved) => saved,
+            Err(error) => return tracing::error!(%error, "the webhook subscriptions cannot be read"),
+        };
+        for (name, hook) in saved {
+            if let Err(error) = subscriptions::start(&state, name, hook, false).await {
+                tracing::error!(%error, "a webhook subscription cannot start");
+            }
+        }
+    });
 }
 
 /// Applies the retention rules every `interval`, until the shutdown signal. Run it
@@ -389,6 +449,9 @@ pub fn app(state: AppState) -> Router {
         .route("/events/ws", get(ws::get_ws))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))
+        .route("/webhook-subscriptions", get(subscriptions::list).post(subscriptions::create))
+        .route("/webhook-subscriptions/{name}", axum::routing::delete(subscriptions::delete))
+        .route("/webhook-subscriptions/{name}/resume", post(subscriptions::resume))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))

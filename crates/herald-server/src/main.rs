@@ -125,6 +125,16 @@ struct Cli {
     #[arg(long, env = "HERALD_KAFKA_BROKERS", value_delimiter = ',')]
     kafka_brokers: Vec<String>,
 
+    /// Lets outbound webhooks call loopback and private addresses (an endpoint inside the
+    /// gateway's own network); refused by default, against SSRF.
+    #[arg(long, env = "HERALD_ALLOW_PRIVATE_WEBHOOK_TARGETS")]
+    allow_private_webhook_targets: bool,
+
+    /// The origin (a DNS name) outbound webhooks give in the abuse-protection handshake
+    /// [default: herald.localhost].
+    #[arg(long, env = "HERALD_WEBHOOK_ORIGIN")]
+    webhook_origin: Option<String>,
+
     /// Turns authorization off: anyone may publish and subscribe to everything. Allowed
     /// only when --listen is a loopback address.
     #[arg(long, env = "HERALD_DEV_NO_AUTH")]
@@ -255,6 +265,20 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     }
     for (name, receiver) in file.eventgrid() {
         state = state.with_eventgrid(name, receiver);
+    }
+    let allow_private = cli.allow_private_webhook_targets || file.allow_private_webhook_targets.unwrap_or(false);
+    state = state
+        .with_private_webhook_targets(allow_private)
+        .with_subscriptions_file(data.join(herald_server::SUBSCRIPTIONS_FILE));
+    if let Some(origin) = cli.webhook_origin.clone().or(file.webhook_origin.clone()) {
+        state = state.with_webhook_origin(origin);
+    }
+    if store != "embedded" && !file.webhook_out.is_empty() {
+        return Err("[webhook_out] subscriptions keep their cursors in the embedded store: they need --store embedded".into());
+    }
+    for (name, hook) in &file.webhook_out {
+        hook.validate(allow_private).await.map_err(|e| format!("[webhook_out.{name}]: {e}"))?;
+        state = state.with_webhook_out(name, hook.clone());
     }
     let amqp_url = cli.amqp_url.clone().or(file.amqp_url.clone());
     let broker = |name: &str, url: &Option<String>| {

@@ -38,7 +38,8 @@ fn the_help_documents_every_setting() {
         "--jwt-hs256-secret", "--jwt-rs256-public-key", "--cors-origin", "--log-format", "HERALD_LISTEN",
         "--store", "--stream", "--stream-max-msgs", "--stream-max-age-secs", "--stream-max-bytes",
         "--stream-replicas", "--stream-duplicate-window-secs", "--header-read-timeout-secs", "--body-read-timeout-secs",
-        "--write-timeout-secs", "--max-header-bytes", "--max-connections-per-ip", "--amqp-url",
+        "--write-timeout-secs", "--max-header-bytes", "--max-connections-per-ip", "--amqp-url", "--kafka-brokers",
+        "--allow-private-webhook-targets", "--webhook-origin",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

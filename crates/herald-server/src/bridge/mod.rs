@@ -8,6 +8,7 @@
 
 pub(crate) mod amqp;
 pub(crate) mod kafka;
+pub(crate) mod webhook;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use amqp::{AmqpIn, AmqpOut};
 pub use kafka::{KafkaIn, KafkaOut, Start};
+pub use webhook::{sign, WebhookOut};
 
 /// The most bytes of a bad message's body a dead letter keeps.
 const DEAD_LETTER_BODY_BYTES: usize = 16 * 1024;
@@ -406,6 +408,9 @@ pub struct BridgeStatus {
     published: AtomicU64,
     lag: AtomicU64,
     reconnects: AtomicU64,
+    failures: AtomicU64,
+    paused: std::sync::atomic::AtomicBool,
+    resumed: tokio::sync::Notify,
     last_error: Mutex<Option<String>>,
 }
 
@@ -428,6 +433,37 @@ impl BridgeStatus {
 
     pub(crate) fn published(&self, events: usize) {
         self.published.fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    /// One failed delivery attempt (an outbound webhook's).
+    pub(crate) fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets a paused bridge go on; `false` when it was not paused.
+    pub fn resume(&self) -> bool {
+        let was = self.paused.swap(false, Ordering::Relaxed);
+        self.resumed.notify_waiters();
+        was
+    }
+
+    /// Whether the bridge waits to be resumed.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    pub(crate) async fn wait_resumed(&self) {
+        while self.is_paused() {
+            let resumed = self.resumed.notified();
+            if !self.is_paused() {
+                break;
+            }
+            resumed.await;
+        }
     }
 
     pub(crate) fn set_lag(&self, lag: u64) {
@@ -473,13 +509,15 @@ impl Bridges {
         if all.is_empty() {
             return;
         }
-        let families: [(&str, &str, &str, fn(&BridgeStatus) -> u64); 6] = [
+        let families: [(&str, &str, &str, fn(&BridgeStatus) -> u64); 8] = [
             ("herald_bridge_up", "gauge", "1 while the bridge is connected to its broker.", |s| s.up.load(Ordering::Relaxed) as u64),
             ("herald_bridge_messages_total", "counter", "Messages a bridge consumed and stored (dead letters included).", |s| s.messages.load(Ordering::Relaxed)),
             ("herald_bridge_dead_letters_total", "counter", "Messages a bridge stored as herald.deadletter.", |s| s.dead_letters.load(Ordering::Relaxed)),
             ("herald_bridge_published_total", "counter", "Events a bridge published and the broker confirmed.", |s| s.published.load(Ordering::Relaxed)),
             ("herald_bridge_lag", "gauge", "Events or messages a bridge is behind.", |s| s.lag.load(Ordering::Relaxed)),
             ("herald_bridge_reconnects_total", "counter", "Times a bridge lost its broker and reconnected.", |s| s.reconnects.load(Ordering::Relaxed)),
+            ("herald_bridge_failures_total", "counter", "Delivery attempts of an outbound webhook that failed.", |s| s.failures.load(Ordering::Relaxed)),
+            ("herald_bridge_paused", "gauge", "1 while an outbound webhook waits to be resumed.", |s| u64::from(s.is_paused())),
         ];
         for (name, kind, help, value) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
