@@ -98,6 +98,10 @@ pub fn test_all() -> ExitCode {
     let native = run_counted(native_tests);
     layers.push(("native", native));
 
+    say("the fuzz smoke run: 20,000 executions of each target");
+    let fuzz = run_counted(cargo().args(["run", "--locked", "-p", "herald-fuzz", "--", "--execs", "20000"]));
+    layers.push(("fuzz", fuzz));
+
     say("layer 2/3: browser tests (wasm-pack test --headless --chrome)");
     let mut browser = Tally::default();
     if let Err(error) = crate::build_peer() {

@@ -94,7 +94,7 @@ pub(crate) async fn store_with_cursors(
 }
 
 /// A batch: a JSON array of structured-mode events, every one valid, or none is taken.
-fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
+pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
     let items: Vec<Value> = serde_json::from_slice(body)
         .map_err(|e| AppError::BadRequest(format!("a batch must be a JSON array of CloudEvents: {e}")))?;
     items
@@ -109,7 +109,7 @@ fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
 
 /// A binary-mode event: attributes from `ce-*` headers (percent-decoded), the body as
 /// `data`, its Content-Type as `datacontenttype`.
-fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) -> Result<CloudEvent, AppError> {
+pub(crate) fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) -> Result<CloudEvent, AppError> {
     let mut attributes = serde_json::Map::new();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {

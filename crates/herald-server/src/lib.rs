@@ -42,6 +42,8 @@ mod cors;
 mod error;
 mod eventgrid;
 mod feed;
+#[doc(hidden)]
+pub mod fuzz;
 mod ingest;
 mod log;
 mod metrics;
