@@ -27,7 +27,8 @@ pub fn bench(what: &str, args: &[&str]) -> Result<(), String> {
         "gateway" => crate::gateway_bench::bench_gateway(args),
         "push" => crate::gateway_bench::bench_push(),
         "bridge" => crate::gateway_bench::bench_bridge(),
-        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push, bridge")),
+        "stall" => crate::gateway_bench::bench_stall(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push, bridge, stall")),
     }
 }
 

@@ -134,6 +134,73 @@ pub fn bench_bridge() -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask bench stall`: 1,000 stream readers with and without one reader that never
+/// reads, in one run, the gateway's write timeout at 2 s: the others' p50/p99 latency
+/// with and without it, and whether the stalled one was dropped (write timeouts, slow
+/// disconnects).
+pub fn bench_stall() -> Result<(), String> {
+    const READERS: usize = 1_000;
+    // 1 KiB events: the stalled reader's socket buffers (~260 KiB) fill in ~2 s
+    let (events, rate, pad) = (500, 100, 1024);
+    let root = root();
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    let mut rows = Vec::new();
+    for (run, stalled) in [0usize, 1].into_iter().enumerate() {
+        let (command, data) = herald_command(&root, &format!("stall/data-{}-{run}", std::process::id()))?;
+        let command = command.args(["--write-timeout-secs", "2"]);
+        let (process, url) = spawn_announced(command, "the gateway")?;
+        let server = Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None };
+        say(&format!("{READERS} readers and {stalled} stalled, {events} events of 1 KiB at {rate}/s"));
+        let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+            .args(["fanout", "--target", "herald", "--base", &server.url])
+            .args(["--clients", &READERS.to_string(), "--events", &events.to_string(), "--rate", &rate.to_string()])
+            .args(["--pad", &pad.to_string(), "--stalled", &stalled.to_string()])
+            .args(["--pid", &server.pid.to_string(), "--source-ip", &format!("127.0.0.{}", 80 + run)])
+            .output_stdout(Stdio::inherit())?;
+        let mut result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        let metrics = http_get(&server.url, "/metrics").unwrap_or_default();
+        let counter = |name: &str| {
+            metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok()).unwrap_or(0)
+        };
+        result["write_timeouts"] = counter("herald_write_timeouts_total").into();
+        result["slow_disconnects"] = counter("herald_stream_slow_disconnects_total").into();
+        rows.push(result);
+    }
+    println!("{}", stall_table(&rows));
+    Ok(())
+}
+
+/// The stall results as a Markdown table, with the p99 ratio with/without.
+pub fn stall_table(rows: &[Value]) -> String {
+    let mut out = String::from(
+        "| stalled readers | delivered        | p50 ms  | p99 ms  | write timeouts | slow disconnects | stalled closed |\n\
+         |----------------:|-----------------:|--------:|--------:|---------------:|-----------------:|---------------:|\n",
+    );
+    for r in rows {
+        let count = |key: &str| r[key].as_u64().unwrap_or(0);
+        out.push_str(&format!(
+            "| {:>15} | {:>16} | {:>7.1} | {:>7.1} | {:>14} | {:>16} | {:>14} |\n",
+            count("stalled"),
+            format!("{}/{}", count("delivered"), count("expected")),
+            num(r, "p50_ms"),
+            num(r, "p99_ms"),
+            count("write_timeouts"),
+            count("slow_disconnects"),
+            format!("{}/{}", count("stalled_closed_by_server"), count("stalled")),
+        ));
+    }
+    if let [without, with] = rows {
+        out.push_str(&format!(
+            "\nwith a stalled reader / without: p50 {:.2}x, p99 {:.2}x (bar: p99 at most 1.10x)\n",
+            num(with, "p50_ms") / num(without, "p50_ms"),
+            num(with, "p99_ms") / num(without, "p99_ms"),
+        ));
+    }
+    out
+}
+
 /// Waits until the gateway at `url` says its bridge is up.
 fn wait_for_bridge(url: &str) -> Result<(), String> {
     for _ in 0..300 {
@@ -402,6 +469,14 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_stall_table_compares_p99_with_and_without_a_stalled_reader() {
+        let row = |stalled: u64, p99: f64| json!({ "stalled": stalled, "delivered": 10, "expected": 10, "p50_ms": 1.0, "p99_ms": p99, "write_timeouts": stalled, "slow_disconnects": stalled, "stalled_closed_by_server": stalled });
+        let text = stall_table(&[row(0, 4.0), row(1, 4.2)]);
+        assert!(text.contains("p50 1.00x, p99 1.05x"), "{text}");
+        assert!(text.contains("|               1 |"), "{text}");
+    }
 
     #[test]
     fn the_bridge_table_sets_the_bridge_beside_direct_ingest() {

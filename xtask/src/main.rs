@@ -76,6 +76,9 @@ COMMANDS:
     bench bridge           Events into the gateway through RabbitMQ (a local broker, the gateway's
                            AMQP bridge) beside direct HTTP ingest, 1,000 SSE readers, the same
                            open-loop rate: deliveries/s, publish-to-receive p50/p99, ratios.
+    bench stall            1,000 stream readers with and without one that never reads (the
+                           gateway's write timeout at 2 s): the others' p50/p99 latency and
+                           ratio, and whether the stalled reader was dropped.
     fuzz [--smoke] [--execs N] [--save] [TARGET...]
                            Mutation-fuzz the parsers of untrusted input and the frame writers
                            (structured, batch, binary, broker, envelope, topic, position,

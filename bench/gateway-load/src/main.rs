@@ -46,6 +46,10 @@ struct Args {
     /// Publish to this RabbitMQ broker (a gateway bridging `exchange`) instead of posting.
     amqp: Option<String>,
     exchange: String,
+    /// Stream clients that connect and never read (a 4 KB receive buffer).
+    stalled: usize,
+    /// Bytes of padding in each event's data.
+    pad: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +66,8 @@ fn parse_args() -> Result<Args, String> {
         source_ip: IpAddr::from([127, 0, 0, 1]),
         amqp: None,
         exchange: "bench".into(),
+        stalled: 0,
+        pad: 0,
     };
     while let Some(flag) = raw.next() {
         let value = raw.next().ok_or(format!("{flag} needs a value"))?;
@@ -82,6 +88,8 @@ fn parse_args() -> Result<Args, String> {
             "--source-ip" => args.source_ip = value.parse().map_err(|e| bad(&e))?,
             "--amqp" => args.amqp = Some(value),
             "--exchange" => args.exchange = value,
+            "--stalled" => args.stalled = value.parse().map_err(|e| bad(&e))?,
+            "--pad" => args.pad = value.parse().map_err(|e| bad(&e))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -96,11 +104,42 @@ fn now_micros() -> u64 {
 }
 
 fn event(i: usize) -> serde_json::Value {
+    padded(i, 0)
+}
+
+fn padded(i: usize, pad: usize) -> serde_json::Value {
     serde_json::json!({
         "specversion": "1.0", "id": format!("bench-{}-{i}", now_micros()), "source": "/bench/load",
         "type": "nop.noise.reading", "datacontenttype": "application/json",
-        "data": { "sensor": format!("s-{}", i % 16), "db": 60.0 + (i % 40) as f64, "sent_us": now_micros() },
+        "data": { "sensor": format!("s-{}", i % 16), "db": 60.0 + (i % 40) as f64, "sent_us": now_micros(), "pad": "p".repeat(pad) },
     })
+}
+
+/// A stream client that never reads: a 4 KB receive buffer, the request sent, nothing
+/// taken. The gateway must drop it once its socket takes no more (the write timeout).
+async fn stalled_client(args: &Args) -> Result<TcpStream, String> {
+    let address: SocketAddr = args.base.trim_start_matches("http://").parse().map_err(|e| format!("{}: {e}", args.base))?;
+    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket.set_recv_buffer_size(4096).map_err(|e| e.to_string())?;
+    socket.bind(SocketAddr::new(args.source_ip, 0)).map_err(|e| e.to_string())?;
+    let mut stream = socket.connect(address).await.map_err(|e| e.to_string())?;
+    let host = args.base.trim_start_matches("http://");
+    let request = format!("GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Whether the gateway closed `stream`: what it holds is read out, then the end (or a
+/// reset) must follow.
+async fn closed_by_server(mut stream: TcpStream) -> bool {
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The `"sent_us":N` of a received frame.
@@ -233,6 +272,10 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     let received = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clients = connect_all(&args, &received, &stop_rx).await?;
+    let mut stalled = Vec::with_capacity(args.stalled);
+    for _ in 0..args.stalled {
+        stalled.push(stalled_client(&args).await?);
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = args.pid.and_then(rss_kib);
 
@@ -249,7 +292,7 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     for i in 0..args.events {
         let due = started + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let body = event(i).to_string();
+        let body = padded(i, args.pad).to_string();
         match &broker {
             Some(channel) => {
                 let (channel, exchange) = (channel.clone(), args.exchange.clone());
@@ -295,6 +338,10 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     }
     latencies.sort_unstable();
     let delivered = latencies.len() as u64;
+    let mut stalled_closed = 0;
+    for stream in stalled {
+        stalled_closed += usize::from(closed_by_server(stream).await);
+    }
     let per_connection = match (rss_before, rss_idle) {
         (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
         _ => None,
@@ -314,6 +361,8 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
         "rss_before_kib": rss_before,
         "rss_idle_kib": rss_idle,
         "kib_per_idle_connection": per_connection,
+        "stalled": args.stalled,
+        "stalled_closed_by_server": stalled_closed,
     }))
 }
 

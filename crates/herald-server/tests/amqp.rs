@@ -125,15 +125,6 @@ async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-async fn bridge_up(base: &str, bridge: &str) {
-    let name = format!("herald_bridge_up{{bridge=\"{bridge}\"}}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric_or(base, &name).await != Some(1.0) {
-        assert!(Instant::now() < deadline, "the bridge {bridge} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn depth(rabbit: &Rabbit, queue: &str) -> u64 {
     let out = pika(DEPTH, &[&rabbit.url(), queue]);
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
@@ -161,11 +152,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
     let base = Arc::new(Mutex::new(process.base.clone()));
     let received = Arc::new(Mutex::new(Vec::new()));
     let reader = tokio::spawn(follow(base.clone(), "topic=nop.>".into(), received.clone()));
-    let deadline = Instant::now() + WAIT;
-    while metric(&process.base, "herald_stream_connections").await < 1.0 {
-        assert!(Instant::now() < deadline, "the reader's stream opened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    streams_open(&process.base, 1.0).await;
 
     let url = rabbit.url();
     let count = PER_PUBLISHER.to_string();
@@ -425,15 +412,7 @@ async fn a_broker_down_at_start_is_waited_for_while_the_gateway_serves() {
     let client = reqwest::Client::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(client.get(format!("{}/healthz", process.base)).send().await.unwrap().status(), 200);
-    let health: Value = client
-        .get(format!("{}/healthz", process.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&process.base).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["bridges"]["amqp-in:nop"]["state"], "down", "{health}");
     assert!(health["bridges"]["amqp-in:nop"]["error"].as_str().unwrap().contains("cannot connect"), "{health}");

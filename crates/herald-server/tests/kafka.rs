@@ -110,20 +110,11 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
     let config = config.display().to_string();
     let data = dir.path().join("data");
     let mut process = gateway(&data, &config);
-    let up = r#"herald_bridge_up{bridge="kafka-in:nop"}"#;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric_or(&process.base, up).await != Some(1.0) {
-        assert!(Instant::now() < deadline, "the Kafka bridge did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    bridge_up(&process.base, "kafka-in:nop").await;
     let base = Arc::new(Mutex::new(process.base.clone()));
     let received = Arc::new(Mutex::new(Vec::new()));
     let reader = tokio::spawn(follow(base.clone(), "topic=nop.>".into(), received.clone()));
-    let deadline = Instant::now() + WAIT;
-    while metric(&process.base, "herald_stream_connections").await < 1.0 {
-        assert!(Instant::now() < deadline, "the reader's stream opened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    streams_open(&process.base, 1.0).await;
 
     let count = EVENTS.to_string();
     let mut producer = herald_brokers::spawn_python(PRODUCE, &[&bootstrap, "nop.readings", &count]).unwrap();

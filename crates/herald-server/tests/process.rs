@@ -91,31 +91,6 @@ async fn produce(base: Arc<Mutex<String>>, accepted: Arc<Mutex<Vec<String>>>) {
     }
 }
 
-/// The reader keeps a stream open and, whenever it ends or fails, resumes with
-/// `Last-Event-ID` against wherever the gateway now is.
-async fn read(base: Arc<Mutex<String>>, received: Arc<Mutex<Vec<(String, String)>>>) {
-    let client = reqwest::Client::new();
-    let mut last: Option<String> = None;
-    loop {
-        let url = format!("{}/events/stream?topic=nop.>", base.lock().unwrap());
-        let mut request = client.get(url);
-        if let Some(last) = &last {
-            request = request.header("last-event-id", last);
-        }
-        let Ok(response) = request.send().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
-        while let Some(frame) = sse.next_or_end().await {
-            if let (Some(id), Some(event_id)) = (frame.id, frame.data["id"].as_str()) {
-                received.lock().unwrap().push((id.clone(), event_id.to_owned()));
-                last = Some(id);
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_loses_nothing_acknowledged_and_repeats_nothing() {
     let data = tempfile::tempdir().unwrap();
@@ -123,7 +98,7 @@ async fn sigkill_mid_stream_loses_nothing_acknowledged_and_repeats_nothing() {
     let base = Arc::new(Mutex::new(process.base.clone()));
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let received = Arc::new(Mutex::new(Vec::new()));
-    let reader = tokio::spawn(read(base.clone(), received.clone()));
+    let reader = tokio::spawn(follow(base.clone(), "topic=nop.>".into(), received.clone()));
     // the reader's first stream starts at the head: let it open before anything is posted
     let metrics = format!("{}/metrics", process.base);
     for _ in 0..200 {
@@ -157,7 +132,7 @@ async fn sigkill_mid_stream_loses_nothing_acknowledged_and_repeats_nothing() {
     let received = received.lock().unwrap().clone();
     assert!(killed_at < EVENTS, "the kill came mid-stream");
     assert_eq!(accepted.len(), EVENTS);
-    let ids: Vec<String> = received.iter().map(|(_, id)| id.clone()).collect();
+    let ids: Vec<String> = received.iter().map(|(_, event)| event["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids, accepted, "exactly the acknowledged events, in order, none twice");
     let positions: Vec<u64> = received.iter().map(|(p, _)| p.split_once('-').unwrap().1.parse().unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions only go up");

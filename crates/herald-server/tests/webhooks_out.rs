@@ -111,15 +111,6 @@ async fn post_batch(base: &str, from: usize, count: usize) {
     assert_eq!(response.status(), 202);
 }
 
-async fn up(base: &str, bridge: &str) {
-    let name = format!("herald_bridge_up{{bridge=\"{bridge}\"}}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while metric_or(base, &name).await != Some(1.0) {
-        assert!(Instant::now() < deadline, "{bridge} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Acceptance 2 of issue 17.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
@@ -143,7 +134,7 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
     let data = dir.path().join("data");
     let args = ["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", &config];
     let mut process = spawn(&args, &data).unwrap();
-    up(&process.base, "webhook-out:flaky").await;
+    bridge_up(&process.base, "webhook-out:flaky").await;
     for from in (0..EVENTS / 2).step_by(100) {
         post_batch(&process.base, from, 100).await;
     }
@@ -189,15 +180,7 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
 
     // the receiver that refused the handshake got nothing
     assert!(refused_lines.try_recv().is_err(), "no delivery to a refusing endpoint");
-    let health: Value = reqwest::Client::new()
-        .get(format!("{}/healthz", process.base))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&process.base).await;
     let refused = &health["bridges"]["webhook-out:refused"];
     assert_eq!(refused["state"], "down", "{health}");
     assert!(refused["error"].as_str().unwrap().contains("handshake"), "{refused}");
@@ -292,7 +275,7 @@ async fn a_failing_endpoint_gets_dead_letters_and_a_pause() {
         .unwrap();
     assert_eq!(made.status(), 201);
     let mut sse = gw.stream("topic=herald.deadletter", None).await;
-    up(&gw.base, "webhook-out:down").await;
+    bridge_up(&gw.base, "webhook-out:down").await;
     gw.post_event(&reading("x-1", "nop.noise.alert", 1.0)).await;
     gw.post_event(&reading("x-2", "nop.noise.alert", 2.0)).await;
     let letter = sse.next(Duration::from_secs(20)).await.expect("a dead letter").data;

@@ -92,15 +92,7 @@ async fn consume(bridge: &AmqpIn, url: &str, source: &str, state: &AppState, sta
         .basic_qos(bridge.prefetch, BasicQosOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    channel
-        .exchange_declare(
-            bridge.exchange.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("exchange `{}`: {e}", bridge.exchange))?;
+    declare_exchange(&channel, &bridge.exchange).await?;
     let queue = channel
         .queue_declare(
             bridge.queue.as_str().into(),
@@ -186,6 +178,15 @@ async fn consume(bridge: &AmqpIn, url: &str, source: &str, state: &AppState, sta
     }
 }
 
+/// Declares the durable topic exchange `name` (a no-op when it exists so).
+async fn declare_exchange(channel: &lapin::Channel, name: &str) -> Result<(), String> {
+    let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(name.into(), ExchangeKind::Topic, options, FieldTable::default())
+        .await
+        .map_err(|e| format!("exchange `{name}`: {e}"))
+}
+
 /// A delivery as the bindings read it.
 fn message_of(delivery: &Delivery) -> Message {
     let properties = &delivery.properties;
@@ -258,15 +259,7 @@ async fn publish(
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redacted(url)))?;
     let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
-    channel
-        .exchange_declare(
-            bridge.exchange.as_str().into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("exchange `{}`: {e}", bridge.exchange))?;
+    declare_exchange(&channel, &bridge.exchange).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await

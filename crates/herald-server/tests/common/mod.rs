@@ -215,3 +215,36 @@ pub async fn metric_or(base: &str, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()?;
     text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// Waits (up to 30 s) until `/metrics` of the gateway at `base` says the bridge `bridge`
+/// (`amqp-in:nop`, `webhook-out:NAME`, …) is up.
+pub async fn bridge_up(base: &str, bridge: &str) {
+    let name = format!("herald_bridge_up{{bridge=\"{bridge}\"}}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metric_or(base, &name).await != Some(1.0) {
+        assert!(tokio::time::Instant::now() < deadline, "the bridge {bridge} did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (up to 5 s) until the gateway at `base` has `streams` open streams.
+pub async fn streams_open(base: &str, streams: f64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(base, "herald_stream_connections").await < streams {
+        assert!(tokio::time::Instant::now() < deadline, "the stream did not open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET /healthz` with `Accept: application/json`: the gateway's and its bridges' state.
+pub async fn health(base: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
