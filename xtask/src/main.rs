@@ -48,8 +48,9 @@ COMMANDS:
                            (loopback, data in .herald/rabbitmq/) that the simulator publishes
                            readings to, the gateway bridging it (www/nop-rabbitmq.toml) and
                            publishing the page's alerts back out to it.
-    test                   Install, then run every test: native, headless browser, end-to-end.
-                           Ends with the count per layer and a line `N passed, M failed`;
+    test                   Install, then run every test: native, the fuzz smoke run, headless
+                           browser, end-to-end. Ends with the count per layer and a line
+                           `N passed, M failed`;
                            exits non-zero on any failure.
     screenshot [--broker rabbitmq] [OUT]
                            Serve the demo on a free port (with --broker rabbitmq: on RabbitMQ, as
