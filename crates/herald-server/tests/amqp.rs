@@ -113,17 +113,6 @@ fn config(dir: &Path, toml: &str) -> String {
     path.display().to_string()
 }
 
-fn gateway(data: &Path, config: &str) -> Process {
-    spawn(&["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", config], data).unwrap()
-}
-
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn depth(rabbit: &Rabbit, queue: &str) -> u64 {
     let out = pika(DEPTH, &[&rabbit.url(), queue]);
@@ -147,7 +136,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
         ),
     );
     let data = dir.path().join("data");
-    let mut process = gateway(&data, &config);
+    let mut process = configured(&data, &config);
     bridge_up(&process.base, "amqp-in:nop").await;
     let base = Arc::new(Mutex::new(process.base.clone()));
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -165,7 +154,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
     process.child.kill().unwrap(); // SIGKILL the gateway
     process.child.wait().unwrap();
     let killed_at = got();
-    process = gateway(&data, &config);
+    process = configured(&data, &config);
     *base.lock().unwrap() = process.base.clone();
 
     for publisher in &mut publishers {
@@ -221,29 +210,18 @@ async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
         &format!("[amqp_out.alerts]\nurl = \"{}\"\nexchange = \"nop.out\"\ntypes = [\"nop.noise.alert\"]\n", rabbit.url()),
     );
     let data = dir.path().join("data");
-    let mut process = gateway(&data, &config);
-    let client = reqwest::Client::new();
-    let post = |base: String, from: usize| {
-        let client = client.clone();
-        async move {
-            let events: Vec<Value> = (from..from + 50)
-                .flat_map(|i| {
-                    [
-                        json!({"specversion": "1.0", "id": format!("a-{i:04}"), "source": "urn:nop:alerts", "type": "nop.noise.alert",
-                               "subject": format!("s-{}", i % 5), "datacontenttype": "application/json", "data": {"sensor": format!("s-{}", i % 5), "n": i}}),
-                        json!({"specversion": "1.0", "id": format!("r-{i:04}"), "source": "urn:nop:sim", "type": "nop.noise.reading", "data": {"db": 1}}),
-                    ]
-                })
-                .collect();
-            let response = client
-                .post(format!("{base}/events"))
-                .header(CONTENT_TYPE, "application/cloudevents-batch+json")
-                .body(Value::Array(events).to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 202);
-        }
+    let mut process = configured(&data, &config);
+    let post = |base: String, from: usize| async move {
+        let events: Vec<Value> = (from..from + 50)
+            .flat_map(|i| {
+                [
+                    json!({"specversion": "1.0", "id": format!("a-{i:04}"), "source": "urn:nop:alerts", "type": "nop.noise.alert",
+                           "subject": format!("s-{}", i % 5), "datacontenttype": "application/json", "data": {"sensor": format!("s-{}", i % 5), "n": i}}),
+                    json!({"specversion": "1.0", "id": format!("r-{i:04}"), "source": "urn:nop:sim", "type": "nop.noise.reading", "data": {"db": 1}}),
+                ]
+            })
+            .collect();
+        post_batch(&base, events).await;
     };
     for from in (0..ALERTS / 2).step_by(50) {
         post(process.base.clone(), from).await;
@@ -251,7 +229,7 @@ async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
     tokio::time::sleep(Duration::from_millis(150)).await; // some go out, not necessarily all
     process.child.kill().unwrap();
     process.child.wait().unwrap();
-    process = gateway(&data, &config);
+    process = configured(&data, &config);
     for from in (ALERTS / 2..ALERTS).step_by(50) {
         post(process.base.clone(), from).await;
     }
@@ -343,7 +321,7 @@ async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
         dir.path(),
         &format!("[amqp_in.nop]\nurl = \"{}\"\nexchange = \"nop\"\nqueue = \"herald.bad\"\n", rabbit.url()),
     );
-    let process = gateway(&dir.path().join("data"), &config);
+    let process = configured(&dir.path().join("data"), &config);
     bridge_up(&process.base, "amqp-in:nop").await;
     let client = reqwest::Client::new();
     let response = client.get(format!("{}/events/stream?topic=herald.deadletter&topic=nop.>", process.base)).send().await.unwrap();
@@ -408,7 +386,7 @@ async fn a_broker_down_at_start_is_waited_for_while_the_gateway_serves() {
     let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &format!("[amqp_in.nop]\nurl = \"{url}\"\nexchange = \"nop\"\nqueue = \"herald.late\"\n"));
-    let process = gateway(&dir.path().join("data"), &config);
+    let process = configured(&dir.path().join("data"), &config);
     let client = reqwest::Client::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(client.get(format!("{}/healthz", process.base)).send().await.unwrap().status(), 200);

@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,17 +76,6 @@ fn python(code: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn gateway(data: &Path, config: &str) -> Process {
-    spawn(&["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", config], data).unwrap()
-}
-
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Acceptance 3 of issue 16.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +97,7 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
     .unwrap();
     let config = config.display().to_string();
     let data = dir.path().join("data");
-    let mut process = gateway(&data, &config);
+    let mut process = configured(&data, &config);
     bridge_up(&process.base, "kafka-in:nop").await;
     let base = Arc::new(Mutex::new(process.base.clone()));
     let received = Arc::new(Mutex::new(Vec::new()));
@@ -123,7 +111,7 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
     process.child.kill().unwrap(); // SIGKILL mid-way
     process.child.wait().unwrap();
     let killed_at = got();
-    process = gateway(&data, &config);
+    process = configured(&data, &config);
     *base.lock().unwrap() = process.base.clone();
     let deadline = Instant::now() + Duration::from_secs(120);
     while producer.try_wait().unwrap().is_none() {
@@ -214,7 +202,7 @@ async fn bad_kafka_records_become_dead_letters_and_the_bridge_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     std::fs::write(&config, format!("[kafka_in.nop]\nbrokers = [\"{bootstrap}\"]\ntopics = [\"nop.bad\"]\n")).unwrap();
-    let process = gateway(&dir.path().join("data"), &config.display().to_string());
+    let process = configured(&dir.path().join("data"), &config.display().to_string());
     let client = reqwest::Client::new();
     let response = client
         .get(format!("{}/events/stream?topic=herald.deadletter&topic=nop.>&lastEventId=0-0", process.base))

@@ -19,9 +19,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never one this process handed out before (brokers
+/// started at once by parallel tests must not get the same port between its release here
+/// and their bind).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+        if port == 0 || !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The workspace root.
@@ -80,6 +90,9 @@ pub fn spawn_python(code: &str, args: &[&str]) -> Result<Child, String> {
 pub struct Rabbit {
     broker: Option<Child>,
     epmd: Child,
+    /// The Erlang node name: unique per broker of a run, fixed for a kept data folder
+    /// (whose data is filed under it).
+    node: String,
     port: u16,
     dist_port: u16,
     epmd_port: u16,
@@ -94,7 +107,7 @@ impl Rabbit {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("herald-rabbitmq-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut rabbit = Self::start_in(&dir, port)?;
+        let mut rabbit = Self::boot_in(&dir, port, format!("herald{port}@localhost"))?;
         rabbit.remove_dir = true;
         Ok(rabbit)
     }
@@ -102,6 +115,10 @@ impl Rabbit {
     /// A broker keeping its data in `dir` (kept when it stops), listening for AMQP on
     /// 127.0.0.1:`port` (0: a free port).
     pub fn start_in(dir: &Path, port: u16) -> Result<Rabbit, String> {
+        Self::boot_in(dir, port, "herald@localhost".into())
+    }
+
+    fn boot_in(dir: &Path, port: u16, node: String) -> Result<Rabbit, String> {
         for sub in ["home", "mnesia", "log"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
@@ -116,9 +133,16 @@ impl Rabbit {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run epmd (Erlang, with rabbitmq-server): {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", epmd_port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("epmd did not listen on 127.0.0.1:{epmd_port}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let port = if port == 0 { free_port() } else { port };
         let mut rabbit =
-            Rabbit { broker: None, epmd, port, dist_port: free_port(), epmd_port, dir: dir.to_owned(), remove_dir: false };
+            Rabbit { broker: None, epmd, node, port, dist_port: free_port(), epmd_port, dir: dir.to_owned(), remove_dir: false };
         rabbit.boot()?;
         Ok(rabbit)
     }
@@ -128,8 +152,7 @@ impl Rabbit {
         let mut command = Command::new(rabbitmq_server_bin()?);
         command
             .env("HOME", d.join("home"))
-            // one node per epmd: the name can stay, and with it the data folder's layout
-            .env("RABBITMQ_NODENAME", "herald@localhost")
+            .env("RABBITMQ_NODENAME", &self.node)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
             .env("RABBITMQ_NODE_PORT", self.port.to_string())
             .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())

@@ -248,3 +248,29 @@ pub async fn health(base: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// The binary without authorization on a free port, with the configuration file `config`.
+pub fn configured(data: &Path, config: &str) -> Process {
+    spawn(&["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", config], data).unwrap()
+}
+
+/// Waits (checking every 50 ms) until `done`, failing after `limit` with `what`.
+pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts `events` as one batch to the gateway at `base`; it must be `202`.
+pub async fn post_batch(base: &str, events: Vec<Value>) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/events"))
+        .header(CONTENT_TYPE, "application/cloudevents-batch+json")
+        .body(Value::Array(events).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+}
