@@ -126,7 +126,7 @@ impl Rabbit {
         write("rabbitmq.conf", "loopback_users.guest = true\n")?;
         write("enabled_plugins", "[].\n")?;
         let epmd_port = free_port();
-        let epmd = Command::new("epmd")
+        let mut epmd = Command::new("epmd")
             .args(["-address", "127.0.0.1", "-port", &epmd_port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -136,6 +136,8 @@ impl Rabbit {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", epmd_port)).is_err() {
             if Instant::now() > deadline {
+                let _ = epmd.kill();
+                let _ = epmd.wait();
                 return Err(format!("epmd did not listen on 127.0.0.1:{epmd_port}"));
             }
             std::thread::sleep(Duration::from_millis(20));
