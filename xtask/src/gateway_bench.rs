@@ -88,7 +88,40 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
         replays.push((kind.label(), replay));
     }
     println!("{}", table(&rows, &replays)?);
+    println!("{}", floor(&root)?);
     Ok(())
+}
+
+/// RSS per idle stream of the gateway beside a bare hyper server with the same builder
+/// settings that streams nothing (`examples/sse-floor.rs`): the floor hyper itself sets.
+fn floor(root: &Path) -> Result<String, String> {
+    const IDLE: usize = 10_000;
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "--example", "sse-floor"])
+        .status()?;
+    let mut lines = Vec::new();
+    for (run, what) in ["herald", "bare hyper (sse-floor)"].into_iter().enumerate() {
+        let (process, url, _data) = if run == 0 {
+            let (command, data) = herald_command(root, &format!("gateway/floor-{}", std::process::id()))?;
+            let (process, url) = spawn_announced(command, "the gateway")?;
+            (process, url, Some(data))
+        } else {
+            let command = Cmd::new(root.join("target/release/examples/sse-floor"));
+            let (process, url) = spawn_announced(command, "sse-floor")?;
+            (process, url, None)
+        };
+        let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+            .args(["rss", "--target", "herald", "--base", &url, "--clients", &IDLE.to_string()])
+            .args(["--pid", &process.0.id().to_string(), "--source-ip", &format!("127.0.0.{}", 90 + run)])
+            .output_stdout(Stdio::inherit())?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        lines.push(format!(
+            "RSS per idle stream, {IDLE} streams: {what} {:.1} KiB (all connected in {:.2} s)",
+            num(&result, "kib_per_idle_connection"),
+            num(&result, "connected_in_secs")
+        ));
+    }
+    Ok(lines.join("\n"))
 }
 
 /// `cargo xtask bench bridge`: events into the gateway through RabbitMQ beside direct

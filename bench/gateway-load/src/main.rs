@@ -446,6 +446,29 @@ async fn connect_all(
     Ok(clients)
 }
 
+/// `rss`: connects `--clients` stream clients and prints the server's RSS per idle
+/// connection (`--pid`), then ends.
+async fn rss(args: Args) -> Result<serde_json::Value, String> {
+    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
+    let before = args.pid.and_then(rss_kib);
+    let received = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let clients = connect_all(&args, &received, &stop_rx).await?;
+    let connected_in = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = args.pid.and_then(rss_kib);
+    let _ = stop_tx.send(true);
+    for client in clients {
+        client.abort();
+    }
+    let per_connection = match (before, idle) {
+        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
+        _ => None,
+    };
+    Ok(serde_json::json!({ "clients": args.clients, "connected_in_secs": connected_in, "kib_per_idle_connection": per_connection }))
+}
+
 /// `idle`: connects `--clients` herald stream clients, prints `ready N`, and keeps them
 /// reading until the process is killed (the other clients of `cargo xtask bench push`).
 async fn idle(args: Args) -> Result<serde_json::Value, String> {
@@ -530,6 +553,7 @@ async fn main() -> std::process::ExitCode {
         Ok(args) if args.mode == "fanout" => fanout(args).await,
         Ok(args) if args.mode == "replay" => replay(args).await,
         Ok(args) if args.mode == "idle" => idle(args).await,
+        Ok(args) if args.mode == "rss" => rss(args).await,
         Ok(args) => Err(format!("unknown mode {}", args.mode)),
         Err(e) => Err(e),
     };
