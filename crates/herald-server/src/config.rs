@@ -58,6 +58,8 @@ pub struct Config {
     pub max_header_bytes: Option<usize>,
     /// `--max-connections-per-ip`.
     pub max_connections_per_ip: Option<usize>,
+    /// `--ws-ping-interval-secs`.
+    pub ws_ping_interval_secs: Option<u64>,
     /// `--cors-origin` (each).
     #[serde(default)]
     pub cors_origins: Vec<String>,

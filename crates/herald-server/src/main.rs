@@ -110,6 +110,11 @@ struct Cli {
     #[arg(long, env = "HERALD_MAX_HEADER_BYTES")]
     max_header_bytes: Option<usize>,
 
+    /// Seconds between two pings of a WebSocket; one that answers none of two pings in a
+    /// row is closed [default: 30].
+    #[arg(long, env = "HERALD_WS_PING_INTERVAL_SECS")]
+    ws_ping_interval_secs: Option<u64>,
+
     /// Most connections open at once from one IP address; more are closed at once
     /// [default: no limit].
     #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP")]
@@ -355,6 +360,7 @@ fn limits(cli: &Cli, file: &Config) -> Limits {
     limits.write_timeout = secs(cli.write_timeout_secs, file.write_timeout_secs, default.write_timeout);
     limits.max_header_bytes = cli.max_header_bytes.or(file.max_header_bytes).unwrap_or(default.max_header_bytes);
     limits.max_connections_per_ip = cli.max_connections_per_ip.or(file.max_connections_per_ip);
+    limits.ws_ping_interval = secs(cli.ws_ping_interval_secs, file.ws_ping_interval_secs, default.ws_ping_interval).max(Duration::from_secs(1));
     limits
 }
 

@@ -56,6 +56,9 @@ pub struct Limits {
     /// The most connections open at once from one IP address (`None`: no limit); a
     /// connection over it is closed at once.
     pub max_connections_per_ip: Option<usize>,
+    /// How often a WebSocket is pinged; one that answers none of two pings in a row (and
+    /// sends nothing else) is closed with `1001`.
+    pub ws_ping_interval: Duration,
 }
 
 impl Default for Limits {
@@ -66,6 +69,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_connections_per_ip: None,
+            ws_ping_interval: Duration::from_secs(30),
         }
     }
 }

@@ -89,6 +89,11 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(OUTGOING_FRAMES);
     let mut subscriptions: HashMap<String, Subscription> = HashMap::new();
     let mut shutdown = state.shutdown.clone();
+    // a ping every interval; a peer that answered none of the last two is gone
+    let interval = state.limits.ws_ping_interval;
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let reply = tokio::select! {
             biased;
@@ -111,8 +116,22 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
                 }
                 None => continue,
             },
+            _ = pings.tick() => {
+                if last_heard.elapsed() > interval * 2 {
+                    let reason = Utf8Bytes::from_static("no pong");
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1001, reason }))).await;
+                    return;
+                }
+                if sink.send(Message::Ping(bytes::Bytes::from_static(b"herald"))).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             message = source.next() => match message {
-                Some(Ok(Message::Text(frame))) => handle(&state, &access, &frame, &mut subscriptions, &out_tx).await,
+                Some(Ok(Message::Text(frame))) => {
+                    last_heard = tokio::time::Instant::now();
+                    handle(&state, &access, &frame, &mut subscriptions, &out_tx).await
+                }
                 Some(Ok(Message::Binary(_))) => error_reply(None, &AppError::UnsupportedMediaType(
                     format!("`{SUBPROTOCOL}` messages are text frames of JSON"),
                 )),
@@ -123,7 +142,11 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
                     return;
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => continue, // ping/pong: answered by the library
+                Some(Ok(Message::Pong(_))) => {
+                    last_heard = tokio::time::Instant::now();
+                    continue;
+                }
+                Some(Ok(_)) => continue, // a ping: answered by the library
             },
         };
         if sink.send(text(json_of(&reply))).await.is_err() {

@@ -39,7 +39,7 @@ fn the_help_documents_every_setting() {
         "--store", "--stream", "--stream-max-msgs", "--stream-max-age-secs", "--stream-max-bytes",
         "--stream-replicas", "--stream-duplicate-window-secs", "--header-read-timeout-secs", "--body-read-timeout-secs",
         "--write-timeout-secs", "--max-header-bytes", "--max-connections-per-ip", "--amqp-url", "--kafka-brokers",
-        "--allow-private-webhook-targets", "--webhook-origin",
+        "--allow-private-webhook-targets", "--webhook-origin", "--ws-ping-interval-secs",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

@@ -225,3 +225,39 @@ async fn an_oversized_message_is_closed_with_1009() {
     assert_eq!(u16::from(close.code), 1009);
     assert!(close.reason.contains("1024"), "{}", close.reason);
 }
+
+fn pinging_every_second() -> AppState {
+    let mut limits = herald_server::Limits::default();
+    limits.ws_ping_interval = Duration::from_secs(1);
+    AppState::new(EventLog::in_memory()).with_limits(limits)
+}
+
+/// The gateway pings; a client that reads (and so answers) stays, one that answers no
+/// ping for two intervals is closed with 1001.
+#[tokio::test]
+async fn a_websocket_that_answers_no_ping_is_closed() {
+    let gw = start(pinging_every_second()).await;
+    let mut alive = connect(&gw).await;
+    let mut silent = connect(&gw).await;
+    // the live one reads (tungstenite answers each ping as it reads) for 3.5 s
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(3500);
+    let mut pings = 0;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, alive.next()).await {
+        if matches!(message.unwrap(), Message::Ping(_)) {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 2, "pinged every second ({pings})");
+    // the silent one read nothing meanwhile: it has been closed
+    let close = loop {
+        match tokio::time::timeout(WAIT, silent.next()).await.expect("an answer in time") {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("no Close frame: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.unwrap().code), 1001);
+    // and the live one still works
+    send(&mut alive, &control("s1", "herald.subscribe", json!({ "topic": "nop.>" }))).await;
+    assert_eq!(recv(&mut alive).await["type"], "herald.subscribed");
+}
