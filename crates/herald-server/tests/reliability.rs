@@ -392,3 +392,25 @@ async fn healthz_is_503_while_the_disk_is_full() {
     assert!(stored > 0);
     drop(process);
 }
+
+/// `--max-connections-per-ip`: connections over the limit from one address are closed at
+/// once and counted; one freed makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_per_ip_limit_are_closed() {
+    let data = tempfile::tempdir().unwrap();
+    let process = dev_gateway(data.path(), &["--max-connections-per-ip", "2"]);
+    let addr = process.base.trim_start_matches("http://").to_owned();
+    let (first, second, third) = tokio::task::block_in_place(|| {
+        let first = TcpStream::connect(&addr).unwrap();
+        let second = TcpStream::connect(&addr).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = TcpStream::connect(&addr).unwrap();
+        let closed = closed_by(&mut third, Instant::now() + Duration::from_secs(3));
+        (first, second, closed)
+    });
+    assert!(third, "the third connection from 127.0.0.1 is closed at once");
+    drop((first, second));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // room again (this request is the only connection now), and the refusal was counted
+    assert_eq!(metric(&process.base, "herald_connections_refused_total").await, 1.0);
+}
