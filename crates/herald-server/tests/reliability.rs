@@ -20,16 +20,16 @@ fn dev_gateway(data: &Path, extra: &[&str]) -> Process {
     spawn(&args, data).unwrap()
 }
 
-fn batch(from: usize, count: usize, bytes: usize) -> String {
-    let events: Vec<Value> = (from..from + count)
+/// Events `e-FROM` … of `bytes` of padding each.
+fn batch(from: usize, count: usize, bytes: usize) -> Vec<Value> {
+    (from..from + count)
         .map(|i| {
             json!({
                 "specversion": "1.0", "id": format!("e-{i}"), "source": "/test/load", "type": "nop.noise.reading",
                 "data": {"pad": "x".repeat(bytes)}
             })
         })
-        .collect();
-    Value::Array(events).to_string()
+        .collect()
 }
 
 /// Finding 1 (and acceptance 2): with standard error into a pipe that is never read,
@@ -53,14 +53,7 @@ async fn a_stalled_log_sink_never_stalls_the_gateway() {
     assert_eq!(metric(&process.base, "herald_events_ingested_total").await, 2000.0);
     // a line per event: 10,000 more overflow the pipe and the writer's bounded queue
     for b in 0..20 {
-        let response = client
-            .post(format!("{}/events", process.base))
-            .header(CONTENT_TYPE, "application/cloudevents-batch+json")
-            .body(batch(b * 500, 500, 10))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
+        post_batch(&process.base, batch(b * 500, 500, 10)).await;
     }
     assert!(
         metric(&process.base, "herald_log_lines_dropped_total").await > 0.0,
@@ -84,21 +77,9 @@ async fn a_client_that_never_reads_is_disconnected() {
     )
     .await
     .unwrap();
-    let deadline = Instant::now() + WAIT;
-    while metric(&process.base, "herald_stream_connections").await < 1.0 {
-        assert!(Instant::now() < deadline, "the stream opened");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let client = reqwest::Client::new();
+    streams_open(&process.base, 1.0).await;
     for b in 0..40 {
-        let response = client
-            .post(format!("{}/events", process.base))
-            .header(CONTENT_TYPE, "application/cloudevents-batch+json")
-            .body(batch(b * 500, 500, 100))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
+        post_batch(&process.base, batch(b * 500, 500, 100)).await;
     }
     // 20,000 events (~4 MB) went past; the stalled stream must be gone within the timeout
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -344,7 +325,7 @@ async fn healthz_is_503_while_the_disk_is_full() {
         let response = client
             .post(format!("{}/events", process.base))
             .header(CONTENT_TYPE, "application/cloudevents-batch+json")
-            .body(batch(b * 10, 10, 20 * 1024))
+            .body(Value::Array(batch(b * 10, 10, 20 * 1024)).to_string())
             .send()
             .await
             .unwrap();

@@ -90,6 +90,21 @@ async fn connect(brokers: &[String]) -> Result<Client, String> {
         .map_err(|e| format!("cannot connect to Kafka {brokers:?}: {e}"))
 }
 
+/// A client for each partition of `topic`, which must exist.
+async fn partition_clients(client: &Client, topic: &str) -> Result<Vec<PartitionClient>, String> {
+    let topics = client.list_topics().await.map_err(|e| e.to_string())?;
+    let found = topics.iter().find(|t| t.name == topic).ok_or_else(|| format!("the topic `{topic}` does not exist"))?;
+    let mut partitions = Vec::with_capacity(found.partitions.len());
+    for &number in &found.partitions {
+        let partition = client
+            .partition_client(topic.to_owned(), number, UnknownTopicHandling::Error)
+            .await
+            .map_err(|e| format!("{topic}/{number}: {e}"))?;
+        partitions.push(partition);
+    }
+    Ok(partitions)
+}
+
 /// Runs an inbound bridge until the gateway shuts down, reconnecting with backoff.
 pub(crate) async fn run_in(name: String, bridge: KafkaIn, brokers: Vec<String>, state: AppState) {
     let status = state.bridges.status(&format!("kafka-in:{name}"));
@@ -107,20 +122,9 @@ async fn consume(
     status: &BridgeStatus,
 ) -> Result<(), String> {
     let client = connect(brokers).await?;
-    let topics = client.list_topics().await.map_err(|e| e.to_string())?;
     let mut partitions = Vec::new();
-    for wanted in &bridge.topics {
-        let topic = topics
-            .iter()
-            .find(|t| &t.name == wanted)
-            .ok_or_else(|| format!("the topic `{wanted}` does not exist"))?;
-        for &partition in &topic.partitions {
-            let client = client
-                .partition_client(wanted.clone(), partition, UnknownTopicHandling::Error)
-                .await
-                .map_err(|e| format!("{wanted}/{partition}: {e}"))?;
-            partitions.push(client);
-        }
+    for topic in &bridge.topics {
+        partitions.extend(partition_clients(&client, topic).await?);
     }
     status.up();
     tracing::info!(topics = ?bridge.topics, partitions = partitions.len(), "Kafka bridge in: consuming");
@@ -244,19 +248,7 @@ async fn produce(
     status: &BridgeStatus,
 ) -> Result<(), String> {
     let client = connect(brokers).await?;
-    let topics = client.list_topics().await.map_err(|e| e.to_string())?;
-    let topic = topics
-        .iter()
-        .find(|t| t.name == bridge.topic)
-        .ok_or_else(|| format!("the topic `{}` does not exist", bridge.topic))?;
-    let mut partitions = Vec::new();
-    for &number in &topic.partitions {
-        let client = client
-            .partition_client(bridge.topic.clone(), number, UnknownTopicHandling::Error)
-            .await
-            .map_err(|e| format!("{}/{number}: {e}", bridge.topic))?;
-        partitions.push(client);
-    }
+    let partitions = partition_clients(&client, &bridge.topic).await?;
     if partitions.is_empty() {
         return Err(format!("the topic `{}` has no partitions", bridge.topic));
     }
