@@ -85,6 +85,7 @@ pub fn dist(names: &[String], version: Option<&str>) -> Result<BTreeMap<String, 
             package_rust(&root, name, &out)?;
         }
         write_manifest(name, version, &herald, &out)?;
+        crate::compress::precompress(&out)?;
         folders.insert(name.clone(), out);
     }
     examples(&root)?;

@@ -3,6 +3,7 @@
 //! Standard library only, so that it compiles in a second on a fresh machine.
 
 mod bench;
+mod compress;
 mod dist;
 mod gateway_bench;
 mod install;
@@ -152,7 +153,16 @@ pub fn build_page() -> Result<(), String> {
         .env("RUST_BACKTRACE", "0")
         .env("PATH", install::tool_path())
         .current_dir(&root())
-        .status()
+        .status()?;
+    let done = compress::precompress(&root().join("dist"))?;
+    say(&format!(
+        "precompressed {} files of dist/: {} KB, {} KB as brotli, {} KB as gzip",
+        done.files,
+        done.bytes / 1000,
+        done.brotli / 1000,
+        done.gzip / 1000
+    ));
+    Ok(())
 }
 
 /// Builds the cross-module tests' peer: its own cargo build and wasm-bindgen run.

@@ -42,6 +42,7 @@ mod cors;
 mod error;
 mod eventgrid;
 mod feed;
+mod files;
 #[doc(hidden)]
 pub mod fuzz;
 mod ingest;
@@ -65,7 +66,6 @@ use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
-use tower_http::services::ServeDir;
 
 pub use auth::{Access, Auth, Grants};
 pub use bridge::{sign, AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping, WebhookOut};
@@ -73,6 +73,7 @@ pub use subscriptions::SUBSCRIPTIONS_FILE;
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
 pub use eventgrid::{from_event_grid, EventGrid, DATA_VERSION_ATTRIBUTE, MAX_BATCH, VALIDATION_EVENT};
+pub use files::{is_hashed_name, IMMUTABLE, REVALIDATE};
 pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
 pub use webhooks::{Webhook, SIGNATURE_HEADER};
 pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
@@ -459,12 +460,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     let router = match static_dir {
-        Some(dir) => {
-            // files are served from inside the folder only, links out of it are not followed
-            let root = Arc::new(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone()));
-            let files = ServeDir::new(dir).append_index_html_on_directories(true);
-            router.fallback_service(tower::Layer::layer(&from_fn_with_state(root, serve::inside_static_dir), files))
-        }
+        // files are served from inside the folder only, links out of it are not followed
+        Some(dir) => router.fallback_service(get(files::serve_file).with_state(files::StaticDir::new(&dir))),
         None => router,
     };
     // every error answered as a problem document: also axum's own 404 and 405, the static

@@ -329,24 +329,3 @@ impl http_body::Body for DeadlineBody {
         self.inner.size_hint()
     }
 }
-
-/// Serves only files that really are inside the static folder `root` (canonical): a
-/// symbolic link inside it that leads out of it (to `/etc/passwd`, say) is `404`, as is
-/// any path that does not resolve inside it.
-pub(crate) async fn inside_static_dir(
-    axum::extract::State(root): axum::extract::State<Arc<std::path::PathBuf>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(path) = crate::ingest::percent_decode(request.uri().path()) else {
-        return crate::AppError::NotFound.into_response();
-    };
-    let relative = path.trim_start_matches('/');
-    // what does not exist is the file service's to answer (404); what exists must lie inside
-    if let Ok(resolved) = tokio::fs::canonicalize(root.join(relative)).await {
-        if !resolved.starts_with(root.as_path()) {
-            return crate::AppError::NotFound.into_response();
-        }
-    }
-    next.run(request).await
-}
