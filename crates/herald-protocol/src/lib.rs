@@ -14,6 +14,9 @@
 //! - [`Position`]: a place in the gateway's stream, written `EPOCH-SEQ`.
 //! - [`SlidingWindow`], [`ThresholdAlert`]: stateful consumers over a time window
 //!   ("more than 5 readings above 85 dB within 60 s per sensor").
+//! - [`control`]: the gateway's control messages (`herald.ack`, `.error`, `.reset`,
+//!   `.slow`, `.drain`, `.subscribe(d)`, `.unsubscribe(d)`) and the page runtime's
+//!   `herald.connection`, as typed contracts both sides use.
 //! - [`Error`]: the one error type of this crate.
 //!
 //! ```
@@ -37,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod control;
 mod deadletter;
 mod error;
 mod event;

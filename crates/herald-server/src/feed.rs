@@ -7,6 +7,8 @@ use std::sync::Arc;
 use herald_protocol::{CloudEvent, Position, TopicPattern};
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use herald_protocol::control::{StreamNotice, StreamReset};
+
 use crate::log::Fed;
 use crate::{AppError, AppState, Stored};
 
@@ -14,11 +16,11 @@ use crate::{AppError, AppState, Stored};
 const REPLAY_PAGE: usize = 512;
 
 /// The event type of the in-band notice that a resume position cannot be honoured.
-pub const RESET_TYPE: &str = "herald.reset";
+pub const RESET_TYPE: &str = <StreamReset as herald_protocol::Event>::TYPE;
 /// The event type of the notice that the gateway is shutting down.
-pub const DRAIN_TYPE: &str = "herald.drain";
+pub const DRAIN_TYPE: &str = herald_protocol::control::DRAIN;
 /// The event type of the notice that a stream fell too far behind and is closed.
-pub const SLOW_TYPE: &str = "herald.slow";
+pub const SLOW_TYPE: &str = herald_protocol::control::SLOW;
 
 /// Which events a subscription receives.
 #[derive(Debug, Clone)]
@@ -116,8 +118,9 @@ impl Feed {
         };
         match reason {
             Some(reason) => {
+                let reset = StreamReset { requested: from, head, reason, topic: None };
                 let notice = CloudEvent::new(format!("reset-{head}"), GATEWAY_SOURCE, RESET_TYPE)
-                    .with_data(serde_json::json!({ "requested": from, "head": head, "reason": reason }));
+                    .with_data(serde_json::to_value(reset).unwrap_or_default());
                 feed.pending = Some(Item::Reset { head, notice });
             }
             None => feed.replay_after = Some(from.seq),
@@ -208,10 +211,10 @@ impl Feed {
 }
 
 /// The `source` of the gateway's own notices.
-pub const GATEWAY_SOURCE: &str = "urn:herald:gateway";
+pub const GATEWAY_SOURCE: &str = herald_protocol::control::GATEWAY_SOURCE;
 
 /// An in-band notice: a CloudEvent of `ty` with `{"reason": …}`.
 pub(crate) fn notice(ty: &str, reason: &str) -> CloudEvent {
     CloudEvent::new(format!("{ty}-{}", crate::stream::random_u64()), GATEWAY_SOURCE, ty)
-        .with_data(serde_json::json!({ "reason": reason }))
+        .with_data(serde_json::to_value(StreamNotice::new(reason)).unwrap_or_default())
 }

@@ -14,9 +14,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use herald_protocol::{CloudEvent, Position, TopicPattern};
-use serde::Deserialize;
-use serde_json::json;
+use herald_protocol::control::{Ack, Refused, Subscribe, Subscribed, Unsubscribe, Unsubscribed};
+use herald_protocol::{CloudEvent, Event, Position, TopicPattern};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -27,11 +26,11 @@ use crate::{AppError, AppState};
 /// The WebSocket subprotocol of the CloudEvents JSON format.
 pub const SUBPROTOCOL: &str = "cloudevents.json";
 /// Subscribe: data `{"topic": PATTERN | "topics": [PATTERN, …], "subject"?: S, "from"?: POSITION}`.
-pub const SUBSCRIBE_TYPE: &str = "herald.subscribe";
+pub const SUBSCRIBE_TYPE: &str = <Subscribe as Event>::TYPE;
 /// Unsubscribe: data `{"topic": PATTERN}`.
-pub const UNSUBSCRIBE_TYPE: &str = "herald.unsubscribe";
+pub const UNSUBSCRIBE_TYPE: &str = <Unsubscribe as Event>::TYPE;
 /// The extension attribute that carries a delivered event's position.
-pub const POSITION_ATTRIBUTE: &str = "heraldposition";
+pub const POSITION_ATTRIBUTE: &str = herald_protocol::control::POSITION_ATTRIBUTE;
 
 /// Outgoing frames a connection queues before its subscriptions wait (and, if the client
 /// stays behind, fall behind the live feed and end with `herald.slow`).
@@ -155,18 +154,6 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
     }
 }
 
-#[derive(Deserialize)]
-struct SubscribeData {
-    #[serde(default)]
-    topic: Option<String>,
-    #[serde(default)]
-    topics: Option<Vec<String>>,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    from: Option<String>,
-}
-
 /// The patterns of a `herald.subscribe` or `herald.unsubscribe` (`topic`, or `topics`),
 /// and the subscription's name: the pattern, or the patterns joined by spaces.
 fn patterns_of(topic: Option<String>, topics: Option<Vec<String>>) -> Result<(String, Vec<TopicPattern>), AppError> {
@@ -218,7 +205,7 @@ async fn subscribe(
     subscriptions: &mut HashMap<String, Subscription>,
     out: &mpsc::Sender<Out>,
 ) -> Result<CloudEvent, AppError> {
-    let data: SubscribeData = data_of(request)?;
+    let data: Subscribe = data_of(request)?;
     let (name, patterns) = patterns_of(data.topic, data.topics)?;
     let resume = data.from.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Position>).transpose()?;
     let grants = access.check_subscribe(&patterns)?;
@@ -251,50 +238,42 @@ async fn subscribe(
     });
     // a new subscription to the same pattern replaces the old one
     subscriptions.insert(name.clone(), Subscription(task));
-    Ok(reply(request, "herald.subscribed", json!({ "topic": name, "head": head })))
+    Ok(reply(request, Subscribed { topic: name, head }))
 }
 
 fn unsubscribe(request: &CloudEvent, subscriptions: &mut HashMap<String, Subscription>) -> Result<CloudEvent, AppError> {
-    #[derive(Deserialize)]
-    struct Data {
-        #[serde(default)]
-        topic: Option<String>,
-        #[serde(default)]
-        topics: Option<Vec<String>>,
-    }
-    let data: Data = data_of(request)?;
+let data: Unsubscribe = data_of(request)?;
     let (name, _) = patterns_of(data.topic, data.topics)?;
     let was = subscriptions.remove(&name).is_some();
-    Ok(reply(request, "herald.unsubscribed", json!({ "topic": name, "was_subscribed": was })))
+    Ok(reply(request, Unsubscribed { topic: name, was_subscribed: was }))
 }
 
 async fn publish(state: &AppState, access: &Access, event: &CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
     access.check_publish(&event.ty)?;
     let position = crate::ingest::store(state, vec![event.clone()], bytes).await?[0];
-    Ok(reply(event, "herald.ack", json!({ "id": event.id, "source": event.source, "position": position })))
+    Ok(reply(event, Ack { id: event.id.clone(), source: event.source.clone(), position }))
 }
 
-/// A gateway reply to `request`: it continues the request's correlation.
-fn reply(request: &CloudEvent, ty: &str, data: serde_json::Value) -> CloudEvent {
-    let event: CloudEvent = CloudEvent::new(
-        format!("{ty}-{:016x}", crate::stream::random_u64()),
-        GATEWAY_SOURCE,
-        ty,
-    )
-    .with_data(data);
-    event.caused_by(request)
+/// A gateway reply to `request`, of the contract `E`: it continues the request's correlation.
+fn reply<E: Event<Data = E> + serde::Serialize>(request: &CloudEvent, data: E) -> CloudEvent {
+    message::<E>(data).caused_by(request)
+}
+
+/// A gateway message of the contract `E`.
+fn message<E: Event<Data = E> + serde::Serialize>(data: E) -> CloudEvent {
+    CloudEvent::new(format!("{}-{:016x}", E::TYPE, crate::stream::random_u64()), GATEWAY_SOURCE, E::TYPE)
+        .with_data(serde_json::to_value(data).unwrap_or_default())
 }
 
 fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
-    let data = json!({
-        "id": request.map(|r| r.id.clone()),
-        "status": error.status().as_u16(),
-        "detail": error.to_string(),
-    });
+    let refused = Refused {
+        id: request.map(|r| r.id.clone()),
+        status: error.status().as_u16(),
+        detail: error.to_string(),
+    };
     match request {
-        Some(request) => reply(request, "herald.error", data),
-        None => CloudEvent::new(format!("herald.error-{:016x}", crate::stream::random_u64()), GATEWAY_SOURCE, "herald.error")
-            .with_data(data),
+        Some(request) => reply::<Refused>(request, refused),
+        None => message::<Refused>(refused),
     }
 }
 
