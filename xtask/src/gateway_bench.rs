@@ -89,7 +89,61 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
     }
     println!("{}", table(&rows, &replays)?);
     println!("{}", floor(&root)?);
+    println!("{}", storm_line(&storm(&root)?));
     Ok(())
+}
+
+/// Clients and events of the reconnect storm.
+const STORM_CLIENTS: usize = 10_000;
+const STORM_EVENTS: usize = 100;
+
+/// `cargo xtask bench storm`: the reconnect storm alone (also the last line of `bench
+/// gateway`).
+pub fn bench_storm() -> Result<(), String> {
+    let root = root();
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    println!("{}", storm_line(&storm(&root)?));
+    Ok(())
+}
+
+/// The reconnect storm: a fresh gateway with 100 events, then 10,000 SSE clients at once,
+/// each resuming from before them (herald-gateway-load storm).
+fn storm(root: &Path) -> Result<Value, String> {
+    let (command, _data) = herald_command(root, &format!("gateway/storm-{}", std::process::id()))?;
+    let (process, url) = spawn_announced(command, "the gateway")?;
+    say(&format!("reconnect storm: {STORM_CLIENTS} SSE clients resuming at once after {STORM_EVENTS} events"));
+    let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+        .args(["storm", "--base", &url, "--clients", &STORM_CLIENTS.to_string(), "--events", &STORM_EVENTS.to_string()])
+        .args(["--pid", &process.0.id().to_string(), "--source-ip", "127.0.0.95"])
+        .output_stdout(Stdio::inherit())?;
+    serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))
+}
+
+/// The storm's result in words, against its bars (all resumed within 2 s, nothing lost,
+/// the gateway up, ≤ 8 KiB per connection).
+pub fn storm_line(result: &Value) -> String {
+    let mut line = format!(
+        "reconnect storm: {} SSE clients resuming at once after {} events: all connected in {:.2} s, \
+         all resumed in {:.2} s (bar 2 s); {} of them resumed, {} failed, {} events lost, {} out of order, \
+         {} ended elsewhere; RSS {:.1} KiB per connection (bar 8 KiB); gateway {}",
+        num(result, "clients"),
+        num(result, "events"),
+        num(result, "all_connected_in_secs"),
+        num(result, "all_resumed_in_secs"),
+        num(result, "resumed"),
+        num(result, "failed"),
+        num(result, "events_lost"),
+        num(result, "out_of_order"),
+        num(result, "ended_elsewhere"),
+        num(result, "kib_per_connection"),
+        if result["gateway_up"] == true { "up" } else { "DOWN" },
+    );
+    if let Some(error) = result["first_error"].as_str() {
+        line.push_str(&format!("; first error: {error}"));
+    }
+    line
 }
 
 /// RSS per idle stream of the gateway beside a bare hyper server with the same builder
@@ -502,6 +556,19 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_storm_line_gives_the_times_and_the_losses() {
+        let result = serde_json::json!({"clients": 10000, "events": 100, "all_connected_in_secs": 0.8,
+            "all_resumed_in_secs": 1.5, "resumed": 10000, "failed": 0, "events_lost": 0, "out_of_order": 0,
+            "ended_elsewhere": 0, "kib_per_connection": 14.2, "gateway_up": true, "first_error": null});
+        let line = super::storm_line(&result);
+        assert!(line.contains("10000 SSE clients"), "{line}");
+        assert!(line.contains("all resumed in 1.50 s (bar 2 s)"), "{line}");
+        assert!(line.contains("0 events lost"), "{line}");
+        assert!(line.contains("14.2 KiB per connection"), "{line}");
+        assert!(line.ends_with("gateway up"), "{line}");
+    }
 
     #[test]
     fn the_stall_table_compares_p99_with_and_without_a_stalled_reader() {

@@ -15,6 +15,11 @@
 //! `herald-gateway-load replay --base URL --events K` posts K events while no client is
 //! connected, then times one client resuming from before them until it has all K.
 //!
+//! `herald-gateway-load storm --base URL --clients N --events K --pid PID`: the reconnect
+//! storm after a gateway restart: K events posted, then N SSE clients at once, each
+//! resuming from before them; time until all are connected and until all have all K,
+//! events lost or reordered, RSS per connection, and whether the gateway still answers.
+//!
 //! Client sockets are bound to `--source-ip` (a loopback address), so that runs one after
 //! another do not run out of ephemeral ports to connections in TIME_WAIT.
 
@@ -486,6 +491,184 @@ async fn idle(args: Args) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({ "received": received.load(Ordering::Relaxed) }))
 }
 
+/// Posts `count` events in batches of 500; the position of the last one.
+async fn post_events(client: &reqwest::Client, base: &str, count: usize) -> Result<String, String> {
+    let mut last = String::new();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<_> = chunk.iter().map(|i| event(*i)).collect();
+        let response = client
+            .post(format!("{base}/events"))
+            .header("content-type", "application/cloudevents-batch+json")
+            .body(serde_json::to_string(&batch).map_err(|e| e.to_string())?)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("batch answered {}", response.status()));
+        }
+        let answer: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        last = answer["positions"]
+            .as_array()
+            .and_then(|p| p.last())
+            .and_then(|p| p.as_str())
+            .ok_or(format!("no positions in {answer}"))?
+            .to_owned();
+    }
+    Ok(last)
+}
+
+/// What one storm client saw.
+#[derive(Default)]
+struct Resumed {
+    /// When its headers came, from the storm's start.
+    connected: Option<Duration>,
+    /// When it had every event.
+    complete: Option<Duration>,
+    events: usize,
+    /// An `id:` not after the one before it.
+    out_of_order: usize,
+    last: String,
+}
+
+/// One client of the storm: resumes from `from` and reads until it has `expect` events
+/// (then stays connected, idle, until `stop`).
+async fn storm_client(
+    args: Arc<Args>,
+    from: String,
+    expect: usize,
+    started: Instant,
+    done: tokio::sync::mpsc::Sender<()>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Resumed, String> {
+    let mut seen = Resumed::default();
+    let mut stream = connect_tcp(&args).await?;
+    let host = args.base.trim_start_matches("http://");
+    let request = format!(
+        "GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nLast-Event-ID: {from}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut buffer = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 8 * 1024];
+    let mut previous: Option<(u64, u64)> = None;
+    loop {
+        let n = tokio::select! {
+            n = stream.read(&mut chunk) => n.map_err(|e| e.to_string())?,
+            _ = stop.changed() => return Ok(seen),
+        };
+        if n == 0 {
+            return Err(format!("the stream ended after {} events", seen.events));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if seen.connected.is_none() {
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            if !buffer.starts_with(b"HTTP/1.1 200") {
+                return Err(String::from_utf8_lossy(&buffer[..end]).into_owned());
+            }
+            buffer.drain(..end + 4);
+            seen.connected = Some(started.elapsed());
+        }
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            if let Some(id) = buffer[..end].strip_prefix(b"id:") {
+                let id = String::from_utf8_lossy(id).trim().to_owned();
+                let at = id.split_once('-').and_then(|(e, s)| Some((e.parse().ok()?, s.parse().ok()?)));
+                if at.is_none() || previous.is_some_and(|p| at.is_some_and(|a| a <= p)) {
+                    seen.out_of_order += 1;
+                }
+                previous = at;
+                seen.events += 1;
+                seen.last = id;
+                if seen.events == expect {
+                    seen.complete = Some(started.elapsed());
+                    let _ = done.send(()).await;
+                }
+            }
+            buffer.drain(..=end);
+        }
+    }
+}
+
+/// `storm`: posts `--events` K events, then opens `--clients` N SSE streams all at once,
+/// each resuming (`Last-Event-ID`) from the position before the events, as a page does
+/// after the gateway comes back; times until every one is connected and until every one
+/// has all K, checks that none missed, repeated or reordered one, then measures the
+/// server's RSS per connection (`--pid`) with all of them idle, and whether the gateway
+/// still answers.
+async fn storm(args: Args) -> Result<serde_json::Value, String> {
+    let client = reqwest::Client::new();
+    let before_events = post_events(&client, &args.base, 1).await?;
+    let last = post_events(&client, &args.base, args.events).await?;
+    let rss_before = args.pid.and_then(rss_kib);
+    let args = Arc::new(args);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel(args.clients.max(1));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let expect = args.events;
+    let started = Instant::now();
+    let clients: Vec<_> = (0..args.clients)
+        .map(|_| {
+            let (args, from, done, stop) = (args.clone(), before_events.clone(), done_tx.clone(), stop_rx.clone());
+            tokio::spawn(storm_client(args, from, expect, started, done, stop))
+        })
+        .collect();
+    drop(done_tx);
+    let deadline = Duration::from_secs(60);
+    let mut complete = 0;
+    while complete < args.clients {
+        match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), done_rx.recv()).await {
+            Ok(Some(())) => complete += 1,
+            _ => break,
+        }
+    }
+    let all_resumed_in = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = args.pid.and_then(rss_kib);
+    let healthy = client
+        .get(format!("{}/healthz", args.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success());
+    let _ = stop_tx.send(true);
+    let (mut connected_in, mut failed, mut lost, mut out_of_order, mut wrong_last) = (0f64, 0, 0, 0, 0);
+    let mut first_error = None;
+    for handle in clients {
+        match handle.await {
+            Ok(Ok(seen)) => {
+                connected_in = connected_in.max(seen.connected.map_or(f64::NAN, |d| d.as_secs_f64()));
+                lost += args.events.saturating_sub(seen.events);
+                out_of_order += seen.out_of_order;
+                if seen.last != last {
+                    wrong_last += 1;
+                }
+            }
+            Ok(Err(error)) => {
+                failed += 1;
+                first_error.get_or_insert(error);
+            }
+            Err(error) => {
+                failed += 1;
+                first_error.get_or_insert(error.to_string());
+            }
+        }
+    }
+    let per_connection = match (rss_before, rss_idle) {
+        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "clients": args.clients,
+        "events": args.events,
+        "all_connected_in_secs": connected_in,
+        "all_resumed_in_secs": all_resumed_in,
+        "resumed": complete,
+        "failed": failed,
+        "first_error": first_error,
+        "events_lost": lost,
+        "out_of_order": out_of_order,
+        "ended_elsewhere": wrong_last,
+        "kib_per_connection": per_connection,
+        "gateway_up": healthy,
+    }))
+}
+
 async fn replay(args: Args) -> Result<serde_json::Value, String> {
     let client = reqwest::Client::new();
     let head: String = {
@@ -554,6 +737,7 @@ async fn main() -> std::process::ExitCode {
         Ok(args) if args.mode == "replay" => replay(args).await,
         Ok(args) if args.mode == "idle" => idle(args).await,
         Ok(args) if args.mode == "rss" => rss(args).await,
+        Ok(args) if args.mode == "storm" => storm(args).await,
         Ok(args) => Err(format!("unknown mode {}", args.mode)),
         Err(e) => Err(e),
     };
