@@ -14,90 +14,67 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha384};
 
+use crate::mfes::{Kind, Mfe};
 use crate::run::cargo;
 use crate::{install, root, say};
 
-/// The micro-frontends written in Rust: each its own crate and wasm module.
-pub const RUST_MFES: [&str; 4] = ["nop-sensor-list", "nop-noise-meter", "nop-noise-chart", "nop-stream-status"];
-/// The micro-frontends written in plain JavaScript: `www/<name>/<name>.js` and
-/// `www/<name>/herald.json` (tags and events).
-pub const JS_MFES: [&str; 1] = ["nop-alerts"];
+/// herald's page runtime, which every MFE's folder carries beside its entry.
+pub const RUNTIME_JS: &str = "crates/herald-push/js/herald-runtime.js";
 
 pub fn dist_from_args(args: &[&str]) -> Result<(), String> {
+    let all = crate::mfes::discover(&root())?;
     let mut version = None;
     let mut names = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match *arg {
             "--version" => version = Some(rest.next().ok_or("--version needs a value")?.to_string()),
-            name if RUST_MFES.contains(&name) || JS_MFES.contains(&name) => names.push(name.to_owned()),
-            other => return Err(format!("no micro-frontend `{other}`; there are: {}, {}", RUST_MFES.join(", "), JS_MFES.join(", "))),
+            name if all.iter().any(|m| m.name == name) => names.push(name.to_owned()),
+            other => {
+                let known: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+                return Err(format!("no micro-frontend `{other}`; there are: {}", known.join(", ")));
+            }
         }
     }
-    if names.is_empty() {
-        names = RUST_MFES.iter().chain(JS_MFES.iter()).map(|s| s.to_string()).collect();
-    }
-    dist(&names, version.as_deref())?;
+    let chosen: Vec<Mfe> = all.into_iter().filter(|m| names.is_empty() || names.contains(&m.name)).collect();
+    dist(&chosen, version.as_deref())?;
     Ok(())
 }
 
-/// Builds `names` (at `version`, default: each crate's) into `dist/mfe/`; returns the
-/// folder of each.
-pub fn dist(names: &[String], version: Option<&str>) -> Result<BTreeMap<String, PathBuf>, String> {
+/// Builds `mfes` (at `version`, default: each one's) into `dist/mfe/`; returns the folder
+/// of each.
+pub fn dist(mfes: &[Mfe], version: Option<&str>) -> Result<BTreeMap<String, PathBuf>, String> {
     install::install(false)?;
     let root = root();
-    let metadata = crate_metadata()?;
-    let rust: Vec<&String> = names.iter().filter(|n| RUST_MFES.contains(&n.as_str())).collect();
+    let rust: Vec<&Mfe> = mfes.iter().filter(|m| m.kind == Kind::Rust).collect();
     if !rust.is_empty() {
         let mut build = cargo().args(["build", "--locked", "--release", "--target", "wasm32-unknown-unknown"]);
-        for name in &rust {
-            build = build.args(["-p", name]);
+        for mfe in &rust {
+            build = build.args(["-p", &mfe.name]);
         }
         build.status()?;
     }
     let mut folders = BTreeMap::new();
-    for name in names {
-        let (crate_version, herald) = if JS_MFES.contains(&name.as_str()) {
-            let path = root.join(format!("www/{name}/herald.json"));
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let herald: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            (herald["version"].as_str().unwrap_or("0.0.0").to_owned(), herald)
-        } else {
-            let package = metadata
-                .iter()
-                .find(|p| p["name"] == name.as_str())
-                .ok_or_else(|| format!("no crate {name}"))?;
-            let herald = package["metadata"]["herald"].clone();
-            if herald.is_null() {
-                return Err(format!("{name}: its Cargo.toml has no [package.metadata.herald] (tags, publishes, subscribes)"));
-            }
-            (package["version"].as_str().unwrap_or("0.0.0").to_owned(), herald)
-        };
-        let version = version.unwrap_or(&crate_version);
+    for mfe in mfes {
+        let name = &mfe.name;
+        let version = version.unwrap_or(&mfe.version);
         let out = root.join("dist/mfe").join(name).join(version);
         let _ = std::fs::remove_dir_all(&out);
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         say(&format!("dist: {name} {version} into {}", out.display()));
-        if JS_MFES.contains(&name.as_str()) {
-            let script = root.join(format!("www/{name}/{name}.js"));
-            crate::bench::copy(&script, &out.join(format!("{name}.js")))?;
-        } else {
-            package_rust(&root, name, &out)?;
+        match mfe.kind {
+            Kind::Js => crate::bench::copy(&mfe.dir.join(format!("{name}.js")), &out.join(format!("{name}.js")))?,
+            Kind::Rust => package_rust(&root, name, &out)?,
         }
-        write_manifest(name, version, &herald, &out)?;
+        // the page runtime, which the MFE loads from its folder when the page has none
+        // (docs/protocol.md §2.10)
+        crate::bench::copy(&root.join(RUNTIME_JS), &out.join("herald-runtime.js"))?;
+        write_manifest(name, version, &mfe.herald, &out)?;
         crate::compress::precompress(&out)?;
         folders.insert(name.clone(), out);
     }
     examples(&root)?;
     Ok(folders)
-}
-
-fn crate_metadata() -> Result<Vec<Value>, String> {
-    let text = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
-        .output_stdout(std::process::Stdio::inherit())?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("cargo metadata: {e}"))?;
-    Ok(value["packages"].as_array().cloned().unwrap_or_default())
 }
 
 /// wasm-bindgen (`--target web`) and wasm-opt, then the files under content-hashed names

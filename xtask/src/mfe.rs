@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use crate::run::{cargo, Cmd};
 use crate::{install, root, say};
 
-/// The micro-frontends the page loads from `mfe/<name>/loader.js`.
-pub const STANDALONE_MFES: [&str; 3] = ["nop-sensor-list", "nop-noise-chart", "nop-stream-status"];
-
 pub fn build_from_args(args: &[&str]) -> Result<(), String> {
     let release = args.contains(&"--release")
         || std::env::var("TRUNK_PROFILE").is_ok_and(|profile| profile == "release");
@@ -31,21 +28,30 @@ pub fn build_from_args(args: &[&str]) -> Result<(), String> {
 pub fn build(out: &Path, release: bool) -> Result<(), String> {
     let profile = if release { "release" } else { "debug" };
     say(&format!("building the standalone micro-frontends ({profile}) into {}", out.join("mfe").display()));
+    let root = root();
+    // every Rust MFE but trunk's main module, which the page loads from mfe/<name>/loader.js
+    let standalone: Vec<String> = crate::mfes::discover(&root)?
+        .into_iter()
+        .filter(|m| m.kind == crate::mfes::Kind::Rust && !m.trunk_main)
+        .map(|m| m.name)
+        .collect();
     let mut build = cargo().args(["build", "--target", "wasm32-unknown-unknown"]);
     if release {
         build = build.arg("--release");
     }
-    for name in STANDALONE_MFES {
+    for name in &standalone {
         build = build.args(["-p", name]);
     }
     build.status()?;
-    let root = root();
-    for name in STANDALONE_MFES {
+    for name in &standalone {
         let stem = name.replace('-', "_");
         let bindgen = root.join("target/herald-mfe").join(profile).join(name);
         let _ = std::fs::remove_dir_all(&bindgen);
         let wasm = root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm"));
         bindgen_web(&wasm, &bindgen, release)?;
+        // the page runtime, loaded from here if the page has none (docs/protocol.md §2.10)
+        std::fs::copy(root.join(crate::dist::RUNTIME_JS), bindgen.join("herald-runtime.js"))
+            .map_err(|e| format!("{}: {e}", crate::dist::RUNTIME_JS))?;
         std::fs::write(
             bindgen.join("loader.js"),
             format!("import init from \"./{stem}.js\";\nawait init();\n"),

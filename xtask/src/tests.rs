@@ -7,16 +7,14 @@ use std::time::Instant;
 use crate::run::{cargo, Cmd};
 use crate::{build_page, install, root, say};
 
-/// The crates whose tests run in headless Chromium: every wasm crate, and the
-/// cross-module tests (whose peer module `build_peer` builds first).
-const BROWSER_CRATES: [&str; 8] = [
+/// The library crates whose tests run in headless Chromium, and the cross-module tests
+/// (whose peer module `build_peer` builds first); every Rust MFE with a `tests/` folder
+/// (found by `mfes::discover`) runs there too.
+const BROWSER_CRATES: [&str; 5] = [
     "crates/herald-bus",
     "crates/herald-element",
     "crates/herald-push",
     "crates/herald-yew",
-    "www/nop-sensor-list",
-    "www/nop-noise-meter",
-    "www/nop-noise-chart",
     "tests/cross-module",
 ];
 
@@ -108,7 +106,15 @@ pub fn test_all() -> ExitCode {
         say(&format!("cannot build the cross-module peer: {error}"));
         browser.failed += 1;
     }
-    for krate in BROWSER_CRATES {
+    let mut crates: Vec<std::path::PathBuf> = BROWSER_CRATES.iter().map(|c| root().join(c)).collect();
+    match crate::mfes::discover(&root()) {
+        Ok(mfes) => crates.extend(mfes.into_iter().filter(|m| m.has_browser_tests()).map(|m| m.dir)),
+        Err(error) => {
+            say(&format!("cannot find the micro-frontends: {error}"));
+            browser.failed += 1;
+        }
+    }
+    for krate in &crates {
         browser.add(run_counted(
             Cmd::new("wasm-pack")
                 .args(["test", "--headless", "--chrome", "--mode", "no-install"])
@@ -116,7 +122,7 @@ pub fn test_all() -> ExitCode {
                 .env("CHROMEDRIVER", "/usr/bin/chromedriver")
                 // the leak test may wait seconds for garbage collection on a busy machine
                 .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
-                .current_dir(&root().join(krate)),
+                .current_dir(krate),
         ));
     }
     layers.push(("browser", browser));
