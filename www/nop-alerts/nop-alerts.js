@@ -2,11 +2,12 @@
 // speaking herald's DOM protocol (docs/protocol.md §2) with nothing but DOM APIs.
 //
 // It hears `nop.noise.reading` on the bus. When its `stream` attribute names the
-// gateway's stream, it adds that topic to the page's one stream connection (page state
-// `herald.push.v1`, docs/protocol.md §2.10), which a herald module on the page carries
-// into the bus; it opens no connection of its own. It raises `nop.noise.alert` when a sensor has more than
+// gateway's stream, it asks the page runtime (docs/protocol.md §2.10) for that topic:
+// the runtime holds the page's one connection and carries the readings into the bus,
+// whether or not any Rust module is on the page. It raises `nop.noise.alert` when a sensor has more than
 // `max-loud` readings (default 3) above `threshold` dB (default 85) within `window-s`
-// seconds (default 60), and lists the latest 50 alerts. Clicking an alert publishes
+// seconds (default 60), and lists the latest 50 alerts; with the `upstream` attribute it
+// also sends each alert to the gateway (through the page runtime). Clicking an alert publishes
 // `nop.sensor.selected`; the selected sensor's alerts are highlighted.
 
 const SOURCE = "/mfe/nop-alerts";
@@ -15,25 +16,20 @@ let sequence = 0;
 let nextId = 1;
 const moduleId = Math.random().toString(16).slice(2, 10);
 
+const RUNTIME = Symbol.for("herald.runtime.v1");
+const LOADING = Symbol.for("herald.runtime.loading");
+
 /**
- * Sets the topics that `key` (one per element) needs from the page's connection to the
- * stream at `url` (an absolute URL without query) and announces the change
- * (docs/protocol.md §2.10).
+ * The page runtime (docs/protocol.md §2.10): the page's, if it has one or is loading one,
+ * else the copy shipped beside this file, which installs itself as the page's.
  */
-function setInterest(url, key, topics) {
-  const KEY = Symbol.for("herald.push.v1");
-  let page = globalThis[KEY];
-  if (!page) {
-    page = { version: 1, streams: new Map() };
-    Object.defineProperty(globalThis, KEY, { value: page });
+function pageRuntime() {
+  if (globalThis[RUNTIME]) return Promise.resolve(globalThis[RUNTIME]);
+  if (!globalThis[LOADING]) {
+    const loading = import(new URL("./herald-runtime.js", import.meta.url).href).then((m) => m.runtime());
+    Object.defineProperty(globalThis, LOADING, { value: loading, configurable: true });
   }
-  let stream = page.streams.get(url);
-  if (!stream) {
-    stream = { owner: null, interests: new Map(), last: null, seen: new Set(), order: [], source: null };
-    page.streams.set(url, stream);
-  }
-  if (topics.length) stream.interests.set(key, topics); else stream.interests.delete(key);
-  globalThis.dispatchEvent(new CustomEvent("herald-push:changed", { detail: { url } }));
+  return globalThis[LOADING];
 }
 
 /** Publishes a herald event on `target` (window: the page-wide bus). */
@@ -76,7 +72,7 @@ class NopAlerts extends HTMLElement {
   #selected = null;
   #list = null;
   #stream = null;
-  #key = `${moduleId}-element-${nextId++}`;
+  #interest = null;
   #onReading = (e) => this.#reading(e.detail);
   #onSelected = (e) => {
     if (isEnvelope(e.detail, "nop.sensor.selected")) this.#select(e.detail.data.sensor);
@@ -106,7 +102,11 @@ class NopAlerts extends HTMLElement {
       this.#stream = new URL(stream, document.baseURI);
       this.#stream.search = "";
       this.#stream.hash = "";
-      setInterest(this.#stream.href, this.#key, ["nop.noise.reading"]);
+      const url = this.#stream.href;
+      this.#interest = pageRuntime().then(
+        (rt) => rt.interest(url, ["nop.noise.reading"]),
+        (error) => console.error("nop-alerts: no herald page runtime:", error),
+      );
     }
   }
 
@@ -114,7 +114,8 @@ class NopAlerts extends HTMLElement {
     window.removeEventListener("herald:nop.noise.reading", this.#onReading);
     window.removeEventListener("herald:nop.sensor.selected", this.#onSelected);
     this.removeEventListener("click", this.#onClick);
-    if (this.#stream) setInterest(this.#stream.href, this.#key, []);
+    this.#interest?.then((interest) => interest?.release());
+    this.#interest = null;
     this.#stream = null;
   }
 
@@ -130,11 +131,23 @@ class NopAlerts extends HTMLElement {
     if (raised && !this.#raised.has(sensor)) {
       this.#raised.add(sensor);
       const alert = { sensor, count: times.length, window_s: this.windowMs / 1000, at: now };
-      publish(window, "nop.noise.alert", alert, event);
+      const sent = publish(window, "nop.noise.alert", alert, event);
+      if (this.#stream && this.hasAttribute("upstream")) this.#upstream(this.#stream.href, sent);
       this.#show(alert);
     } else if (!raised) {
       this.#raised.delete(sensor);
     }
+  }
+
+  // sends the alert to the gateway too, through the page runtime; the position the
+  // gateway stored it at goes in data-upstream
+  #upstream(url, envelope) {
+    pageRuntime()
+      .then((rt) => rt.publish(url, JSON.stringify(envelope)))
+      .then(
+        (position) => { this.dataset.upstream = position; },
+        (error) => console.warn("nop-alerts: the gateway did not take the alert:", error),
+      );
   }
 
   #show(alert) {

@@ -28,7 +28,8 @@ pub fn bench(what: &str, args: &[&str]) -> Result<(), String> {
         "push" => crate::gateway_bench::bench_push(),
         "bridge" => crate::gateway_bench::bench_bridge(),
         "stall" => crate::gateway_bench::bench_stall(),
-        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push, bridge, stall")),
+        "storm" => crate::gateway_bench::bench_storm(),
+        other => Err(format!("no benchmark `{other}`; there are: bus, size, store, gateway, push, bridge, stall, storm")),
     }
 }
 
@@ -71,13 +72,21 @@ fn bench_size() -> Result<(), String> {
     build_module("herald-bench-minimal-mfe", &minimal)?;
 
     let dist = root.join("dist");
+    let mfes = crate::mfes::discover(&root)?;
+    // every Rust MFE as the page loads it: trunk's main module from dist/, the others from
+    // dist/mfe/<name>/; and the smallest herald MFE
+    let mut modules: Vec<(String, PathBuf, String)> = Vec::new();
+    for mfe in mfes.iter().filter(|m| m.kind == crate::mfes::Kind::Rust) {
+        if mfe.trunk_main {
+            modules.push((format!("{} (trunk main)", mfe.name), dist.clone(), mfe.name.clone()));
+        } else {
+            modules.push((mfe.name.clone(), dist.join("mfe").join(&mfe.name), mfe.name.replace('-', "_")));
+        }
+    }
+    modules.push(("minimal: 1 element, 1 subscription".into(), minimal.clone(), "herald_bench_minimal_mfe".into()));
     let mut rows: Vec<(String, [u64; 4])> = Vec::new();
-    for (label, dir, stem) in [
-        ("nop-noise-meter (trunk main)", dist.clone(), "nop-noise-meter"),
-        ("nop-sensor-list", dist.join("mfe/nop-sensor-list"), "nop_sensor_list"),
-        ("nop-noise-chart (yew)", dist.join("mfe/nop-noise-chart"), "nop_noise_chart"),
-        ("minimal: 1 element, 1 subscription", minimal.clone(), "herald_bench_minimal_mfe"),
-    ] {
+    for (label, dir, stem) in &modules {
+        let (dir, stem) = (dir.as_path(), stem.as_str());
         let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -93,29 +102,35 @@ fn bench_size() -> Result<(), String> {
                 .cloned()
                 .ok_or_else(|| format!("no {stem}*{suffix} in {}", dir.display()))
         };
-        let wasm = find("_bg.wasm", "\u{0}")?;
+        let wasm = find("_bg.wasm", ".wasm.")?;
         // the JS glue: wasm-bindgen's module and the crates' snippets it imports (each file
         // is fetched on its own, so each is gzipped on its own)
-        let mut js_files = vec![find(".js", "_loader")?];
+        let mut js_files = vec![find(".js", ".js.")?];
         let snippets = dir.join("snippets");
         if snippets.is_dir() {
-            js_files.extend(crate::dist::walk(&snippets)?);
+            js_files.extend(crate::dist::walk(&snippets)?.into_iter().filter(|p| !is_variant(p)));
         }
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).map_err(|e| e.to_string());
         let (mut js, mut js_gz) = (0, 0);
         for file in &js_files {
             js += size(file)?;
             js_gz += gzip_size(file)?;
         }
-        rows.push((label.to_owned(), [size(&wasm)?, gzip_size(&wasm)?, js, js_gz]));
+        rows.push((label.clone(), [size(&wasm)?, gzip_size(&wasm)?, js, js_gz]));
     }
+    // the page runtime: no wasm, loaded once per page
+    let runtime = root.join(crate::dist::RUNTIME_JS);
+    rows.push(("page runtime (herald-runtime.js, once)".to_owned(), [0, 0, size(&runtime)?, gzip_size(&runtime)?]));
     print!("{}", size_table(&rows));
+    println!(
+        "bars: each Rust NOP MFE <= 45 KB gz with its glue, the yew chart <= 100, the minimal MFE <= 25, \
+         the page runtime <= 40"
+    );
+    page_weight(&root)?;
 
     // what embedding each MFE costs: every file of its dist folder, from its manifest
     crate::dist::dist_from_args(&[])?;
     let mut manifests = Vec::new();
-    let mfes = crate::dist::RUST_MFES.iter().chain(crate::dist::JS_MFES.iter());
-    for name in mfes {
+    for name in mfes.iter().map(|m| &m.name) {
         let dir = root.join("dist/mfe").join(name);
         let version = crate::dist::newest_version(&dir).ok_or_else(|| format!("no dist build of {name}"))?;
         let path = dir.join(&version).join("manifest.json");
@@ -125,6 +140,60 @@ fn bench_size() -> Result<(), String> {
     println!();
     print!("{}", transfer_table(&manifests));
     Ok(())
+}
+
+fn size(p: &Path) -> Result<u64, String> {
+    std::fs::metadata(p).map(|m| m.len()).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// A precompressed variant (`.br`, `.gz`) of a built file.
+fn is_variant(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "br" || e == "gz")
+}
+
+/// The NOP page's first load on the wire: `dist/` served by the gateway as `cargo xtask
+/// serve` serves it, loaded in headless Chromium with an empty cache (nop-page-weight).
+fn page_weight(root: &Path) -> Result<(), String> {
+    cargo()
+        .args(["build", "--locked", "-p", "herald-server", "-p", "herald-e2e", "--bin", "herald-server", "--bin", "nop-page-weight"])
+        .status()?;
+    let data = root.join("target/bench/page-weight-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let gateway = crate::run::Gateway::start(root, "127.0.0.1:0", &data, &root.join("dist"), &[])?;
+    let text = Cmd::new(root.join("target/debug/nop-page-weight"))
+        .arg(format!("{}/", gateway.url.trim_end_matches('/')))
+        .output_stdout(std::process::Stdio::inherit())?;
+    drop(gateway);
+    let weight: Value = serde_json::from_str(&text).map_err(|e| format!("nop-page-weight: {e}"))?;
+    print!("{}", weight_table(&weight));
+    Ok(())
+}
+
+/// The first-load table: every resource's bytes on the wire and decoded, and the total
+/// against the bar.
+pub fn weight_table(weight: &Value) -> String {
+    let kb = |v: &Value| v.as_f64().unwrap_or(0.0) / 1000.0;
+    let mut out = String::from(
+        "\nNOP first load in headless Chromium (Resource Timing, empty cache), the page as `cargo xtask serve` serves it:\n\
+         | resource                                            | on the wire KB | decoded KB |\n\
+         |-----------------------------------------------------|---------------:|-----------:|\n",
+    );
+    for row in weight["resources"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "| {:<51} | {:>14.1} | {:>10.1} |\n",
+            row["name"].as_str().unwrap_or("?"),
+            kb(&row["transferSize"]),
+            kb(&row["decodedBodySize"]),
+        ));
+    }
+    out.push_str(&format!(
+        "| {:<51} | {:>14.1} | {:>10.1} |\n",
+        "total",
+        kb(&weight["transferSize"]),
+        kb(&weight["decodedBodySize"])
+    ));
+    out.push_str("bar: <= 300 KB on the wire (goal 250 KB)\n");
+    out
 }
 
 /// Per MFE, from its dist manifest: what a page transfers to embed it (every file, raw
@@ -293,6 +362,19 @@ mod unit {
         });
         let text = super::transfer_table(&[manifest]);
         assert!(text.contains("| nop-x             | 0.1.0   |     2 |     50.3 |        20.2 |       20.0 |"), "{text}");
+    }
+
+    #[test]
+    fn the_weight_table_lists_each_resource_and_the_total() {
+        let weight = serde_json::json!({
+            "resources": [{"name": "/", "transferSize": 1500, "decodedBodySize": 3000},
+                          {"name": "/app_bg.wasm", "transferSize": 50000, "decodedBodySize": 140000}],
+            "transferSize": 51500, "decodedBodySize": 143000
+        });
+        let table = super::weight_table(&weight);
+        assert!(table.contains("| /app_bg.wasm"), "{table}");
+        assert!(table.contains("|           50.0 |      140.0 |"), "{table}");
+        assert!(table.contains("| total") && table.contains("51.5"), "{table}");
     }
 
     #[test]

@@ -8,6 +8,8 @@ mod dist;
 mod gateway_bench;
 mod install;
 mod mfe;
+mod mfes;
+mod new;
 mod run;
 mod schema;
 mod tests;
@@ -27,13 +29,22 @@ COMMANDS:
     install [--dry-run]    Install what is missing: the wasm32 target, wasm-bindgen-cli (at the
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
                            (apt), wasm-opt (npm binaryen@132, project-local). Says what it does.
-    build                  Build the NOP page with trunk (release, wasm-opt) into dist/.
+    build                  Build the NOP page with trunk (release, wasm-opt) into dist/, with
+                           a brotli (.br) and a gzip (.gz) variant beside each text and wasm
+                           file where smaller.
     schema [--check]       Write the NOP event contracts as JSON Schemas (docs/schemas/) and
                            TypeScript declarations (docs/nop-events.d.ts); with --check, fail
                            if the committed files differ from the Rust types.
     mfe [--release] [OUT]  Build the micro-frontends the page loads as standalone modules
-                           (nop-sensor-list, nop-noise-chart, nop-stream-status) into OUT/mfe/<name>/ (default:
-                           trunk's staging dir, as the Trunk.toml pre-build hook runs it).
+                           (every Rust MFE but trunk's main module) into OUT/mfe/<name>/, each
+                           with herald-runtime.js and a loader.js (default OUT: trunk's
+                           staging dir, as the Trunk.toml pre-build hook runs it).
+    new NAME [--yew|--js]  Scaffold a working micro-frontend <NAME> in www/NAME/: a Rust crate
+                           (herald-element; --yew: a yew component) with a browser test, or
+                           (--js) a plain-JS element with its herald.json; add it to the
+                           workspace and to the NOP page (index.html). The xtask finds MFEs by
+                           their [package.metadata.herald] tags (or herald.json): mfe, dist,
+                           bench size and test take the new one as it is.
     peer                   Build the peer wasm module of the cross-module browser tests into
                            tests/cross-module/peer-pkg/.
     dist [--version V] [NAME...]
@@ -64,15 +75,19 @@ COMMANDS:
                            goes: in place (one case less another) and part by part.
     bench size             Build release bundles and print each micro-frontend's wasm and JS
                            glue (wasm-bindgen's module and snippets) sizes, raw and gzipped,
-                           after wasm-opt.
+                           after wasm-opt, and the page runtime's; then the NOP page's first
+                           load in headless Chromium against the gateway serving dist/ (bytes
+                           on the wire per resource, Resource Timing, empty cache), and what
+                           embedding each MFE's dist folder costs.
     bench store            The embedded stores (SQLite, redb) side by side: durable appends and
                            a paged replay, events/s.
     bench gateway [--store nats]
                            The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
                            stream clients from a Rust load generator: deliveries/s, p50/p99
-                           latency, RSS per idle connection, ratios; replay of 10,000 events.
-                           With --store nats, also the gateway on NATS JetStream (a local
-                           nats-server -js), side by side.
+                           latency, RSS per idle connection, ratios; replay of 10,000 events;
+                           RSS per idle stream beside a bare hyper server; and the reconnect
+                           storm (bench storm). With --store nats, also the gateway on NATS
+                           JetStream (a local nats-server -js), side by side.
     bench push             Publish-to-DOM latency (p50/p90/p99) on the NOP page in headless
                            Chromium, alone and with 1,000 other stream clients.
     bench bridge           Events into the gateway through RabbitMQ (a local broker, the gateway's
@@ -81,6 +96,10 @@ COMMANDS:
     bench stall            1,000 stream readers with and without one that never reads (the
                            gateway's write timeout at 2 s): the others' p50/p99 latency and
                            ratio, and whether the stalled reader was dropped.
+    bench storm            The reconnect storm after a gateway restart: 100 events stored,
+                           then 10,000 SSE clients at once, each resuming from before them:
+                           time until all are connected and until all have every event,
+                           events lost or out of order, RSS per connection, gateway still up.
     fuzz [--smoke] [--execs N] [--save] [TARGET...]
                            Mutation-fuzz the parsers of untrusted input and the frame writers
                            (structured, batch, binary, broker, envelope, topic, position,
@@ -108,6 +127,7 @@ fn main() -> ExitCode {
         ["schema", "--check"] => schema::schema(true),
         ["mfe", rest @ ..] => mfe::build_from_args(rest),
         ["dist", rest @ ..] => dist::dist_from_args(rest),
+        ["new", rest @ ..] => new::new_from_args(rest),
         ["peer"] => install::install(false).and_then(|()| build_peer()),
         ["serve", rest @ ..] => serve_from_args(rest),
         ["test"] => return tests::test_all(),
@@ -148,6 +168,9 @@ pub fn root() -> PathBuf {
 /// Builds the page with trunk into `dist/`.
 pub fn build_page() -> Result<(), String> {
     say("building the NOP page (trunk build --release) into dist/");
+    // trunk copies (and preloads) every file of wasm-bindgen's snippets folder, also those
+    // an earlier build left that the module no longer imports
+    let _ = std::fs::remove_dir_all(root().join("target/wasm-bindgen/release/snippets"));
     Cmd::new("trunk")
         .args(["build", "--release", "--offline", "--skip-version-check"])
         .env("RUST_BACKTRACE", "0")

@@ -44,10 +44,25 @@ fn the_stream_url_resolves_against_the_page_and_an_invalid_pattern_is_an_error()
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
 }
 
-fn page_stream(url: &str) -> JsValue {
-    let page = Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.push.v1")).unwrap();
-    let streams: js_sys::Map = Reflect::get(&page, &"streams".into()).unwrap().unchecked_into();
-    streams.get(&url.into())
+/// The page runtime (docs/protocol.md §2.10), as any module or script finds it.
+fn runtime() -> JsValue {
+    Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.runtime.v1")).unwrap()
+}
+
+/// Calls the runtime's `name` with `args`, as a plain-JS module would.
+fn call(name: &str, args: &[JsValue]) -> JsValue {
+    let rt = runtime();
+    let f: js_sys::Function = Reflect::get(&rt, &name.into()).unwrap().unchecked_into();
+    f.apply(&rt, &args.iter().collect::<js_sys::Array>()).unwrap()
+}
+
+/// The runtime's view of `url`'s connection: `herald.connection`'s data, as of now.
+fn connection(url: &str) -> JsValue {
+    call("connection", &[url.into()])
+}
+
+fn topics(list: &[&str]) -> JsValue {
+    list.iter().map(|t| JsValue::from_str(t)).collect::<js_sys::Array>().into()
 }
 
 fn get(value: &JsValue, key: &str) -> JsValue {
@@ -89,25 +104,16 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 #[wasm_bindgen_test]
-async fn interests_meet_in_the_page_state_and_one_module_owns_one_connection() {
+async fn interests_meet_in_the_page_runtime_which_holds_one_connection() {
     // There is no gateway here: each attempt fails (404) and is retried after 25 to 50 ms.
     let quick = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(50) };
     let push = Push::new("/herald-push-test/a/stream").unwrap().backoff(quick);
     let url = push.url().to_owned();
-    let module = herald_bus::module_id();
     let (states, _recording) = record_states(&url);
 
     let first = push.subscribe(&["nop.noise.reading"]).unwrap();
     let second = push.subscribe(&["nop.noise.*", "nop.noise.reading"]).unwrap();
-    next_tick().await;
-    let stream = page_stream(&url);
-    let interests: js_sys::Map = get(&stream, "interests").unchecked_into();
-    let topics: Vec<String> = js_sys::Array::from(&interests.get(&module.clone().into()))
-        .iter()
-        .filter_map(|t| t.as_string())
-        .collect();
-    assert_eq!(topics, ["nop.noise.*", "nop.noise.reading"], "one entry per module, deduplicated");
-    assert_eq!(get(&stream, "owner").as_string(), Some(module.clone()));
+    assert!(runtime().is_object(), "the first module to need it installed the page runtime");
 
     until("a connection attempt and its backoff", || {
         let states = states.borrow();
@@ -117,44 +123,31 @@ async fn interests_meet_in_the_page_state_and_one_module_owns_one_connection() {
     {
         let states = states.borrow();
         let connecting = states.iter().find(|s| s.state == "connecting").unwrap();
-        assert_eq!(connecting.topics, ["nop.noise.*", "nop.noise.reading"]);
+        assert_eq!(connecting.topics, ["nop.noise.*", "nop.noise.reading"], "the union, deduplicated and sorted");
+        assert_eq!(states.iter().filter(|s| s.state == "connecting").count(), 1, "one connection for both");
         let retry = states.iter().find(|s| s.state == "reconnecting").unwrap().retry_ms.unwrap();
         assert!((25..=50).contains(&retry), "a retry of {retry} ms");
     }
 
-    // a module with no herald code adds a topic through the page state (as <nop-alerts> does)
-    interests.set(&"plain-js".into(), &js_sys::Array::of1(&"nop.sensor.selected".into()));
-    announce(&url);
+    // a module with no herald code adds a topic through the runtime (as <nop-alerts> does)
+    let plain = call("interest", &[url.as_str().into(), topics(&["nop.sensor.selected"])]);
     until("a connection with the plain-JS module's topic", || {
         states.borrow().iter().any(|s| s.state == "connecting" && s.topics.contains(&"nop.sensor.selected".to_owned()))
     })
     .await;
-    // never more than one EventSource: each attempt replaced the last
-    let source = get(&page_stream(&url), "source");
-    assert!(source.is_null() || source.is_instance_of::<web_sys::EventSource>());
 
     drop(first);
-    next_tick().await;
-    assert_eq!(get(&page_stream(&url), "owner").as_string(), Some(module.clone()), "one interest is left");
     drop(second);
     next_tick().await;
-    let stream = page_stream(&url);
-    assert!(get(&stream, "owner").is_null(), "the last interest gives the connection up");
-    assert!(get(&stream, "source").is_null());
-    assert_eq!(states.borrow().last().unwrap().state, "closed");
+    assert_ne!(get(&connection(&url), "state").as_string().as_deref(), Some("closed"), "the plain-JS interest is left");
+    let release: js_sys::Function = get(&plain, "release").unchecked_into();
+    release.call0(&plain).unwrap();
+    release.call0(&plain).unwrap(); // a second release is nothing
+    next_tick().await;
+    assert_eq!(states.borrow().last().unwrap().state, "closed", "the last interest closes the connection");
     let count = states.borrow().len();
     sleep(120).await;
     assert_eq!(states.borrow().len(), count, "no attempts after the connection was given up");
-    interests.delete(&"plain-js".into());
-}
-
-fn announce(url: &str) {
-    let init = web_sys::CustomEventInit::new();
-    let detail = js_sys::Object::new();
-    Reflect::set(&detail, &"url".into(), &url.into()).unwrap();
-    init.set_detail(&detail);
-    let event = web_sys::CustomEvent::new_with_event_init_dict("herald-push:changed", &init).unwrap();
-    web_sys::window().unwrap().dispatch_event(&event).unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -170,37 +163,43 @@ async fn offline_pauses_the_connection_and_online_resumes_it() {
     let count = states.borrow().len();
     sleep(150).await;
     assert_eq!(states.borrow().len(), count, "no attempts while offline");
-    assert!(get(&page_stream(push.url()), "source").is_null());
+    assert_eq!(get(&connection(push.url()), "state").as_string().as_deref(), Some("offline"));
     window.dispatch_event(&web_sys::Event::new("online").unwrap()).unwrap();
     until("a new attempt once online", || states.borrow().len() > count && states.borrow()[count].state == "connecting")
         .await;
 }
 
 #[wasm_bindgen_test]
-async fn a_crashed_owner_is_replaced() {
-    let slow = Backoff { base: Duration::from_secs(60), max: Duration::from_secs(60) };
-    let push = Push::new("/herald-push-test/b/stream").unwrap().backoff(slow);
+async fn a_crashed_modules_topics_are_dropped() {
+    // each attempt fails (no gateway) and the next one carries the topics of then
+    let quick = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(50) };
+    let push = Push::new("/herald-push-test/b/stream").unwrap().backoff(quick);
     let url = push.url().to_owned();
-    // another module owns the stream, then crashes
-    let stream_owner = "another-module";
-    let _interest = {
-        let interest = push.subscribe(&["nop.>"]).unwrap();
-        next_tick().await;
-        interest
-    };
-    let stream = page_stream(&url);
-    Reflect::set(&stream, &"owner".into(), &stream_owner.into()).unwrap();
+    let (states, _recording) = record_states(&url);
+    let _interest = push.subscribe(&["nop.>"]).unwrap();
+    // another module needs a topic too, then crashes
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"module".into(), &"another-module".into()).unwrap();
+    let _other = call("interest", &[url.as_str().into(), topics(&["crash.x"]), options.into()]);
+    until("a connection with both modules' topics", || {
+        states.borrow().iter().any(|s| s.state == "connecting" && s.topics == ["crash.x", "nop.>"])
+    })
+    .await;
     let bus = Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).unwrap();
     let crashed: js_sys::Set = get(&bus, "crashed").unchecked_into();
-    crashed.add(&stream_owner.into());
+    crashed.add(&"another-module".into());
     // the crash is announced on the bus (herald-element's panic hook does this)
     web_sys::window()
         .unwrap()
         .dispatch_event(&web_sys::CustomEvent::new("herald:herald.mfe.crashed").unwrap())
         .unwrap();
-    next_tick().await;
-    assert_eq!(get(&page_stream(&url), "owner").as_string(), Some(herald_bus::module_id()));
-    crashed.delete(&stream_owner.into());
+    until("a connection without the crashed module's topic", || {
+        let states = states.borrow();
+        let crash = states.iter().rposition(|s| s.topics.contains(&"crash.x".to_owned())).unwrap_or(0);
+        states[crash..].iter().any(|s| s.state == "connecting" && s.topics == ["nop.>"])
+    })
+    .await;
+    crashed.delete(&"another-module".into());
 }
 
 /// Holds the Web Lock of `url`'s election, as a leader tab would, until the returned
@@ -265,7 +264,7 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     });
     let _interest = push.subscribe(&["test.push.>"]).unwrap();
     until("the follower state", || states.borrow().iter().any(|s| s.state == "following")).await;
-    assert!(get(&page_stream(&url), "source").is_null(), "a follower has no connection");
+    assert_eq!(get(&connection(&url), "state").as_string().as_deref(), Some("following"), "a follower has no connection");
 
     let leader = web_sys::BroadcastChannel::new(&format!("herald.push:{url}")).unwrap();
     relay(&leader, "7-1", &reading("r-1", 60.0));
@@ -283,7 +282,7 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
         [("r-1".into(), "7-1".into()), ("r-2".into(), "7-2".into()), ("r-3".into(), "7-4".into())],
         "exactly once, with the position on the envelope"
     );
-    assert_eq!(get(&page_stream(&url), "last").as_string().as_deref(), Some("7-4"));
+    assert_eq!(get(&connection(&url), "position").as_string().as_deref(), Some("7-4"));
 
     // the leader's stream was reset: the page resyncs from the head it names
     relay(
@@ -292,8 +291,8 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
         r#"{"specversion":"1.0","id":"reset-9-0","source":"urn:herald:gateway","type":"herald.reset","data":{"requested":"7-4","head":"9-0","reason":"the position is from another epoch of the event log"}}"#,
     );
     until("the reset on the bus", || !resets.borrow().is_empty()).await;
-    assert_eq!(resets.borrow()[0].head, "9-0");
-    assert_eq!(get(&page_stream(&url), "last").as_string().as_deref(), Some("9-0"));
+    assert_eq!(resets.borrow()[0].head.to_string(), "9-0");
+    assert_eq!(get(&connection(&url), "position").as_string().as_deref(), Some("9-0"));
     relay(&leader, "9-1", &reading("r-4", 63.0));
     until("an event of the new epoch", || seen.borrow().len() == 4).await;
 

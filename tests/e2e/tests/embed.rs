@@ -175,6 +175,40 @@ async fn shadow_page(site: &Site, browser: &Browser) -> Result<(), Error> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_js_mfe_alone_on_a_page_hears_the_gateway_and_publishes_upstream() -> Result<(), Error> {
+    let site = site().await?;
+    Browser::session(async |browser| plain_js_page(&site, browser).await).await
+}
+
+async fn plain_js_page(site: &Site, browser: &Browser) -> Result<(), Error> {
+    browser.client.goto(&format!("{}/examples/plain-js.html", site.server.base)).await?;
+    // no Rust module on the page: the element loaded the page runtime, which connects
+    let state = "const url = document.querySelector('meta[name=\"herald-stream\"]').content; \
+        return globalThis[Symbol.for('herald.runtime.v1')]?.connection(url)?.state ?? '';";
+    browser.wait_for_script(state, |t| t == "open", WAIT).await?;
+    let wasm = browser
+        .client
+        .execute("return performance.getEntriesByType('resource').filter((e) => e.name.includes('.wasm')).length", vec![])
+        .await?;
+    assert_eq!(wasm, 0, "the page loaded no wasm module");
+    let ingested = site.gateway.metric("herald_events_ingested_total").await?;
+    for i in 0..3 {
+        site.gateway.post(&noise_reading(&format!("plain-{i}"), "s-plain", 95.0)).await?;
+    }
+    // the readings came from the gateway into the bus: the element raised an alert
+    browser
+        .wait_for_text(r#"nop-alerts li[data-sensor="s-plain"] span"#, |t| t == "3 loud readings", WAIT)
+        .await?;
+    // and sent it upstream through the runtime: the gateway stored it
+    let position = browser
+        .wait_for_script("return document.querySelector('nop-alerts').dataset.upstream ?? '';", |t| !t.is_empty(), WAIT)
+        .await?;
+    assert!(position.contains('-'), "a stream position: {position}");
+    assert_eq!(site.gateway.metric("herald_events_ingested_total").await?, ingested + 4.0);
+    Ok(())
+}
+
 /// The version folders (those with a manifest) of one MFE's dist folder.
 fn built_versions(dir: &Path) -> Result<Vec<String>, Error> {
     Ok(std::fs::read_dir(dir)?

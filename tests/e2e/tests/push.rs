@@ -97,8 +97,8 @@ async fn three_tabs_share_one_connection_and_survive_the_leader_closing() -> Res
     Browser::session(async |browser| tabs_scenario(&gateway, browser).await).await
 }
 
-const IS_LEADER: &str = "const s = globalThis[Symbol.for('herald.push.v1')]; \
-    for (const st of s?.streams?.values() ?? []) { if (st.owner) return st.leader ? 'leader' : 'follower'; } return 'none';";
+const IS_LEADER: &str = "const rt = globalThis[Symbol.for('herald.runtime.v1')]; \
+    for (const st of rt?.streams() ?? []) { if (st.interests) return st.leader ? 'leader' : 'follower'; } return 'none';";
 
 async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
     let client = &browser.client;
@@ -172,8 +172,7 @@ async fn topics_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Err
         .await?;
     browser
         .wait_for_script(
-            "const s = globalThis[Symbol.for('herald.push.v1')]; \
-             for (const st of s.streams.values()) if (st.source) return st.source.url; return '';",
+            "for (const st of globalThis[Symbol.for('herald.runtime.v1')].streams()) if (st.href) return st.href; return '';",
             |url| url.contains("topic=nop.ops.*") && url.contains("topic=nop.noise.reading"),
             WAIT,
         )
@@ -308,9 +307,9 @@ async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
         .await?;
     browser
         .wait_for_script(
-            "const s = globalThis[Symbol.for('herald.push.v1')]; \
-             for (const st of s.streams.values()) if (st.source) return st.source.constructor.name + ' ' + st.source.readyState; return '';",
-            |t| t == "WebSocket 1",
+            "for (const st of globalThis[Symbol.for('herald.runtime.v1')].streams()) \
+               if (st.transport) return st.transport + ' ' + st.readyState; return '';",
+            |t| t == "websocket 1",
             WAIT,
         )
         .await?;

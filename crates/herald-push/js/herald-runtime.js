@@ -1,0 +1,502 @@
+// herald's page runtime (docs/protocol.md §2.10): what belongs to the page, not to a
+// micro-frontend, done once per page however many modules and herald versions it has.
+// It holds the push connection to each gateway stream (Server-Sent Events or a
+// WebSocket, one per browser through a Web Lock and a BroadcastChannel), its backoff,
+// resume, and exactly-once delivery into the bus, and the upstream publishes.
+//
+// A page loads it once: from a <script type="module"> of its own, or, when it has none,
+// from the folder of the first module that needs it (herald-push's client imports
+// herald-runtime.js beside the module's glue; a plain-JS MFE imports the copy beside
+// it). Any copy evaluated later (another folder, another herald version) finds the
+// runtime installed at globalThis[Symbol.for("herald.runtime.v1")] and installs nothing. Its API is the object there:
+//   interest(url, topics, options) -> { release() }
+//   publish(url, json, options)    -> Promise<position>
+//   connection(url)                -> the last herald.connection data, or undefined
+//   streams()                      -> every stream as it is now (for devtools and tests)
+const RUNTIME = Symbol.for("herald.runtime.v1");
+const BUS = Symbol.for("herald.bus.v1");
+const JSON_KEY = Symbol.for("herald.json");
+const SEEN = 4096;
+const PUSH_SOURCE = "urn:herald:push";
+const CONNECTION = "herald.connection";
+
+function create() {
+  const streams = new Map();
+  const prefix = randomHex(8);
+  let ids = 0;
+  let tab = null;
+
+  function randomHex(n) {
+    const bytes = new Uint8Array(Math.ceil(n / 2));
+    (globalThis.crypto ?? { getRandomValues: (b) => b.map(() => Math.floor(Math.random() * 256)) }).getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, n);
+  }
+  function nextId() {
+    return `push-${prefix}-${++ids}`;
+  }
+  function tabId() {
+    return (tab ??= randomHex(12));
+  }
+  function crashed(module) {
+    const c = globalThis[BUS]?.crashed;
+    return !!(module && c && c.has(module));
+  }
+  function busState() {
+    let s = globalThis[BUS];
+    if (!s) {
+      s = { version: 1, retained: new Map(), wildcards: 0, records: 0, crashed: new Set() };
+      Object.defineProperty(globalThis, BUS, { value: s });
+    }
+    return s;
+  }
+
+  // --- the bus: what the runtime dispatches is a bus event (§2.1) whose JSON text herald
+  // subscribers read as it is, and whose detail is made when JavaScript reads it
+  class PageEvent extends CustomEvent {
+    #text;
+    #detail;
+    constructor(name, text, detail) {
+      super(name, { bubbles: true, composed: true, cancelable: false });
+      this.#text = text;
+      this.#detail = detail;
+    }
+    get [JSON_KEY]() {
+      return this.#text;
+    }
+    get detail() {
+      return (this.#detail ??= JSON.parse(this.#text));
+    }
+  }
+  function dispatch(type, text, detail) {
+    globalThis.dispatchEvent(new PageEvent("herald:" + type, text, detail));
+    if ((globalThis[BUS]?.wildcards ?? 0) > 0) globalThis.dispatchEvent(new PageEvent("herald:*", text, detail));
+  }
+  // herald.connection is retained, last value (§2.7): a module that loads later learns it
+  function retainConnection() {
+    const s = busState();
+    if (s.retained.has(CONNECTION)) return;
+    const topic = { policy: { kind: "last" }, events: [] };
+    s.retained.set(CONNECTION, topic);
+    globalThis.addEventListener("herald:" + CONNECTION, (e) => {
+      const at = Date.now();
+      const n = ++s.records;
+      const json = e[JSON_KEY];
+      topic.events.push(typeof json === "string" ? { json, at, n, get detail() { return e.detail; } } : { detail: e.detail, at, n });
+      if (topic.events.length > 1) topic.events.splice(0, topic.events.length - 1);
+    }, { capture: true });
+  }
+  function envelope(type, data) {
+    return { specversion: "1.0", id: nextId(), source: PUSH_SOURCE, type, time: new Date().toISOString(),
+             datacontenttype: "application/json", data };
+  }
+
+  // --- streams
+  function stream(url) {
+    let st = streams.get(url);
+    if (!st) {
+      st = { url, interests: new Map(), options: null, last: null, seen: new Set(), order: [],
+             connection: null, retry: null, attempt: 0, state: null, scheduled: false,
+             channel: null, leader: false, tabs: new Map(), releaseLock: null, following: false,
+             acks: new Map() };
+      streams.set(url, st);
+    }
+    return st;
+  }
+  function localTopics(st) {
+    const all = new Set();
+    for (const { topics, module } of st.interests.values()) {
+      if (!crashed(module)) for (const t of topics) all.add(t);
+    }
+    return all;
+  }
+  function union(st) {
+    const all = localTopics(st);
+    if (st.channel && st.leader) for (const topics of st.tabs.values()) for (const t of topics) all.add(t);
+    return [...all].sort();
+  }
+  function live(st) {
+    for (const { module } of st.interests.values()) if (!crashed(module)) return true;
+    return false;
+  }
+  function schedule(st) {
+    if (st.scheduled) return;
+    st.scheduled = true;
+    queueMicrotask(() => {
+      st.scheduled = false;
+      reconcile(st);
+    });
+  }
+  function announce(st, state, retryMs) {
+    const data = { url: st.url, state, attempt: st.attempt, retry_ms: retryMs ?? null, position: st.last,
+                   topics: st.connection ? st.connection.topics.slice() : [] };
+    st.state = data;
+    const event = envelope(CONNECTION, data);
+    dispatch(CONNECTION, JSON.stringify(event), undefined);
+  }
+
+  // --- one connection per browser: tabs elect a leader with a Web Lock; the leader's
+  // connection is relayed to the other tabs over a BroadcastChannel
+  function leaveTabs(st) {
+    if (!st.channel) return;
+    try { st.channel.postMessage({ kind: "bye", tab: tabId() }); } catch {}
+    st.channel.close();
+    st.channel = null;
+    st.tabs = new Map();
+    st.leader = false;
+    const release = st.releaseLock;
+    st.releaseLock = null;
+    if (release) release();
+  }
+  function joinTabs(st) {
+    if (st.channel) return true;
+    if (typeof BroadcastChannel === "undefined" || !globalThis.navigator?.locks) return false;
+    const name = "herald.push:" + st.url;
+    const channel = new BroadcastChannel(name);
+    st.channel = channel;
+    st.tabs = new Map();
+    st.leader = false;
+    channel.onmessage = (m) => {
+      const msg = m.data;
+      if (!msg || typeof msg !== "object" || st.channel !== channel) return;
+      if (msg.kind === "topics" && st.leader) {
+        if (Array.isArray(msg.topics) && msg.topics.length) st.tabs.set(msg.tab, msg.topics); else st.tabs.delete(msg.tab);
+        schedule(st);
+      } else if (msg.kind === "bye" && st.leader) {
+        if (st.tabs.delete(msg.tab)) schedule(st);
+      } else if (msg.kind === "hello" && !st.leader) {
+        sendTopics(st);
+      } else if (msg.kind === "event" && !st.leader && st.following) {
+        onMessage(st, String(msg.data), String(msg.id ?? ""));
+      }
+    };
+    if (!st.pagehide) {
+      st.pagehide = true;
+      globalThis.addEventListener("pagehide", () => {
+        try { st.channel?.postMessage({ kind: "bye", tab: tabId() }); } catch {}
+      });
+    }
+    navigator.locks.request(name, () => new Promise((resolve) => {
+      if (st.channel !== channel) { resolve(); return; }
+      st.leader = true;
+      st.releaseLock = resolve;
+      channel.postMessage({ kind: "hello" });
+      schedule(st);
+    }));
+    return true;
+  }
+  function sendTopics(st) {
+    if (st.channel && !st.leader) st.channel.postMessage({ kind: "topics", tab: tabId(), topics: [...localTopics(st)] });
+  }
+
+  // --- the connection
+  function close(st) {
+    const had = !!(st.connection || st.retry);
+    if (st.retry) { clearTimeout(st.retry); st.retry = null; }
+    if (st.connection) {
+      try { st.connection.source.close(); } catch {}
+      st.connection = null;
+    }
+    return had;
+  }
+  function failAcks(st, detail) {
+    const waiting = [...st.acks.values()];
+    st.acks.clear();
+    for (const { reject } of waiting) reject({ status: 0, detail });
+  }
+  function reconcile(st) {
+    decide(st);
+    if (!live(st)) {
+      const had = close(st);
+      failAcks(st, "the connection closed before the gateway acknowledged");
+      leaveTabs(st);
+      st.following = false;
+      if (had) announce(st, "closed");
+      return;
+    }
+    if (!online) {
+      if (close(st)) announce(st, "offline");
+      return;
+    }
+    if (!st.options.perBrowser && st.channel) leaveTabs(st);
+    if (st.options.perBrowser && joinTabs(st) && !st.leader) {
+      // another tab holds the connection: receive its events, send it our topics
+      const had = close(st);
+      sendTopics(st);
+      if (!st.following || had) {
+        st.following = true;
+        announce(st, "following");
+      }
+      return;
+    }
+    st.following = false;
+    const topics = union(st);
+    if (st.retry) return; // the pending reconnect uses the topics of then
+    const same = (c) => c.topics.join("\n") === topics.join("\n") && c.transport === st.options.transport
+      && c.token === st.options.token;
+    if (st.connection && same(st.connection)) return;
+    if (st.connection) {
+      try { st.connection.source.close(); } catch {}
+      st.connection = null;
+    }
+    try {
+      st.connection = open(st, topics);
+    } catch (error) {
+      console.error(`herald: cannot open ${st.url}:`, error);
+      return;
+    }
+    announce(st, "connecting");
+  }
+  function wsUrl(url) {
+    const base = url.slice(0, Math.max(0, url.lastIndexOf("/")));
+    return (base + "/ws").replace(/^https:/, "wss:").replace(/^http:/, "ws:");
+  }
+  function open(st, topics) {
+    const { token, transport } = st.options;
+    const connection = { source: null, transport, token, open: false, topics };
+    const on = (kind, data, id) => {
+      if (st.connection !== connection) return;
+      if (kind === "open") {
+        st.attempt = 0;
+        connection.open = true;
+        announce(st, "open");
+      } else if (kind === "error") {
+        reconnect(st, false);
+      } else {
+        if (st.channel && st.leader) st.channel.postMessage({ kind: "event", data, id });
+        onMessage(st, data, id);
+      }
+    };
+    if (transport === "websocket") {
+      const href = new URL(wsUrl(st.url));
+      if (token) href.searchParams.append("access_token", token);
+      const data = { topics };
+      if (st.last) data.from = st.last;
+      const hello = JSON.stringify(envelope("herald.subscribe", data));
+      const ws = new WebSocket(href.href, "cloudevents.json");
+      ws.onopen = () => { ws.send(hello); on("open"); };
+      ws.onclose = () => on("error");
+      ws.onmessage = (e) => { if (typeof e.data === "string") on("message", e.data, ""); };
+      connection.source = ws;
+    } else {
+      const href = new URL(st.url);
+      for (const t of topics) href.searchParams.append("topic", t);
+      if (st.last) href.searchParams.append("lastEventId", st.last);
+      if (token) href.searchParams.append("access_token", token);
+      const es = new EventSource(href.href);
+      es.onopen = () => on("open");
+      es.onerror = () => on("error");
+      es.onmessage = (e) => on("message", e.data, e.lastEventId);
+      connection.source = es;
+    }
+    return connection;
+  }
+  // Closes the connection and opens it again after the backoff delay (`soon`: the first
+  // step's, for a planned close such as a drain).
+  function reconnect(st, soon) {
+    failAcks(st, "the connection closed before the gateway acknowledged");
+    if (!st.connection) return;
+    try { st.connection.source.close(); } catch {}
+    st.connection = null;
+    const attempt = soon ? 0 : st.attempt;
+    st.attempt += 1;
+    const { base, max } = st.options.backoff;
+    const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 31));
+    const delay = Math.floor(ceiling / 2 + (ceiling / 2) * Math.random());
+    st.retry = setTimeout(() => {
+      st.retry = null;
+      reconcile(st);
+    }, delay);
+    announce(st, "reconnecting", delay);
+  }
+  function position(text) {
+    const m = /^(\d+)-(\d+)$/.exec(text);
+    return m ? { epoch: m[1], seq: BigInt(m[2]) } : null;
+  }
+  function onMessage(st, text, id) {
+    let event;
+    try {
+      event = JSON.parse(text);
+    } catch (error) {
+      console.warn("herald: skipped a stream message that is not JSON:", error);
+      return;
+    }
+    if (!event || typeof event !== "object" || Array.isArray(event) || event.specversion !== "1.0"
+        || typeof event.id !== "string" || !event.id || typeof event.source !== "string" || !event.source
+        || typeof event.type !== "string" || !event.type) {
+      console.warn("herald: skipped a stream message that is not a CloudEvent:", text.slice(0, 200));
+      return;
+    }
+    // over a WebSocket the position travels in the event
+    if (!id && typeof event.heraldposition === "string") id = event.heraldposition;
+    const data = event.data && typeof event.data === "object" ? event.data : {};
+    switch (event.type) {
+      case "herald.drain":
+      case "herald.slow":
+        reconnect(st, event.type === "herald.drain");
+        return;
+      case "herald.subscribed":
+      case "herald.unsubscribed":
+        return;
+      case "herald.ack":
+      case "herald.error": {
+        let key = `${data.source}\u0000${data.id}`;
+        if (!st.acks.has(key)) key = [...st.acks.keys()].find((k) => k.endsWith(`\u0000${data.id}`));
+        const waiting = key === undefined ? undefined : st.acks.get(key);
+        if (!waiting) return;
+        st.acks.delete(key);
+        if (event.type === "herald.ack") waiting.resolve(String(data.position ?? ""));
+        else {
+          console.warn("herald: the gateway refused a message:", JSON.stringify(data));
+          waiting.reject({ status: Number(data.status) || 0, detail: String(data.detail ?? "") });
+        }
+        return;
+      }
+      case "herald.reset":
+        // resync from the head the gateway goes on from
+        st.last = id || st.last;
+        dispatch(event.type, text, event);
+        return;
+    }
+    const at = position(id);
+    if (!at) {
+      console.warn(`herald: skipped \`${event.id}\` without a position`);
+      return;
+    }
+    const last = st.last && position(st.last);
+    if (last && last.epoch === at.epoch && at.seq <= last.seq) return; // delivered already
+    st.last = id;
+    const key = `${event.source}\u0000${event.id}`;
+    if (st.seen.has(key)) return; // the same event under another position
+    st.seen.add(key);
+    st.order.push(key);
+    if (st.order.length > SEEN) st.seen.delete(st.order.shift());
+    if (event.heraldposition !== id) {
+      event.heraldposition = id;
+      text = JSON.stringify(event);
+    }
+    dispatch(event.type, text, event);
+  }
+
+  // --- the API
+  // the options an interest states; undefined where it states none
+  function stated(given) {
+    const o = given ?? {};
+    return {
+      transport: o.transport === "websocket" || o.transport === "sse" ? o.transport : undefined,
+      perBrowser: typeof o.perTab === "boolean" ? !o.perTab : undefined,
+      token: typeof o.token === "string" && o.token ? o.token : undefined,
+      base: Number(o.backoffBaseMs) > 0 ? Number(o.backoffBaseMs) : undefined,
+      max: Number(o.backoffMaxMs) > 0 ? Number(o.backoffMaxMs) : undefined,
+    };
+  }
+  // each option as the earliest live interest that states it says, else its default
+  function decide(st) {
+    const pick = (name, fallback) => {
+      for (const { options, module } of st.interests.values()) {
+        if (!crashed(module) && options[name] !== undefined) return options[name];
+      }
+      return fallback;
+    };
+    st.options = {
+      transport: pick("transport", "sse"),
+      perBrowser: pick("perBrowser", true),
+      token: pick("token", null),
+      backoff: { base: pick("base", 500), max: pick("max", 30000) },
+    };
+  }
+  let handles = 0;
+  function interest(url, topics, given) {
+    url = String(url);
+    if (!Array.isArray(topics)) throw new TypeError("herald: interest(url, topics): topics must be an array of patterns");
+    const st = stream(url);
+    retainConnection();
+    const key = ++handles;
+    st.interests.set(key, { topics: topics.map(String), module: given?.module ?? null, options: stated(given) });
+    schedule(st);
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        st.interests.delete(key);
+        schedule(st);
+      },
+    };
+  }
+  function publish(url, json, given) {
+    const st = streams.get(String(url));
+    const o = given ?? {};
+    const text = String(json);
+    // the page's open WebSocket carries it, answered by herald.ack / herald.error
+    if (st?.connection?.transport === "websocket" && st.connection.open && st.connection.source.readyState === 1) {
+      let event;
+      try { event = JSON.parse(text); } catch { event = {}; }
+      return new Promise((resolve, reject) => {
+        st.acks.set(`${event.source}\u0000${event.id}`, { resolve, reject });
+        st.connection.source.send(text);
+      });
+    }
+    let target = o.publishUrl;
+    if (!target) target = String(url).slice(0, Math.max(0, String(url).lastIndexOf("/")));
+    const token = o.token ?? st?.options?.token;
+    const headers = { "content-type": "application/cloudevents+json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    return fetch(target, { method: "POST", headers, body: text }).then(
+      async (response) => {
+        const body = await response.text();
+        let answer = null;
+        try { answer = JSON.parse(body); } catch {}
+        if (response.status !== 202) {
+          throw { status: response.status, detail: typeof answer?.detail === "string" ? answer.detail : body };
+        }
+        if (typeof answer?.position !== "string") throw { status: 202, detail: `no position in ${body}` };
+        return answer.position;
+      },
+      (error) => { throw { status: 0, detail: String(error?.message ?? error) }; },
+    );
+  }
+  // the stream's last herald.connection data, its position as of now
+  function connection(url) {
+    const st = streams.get(String(url));
+    if (!st?.state) return undefined;
+    return { ...st.state, topics: st.state.topics.slice(), position: st.last };
+  }
+  // what devtools and tests read: every stream the page has, as it is now
+  function list() {
+    return [...streams.values()].map((st) => ({
+      url: st.url,
+      state: st.state?.state ?? "idle",
+      leader: !!(st.channel && st.leader),
+      following: st.following,
+      transport: st.connection?.transport ?? null,
+      href: st.connection?.source?.url ?? null,
+      readyState: st.connection?.source?.readyState ?? null,
+      topics: union(st),
+      position: st.last,
+      interests: st.interests.size,
+    }));
+  }
+  // as the browser's online/offline events last said
+  let online = globalThis.navigator?.onLine !== false;
+  for (const name of ["online", "offline", "herald:herald.mfe.crashed"]) {
+    globalThis.addEventListener(name, () => {
+      if (name !== "herald:herald.mfe.crashed") online = name === "online";
+      for (const st of streams.values()) schedule(st);
+    });
+  }
+  return Object.freeze({ version: 1, interest, publish, connection, streams: list });
+}
+
+/** The page's runtime: installed by the first copy of this file a page evaluates. */
+export function runtime() {
+  let rt = globalThis[RUNTIME];
+  if (!rt) {
+    rt = create();
+    Object.defineProperty(globalThis, RUNTIME, { value: rt });
+  }
+  return rt;
+}
+
+// Evaluating this file installs the runtime (a page's <script type="module"> of it, an
+// import()), unless the page has one.
+runtime();
