@@ -114,9 +114,13 @@ fn storm(root: &Path) -> Result<Value, String> {
     let (command, _data) = herald_command(root, &format!("gateway/storm-{}", std::process::id()))?;
     let (process, url) = spawn_announced(command, "the gateway")?;
     say(&format!("reconnect storm: {STORM_CLIENTS} SSE clients resuming at once after {STORM_EVENTS} events"));
+    // a loopback address of its own per run: the 10,000 ports of the last run may still be
+    // in TIME_WAIT, and connecting from them again would wait
+    let pid = std::process::id();
+    let source_ip = format!("127.{}.{}.{}", 100 + pid % 100, (pid / 100) % 250, 1 + (pid / 25_000) % 250);
     let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
         .args(["storm", "--base", &url, "--clients", &STORM_CLIENTS.to_string(), "--events", &STORM_EVENTS.to_string()])
-        .args(["--pid", &process.0.id().to_string(), "--source-ip", "127.0.0.95"])
+        .args(["--pid", &process.0.id().to_string(), "--source-ip", &source_ip])
         .output_stdout(Stdio::inherit())?;
     serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))
 }

@@ -150,8 +150,14 @@ impl Feed {
                 self.replay_after = None;
                 break;
             }
+            // recent events come from memory, older ones from the store
+            let recent = self.state.log.read_recent(after, REPLAY_PAGE).map(Ok);
             let log = self.state.log.clone();
-            let page = match tokio::task::spawn_blocking(move || log.read(after, REPLAY_PAGE)).await {
+            let read = match recent {
+                Some(page) => Ok(page),
+                None => tokio::task::spawn_blocking(move || log.read(after, REPLAY_PAGE)).await,
+            };
+            let page = match read {
                 Ok(Ok(page)) => page,
                 Ok(Err(error)) => {
                     tracing::error!(%error, "replay failed; ending the stream so the client resumes");

@@ -80,7 +80,7 @@ pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
 pub use log::{EventLog, Fed};
 pub use store::{EventStore, NatsConfig, NatsStore, Retention, SqliteStore, Stored};
 pub use metrics::Metrics;
-pub use serve::{serve, Limits, MAX_URI_BYTES, SEND_BUFFER_BYTES};
+pub use serve::{bind, serve, Limits, LISTEN_BACKLOG, MAX_URI_BYTES, SEND_BUFFER_BYTES};
 
 /// The default limit on a posted body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;

@@ -1,5 +1,6 @@
 //! The event log: a store plus the live feed that streams follow.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,13 @@ use crate::StoreError;
 /// How many live events the feed holds for streams that are behind. A stream further
 /// behind than this (or than its byte limit) is ended with `herald.slow`.
 const LIVE_CAPACITY: usize = 4096;
+
+/// How many of the newest events the log keeps in memory, and up to how many bytes of
+/// their JSON: a stream resuming from a recent position (every page of a fleet after a
+/// gateway restart or a network blip) replays from there, shared frames and all, without
+/// reading or parsing the store.
+const TAIL_EVENTS: usize = 4096;
+const TAIL_BYTES: usize = 4 * 1024 * 1024;
 
 /// An event on the live feed, with the total size of the events appended up to and
 /// including it: a stream about to send it knows how many bytes it is behind.
@@ -40,6 +48,42 @@ struct Shared {
     head: Mutex<u64>,
     live: broadcast::Sender<Fed>,
     bytes: AtomicU64,
+    tail: Mutex<Tail>,
+}
+
+/// The newest events, in order: every event stored after `after` is here.
+struct Tail {
+    after: u64,
+    events: VecDeque<Arc<Stored>>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn push(&mut self, stored: Arc<Stored>) {
+        self.bytes += stored.json.len();
+        self.events.push_back(stored);
+        while self.events.len() > TAIL_EVENTS || self.bytes > TAIL_BYTES {
+            let Some(oldest) = self.events.pop_front() else { break };
+            self.bytes -= oldest.json.len();
+            self.after = oldest.position.seq;
+        }
+    }
+
+    /// Up to `limit` events after `after`, if the tail holds all of them.
+    fn read(&self, after: u64, limit: usize) -> Option<Vec<Arc<Stored>>> {
+        if after < self.after {
+            return None;
+        }
+        let start = self.events.partition_point(|s| s.position.seq <= after);
+        Some(self.events.iter().skip(start).take(limit).cloned().collect())
+    }
+
+    /// Forgets every event: from now on it holds those stored after `head`.
+    fn clear(&mut self, head: u64) {
+        self.events.clear();
+        self.bytes = 0;
+        self.after = head;
+    }
 }
 
 impl Shared {
@@ -47,11 +91,16 @@ impl Shared {
         self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn tail(&self) -> MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Sends `stored` to the live feed (the caller holds the head lock).
     fn feed(&self, head: &mut u64, stored: Arc<Stored>) {
         *head = (*head).max(stored.position.seq);
         let len = stored.json.len() as u64;
         let offset = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        self.tail().push(stored.clone());
         let _ = self.live.send(Fed { stored, offset });
     }
 }
@@ -76,6 +125,7 @@ impl EventLog {
             head: Mutex::new(head),
             live,
             bytes: AtomicU64::new(0),
+            tail: Mutex::new(Tail { after: head, events: VecDeque::new(), bytes: 0 }),
         });
         let sink = shared.clone();
         let followed = store.follow(
@@ -177,7 +227,16 @@ impl EventLog {
     ///
     /// This blocks on I/O: call it from a blocking context.
     pub fn read(&self, after: u64, limit: usize) -> Result<Vec<Arc<Stored>>, StoreError> {
+        if let Some(recent) = self.read_recent(after, limit) {
+            return Ok(recent);
+        }
         self.store.read(after, limit)
+    }
+
+    /// [`EventLog::read`] from the events kept in memory, without I/O: `None` when they do
+    /// not reach back to `after` (read the store then).
+    pub fn read_recent(&self, after: u64, limit: usize) -> Option<Vec<Arc<Stored>>> {
+        self.shared.tail().read(after, limit)
     }
 
     /// Every stored event after `after` (tests and tools; streams read in pages).
@@ -193,7 +252,13 @@ impl EventLog {
 
     /// Removes what `rules` no longer keep; returns how many events.
     pub fn enforce(&self, rules: &[Retention]) -> Result<u64, StoreError> {
-        self.store.enforce(rules, crate::store::now_millis())
+        let removed = self.store.enforce(rules, crate::store::now_millis())?;
+        if removed > 0 {
+            // what retention removed is not replayed from memory either
+            let head = self.shared.lock();
+            self.shared.tail().clear(*head);
+        }
+        Ok(removed)
     }
 
     /// A feed of events appended from now on, together with the head position at the
@@ -218,6 +283,39 @@ mod tests {
 
     fn ids(stored: &[Arc<Stored>]) -> Vec<String> {
         stored.iter().map(|s| s.event.id.clone()).collect()
+    }
+
+    #[test]
+    fn recent_events_are_read_from_memory_and_older_ones_from_the_store() {
+        let log = EventLog::in_memory();
+        for i in 0..(TAIL_EVENTS + 10) {
+            log.append(event(&format!("e{i}"))).unwrap();
+        }
+        let head = log.head().seq;
+        // the newest TAIL_EVENTS are in memory, in order, paged
+        let recent = log.read_recent(head - 3, 2).unwrap();
+        assert_eq!(ids(&recent), [format!("e{}", TAIL_EVENTS + 7), format!("e{}", TAIL_EVENTS + 8)]);
+        assert!(log.read_recent(head, 10).unwrap().is_empty());
+        // an older position is the store's to answer, with the same events
+        assert!(log.read_recent(5, 10).is_none());
+        assert_eq!(ids(&log.read(5, 2).unwrap()), ["e5", "e6"]);
+        let from_memory = log.read(head - 100, 100).unwrap();
+        let from_store = log.store.read(head - 100, 100).unwrap();
+        assert_eq!(ids(&from_memory), ids(&from_store));
+    }
+
+    #[test]
+    fn retention_empties_the_memory_so_removed_events_are_not_replayed() {
+        let log = EventLog::in_memory();
+        log.append(event_of("old", "a.x")).unwrap();
+        log.append(event_of("keep", "b.x")).unwrap();
+        assert_eq!(ids(&log.read_recent(0, 10).unwrap()), ["old", "keep"]);
+        let rules = [Retention { pattern: "a.>".parse().unwrap(), max_count: Some(0), max_age: None }];
+        assert_eq!(log.enforce(&rules).unwrap(), 1);
+        assert!(log.read_recent(0, 10).is_none(), "the memory no longer reaches back");
+        assert_eq!(ids(&log.read(0, 10).unwrap()), ["keep"]);
+        log.append(event_of("new", "b.x")).unwrap();
+        assert_eq!(ids(&log.read_recent(2, 10).unwrap()), ["new"]);
     }
 
     #[test]

@@ -328,8 +328,7 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
         }
         state = state.with_static_dir(dir);
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = herald_server::bind(listen)
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, %store, head = %state.log().head(), auth = !dev_no_auth, "gateway started");

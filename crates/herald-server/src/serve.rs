@@ -74,6 +74,19 @@ impl Default for Limits {
     }
 }
 
+/// The length of the gateway's accept queue: a reconnect storm (every page of a fleet
+/// coming back at once after a restart) waits there, not in SYN retries. The kernel caps
+/// it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on `address` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`.
+pub fn bind(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves [`app`]`(state)` on `listener` with the state's [`Limits`] until the state's
 /// shutdown signal turns `true`; then stops accepting, lets open connections finish
 /// (streams end with `herald.drain`) for up to 10 s, and returns.
