@@ -93,6 +93,108 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask soak [--minutes M] [--kill-every S] [--clients N]`: M minutes (30) of mixed
+/// load on a release gateway: a publisher at 50 events/s, N readers (2,000) with 20
+/// reconnects a second among them, one client that never reads, and a kill -9 of the
+/// gateway every S seconds (300), restarted on the same port and data. Ends with every
+/// reader checked for every acknowledged event exactly once, and the gateway's RSS.
+pub fn soak(args: &[&str]) -> Result<(), String> {
+    let (mut minutes, mut kill_every, mut clients) = (30.0f64, 300u64, 2000usize);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
+        match *flag {
+            "--minutes" => minutes = value.parse().map_err(|e| bad(&e))?,
+            "--kill-every" => kill_every = value.parse().map_err(|e| bad(&e))?,
+            "--clients" => clients = value.parse().map_err(|e| bad(&e))?,
+            other => return Err(format!("soak: no option `{other}` (there are --minutes, --kill-every, --clients)")),
+        }
+    }
+    let seconds = (minutes * 60.0).round().max(10.0) as u64;
+    let root = root();
+    cargo()
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
+        .status()?;
+    let (command, data) = herald_command(&root, &format!("soak/data-{}", std::process::id()))?;
+    let (mut gateway, url) = spawn_announced(command, "the gateway")?;
+    let listen = url.trim_start_matches("http://").to_owned();
+    let pid_file = root.join("target/bench/soak/gateway.pid");
+    std::fs::write(&pid_file, gateway.0.id().to_string()).map_err(|e| e.to_string())?;
+    say(&format!(
+        "soak: {seconds} s, {clients} readers, 50 events/s, 20 reconnects/s, one stalled client, kill -9 every {kill_every} s"
+    ));
+    let stall_check = (kill_every * 4 / 5).clamp(30, 240).min(seconds.saturating_sub(5).max(1));
+    let mut load = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
+        .args(["soak", "--base", &url, "--clients", &clients.to_string(), "--seconds", &seconds.to_string()])
+        .args(["--rate", "50", "--churn", "20", "--stall-check", &stall_check.to_string()])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .args(["--source-ip", "127.0.0.97"])
+        .spawn(Stdio::piped())?;
+    let started = std::time::Instant::now();
+    let mut kills = 0;
+    let mut next_kill = started + std::time::Duration::from_secs(kill_every);
+    let output = loop {
+        if let Some(status) = load.try_wait().map_err(|e| e.to_string())? {
+            let mut text = String::new();
+            if let Some(mut out) = load.stdout.take() {
+                std::io::Read::read_to_string(&mut out, &mut text).map_err(|e| e.to_string())?;
+            }
+            if !status.success() {
+                return Err(format!("the soak's load generator failed ({status}): {text}"));
+            }
+            break text;
+        }
+        // no kill in the last minute: the readers catch up on a gateway that stays up
+        let ends = started + std::time::Duration::from_secs(seconds);
+        if std::time::Instant::now() >= next_kill && next_kill + std::time::Duration::from_secs(60) < ends {
+            say(&format!("soak: kill -9 of the gateway ({} s in)", started.elapsed().as_secs()));
+            drop(gateway); // SIGKILL, then reaped
+            kills += 1;
+            let command = Cmd::new(root.join("target/release/herald-server"))
+                .args(["--dev-no-auth", "--listen", &listen, "--data"])
+                .arg(&data.0)
+                .env("RUST_LOG", "warn");
+            let (process, _) = spawn_announced(command, "the gateway")?;
+            gateway = process;
+            std::fs::write(&pid_file, gateway.0.id().to_string()).map_err(|e| e.to_string())?;
+            next_kill += std::time::Duration::from_secs(kill_every);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    drop(gateway);
+    let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+    println!("{}", soak_table(&result, kills));
+    let exact = result["readers_exactly_once"] == result["readers"];
+    if exact && result["events_missing"] == 0 && result["events_repeated"] == 0 {
+        Ok(())
+    } else {
+        Err("the soak lost or repeated acknowledged events".into())
+    }
+}
+
+/// The soak's result as a table.
+pub fn soak_table(result: &Value, kills: u64) -> String {
+    let n = |key: &str| num(result, key);
+    let rows = [
+        ("duration", format!("{:.0} s", n("seconds"))),
+        ("events published / acknowledged", format!("{:.0} / {:.0}", n("published"), n("acknowledged"))),
+        ("readers", format!("{:.0}", n("readers"))),
+        ("kill -9 of the gateway", format!("{kills} (gateway processes seen: {:.0})", n("gateway_runs"))),
+        ("reconnects (churn and kills)", format!("{:.0}", n("reconnects"))),
+        ("readers with every acknowledged event exactly once", format!("{:.0} of {:.0}", n("readers_exactly_once"), n("readers"))),
+        ("acknowledged events missing / repeated (all readers)", format!("{:.0} / {:.0}", n("events_missing"), n("events_repeated"))),
+        ("stalled client dropped by the gateway", if result["stalled_client_dropped"] == true { "yes".into() } else { "NO".into() }),
+        ("gateway RSS, highest / at the end", format!("{:.1} / {:.1} MiB", n("rss_max_kib") / 1024.0, n("rss_end_kib") / 1024.0)),
+    ];
+    let mut out = String::from("\nsoak (cargo xtask soak):\n| what | result |\n|---|---|\n");
+    for (what, value) in rows {
+        out.push_str(&format!("| {what} | {value} |\n"));
+    }
+    out
+}
+
 /// Clients and events of the reconnect storm.
 const STORM_CLIENTS: usize = 10_000;
 const STORM_EVENTS: usize = 100;
@@ -560,6 +662,19 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_soak_table_says_what_was_lost() {
+        let result = serde_json::json!({"seconds": 1800.2, "published": 90000, "acknowledged": 90000,
+            "readers": 2000, "readers_exactly_once": 2000, "events_missing": 0, "events_repeated": 0,
+            "reconnects": 36500, "gateway_runs": 6, "stalled_client_dropped": true,
+            "rss_max_kib": 102400, "rss_end_kib": 51200});
+        let table = super::soak_table(&result, 5);
+        assert!(table.contains("| readers with every acknowledged event exactly once | 2000 of 2000 |"), "{table}");
+        assert!(table.contains("| kill -9 of the gateway | 5 (gateway processes seen: 6) |"), "{table}");
+        assert!(table.contains("| gateway RSS, highest / at the end | 100.0 / 50.0 MiB |"), "{table}");
+        assert!(table.contains("| stalled client dropped by the gateway | yes |"), "{table}");
+    }
 
     #[test]
     fn the_storm_line_gives_the_times_and_the_losses() {

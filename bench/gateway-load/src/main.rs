@@ -15,6 +15,10 @@
 //! `herald-gateway-load replay --base URL --events K` posts K events while no client is
 //! connected, then times one client resuming from before them until it has all K.
 //!
+//! `herald-gateway-load soak --base URL --clients N --seconds S --rate R --churn C
+//! --pid-file F` (`soak.rs`): `cargo xtask soak`'s mixed load, while the xtask kills the
+//! gateway every few minutes.
+//!
 //! `herald-gateway-load storm --base URL --clients N --events K --pid PID`: the reconnect
 //! storm after a gateway restart: K events posted, then N SSE clients at once, each
 //! resuming from before them; time until all are connected and until all have all K,
@@ -32,6 +36,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+
+mod soak;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
@@ -55,6 +61,14 @@ struct Args {
     stalled: usize,
     /// Bytes of padding in each event's data.
     pad: usize,
+    /// soak: how long, in seconds.
+    seconds: u64,
+    /// soak: reconnects per second across the readers.
+    churn: f64,
+    /// soak: a file holding the gateway's pid (rewritten on every restart).
+    pid_file: Option<String>,
+    /// soak: when the stalled client is checked (seconds from the start).
+    stall_check: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -73,6 +87,10 @@ fn parse_args() -> Result<Args, String> {
         exchange: "bench".into(),
         stalled: 0,
         pad: 0,
+        seconds: 1800,
+        churn: 20.0,
+        pid_file: None,
+        stall_check: 240,
     };
     while let Some(flag) = raw.next() {
         let value = raw.next().ok_or(format!("{flag} needs a value"))?;
@@ -95,6 +113,10 @@ fn parse_args() -> Result<Args, String> {
             "--exchange" => args.exchange = value,
             "--stalled" => args.stalled = value.parse().map_err(|e| bad(&e))?,
             "--pad" => args.pad = value.parse().map_err(|e| bad(&e))?,
+            "--seconds" => args.seconds = value.parse().map_err(|e| bad(&e))?,
+            "--churn" => args.churn = value.parse().map_err(|e| bad(&e))?,
+            "--pid-file" => args.pid_file = Some(value),
+            "--stall-check" => args.stall_check = value.parse().map_err(|e| bad(&e))?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -122,14 +144,14 @@ fn padded(i: usize, pad: usize) -> serde_json::Value {
 
 /// A stream client that never reads: a 4 KB receive buffer, the request sent, nothing
 /// taken. The gateway must drop it once its socket takes no more (the write timeout).
-async fn stalled_client(args: &Args) -> Result<TcpStream, String> {
+async fn stalled_client(args: &Args, topic: &str) -> Result<TcpStream, String> {
     let address: SocketAddr = args.base.trim_start_matches("http://").parse().map_err(|e| format!("{}: {e}", args.base))?;
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
     socket.set_recv_buffer_size(4096).map_err(|e| e.to_string())?;
     socket.bind(SocketAddr::new(args.source_ip, 0)).map_err(|e| e.to_string())?;
     let mut stream = socket.connect(address).await.map_err(|e| e.to_string())?;
     let host = args.base.trim_start_matches("http://");
-    let request = format!("GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let request = format!("GET /events/stream?topic={topic} HTTP/1.1\r\nHost: {host}\r\n\r\n");
     stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     Ok(stream)
 }
@@ -279,7 +301,7 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     let clients = connect_all(&args, &received, &stop_rx).await?;
     let mut stalled = Vec::with_capacity(args.stalled);
     for _ in 0..args.stalled {
-        stalled.push(stalled_client(&args).await?);
+        stalled.push(stalled_client(&args, "nop.noise.reading").await?);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = args.pid.and_then(rss_kib);
@@ -738,6 +760,7 @@ async fn main() -> std::process::ExitCode {
         Ok(args) if args.mode == "idle" => idle(args).await,
         Ok(args) if args.mode == "rss" => rss(args).await,
         Ok(args) if args.mode == "storm" => storm(args).await,
+        Ok(args) if args.mode == "soak" => soak::run(args).await,
         Ok(args) => Err(format!("unknown mode {}", args.mode)),
         Err(e) => Err(e),
     };

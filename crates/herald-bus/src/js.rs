@@ -116,7 +116,7 @@ let crashed = false;
 export function herald_mark_crashed(module) {
   crashed = true;
   const s = state();
-  (s.crashed ??= new Set()).add(module);
+  s.crashed.add(module);
 }
 export function herald_listen(target, name, callback) {
   const listener = (e) => {
@@ -139,9 +139,13 @@ export function herald_record_utf8(record) {
 function state() {
   let s = globalThis[KEY];
   if (!s) {
-    s = { version: 1, retained: new Map(), wildcards: 0, records: 0, crashed: new Set() };
+    s = { version: 1 };
     Object.defineProperty(globalThis, KEY, { value: s });
   }
+  s.retained ??= new Map();
+  s.wildcards ??= 0;
+  s.records ??= 0;
+  s.crashed ??= new Set();
   return s;
 }
 function prune(topic) {

@@ -315,6 +315,58 @@ async fn undecodable_events_become_dead_letters_and_nothing_else_breaks() {
     assert_eq!(*good.borrow(), vec![7]);
 }
 
+event!(StrictV1, "test.deadletter.version");
+
+#[wasm_bindgen_test]
+async fn a_dead_letters_version_is_the_subscribers_and_its_event_the_original_object() {
+    // docs/protocol.md §1.3, §2.4: a v2 payload for a v1-only subscriber
+    let bus = Bus::page();
+    let letters: Log<DeadLetter> = log();
+    let sink = letters.clone();
+    let _dl = bus.subscribe::<DeadLetter>(move |ev| {
+        if ev.data.subscriber == "test.deadletter.version" {
+            sink.borrow_mut().push(ev.data.clone());
+        }
+    });
+    let _v1 = bus.subscribe::<StrictV1>(|_| {});
+    let newer = js_sys::JSON::parse(
+        r#"{"specversion":"1.0","id":"v2-1","source":"/newer","type":"test.deadletter.version","dataversion":2,"data":{"n":1}}"#,
+    )
+    .unwrap();
+    dispatch_raw("herald:test.deadletter.version", &newer);
+    let letters = letters.borrow();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].version, 1, "the version the subscriber takes, not the event's 2");
+    assert!(letters[0].event.is_object(), "the original envelope as an object, not a string");
+    assert_eq!(letters[0].event["dataversion"], 2);
+    assert_eq!(letters[0].event["id"], "v2-1");
+}
+
+event!(Defaulted, "test.defaults.kept");
+
+#[wasm_bindgen_test]
+async fn a_page_state_with_fields_missing_gets_their_defaults_on_reading() {
+    // docs/protocol.md §2.6: a plain-JS module may have made it with `{version: 1}` alone;
+    // the counters other tests' live subscriptions hold (wildcards) and their retention
+    // declarations stay, the others go
+    use wasm_bindgen::JsCast;
+    Bus::page().publish::<Defaulted>(&Defaulted { n: 0 }).unwrap(); // the state exists now
+    let state = js_sys::Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).unwrap();
+    let object: js_sys::Object = state.clone().unchecked_into();
+    for field in ["records", "crashed"] {
+        js_sys::Reflect::delete_property(&object, &field.into()).unwrap();
+    }
+    Bus::page().retain::<Defaulted>(Retention::LastValue).unwrap();
+    Bus::page().publish::<Defaulted>(&Defaulted { n: 1 }).unwrap();
+    let get = |field: &str| js_sys::Reflect::get(&state, &field.into()).unwrap();
+    assert_eq!(get("records").as_f64(), Some(1.0), "the record counter starts again from 0");
+    assert!(get("crashed").is_instance_of::<js_sys::Set>(), "an empty crashed set");
+    let replayed: Log<u32> = log();
+    let sink = replayed.clone();
+    let _late = Bus::page().subscribe::<Defaulted>(move |ev| sink.borrow_mut().push(ev.data.n));
+    assert_eq!(*replayed.borrow(), vec![1], "retention works on the refilled state");
+}
+
 event!(Seq, "test.order.seq");
 
 fn seq_event(source: &str, sequence: u64, n: u32) -> JsValue {

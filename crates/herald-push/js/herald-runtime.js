@@ -41,12 +41,17 @@ function create() {
     const c = globalThis[BUS]?.crashed;
     return !!(module && c && c.has(module));
   }
+  // the bus's page state (docs/protocol.md §2.6), its missing fields filled on reading
   function busState() {
     let s = globalThis[BUS];
     if (!s) {
-      s = { version: 1, retained: new Map(), wildcards: 0, records: 0, crashed: new Set() };
+      s = { version: 1 };
       Object.defineProperty(globalThis, BUS, { value: s });
     }
+    s.retained ??= new Map();
+    s.wildcards ??= 0;
+    s.records ??= 0;
+    s.crashed ??= new Set();
     return s;
   }
 
