@@ -124,7 +124,8 @@ pub fn soak(args: &[&str]) -> Result<(), String> {
     say(&format!(
         "soak: {seconds} s, {clients} readers, 50 events/s, 20 reconnects/s, one stalled client, kill -9 every {kill_every} s"
     ));
-    let stall_check = (kill_every * 4 / 5).clamp(30, 240).min(seconds.saturating_sub(5).max(1));
+    // before the first kill, which would close it anyway
+    let stall_check = (kill_every * 4 / 5).clamp(1, 240).min(seconds.saturating_sub(5).max(1));
     let mut load = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
         .args(["soak", "--base", &url, "--clients", &clients.to_string(), "--seconds", &seconds.to_string()])
         .args(["--rate", "50", "--churn", "20", "--stall-check", &stall_check.to_string()])
