@@ -87,7 +87,7 @@ fn bench_size() -> Result<(), String> {
     let mut rows: Vec<(String, [u64; 4])> = Vec::new();
     for (label, dir, stem) in &modules {
         let (dir, stem) = (dir.as_path(), stem.as_str());
-        let entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        let entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(stem)))

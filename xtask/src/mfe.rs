@@ -50,8 +50,7 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
         let wasm = root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm"));
         bindgen_web(&wasm, &bindgen, release)?;
         // the page runtime, loaded from here if the page has none (docs/protocol.md §2.10)
-        std::fs::copy(root.join(crate::dist::RUNTIME_JS), bindgen.join("herald-runtime.js"))
-            .map_err(|e| format!("{}: {e}", crate::dist::RUNTIME_JS))?;
+        crate::bench::copy(&root.join(crate::dist::RUNTIME_JS), &bindgen.join("herald-runtime.js"))?;
         std::fs::write(
             bindgen.join("loader.js"),
             format!("import init from \"./{stem}.js\";\nawait init();\n"),

@@ -60,7 +60,7 @@ pub fn from_metadata(root: &Path, metadata: &Value, main: Option<&Path>) -> Resu
     let mut rust = Vec::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let herald = &package["metadata"]["herald"];
-        if !herald["tags"].as_array().is_some_and(|t| !t.is_empty()) {
+        if herald["tags"].as_array().is_none_or(|t| t.is_empty()) {
             continue;
         }
         let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or_default());

@@ -176,6 +176,11 @@ fn sent_us(frame: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The RSS the server grew by from `before` to `after` (KiB), per connection.
+fn kib_per_connection(before: Option<u64>, after: Option<u64>, connections: usize) -> Option<f64> {
+    Some(after?.saturating_sub(before?) as f64 / connections as f64)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -369,10 +374,7 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
     for stream in stalled {
         stalled_closed += usize::from(closed_by_server(stream).await);
     }
-    let per_connection = match (rss_before, rss_idle) {
-        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
-        _ => None,
-    };
+    let per_connection = kib_per_connection(rss_before, rss_idle, args.clients);
     Ok(serde_json::json!({
         "clients": args.clients,
         "events": args.events,
@@ -489,10 +491,7 @@ async fn rss(args: Args) -> Result<serde_json::Value, String> {
     for client in clients {
         client.abort();
     }
-    let per_connection = match (before, idle) {
-        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
-        _ => None,
-    };
+    let per_connection = kib_per_connection(before, idle, args.clients);
     Ok(serde_json::json!({ "clients": args.clients, "connected_in_secs": connected_in, "kib_per_idle_connection": per_connection }))
 }
 
@@ -671,10 +670,7 @@ async fn storm(args: Args) -> Result<serde_json::Value, String> {
             }
         }
     }
-    let per_connection = match (rss_before, rss_idle) {
-        (Some(before), Some(idle)) => Some(idle.saturating_sub(before) as f64 / args.clients as f64),
-        _ => None,
-    };
+    let per_connection = kib_per_connection(rss_before, rss_idle, args.clients);
     Ok(serde_json::json!({
         "clients": args.clients,
         "events": args.events,
@@ -693,34 +689,9 @@ async fn storm(args: Args) -> Result<serde_json::Value, String> {
 
 async fn replay(args: Args) -> Result<serde_json::Value, String> {
     let client = reqwest::Client::new();
-    let head: String = {
-        // the position before the events: the stream's reset/id tells us the epoch
-        let body = client
-            .post(format!("{}/events", args.base))
-            .header("content-type", "application/cloudevents+json")
-            .body(event(0).to_string())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
-        let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-        value["position"].as_str().ok_or("no position")?.to_owned()
-    };
-    for chunk in (1..=args.events).collect::<Vec<_>>().chunks(500) {
-        let batch: Vec<_> = chunk.iter().map(|i| event(*i)).collect();
-        let response = client
-            .post(format!("{}/events", args.base))
-            .header("content-type", "application/cloudevents-batch+json")
-            .body(serde_json::to_string(&batch).map_err(|e| e.to_string())?)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("batch answered {}", response.status()));
-        }
-    }
+    // the position before the events, then the events
+    let head = post_events(&client, &args.base, 1).await?;
+    post_events(&client, &args.base, args.events).await?;
     let started = Instant::now();
     let mut stream = connect_tcp(&args).await?;
     let host = args.base.trim_start_matches("http://");
