@@ -9,6 +9,10 @@ use herald_bus::{json, Bus, Event};
 use nop_events::NoiseReading;
 use wasm_bindgen::prelude::*;
 
+/// The allocator the NOP micro-frontends ship with (herald-alloc).
+#[global_allocator]
+static ALLOCATOR: herald_alloc::Allocator = herald_alloc::Allocator::new();
+
 fn reading(i: u32) -> NoiseReading {
     NoiseReading {
         sensor: "s-1".to_owned(),
@@ -108,7 +112,8 @@ pub fn bench_parts(n: u32) -> Result<String, JsError> {
     let t0 = performance.now();
     let mut ids = 0;
     for i in 0..n {
-        let event: CloudEvent<NoiseReading> = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(i));
+        let event: CloudEvent<NoiseReading> =
+            bus.envelope(NoiseReading::TYPE, 1).with_data(reading(i));
         ids += event.id.len();
     }
     let t1 = performance.now();

@@ -7,6 +7,10 @@ use herald_bus::{Bus, Subscription};
 use nop_events::NoiseReading;
 use wasm_bindgen::prelude::*;
 
+/// The allocator the NOP micro-frontends ship with (herald-alloc).
+#[global_allocator]
+static ALLOCATOR: herald_alloc::Allocator = herald_alloc::Allocator::new();
+
 thread_local! {
     static SEEN: Cell<u32> = const { Cell::new(0) };
     static SUBSCRIPTION: RefCell<Option<Subscription>> = const { RefCell::new(None) };
@@ -16,11 +20,14 @@ thread_local! {
 #[wasm_bindgen]
 pub fn bench_subscribe() {
     SEEN.with(|s| s.set(0));
-    let subscription = Bus::page().subscription::<NoiseReading>().no_replay().handle(|event| {
-        if event.data.db > 0.0 {
-            SEEN.with(|s| s.set(s.get() + 1));
-        }
-    });
+    let subscription = Bus::page()
+        .subscription::<NoiseReading>()
+        .no_replay()
+        .handle(|event| {
+            if event.data.db > 0.0 {
+                SEEN.with(|s| s.set(s.get() + 1));
+            }
+        });
     SUBSCRIPTION.with(|s| *s.borrow_mut() = Some(subscription));
 }
 

@@ -20,6 +20,10 @@ impl CustomElement for Minimal {
     }
 }
 
+/// The small allocator for single-threaded wasm (herald-alloc), instead of dlmalloc.
+#[global_allocator]
+static ALLOCATOR: herald_alloc::Allocator = herald_alloc::Allocator::new();
+
 #[wasm_bindgen(start)]
 fn start() {
     let _ = define_once::<Minimal>("minimal-mfe");

@@ -3,7 +3,6 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern};
-use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::bus::{dom_event_name, HandlingGuard, DOM_WILDCARD_EVENT};
@@ -191,26 +190,20 @@ impl<E: Event> SubscriptionBuilder<E> {
 
 impl Bus {
     /// Subscribes `handler` to every event whose type matches `pattern` (`nop.noise.*`,
-    /// `nop.>`), with the payload as raw JSON. Retained events of matching types come
-    /// first, in the order they were published.
+    /// `nop.>`), with the payload as its JSON text ([`json::from_str`] reads it, into a
+    /// type of the handler's choosing). Retained events of matching types come first, in
+    /// the order they were published.
     pub fn subscribe_pattern(
         &self,
         pattern: &str,
-        mut handler: impl FnMut(&CloudEvent) + 'static,
+        mut handler: impl FnMut(&CloudEvent<RawJsonBuf>) + 'static,
     ) -> Result<Subscription, Error> {
         let pattern: TopicPattern = pattern.parse()?;
         let guard = WildcardGuard::new();
         let matching = pattern.clone();
         let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode() {
             Ok(event) if matching.matches(&event.ty) => {
-                let event = match event.try_map_data(|raw| json::from_str::<Value>(raw.get())) {
-                    Ok(event) => event,
-                    Err(error) => {
-                        return web_sys::console::warn_1(&JsValue::from_str(&format!(
-                            "herald-bus: pattern `{matching}` skipped an event: payload: {error}"
-                        )))
-                    }
-                };
+                let event = event.map_data(|raw| RawJsonBuf::from_raw(raw));
                 let _cause = HandlingGuard::enter(&event);
                 handler(&event);
             }

@@ -59,7 +59,12 @@ pub trait CustomElement: 'static {
     /// JavaScript assigned `value` to property `name`. Decode it with [`from_js`]; an
     /// `Err` is thrown to the assigning script as a `TypeError` with that message, and the
     /// element keeps its state.
-    fn set_property(&mut self, _host: &mut Host, name: &str, _value: JsValue) -> Result<(), String> {
+    fn set_property(
+        &mut self,
+        _host: &mut Host,
+        name: &str,
+        _value: JsValue,
+    ) -> Result<(), String> {
         Err(format!("property `{name}` is read-only"))
     }
 
@@ -86,7 +91,14 @@ pub trait CustomElement: 'static {
     fn adopted(&mut self, _host: &mut Host) {}
 
     /// An observed attribute was added, changed or removed.
-    fn attribute_changed(&mut self, _host: &mut Host, _name: &str, _old: Option<String>, _new: Option<String>) {}
+    fn attribute_changed(
+        &mut self,
+        _host: &mut Host,
+        _name: &str,
+        _old: Option<String>,
+        _new: Option<String>,
+    ) {
+    }
 }
 
 /// What a callback gets to work with: the element, the root it renders into (its shadow
@@ -129,7 +141,11 @@ impl Host<'_> {
         if let Some(shadow) = self.root.dyn_ref::<web_sys::ShadowRoot>() {
             shadow.query_selector(selector).ok().flatten()
         } else {
-            self.root.dyn_ref::<Element>()?.query_selector(selector).ok().flatten()
+            self.root
+                .dyn_ref::<Element>()?
+                .query_selector(selector)
+                .ok()
+                .flatten()
         }
     }
 
@@ -171,8 +187,16 @@ impl Drop for ElementInstance {
 }
 
 impl ElementInstance {
-    fn host<'a>(kept: &'a mut Vec<Box<dyn Any>>, element: &'a HtmlElement, root: &'a Node) -> Host<'a> {
-        Host { element, root, kept }
+    fn host<'a>(
+        kept: &'a mut Vec<Box<dyn Any>>,
+        element: &'a HtmlElement,
+        root: &'a Node,
+    ) -> Host<'a> {
+        Host {
+            element,
+            root,
+            kept,
+        }
     }
 }
 
@@ -183,7 +207,15 @@ impl ElementInstance {
 #[wasm_bindgen]
 impl ElementInstance {
     #[doc(hidden)]
-    pub fn call(&mut self, kind: u32, element: HtmlElement, root: Node, a: JsValue, b: JsValue, c: JsValue) -> JsValue {
+    pub fn call(
+        &mut self,
+        kind: u32,
+        element: HtmlElement,
+        root: Node,
+        a: JsValue,
+        b: JsValue,
+        c: JsValue,
+    ) -> JsValue {
         let mut host = Self::host(&mut self.kept, &element, &root);
         let text = |value: &JsValue| value.as_string();
         match kind {
@@ -196,7 +228,8 @@ impl ElementInstance {
             ADOPTED => self.inner.adopted(&mut host),
             ATTRIBUTE_CHANGED => {
                 let name = text(&a).unwrap_or_default();
-                self.inner.attribute_changed(&mut host, &name, text(&b), text(&c));
+                self.inner
+                    .attribute_changed(&mut host, &name, text(&b), text(&c));
             }
             PROPERTY => return self.inner.property(&host, &text(&a).unwrap_or_default()),
             SET_PROPERTY => {
@@ -219,17 +252,27 @@ const ATTRIBUTE_CHANGED: u32 = 3;
 const PROPERTY: u32 = 4;
 const SET_PROPERTY: u32 = 5;
 
-/// A typed value as a JavaScript value, for [`CustomElement::property`].
+/// A typed value as a JavaScript value, for [`CustomElement::property`]: its JSON (by
+/// herald-bus's codec, which every MFE carries anyway) parsed by the browser;
+/// `undefined` if it has no JSON form.
 pub fn to_js<T: serde::Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    herald_bus::json::to_string(value)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
         .unwrap_or(JsValue::UNDEFINED)
 }
 
-/// A JavaScript value as a typed value, for [`CustomElement::set_property`]; the error
-/// says what was expected.
+/// A JavaScript value as a typed value, for [`CustomElement::set_property`]: the value's
+/// JSON (`JSON.stringify`) read by herald-bus's codec; the error says what was expected.
+///
+/// Going through JSON text rather than reading the JavaScript value field by field keeps a
+/// second serde format, and the float printer its errors use, out of the module.
 pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, String> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+    let text = js_sys::JSON::stringify(&value)
+        .ok()
+        .and_then(|text| JsValue::from(text).as_string())
+        .ok_or_else(|| "expected a value JSON can express".to_owned())?;
+    herald_bus::json::from_str(&text).map_err(|e| e.to_string())
 }
 
 /// The object-safe face of [`CustomElement`].
@@ -239,7 +282,13 @@ trait CustomElementDyn {
     fn connected(&mut self, host: &mut Host);
     fn disconnected(&mut self, host: &mut Host);
     fn adopted(&mut self, host: &mut Host);
-    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>);
+    fn attribute_changed(
+        &mut self,
+        host: &mut Host,
+        name: &str,
+        old: Option<String>,
+        new: Option<String>,
+    );
 }
 
 impl<T: CustomElement> CustomElementDyn for T {
@@ -258,7 +307,13 @@ impl<T: CustomElement> CustomElementDyn for T {
     fn adopted(&mut self, host: &mut Host) {
         CustomElement::adopted(self, host)
     }
-    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>) {
+    fn attribute_changed(
+        &mut self,
+        host: &mut Host,
+        name: &str,
+        old: Option<String>,
+        new: Option<String>,
+    ) {
         CustomElement::attribute_changed(self, host, name, old, new)
     }
 }
@@ -443,7 +498,10 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
             kept,
         }
     });
-    let properties: js_sys::Array = E::properties().iter().map(|name| JsValue::from_str(name)).collect();
+    let properties: js_sys::Array = E::properties()
+        .iter()
+        .map(|name| JsValue::from_str(name))
+        .collect();
     herald_define(
         tag,
         observed,

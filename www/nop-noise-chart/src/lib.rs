@@ -16,6 +16,10 @@ use yew::prelude::*;
 
 const TAG: &str = "nop-noise-chart";
 
+/// The small allocator for single-threaded wasm (herald-alloc), instead of dlmalloc.
+#[global_allocator]
+static ALLOCATOR: herald_alloc::Allocator = herald_alloc::Allocator::new();
+
 #[wasm_bindgen(start)]
 fn start() {
     if let Err(error) = register() {

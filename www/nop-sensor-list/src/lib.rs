@@ -6,7 +6,6 @@
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use gloo::events::EventListener;
@@ -19,6 +18,10 @@ use web_sys::{Document, Element};
 
 const TAG: &str = "nop-sensor-list";
 const SOURCE: &str = "/mfe/nop-sensor-list";
+
+/// The small allocator for single-threaded wasm (herald-alloc), instead of dlmalloc.
+#[global_allocator]
+static ALLOCATOR: herald_alloc::Allocator = herald_alloc::Allocator::new();
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -41,9 +44,11 @@ struct View {
     document: Document,
     list: Element,
     status: Element,
-    rows: BTreeMap<String, Element>,
+    /// The rows, sorted by sensor id (a sorted `Vec` is all a few dozen sensors need,
+    /// and keeps a B-tree's code out of the module).
+    rows: Vec<(String, Element)>,
     selected: Option<String>,
-    alerted: std::collections::BTreeSet<String>,
+    alerted: Vec<String>,
 }
 
 impl CustomElement for SensorList {
@@ -61,14 +66,17 @@ impl CustomElement for SensorList {
              <p class=\"nop-status\">waiting for readings…</p>\
              <ul class=\"nop-sensor-list\"></ul></section>",
         );
-        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
+        let find = |selector: &str| {
+            host.query(selector)
+                .expect_throw("the skeleton was just rendered")
+        };
         let view = Rc::new(RefCell::new(View {
             document,
             list: find("ul"),
             status: find(".nop-status"),
-            rows: BTreeMap::new(),
+            rows: Vec::new(),
             selected: None,
-            alerted: Default::default(),
+            alerted: Vec::new(),
         }));
         let bus = Bus::page().with_source(SOURCE);
 
@@ -77,7 +85,10 @@ impl CustomElement for SensorList {
         // the page's one stream connection carries the readings onto the bus
         match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
             Ok(interest) => host.keep(interest),
-            Err(error) => view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}"))),
+            Err(error) => view
+                .borrow()
+                .status
+                .set_text_content(Some(&format!("stream unavailable: {error}"))),
         }
         host.keep(Bus::page().subscribe::<NoiseReading>(move |event| {
             on_reading.borrow_mut().show(&event.data);
@@ -114,44 +125,57 @@ impl CustomElement for SensorList {
 impl View {
     fn show(&mut self, reading: &NoiseReading) {
         self.status.set_text_content(Some("live"));
-        let row = match self.rows.get(&reading.sensor) {
-            Some(row) => row.clone(),
-            None => {
+        let row = match self
+            .rows
+            .binary_search_by(|(id, _)| id.as_str().cmp(&reading.sensor))
+        {
+            Ok(at) => self.rows[at].1.clone(),
+            Err(at) => {
                 let row = self.new_row(&reading.sensor);
                 // keep rows sorted by sensor id
-                let next = self.rows.range(reading.sensor.clone()..).next().map(|(_, el)| el.clone());
-                let _ = self.list.insert_before(&row, next.as_ref().map(|el| el.as_ref()));
-                self.rows.insert(reading.sensor.clone(), row.clone());
+                let next = self.rows.get(at).map(|(_, el)| el.as_ref());
+                let _ = self.list.insert_before(&row, next);
+                self.rows.insert(at, (reading.sensor.clone(), row.clone()));
                 row
             }
         };
         if let Ok(Some(level)) = row.query_selector(".nop-db") {
             level.set_text_content(Some(&nop_events::db_label(reading.db)));
         }
-        let _ = row.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
+        let _ = row
+            .class_list()
+            .toggle_with_force("nop-loud", reading.db > 85.0);
     }
 
     fn new_row(&self, sensor: &str) -> Element {
         let row = self.document.create_element("li").expect_throw("create li");
         let _ = row.set_attribute("data-sensor", sensor);
-        let button = self.document.create_element("button").expect_throw("create button");
+        let button = self
+            .document
+            .create_element("button")
+            .expect_throw("create button");
         button.set_text_content(Some(sensor));
-        let level = self.document.create_element("span").expect_throw("create span");
+        let level = self
+            .document
+            .create_element("span")
+            .expect_throw("create span");
         let _ = level.set_attribute("class", "nop-db");
         let _ = row.append_child(&button);
         let _ = row.append_child(&level);
         if self.selected.as_deref() == Some(sensor) {
             let _ = row.class_list().add_1("nop-selected");
         }
-        if self.alerted.contains(sensor) {
+        if self.alerted.iter().any(|s| s == sensor) {
             let _ = row.class_list().add_1("nop-alerted");
         }
         row
     }
 
     fn alert(&mut self, sensor: &str) {
-        self.alerted.insert(sensor.to_owned());
-        if let Some(row) = self.rows.get(sensor) {
+        if !self.alerted.iter().any(|s| s == sensor) {
+            self.alerted.push(sensor.to_owned());
+        }
+        if let Some((_, row)) = self.rows.iter().find(|(id, _)| id == sensor) {
             let _ = row.class_list().add_1("nop-alerted");
         }
     }
@@ -159,7 +183,9 @@ impl View {
     fn select(&mut self, sensor: &str) {
         self.selected = Some(sensor.to_owned());
         for (id, row) in &self.rows {
-            let _ = row.class_list().toggle_with_force("nop-selected", id == sensor);
+            let _ = row
+                .class_list()
+                .toggle_with_force("nop-selected", id == sensor);
         }
     }
 }

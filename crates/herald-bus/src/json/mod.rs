@@ -100,6 +100,11 @@ impl RawJsonBuf {
         RawJsonBuf(to_string(text).unwrap_or_else(|_| "null".to_owned()))
     }
 
+    /// An owned copy of `raw` (one JSON value already).
+    pub fn from_raw(raw: RawJson<'_>) -> Self {
+        RawJsonBuf(raw.0.to_owned())
+    }
+
     /// `null`.
     pub(crate) fn null() -> Self {
         RawJsonBuf("null".to_owned())
