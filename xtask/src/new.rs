@@ -278,7 +278,7 @@ fn yew_files(name: &str) -> Vec<(String, String)> {
     let krate = name.replace('-', "_");
     let title = title_of(name);
     vec![
-        ("Cargo.toml".into(), cargo_toml(name, "a yew component (herald-yew)", "\nherald-element.workspace = true\nherald-yew.workspace = true\nyew.workspace = true\nweb-sys = { workspace = true, features = [\"HtmlElement\", \"console\"] }", "\ngloo = { workspace = true, features = [\"timers\", \"futures\"] }\nweb-sys = { workspace = true, features = [\"Document\", \"HtmlElement\", \"ShadowRoot\", \"Window\"] }")),
+        ("Cargo.toml".into(), cargo_toml(name, "a yew component (herald-yew)", "\nherald-element.workspace = true\nherald-yew.workspace = true\nyew.workspace = true\nweb-sys = { workspace = true, features = [\"HtmlElement\", \"console\"] }", "\ngloo = { workspace = true, features = [\"timers\", \"futures\"] }\nweb-sys = { workspace = true, features = [\"Document\", \"HtmlElement\", \"ShadowRoot\", \"Window\"] }") + YEW_TRACING_OFF),
         ("src/lib.rs".into(), format!(r#"//! `<{name}>`: the latest NOP noise reading and how many have arrived — a yew function
 //! component made a custom element by herald-yew (scaffolded by `cargo xtask new --yew`).
 //!
@@ -463,6 +463,14 @@ if (!customElements.get("{name}")) customElements.define("{name}", Element);
 "#)),
     ]
 }
+
+/// The end of a yew MFE's Cargo.toml, as the NOP chart's.
+const YEW_TRACING_OFF: &str = r#"
+# yew logs through `tracing`; with no subscriber on the page its callsites only cost size
+# (and pull std's thread machinery and dlmalloc back in), so release builds compile them out.
+[target.'cfg(target_arch = "wasm32")'.dependencies]
+tracing = { workspace = true, features = ["release_max_level_off"] }
+"#;
 
 fn cargo_toml(name: &str, what: &str, deps: &str, dev_deps: &str) -> String {
     format!(
