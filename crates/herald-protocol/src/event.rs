@@ -217,7 +217,7 @@ impl<T> CloudEvent<T> {
             .extensions
             .iter()
             .filter_map(|(name, value)| match value {
-                ExtensionValue::String(s) => Some((&name[..], Some(s))),
+                ExtensionValue::String(s) => Some((name, Some(s))),
                 _ => None,
             });
         for (name, value) in text.into_iter().chain(extensions) {
