@@ -43,59 +43,12 @@ const TARGETS: [(&str, Target); 9] = [
 
 /// Tokens the mutator inserts: the grammar's and the protocol's words.
 const DICTIONARY: &[&str] = &[
-    "{",
-    "}",
-    "[",
-    "]",
-    ",",
-    ":",
-    "\"",
-    "\\",
-    "\\u0000",
-    "\\ud800",
-    "\\u00e9",
-    "null",
-    "true",
-    "false",
-    "0",
-    "-1",
-    "1e9",
-    "2147483648",
-    "1.5",
-    "\"specversion\":\"1.0\"",
-    "\"id\":",
-    "\"source\":",
-    "\"type\":",
-    "\"data\":",
-    "\"data_base64\":",
-    "\"time\":",
-    "\"subject\":",
-    "\"datacontenttype\":",
-    "\"dataversion\":",
-    "\"sequence\":",
-    "\"correlationid\":",
-    "application/json",
-    "text/plain",
-    "2026-12-01T10:00:00Z",
-    ">",
-    "*",
-    ".",
-    "..",
-    "-",
-    "%",
-    "%00",
-    "%C3%A9",
-    "\n",
-    "\r",
-    "\u{85}",
-    "\u{fffe}",
-    "ce-",
-    "ce_",
-    "cloudEvents:",
-    "\"eventType\":",
-    "\"eventTime\":",
-    "\"dataVersion\":",
-    "\"topic\":",
+    "{", "}", "[", "]", ",", ":", "\"", "\\", "\\u0000", "\\ud800", "\\u00e9", "null", "true", "false", "0", "-1",
+    "1e9", "2147483648", "1.5", "\"specversion\":\"1.0\"", "\"id\":", "\"source\":", "\"type\":", "\"data\":",
+    "\"data_base64\":", "\"time\":", "\"subject\":", "\"datacontenttype\":", "\"dataversion\":", "\"sequence\":",
+    "\"correlationid\":", "application/json", "text/plain", "2026-12-01T10:00:00Z", ">", "*", ".", "..", "-", "%",
+    "%00", "%C3%A9", "\n", "\r", "\u{85}", "\u{fffe}", "ce-", "ce_", "cloudEvents:", "\"eventType\":",
+    "\"eventTime\":", "\"dataVersion\":", "\"topic\":",
 ];
 
 struct Rng(u64);
@@ -202,8 +155,7 @@ fn structured(input: &[u8]) -> Result<String, String> {
         // a valid event writes out as JSON that reads back as the same event
         Ok(event) => {
             let json = serde_json::to_string(&event).map_err(|e| e.to_string())?;
-            let again = CloudEvent::from_json(json.as_bytes())
-                .map_err(|e| format!("round trip: {e}: {json}"))?;
+            let again = CloudEvent::from_json(json.as_bytes()).map_err(|e| format!("round trip: {e}: {json}"))?;
             if again != event {
                 return Err(format!("round trip changed the event: {json}"));
             }
@@ -221,21 +173,13 @@ fn batch(input: &[u8]) -> Result<String, String> {
 /// `content-type` is the Content-Type.
 fn split_headers(input: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, Option<String>, Vec<u8>) {
     let text = input;
-    let end = text
-        .windows(2)
-        .position(|w| w == b"\n\n")
-        .unwrap_or(text.len());
+    let end = text.windows(2).position(|w| w == b"\n\n").unwrap_or(text.len());
     let (head, body) = (&text[..end], text.get(end + 2..).unwrap_or(&[]));
     let mut headers = Vec::new();
     let mut content_type = None;
     for line in head.split(|b| *b == b'\n') {
         if let Some(colon) = line.iter().position(|b| *b == b':') {
-            let (name, value) = (
-                &line[..colon],
-                line[colon + 1..]
-                    .strip_prefix(b" ")
-                    .unwrap_or(&line[colon + 1..]),
-            );
+            let (name, value) = (&line[..colon], line[colon + 1..].strip_prefix(b" ").unwrap_or(&line[colon + 1..]));
             if name.eq_ignore_ascii_case(b"content-type") {
                 content_type = Some(text_of(value));
             } else {
@@ -252,43 +196,24 @@ fn text_of(bytes: &[u8]) -> String {
 
 fn binary(input: &[u8]) -> Result<String, String> {
     let (headers, content_type, body) = split_headers(input);
-    outcome(herald_server::fuzz::binary(
-        &headers,
-        content_type.as_deref(),
-        &body,
-    ))
+    outcome(herald_server::fuzz::binary(&headers, content_type.as_deref(), &body))
 }
 
 fn broker(input: &[u8]) -> Result<String, String> {
     let (headers, content_type, body) = split_headers(input);
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(n, v)| (text_of(n), text_of(v)))
-        .collect();
+    let headers: Vec<(String, String)> = headers.iter().map(|(n, v)| (text_of(n), text_of(v))).collect();
     let amqp = input.first().is_some_and(|b| b % 2 == 0);
-    outcome(herald_server::fuzz::broker(
-        amqp,
-        &headers,
-        content_type,
-        &body,
-        Some("nop.noise.reading".into()),
-    ))
+    outcome(herald_server::fuzz::broker(amqp, &headers, content_type, &body, Some("nop.noise.reading".into())))
 }
 
 /// The bus's envelope reader (the browser's hot path) against its serde reader: they
 /// read the same rules, so they accept the same envelopes.
 fn envelope(input: &[u8]) -> Result<String, String> {
-    let Ok(text) = std::str::from_utf8(input) else {
-        return Ok("not UTF-8".into());
-    };
-    fn checked(
-        e: CloudEvent<herald_bus::json::RawJson<'_>>,
-    ) -> Result<CloudEvent<herald_bus::json::RawJson<'_>>, String> {
+    let Ok(text) = std::str::from_utf8(input) else { return Ok("not UTF-8".into()) };
+    fn checked(e: CloudEvent<herald_bus::json::RawJson<'_>>) -> Result<CloudEvent<herald_bus::json::RawJson<'_>>, String> {
         e.validate().map(|()| e).map_err(|e| e.to_string())
     }
-    let fast = herald_bus::json::envelope(text)
-        .map_err(|e| e.to_string())
-        .and_then(checked);
+    let fast = herald_bus::json::envelope(text).map_err(|e| e.to_string()).and_then(checked);
     let serde = herald_bus::json::from_str::<CloudEvent<herald_bus::json::RawJson<'_>>>(text)
         .map_err(|e| e.to_string())
         .and_then(checked);
@@ -296,12 +221,8 @@ fn envelope(input: &[u8]) -> Result<String, String> {
         (Ok(a), Ok(b)) if a.id != b.id || a.ty != b.ty || a.source != b.source => {
             Err(format!("the readers read different events from {text:?}"))
         }
-        (Ok(_), Err(e)) => Err(format!(
-            "envelope accepts what serde refuses ({e}): {text:?}"
-        )),
-        (Err(e), Ok(_)) => Err(format!(
-            "envelope refuses what serde accepts ({e}): {text:?}"
-        )),
+        (Ok(_), Err(e)) => Err(format!("envelope accepts what serde refuses ({e}): {text:?}")),
+        (Err(e), Ok(_)) => Err(format!("envelope refuses what serde accepts ({e}): {text:?}")),
         (Ok(_), Ok(_)) => Ok("valid".into()),
         (Err(e), Err(_)) => Ok(format!("refused: {e}")),
     }
@@ -309,15 +230,10 @@ fn envelope(input: &[u8]) -> Result<String, String> {
 
 fn topic(input: &[u8]) -> Result<String, String> {
     let text = text(input);
-    let (pattern, topic) = text
-        .split_once('\n')
-        .unwrap_or((&text, "nop.noise.reading"));
+    let (pattern, topic) = text.split_once('\n').unwrap_or((&text, "nop.noise.reading"));
     match pattern.parse::<TopicPattern>() {
         Ok(p) => {
-            let again: TopicPattern = p
-                .to_string()
-                .parse()
-                .map_err(|e| format!("round trip of {pattern:?}: {e}"))?;
+            let again: TopicPattern = p.to_string().parse().map_err(|e| format!("round trip of {pattern:?}: {e}"))?;
             if again != p {
                 return Err(format!("round trip changed {pattern:?}"));
             }
@@ -328,9 +244,7 @@ fn topic(input: &[u8]) -> Result<String, String> {
                     return Err(format!("{pattern:?} does not cover itself"));
                 }
                 if p.covers(&other) && other.matches(topic) && !p.matches(topic) {
-                    return Err(format!(
-                        "{pattern:?} covers {topic:?} but does not match it"
-                    ));
+                    return Err(format!("{pattern:?} covers {topic:?} but does not match it"));
                 }
             }
             Ok(format!("valid {}", p.matches(topic)))
@@ -343,10 +257,7 @@ fn position(input: &[u8]) -> Result<String, String> {
     let text = text(input);
     match text.parse::<Position>() {
         Ok(p) => {
-            let again: Position = p
-                .to_string()
-                .parse()
-                .map_err(|e| format!("round trip of {text:?}: {e}"))?;
+            let again: Position = p.to_string().parse().map_err(|e| format!("round trip of {text:?}: {e}"))?;
             if again != p {
                 return Err(format!("round trip changed {text:?}"));
             }
@@ -362,12 +273,8 @@ fn position(input: &[u8]) -> Result<String, String> {
 /// into the attributes (and the data) of an event, and the frames are checked.
 fn frames(input: &[u8]) -> Result<String, String> {
     let text = String::from_utf8_lossy(input).into_owned();
-    let mut event = CloudEvent::new(
-        format!("id-{text}"),
-        format!("/s/{}", text.replace(char::is_whitespace, "")),
-        "nop.noise.reading",
-    )
-    .with_data(serde_json::json!({ "text": text }));
+    let mut event = CloudEvent::new(format!("id-{text}"), format!("/s/{}", text.replace(char::is_whitespace, "")), "nop.noise.reading")
+        .with_data(serde_json::json!({ "text": text }));
     if !text.is_empty() {
         event.subject = Some(text.clone());
         event.correlationid = Some(text.clone());
@@ -378,57 +285,36 @@ fn frames(input: &[u8]) -> Result<String, String> {
     let position = Position::new(1796000000000, input.len() as u64);
     let (sse, ws) = herald_server::fuzz::frames(event.clone(), position);
     let sse = std::str::from_utf8(&sse).map_err(|e| e.to_string())?;
-    let body = sse
-        .strip_suffix("\n\n")
-        .ok_or("an SSE frame ends with a blank line")?;
+    let body = sse.strip_suffix("\n\n").ok_or("an SSE frame ends with a blank line")?;
     let lines: Vec<&str> = body.split('\n').collect();
-    if lines.len() != 2
-        || lines[0] != format!("id: {position}")
-        || !lines[1].starts_with("data: ")
-        || body.contains('\r')
-    {
+    if lines.len() != 2 || lines[0] != format!("id: {position}") || !lines[1].starts_with("data: ") || body.contains('\r') {
         return Err(format!("an SSE frame of another shape: {sse:?}"));
     }
-    let back = CloudEvent::from_json(lines[1]["data: ".len()..].as_bytes())
-        .map_err(|e| format!("SSE data: {e}"))?;
+    let back = CloudEvent::from_json(lines[1]["data: ".len()..].as_bytes()).map_err(|e| format!("SSE data: {e}"))?;
     if back != event {
         return Err("the SSE frame's event differs".into());
     }
-    let value: serde_json::Value =
-        serde_json::from_str(&ws).map_err(|e| format!("WebSocket message: {e}: {ws}"))?;
-    if value["heraldposition"] != position.to_string()
-        || value["subject"] != serde_json::json!(event.subject)
-    {
-        return Err(format!(
-            "the WebSocket message lacks its position or subject: {ws}"
-        ));
+    let value: serde_json::Value = serde_json::from_str(&ws).map_err(|e| format!("WebSocket message: {e}: {ws}"))?;
+    if value["heraldposition"] != position.to_string() || value["subject"] != serde_json::json!(event.subject) {
+        return Err(format!("the WebSocket message lacks its position or subject: {ws}"));
     }
     Ok("framed".into())
 }
 
 fn eventgrid(input: &[u8]) -> Result<String, String> {
     match serde_json::from_slice::<serde_json::Value>(input) {
-        Ok(value) => outcome(herald_server::from_event_grid(
-            &value,
-            "urn:herald:eventgrid:fuzz",
-        )),
+        Ok(value) => outcome(herald_server::from_event_grid(&value, "urn:herald:eventgrid:fuzz")),
         Err(_) => Ok("not JSON".into()),
     }
 }
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("corpus")
-        .join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target)
 }
 
 fn load(target: &str) -> Vec<Vec<u8>> {
     let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(corpus_dir(target))
-        .map(|dir| {
-            dir.filter_map(Result::ok)
-                .filter_map(|e| std::fs::read(e.path()).ok())
-                .collect()
-        })
+        .map(|dir| dir.filter_map(Result::ok).filter_map(|e| std::fs::read(e.path()).ok()).collect())
         .unwrap_or_default();
     if inputs.is_empty() {
         inputs.push(Vec::new());
@@ -451,32 +337,29 @@ fn run(name: &str, target: Target, executions: u64, save: bool, seed: u64) -> Re
     let mut seen: HashSet<String> = HashSet::new();
     let mut rng = Rng(seed | 1);
     let mut crashes = 0;
-    let check =
-        |input: &[u8], corpus: &mut Vec<Vec<u8>>, seen: &mut HashSet<String>, crashes: &mut u64| {
-            let result = catch_unwind(AssertUnwindSafe(|| target(input)));
-            let outcome = match result {
-                Ok(Ok(kind)) => Ok(kind),
-                Ok(Err(property)) => Err(format!("property: {property}")),
-                Err(_) => Err("panic".to_owned()),
-            };
-            match outcome {
-                Err(why) => {
-                    *crashes += 1;
-                    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("artifacts")
-                        .join(name);
-                    let _ = std::fs::create_dir_all(&dir);
-                    let file = dir.join(format!("crash-{}", *crashes));
-                    let _ = std::fs::write(&file, input);
-                    eprintln!("herald-fuzz: {name}: {why} (input in {})", file.display());
-                }
-                Ok(kind) => {
-                    if seen.insert(signature(Ok(kind))) && corpus.len() < 4096 {
-                        corpus.push(input.to_vec());
-                    }
+    let check = |input: &[u8], corpus: &mut Vec<Vec<u8>>, seen: &mut HashSet<String>, crashes: &mut u64| {
+        let result = catch_unwind(AssertUnwindSafe(|| target(input)));
+        let outcome = match result {
+            Ok(Ok(kind)) => Ok(kind),
+            Ok(Err(property)) => Err(format!("property: {property}")),
+            Err(_) => Err("panic".to_owned()),
+        };
+        match outcome {
+            Err(why) => {
+                *crashes += 1;
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts").join(name);
+                let _ = std::fs::create_dir_all(&dir);
+                let file = dir.join(format!("crash-{}", *crashes));
+                let _ = std::fs::write(&file, input);
+                eprintln!("herald-fuzz: {name}: {why} (input in {})", file.display());
+            }
+            Ok(kind) => {
+                if seen.insert(signature(Ok(kind))) && corpus.len() < 4096 {
+                    corpus.push(input.to_vec());
                 }
             }
-        };
+        }
+    };
     for i in 0..seeds {
         let input = corpus[i].clone();
         check(&input, &mut corpus, &mut seen, &mut crashes);
@@ -502,13 +385,7 @@ fn run(name: &str, target: Target, executions: u64, save: bool, seed: u64) -> Re
             let _ = std::fs::write(dir.join(format!("found-{i:04}")), input);
         }
     }
-    Report {
-        executions,
-        crashes,
-        corpus: corpus.len(),
-        outcomes: seen.len(),
-        seconds: started.elapsed().as_secs_f64(),
-    }
+    Report { executions, crashes, corpus: corpus.len(), outcomes: seen.len(), seconds: started.elapsed().as_secs_f64() }
 }
 
 fn main() -> std::process::ExitCode {
@@ -518,12 +395,7 @@ fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--execs" => {
-                executions = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(executions)
-            }
+            "--execs" => executions = args.next().and_then(|n| n.parse().ok()).unwrap_or(executions),
             "--save" => save = true,
             name => wanted.push(name.to_owned()),
         }
@@ -532,28 +404,14 @@ fn main() -> std::process::ExitCode {
     std::panic::set_hook(Box::new(|_| {}));
     let mut failed = false;
     let mut passed = 0;
-    let targets: Vec<_> = TARGETS
-        .iter()
-        .filter(|(n, _)| wanted.is_empty() || wanted.iter().any(|w| w == n))
-        .collect();
+    let targets: Vec<_> = TARGETS.iter().filter(|(n, _)| wanted.is_empty() || wanted.iter().any(|w| w == n)).collect();
     // the targets run in parallel, one thread each
     let handles: Vec<_> = targets
         .iter()
         .enumerate()
         .map(|(i, (name, target))| {
             let (name, target) = (*name, *target);
-            std::thread::spawn(move || {
-                (
-                    name,
-                    run(
-                        name,
-                        target,
-                        executions,
-                        save,
-                        0x9e37_79b9_7f4a_7c15 ^ i as u64,
-                    ),
-                )
-            })
+            std::thread::spawn(move || (name, run(name, target, executions, save, 0x9e37_79b9_7f4a_7c15 ^ i as u64)))
         })
         .collect();
     println!("| target     | executions | crashes | corpus | outcomes | seconds |");
@@ -572,10 +430,7 @@ fn main() -> std::process::ExitCode {
     }
     // the targets as tests, in the line `cargo xtask test` counts
     let crashed = targets.len() - passed;
-    println!(
-        "test result: {}. {passed} passed; {crashed} failed",
-        if crashed == 0 { "ok" } else { "FAILED" }
-    );
+    println!("test result: {}. {passed} passed; {crashed} failed", if crashed == 0 { "ok" } else { "FAILED" });
     if failed {
         std::process::ExitCode::FAILURE
     } else {

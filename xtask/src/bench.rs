@@ -37,27 +37,14 @@ pub fn bench(what: &str, args: &[&str]) -> Result<(), String> {
 /// appends, one and a hundred per commit, and a paged replay.
 fn bench_store() -> Result<(), String> {
     cargo()
-        .args([
-            "run",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "--features",
-            "redb",
-            "--example",
-            "store-bench",
-        ])
+        .args(["run", "--locked", "--release", "-p", "herald-server", "--features", "redb", "--example", "store-bench"])
         .status()
 }
 
 /// Builds `krate` for release (opt-level z, as shipped), runs wasm-bindgen (`--target web`)
 /// into `out`, and wasm-opt -Oz (binaryen 132) on the result.
 fn build_module(krate: &str, out: &Path) -> Result<(), String> {
-    let wasm = root().join(format!(
-        "target/wasm32-unknown-unknown/release/{}.wasm",
-        krate.replace('-', "_")
-    ));
+    let wasm = root().join(format!("target/wasm32-unknown-unknown/release/{}.wasm", krate.replace('-', "_")));
     crate::mfe::bindgen_web(&wasm, out, true).map(|_| ())
 }
 
@@ -80,15 +67,7 @@ fn bench_size() -> Result<(), String> {
     let root = root();
     let minimal = root.join("target/bench/size/minimal-mfe");
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "herald-bench-minimal-mfe",
-        ])
+        .args(["build", "--locked", "--release", "--target", "wasm32-unknown-unknown", "-p", "herald-bench-minimal-mfe"])
         .status()?;
     build_module("herald-bench-minimal-mfe", &minimal)?;
 
@@ -99,35 +78,19 @@ fn bench_size() -> Result<(), String> {
     let mut modules: Vec<(String, PathBuf, String)> = Vec::new();
     for mfe in mfes.iter().filter(|m| m.kind == crate::mfes::Kind::Rust) {
         if mfe.trunk_main {
-            modules.push((
-                format!("{} (trunk main)", mfe.name),
-                dist.clone(),
-                mfe.name.clone(),
-            ));
+            modules.push((format!("{} (trunk main)", mfe.name), dist.clone(), mfe.name.clone()));
         } else {
-            modules.push((
-                mfe.name.clone(),
-                dist.join("mfe").join(&mfe.name),
-                mfe.name.replace('-', "_"),
-            ));
+            modules.push((mfe.name.clone(), dist.join("mfe").join(&mfe.name), mfe.name.replace('-', "_")));
         }
     }
-    modules.push((
-        "minimal: 1 element, 1 subscription".into(),
-        minimal.clone(),
-        "herald_bench_minimal_mfe".into(),
-    ));
+    modules.push(("minimal: 1 element, 1 subscription".into(), minimal.clone(), "herald_bench_minimal_mfe".into()));
     let mut rows: Vec<(String, [u64; 4])> = Vec::new();
     for (label, dir, stem) in &modules {
         let (dir, stem) = (dir.as_path(), stem.as_str());
         let entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(stem))
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(stem)))
             .collect();
         let find = |suffix: &str, not: &str| {
             entries
@@ -145,11 +108,7 @@ fn bench_size() -> Result<(), String> {
         let mut js_files = vec![find(".js", ".js.")?];
         let snippets = dir.join("snippets");
         if snippets.is_dir() {
-            js_files.extend(
-                crate::dist::walk(&snippets)?
-                    .into_iter()
-                    .filter(|p| !is_variant(p)),
-            );
+            js_files.extend(crate::dist::walk(&snippets)?.into_iter().filter(|p| !is_variant(p)));
         }
         let (mut js, mut js_gz) = (0, 0);
         for file in &js_files {
@@ -160,10 +119,7 @@ fn bench_size() -> Result<(), String> {
     }
     // the page runtime: no wasm, loaded once per page
     let runtime = root.join(crate::dist::RUNTIME_JS);
-    rows.push((
-        "page runtime (herald-runtime.js, once)".to_owned(),
-        [0, 0, size(&runtime)?, gzip_size(&runtime)?],
-    ));
+    rows.push(("page runtime (herald-runtime.js, once)".to_owned(), [0, 0, size(&runtime)?, gzip_size(&runtime)?]));
     print!("{}", size_table(&rows));
     println!(
         "bars: each Rust NOP MFE <= 45 KB gz with its glue, the yew chart <= 100, the minimal MFE <= 25, \
@@ -176,14 +132,10 @@ fn bench_size() -> Result<(), String> {
     let mut manifests = Vec::new();
     for name in mfes.iter().map(|m| &m.name) {
         let dir = root.join("dist/mfe").join(name);
-        let version =
-            crate::dist::newest_version(&dir).ok_or_else(|| format!("no dist build of {name}"))?;
+        let version = crate::dist::newest_version(&dir).ok_or_else(|| format!("no dist build of {name}"))?;
         let path = dir.join(&version).join("manifest.json");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        manifests.push(
-            serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))?,
-        );
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        manifests.push(serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", path.display()))?);
     }
     println!();
     print!("{}", transfer_table(&manifests));
@@ -191,9 +143,7 @@ fn bench_size() -> Result<(), String> {
 }
 
 fn size(p: &Path) -> Result<u64, String> {
-    std::fs::metadata(p)
-        .map(|m| m.len())
-        .map_err(|e| format!("{}: {e}", p.display()))
+    std::fs::metadata(p).map(|m| m.len()).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// A precompressed variant (`.br`, `.gz`) of a built file.
@@ -205,18 +155,7 @@ fn is_variant(path: &Path) -> bool {
 /// serve` serves it, loaded in headless Chromium with an empty cache (nop-page-weight).
 fn page_weight(root: &Path) -> Result<(), String> {
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-e2e",
-            "--bin",
-            "herald-server",
-            "--bin",
-            "nop-page-weight",
-        ])
+        .args(["build", "--locked", "-p", "herald-server", "-p", "herald-e2e", "--bin", "herald-server", "--bin", "nop-page-weight"])
         .status()?;
     let data = root.join("target/bench/page-weight-data");
     let _ = std::fs::remove_dir_all(&data);
@@ -267,13 +206,7 @@ pub fn transfer_table(manifests: &[Value]) -> String {
     );
     for m in manifests {
         let files = m["files"].as_array().cloned().unwrap_or_default();
-        let sum = |key: &str| {
-            files
-                .iter()
-                .map(|f| f[key].as_u64().unwrap_or(0))
-                .sum::<u64>() as f64
-                / 1000.0
-        };
+        let sum = |key: &str| files.iter().map(|f| f[key].as_u64().unwrap_or(0)).sum::<u64>() as f64 / 1000.0;
         let wasm_gz = files
             .iter()
             .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with(".wasm")))
@@ -325,13 +258,7 @@ fn bench_bus() -> Result<(), String> {
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
 
     say("building the two benchmark modules (release, as shipped: opt-level z, wasm-opt -Oz)");
-    let mut build = cargo().args([
-        "build",
-        "--locked",
-        "--release",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]);
+    let mut build = cargo().args(["build", "--locked", "--release", "--target", "wasm32-unknown-unknown"]);
     for (krate, _) in MODULES {
         build = build.args(["-p", krate]);
     }
@@ -345,13 +272,7 @@ fn bench_bus() -> Result<(), String> {
     let mitt = tools.join("node_modules/mitt/dist/mitt.mjs");
     if !mitt.is_file() {
         Cmd::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-save",
-                "--prefix",
-            ])
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&tools)
             .arg(MITT_NPM)
             .status()?;
@@ -362,18 +283,7 @@ fn bench_bus() -> Result<(), String> {
     }
 
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-e2e",
-            "--bin",
-            "herald-server",
-            "--bin",
-            "herald-bench-page",
-        ])
+        .args(["build", "--locked", "-p", "herald-server", "-p", "herald-e2e", "--bin", "herald-server", "--bin", "herald-bench-page"])
         .status()?;
     let data = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
     let gateway = Gateway::start(&root, "127.0.0.1:0", &data, &out, &[])?;
@@ -382,8 +292,7 @@ fn bench_bus() -> Result<(), String> {
         .output_stdout(Stdio::inherit())?;
     drop(gateway);
     let _ = std::fs::remove_dir_all(&data);
-    let result: Value = serde_json::from_str(output.trim())
-        .map_err(|e| format!("bad benchmark output {output:?}: {e}"))?;
+    let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("bad benchmark output {output:?}: {e}"))?;
     if let Some(error) = result.get("error") {
         return Err(format!("the benchmark page failed: {error}"));
     }
@@ -401,9 +310,7 @@ pub fn copy(from: &Path, to: &Path) -> Result<(), String> {
 /// The results as a table: events/s, µs per event, and each case's cost relative to raw JS.
 pub fn table(result: &Value) -> Result<String, String> {
     let rows = result["results"].as_array().ok_or("no results")?;
-    let per_event = |row: &Value| -> Option<f64> {
-        Some(row["ms"].as_f64()? * 1000.0 / row["events"].as_f64()?)
-    };
+    let per_event = |row: &Value| -> Option<f64> { Some(row["ms"].as_f64()? * 1000.0 / row["events"].as_f64()?) };
     let baseline = rows.first().and_then(per_event).ok_or("no baseline")?;
     let mut out = format!(
         "\nherald bus benchmark — headless Chromium, one page, one run; {} events per case and round, {} rounds;\n\
@@ -411,10 +318,7 @@ pub fn table(result: &Value) -> Result<String, String> {
          over raw JS's time in the same round (lower is better)\n\n",
         result["n"], result["rounds"]
     );
-    out.push_str(&format!(
-        "{:<42} {:>12} {:>10} {:>9}\n",
-        "case", "events/s", "µs/event", "× raw JS"
-    ));
+    out.push_str(&format!("{:<42} {:>12} {:>10} {:>9}\n", "case", "events/s", "µs/event", "× raw JS"));
     for row in rows {
         let us = per_event(row).ok_or("bad row")?;
         out.push_str(&format!(
@@ -426,19 +330,11 @@ pub fn table(result: &Value) -> Result<String, String> {
         ));
     }
     let sections = [
-        (
-            "inPlace",
-            "where a herald event's time goes, in place (one case less another, per round):",
-        ),
-        (
-            "breakdown",
-            "where a herald event's time goes, part by part (each measured alone):",
-        ),
+        ("inPlace", "where a herald event's time goes, in place (one case less another, per round):"),
+        ("breakdown", "where a herald event's time goes, part by part (each measured alone):"),
     ];
     for (key, title) in sections {
-        let Some(parts) = result[key].as_array() else {
-            continue;
-        };
+        let Some(parts) = result[key].as_array() else { continue };
         out.push_str(&format!("\n{title}\n"));
         for row in parts {
             let us = per_event(row).ok_or("bad row")?;
@@ -465,12 +361,7 @@ mod unit {
             ],
         });
         let text = super::transfer_table(&[manifest]);
-        assert!(
-            text.contains(
-                "| nop-x             | 0.1.0   |     2 |     50.3 |        20.2 |       20.0 |"
-            ),
-            "{text}"
-        );
+        assert!(text.contains("| nop-x             | 0.1.0   |     2 |     50.3 |        20.2 |       20.0 |"), "{text}");
     }
 
     #[test]
@@ -483,10 +374,7 @@ mod unit {
         let table = super::weight_table(&weight);
         assert!(table.contains("| /app_bg.wasm"), "{table}");
         assert!(table.contains("|           50.0 |      140.0 |"), "{table}");
-        assert!(
-            table.contains("| total") && table.contains("51.5"),
-            "{table}"
-        );
+        assert!(table.contains("| total") && table.contains("51.5"), "{table}");
     }
 
     #[test]
@@ -504,10 +392,7 @@ mod unit {
         ]});
         let table = super::table(&result).unwrap();
         assert!(table.contains("raw"), "{table}");
-        let herald = table
-            .lines()
-            .find(|l| l.starts_with("herald typed"))
-            .unwrap();
+        let herald = table.lines().find(|l| l.starts_with("herald typed")).unwrap();
         assert!(herald.trim_end().ends_with("2.50"), "{herald}");
         assert!(herald.contains("400000"), "{herald}");
         // the page's paired ratio (median over rounds) wins over the ratio of medians
@@ -516,10 +401,7 @@ mod unit {
             {"name": "herald typed", "ms": 2.5, "ratio": 2.25, "events": 1000},
         ]});
         let table = super::table(&result).unwrap();
-        let herald = table
-            .lines()
-            .find(|l| l.starts_with("herald typed"))
-            .unwrap();
+        let herald = table.lines().find(|l| l.starts_with("herald typed")).unwrap();
         assert!(herald.trim_end().ends_with("2.25"), "{herald}");
     }
 }

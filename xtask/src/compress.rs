@@ -7,9 +7,7 @@ use std::path::Path;
 
 /// The extensions worth compressing: text and wasm (images and fonts are compressed
 /// already).
-const COMPRESSIBLE: [&str; 10] = [
-    "html", "js", "mjs", "css", "wasm", "json", "svg", "txt", "map", "xml",
-];
+const COMPRESSIBLE: [&str; 10] = ["html", "js", "mjs", "css", "wasm", "json", "svg", "txt", "map", "xml"];
 
 /// What precompressing a folder did: files seen, and bytes before and after (brotli).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +57,7 @@ fn walk(dir: &Path, total: &mut Compressed) -> Result<(), String> {
 
 /// Writes `PATH.suffix` if `variant` is smaller than `original` (else removes it); the
 /// bytes a client then gets for the file.
-fn write_variant(
-    path: &Path,
-    suffix: &str,
-    original: &[u8],
-    variant: &[u8],
-) -> Result<u64, String> {
+fn write_variant(path: &Path, suffix: &str, original: &[u8], variant: &[u8]) -> Result<u64, String> {
     let mut name = path.as_os_str().to_owned();
     name.push(".");
     name.push(suffix);
@@ -113,15 +106,11 @@ mod tests {
         assert_eq!(done.files, 2);
         let br = std::fs::read(dir.join("sub/app.js.br")).unwrap();
         let mut back = String::new();
-        brotli::Decompressor::new(&br[..], 4096)
-            .read_to_string(&mut back)
-            .unwrap();
+        brotli::Decompressor::new(&br[..], 4096).read_to_string(&mut back).unwrap();
         assert_eq!(back, text);
         let gz = std::fs::read(dir.join("sub/app.js.gz")).unwrap();
         let mut back = String::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_string(&mut back)
-            .unwrap();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut back).unwrap();
         assert_eq!(back, text);
         // no gain, no variant; not compressible, not touched; a stale variant removed
         assert!(!dir.join("tiny.css.br").exists());

@@ -28,23 +28,15 @@ pub fn dist_from_args(args: &[&str]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match *arg {
-            "--version" => {
-                version = Some(rest.next().ok_or("--version needs a value")?.to_string())
-            }
+            "--version" => version = Some(rest.next().ok_or("--version needs a value")?.to_string()),
             name if all.iter().any(|m| m.name == name) => names.push(name.to_owned()),
             other => {
                 let known: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
-                return Err(format!(
-                    "no micro-frontend `{other}`; there are: {}",
-                    known.join(", ")
-                ));
+                return Err(format!("no micro-frontend `{other}`; there are: {}", known.join(", ")));
             }
         }
     }
-    let chosen: Vec<Mfe> = all
-        .into_iter()
-        .filter(|m| names.is_empty() || names.contains(&m.name))
-        .collect();
+    let chosen: Vec<Mfe> = all.into_iter().filter(|m| names.is_empty() || names.contains(&m.name)).collect();
     dist(&chosen, version.as_deref())?;
     Ok(())
 }
@@ -56,13 +48,7 @@ pub fn dist(mfes: &[Mfe], version: Option<&str>) -> Result<BTreeMap<String, Path
     let root = root();
     let rust: Vec<&Mfe> = mfes.iter().filter(|m| m.kind == Kind::Rust).collect();
     if !rust.is_empty() {
-        let mut build = cargo().args([
-            "build",
-            "--locked",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-        ]);
+        let mut build = cargo().args(["build", "--locked", "--release", "--target", "wasm32-unknown-unknown"]);
         for mfe in &rust {
             build = build.args(["-p", &mfe.name]);
         }
@@ -77,10 +63,7 @@ pub fn dist(mfes: &[Mfe], version: Option<&str>) -> Result<BTreeMap<String, Path
         std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         say(&format!("dist: {name} {version} into {}", out.display()));
         match mfe.kind {
-            Kind::Js => crate::bench::copy(
-                &mfe.dir.join(format!("{name}.js")),
-                &out.join(format!("{name}.js")),
-            )?,
+            Kind::Js => crate::bench::copy(&mfe.dir.join(format!("{name}.js")), &out.join(format!("{name}.js")))?,
             Kind::Rust => package_rust(&root, name, &out)?,
         }
         // the page runtime, which the MFE loads from its folder when the page has none
@@ -124,11 +107,7 @@ fn write_manifest(name: &str, version: &str, herald: &Value, out: &Path) -> Resu
     let mut files = Vec::new();
     for path in walk(out)? {
         let bytes = read(&path)?;
-        let relative = path
-            .strip_prefix(out)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .replace('\\', "/");
+        let relative = path.strip_prefix(out).unwrap_or(&path).to_string_lossy().replace('\\', "/");
         files.push(json!({
             "path": relative,
             "bytes": bytes.len(),
@@ -156,23 +135,15 @@ fn examples(root: &Path) -> Result<(), String> {
     let to = root.join("dist/examples");
     std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
     for path in walk(&from)? {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut out = String::new();
         let mut rest = text.as_str();
         while let Some(start) = rest.find("{{mfe:") {
             out.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find("}}")
-                .ok_or_else(|| format!("{}: an unclosed {{{{mfe:", path.display()))?
-                + start;
+            let end = rest[start..].find("}}").ok_or_else(|| format!("{}: an unclosed {{{{mfe:", path.display()))? + start;
             let name = &rest[start + 6..end];
-            let version = newest_version(&root.join("dist/mfe").join(name)).ok_or_else(|| {
-                format!(
-                    "{}: {name} is not in dist/mfe (run `cargo xtask dist`)",
-                    path.display()
-                )
-            })?;
+            let version = newest_version(&root.join("dist/mfe").join(name))
+                .ok_or_else(|| format!("{}: {name} is not in dist/mfe (run `cargo xtask dist`)", path.display()))?;
             out.push_str(&format!("../mfe/{name}/{version}/{name}.js"));
             rest = &rest[end + 2..];
         }
@@ -185,11 +156,7 @@ fn examples(root: &Path) -> Result<(), String> {
 
 /// The highest version folder (by numeric parts) under `dir`.
 pub fn newest_version(dir: &Path) -> Option<String> {
-    let parts = |v: &str| {
-        v.split('.')
-            .map(|p| p.parse::<u64>().unwrap_or(0))
-            .collect::<Vec<_>>()
-    };
+    let parts = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -199,11 +166,7 @@ pub fn newest_version(dir: &Path) -> Option<String> {
 }
 
 fn short_hash(bytes: &[u8]) -> String {
-    Sha384::digest(bytes)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha384::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as SRI wants.
@@ -211,16 +174,9 @@ pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
         }
     }
     out
@@ -258,13 +214,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
+        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }
     }

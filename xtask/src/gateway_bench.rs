@@ -49,15 +49,7 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
     };
     let root = root();
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     let socketio = root.join("bench/socketio");
     if !socketio.join("node_modules/socket.io").is_dir() {
@@ -79,10 +71,7 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
             // previous run's ports to leave TIME_WAIT
             run += 1;
             let source_ip = format!("127.0.0.{}", 20 + run);
-            say(&format!(
-                "{}: {clients} clients, {EVENTS} events at {RATE}/s",
-                kind.label()
-            ));
+            say(&format!("{}: {clients} clients, {EVENTS} events at {RATE}/s", kind.label()));
             let process = start(&root, *kind, run)?;
             let result = load(&root, *kind, &process, clients, &source_ip)?;
             rows.push((kind.label(), result));
@@ -93,18 +82,9 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
         run += 1;
         let process = start(&root, *kind, run)?;
         let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-            .args([
-                "replay",
-                "--base",
-                &process.url,
-                "--events",
-                &REPLAY.to_string(),
-                "--source-ip",
-                "127.0.0.60",
-            ])
+            .args(["replay", "--base", &process.url, "--events", &REPLAY.to_string(), "--source-ip", "127.0.0.60"])
             .output_stdout(Stdio::inherit())?;
-        let replay: Value =
-            serde_json::from_str(replay.trim()).map_err(|e| format!("{e}: {replay}"))?;
+        let replay: Value = serde_json::from_str(replay.trim()).map_err(|e| format!("{e}: {replay}"))?;
         replays.push((kind.label(), replay));
     }
     println!("{}", table(&rows, &replays)?);
@@ -128,25 +108,13 @@ pub fn soak(args: &[&str]) -> Result<(), String> {
             "--minutes" => minutes = value.parse().map_err(|e| bad(&e))?,
             "--kill-every" => kill_every = value.parse().map_err(|e| bad(&e))?,
             "--clients" => clients = value.parse().map_err(|e| bad(&e))?,
-            other => {
-                return Err(format!(
-                    "soak: no option `{other}` (there are --minutes, --kill-every, --clients)"
-                ))
-            }
+            other => return Err(format!("soak: no option `{other}` (there are --minutes, --kill-every, --clients)")),
         }
     }
     let seconds = (minutes * 60.0).round().max(10.0) as u64;
     let root = root();
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     let (command, data) = herald_command(&root, &format!("soak/data-{}", std::process::id()))?;
     let (mut gateway, url) = spawn_announced(command, "the gateway")?;
@@ -157,27 +125,10 @@ pub fn soak(args: &[&str]) -> Result<(), String> {
         "soak: {seconds} s, {clients} readers, 50 events/s, 20 reconnects/s, one stalled client, kill -9 every {kill_every} s"
     ));
     // before the first kill, which would close it anyway
-    let stall_check = (kill_every * 4 / 5)
-        .clamp(1, 240)
-        .min(seconds.saturating_sub(5).max(1));
+    let stall_check = (kill_every * 4 / 5).clamp(1, 240).min(seconds.saturating_sub(5).max(1));
     let mut load = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-        .args([
-            "soak",
-            "--base",
-            &url,
-            "--clients",
-            &clients.to_string(),
-            "--seconds",
-            &seconds.to_string(),
-        ])
-        .args([
-            "--rate",
-            "50",
-            "--churn",
-            "20",
-            "--stall-check",
-            &stall_check.to_string(),
-        ])
+        .args(["soak", "--base", &url, "--clients", &clients.to_string(), "--seconds", &seconds.to_string()])
+        .args(["--rate", "50", "--churn", "20", "--stall-check", &stall_check.to_string()])
         .arg("--pid-file")
         .arg(&pid_file)
         .args(["--source-ip", "127.0.0.97"])
@@ -192,21 +143,14 @@ pub fn soak(args: &[&str]) -> Result<(), String> {
                 std::io::Read::read_to_string(&mut out, &mut text).map_err(|e| e.to_string())?;
             }
             if !status.success() {
-                return Err(format!(
-                    "the soak's load generator failed ({status}): {text}"
-                ));
+                return Err(format!("the soak's load generator failed ({status}): {text}"));
             }
             break text;
         }
         // no kill in the last minute: the readers catch up on a gateway that stays up
         let ends = started + std::time::Duration::from_secs(seconds);
-        if std::time::Instant::now() >= next_kill
-            && next_kill + std::time::Duration::from_secs(60) < ends
-        {
-            say(&format!(
-                "soak: kill -9 of the gateway ({} s in)",
-                started.elapsed().as_secs()
-            ));
+        if std::time::Instant::now() >= next_kill && next_kill + std::time::Duration::from_secs(60) < ends {
+            say(&format!("soak: kill -9 of the gateway ({} s in)", started.elapsed().as_secs()));
             drop(gateway); // SIGKILL, then reaped
             kills += 1;
             let command = Cmd::new(root.join("target/release/herald-server"))
@@ -221,8 +165,7 @@ pub fn soak(args: &[&str]) -> Result<(), String> {
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     drop(gateway);
-    let result: Value =
-        serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+    let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
     println!("{}", soak_table(&result, kills));
     let exact = result["readers_exactly_once"] == result["readers"];
     if exact && result["events_missing"] == 0 && result["events_repeated"] == 0 {
@@ -237,43 +180,14 @@ pub fn soak_table(result: &Value, kills: u64) -> String {
     let n = |key: &str| num(result, key);
     let rows = [
         ("duration", format!("{:.0} s", n("seconds"))),
-        (
-            "events published / acknowledged",
-            format!("{:.0} / {:.0}", n("published"), n("acknowledged")),
-        ),
+        ("events published / acknowledged", format!("{:.0} / {:.0}", n("published"), n("acknowledged"))),
         ("readers", format!("{:.0}", n("readers"))),
-        (
-            "kill -9 of the gateway",
-            format!("{kills} (gateway processes seen: {:.0})", n("gateway_runs")),
-        ),
-        (
-            "reconnects (churn and kills)",
-            format!("{:.0}", n("reconnects")),
-        ),
-        (
-            "readers with every acknowledged event exactly once",
-            format!("{:.0} of {:.0}", n("readers_exactly_once"), n("readers")),
-        ),
-        (
-            "acknowledged events missing / repeated (all readers)",
-            format!("{:.0} / {:.0}", n("events_missing"), n("events_repeated")),
-        ),
-        (
-            "stalled client dropped by the gateway",
-            if result["stalled_client_dropped"] == true {
-                "yes".into()
-            } else {
-                "NO".into()
-            },
-        ),
-        (
-            "gateway RSS, highest / at the end",
-            format!(
-                "{:.1} / {:.1} MiB",
-                n("rss_max_kib") / 1024.0,
-                n("rss_end_kib") / 1024.0
-            ),
-        ),
+        ("kill -9 of the gateway", format!("{kills} (gateway processes seen: {:.0})", n("gateway_runs"))),
+        ("reconnects (churn and kills)", format!("{:.0}", n("reconnects"))),
+        ("readers with every acknowledged event exactly once", format!("{:.0} of {:.0}", n("readers_exactly_once"), n("readers"))),
+        ("acknowledged events missing / repeated (all readers)", format!("{:.0} / {:.0}", n("events_missing"), n("events_repeated"))),
+        ("stalled client dropped by the gateway", if result["stalled_client_dropped"] == true { "yes".into() } else { "NO".into() }),
+        ("gateway RSS, highest / at the end", format!("{:.1} / {:.1} MiB", n("rss_max_kib") / 1024.0, n("rss_end_kib") / 1024.0)),
     ];
     let mut out = String::from("\nsoak (cargo xtask soak):\n| what | result |\n|---|---|\n");
     for (what, value) in rows {
@@ -291,15 +205,7 @@ const STORM_EVENTS: usize = 100;
 pub fn bench_storm() -> Result<(), String> {
     let root = root();
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     println!("{}", storm_line(&storm(&root)?));
     Ok(())
@@ -310,34 +216,14 @@ pub fn bench_storm() -> Result<(), String> {
 fn storm(root: &Path) -> Result<Value, String> {
     let (command, _data) = herald_command(root, &format!("gateway/storm-{}", std::process::id()))?;
     let (process, url) = spawn_announced(command, "the gateway")?;
-    say(&format!(
-        "reconnect storm: {STORM_CLIENTS} SSE clients resuming at once after {STORM_EVENTS} events"
-    ));
+    say(&format!("reconnect storm: {STORM_CLIENTS} SSE clients resuming at once after {STORM_EVENTS} events"));
     // a loopback address of its own per run: the 10,000 ports of the last run may still be
     // in TIME_WAIT, and connecting from them again would wait
     let pid = std::process::id();
-    let source_ip = format!(
-        "127.{}.{}.{}",
-        100 + pid % 100,
-        (pid / 100) % 250,
-        1 + (pid / 25_000) % 250
-    );
+    let source_ip = format!("127.{}.{}.{}", 100 + pid % 100, (pid / 100) % 250, 1 + (pid / 25_000) % 250);
     let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-        .args([
-            "storm",
-            "--base",
-            &url,
-            "--clients",
-            &STORM_CLIENTS.to_string(),
-            "--events",
-            &STORM_EVENTS.to_string(),
-        ])
-        .args([
-            "--pid",
-            &process.0.id().to_string(),
-            "--source-ip",
-            &source_ip,
-        ])
+        .args(["storm", "--base", &url, "--clients", &STORM_CLIENTS.to_string(), "--events", &STORM_EVENTS.to_string()])
+        .args(["--pid", &process.0.id().to_string(), "--source-ip", &source_ip])
         .output_stdout(Stdio::inherit())?;
     serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))
 }
@@ -372,21 +258,12 @@ pub fn storm_line(result: &Value) -> String {
 fn floor(root: &Path) -> Result<String, String> {
     const IDLE: usize = 10_000;
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "--example",
-            "sse-floor",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "--example", "sse-floor"])
         .status()?;
     let mut lines = Vec::new();
     for (run, what) in ["herald", "bare hyper (sse-floor)"].into_iter().enumerate() {
         let (process, url, _data) = if run == 0 {
-            let (command, data) =
-                herald_command(root, &format!("gateway/floor-{}", std::process::id()))?;
+            let (command, data) = herald_command(root, &format!("gateway/floor-{}", std::process::id()))?;
             let (process, url) = spawn_announced(command, "the gateway")?;
             (process, url, Some(data))
         } else {
@@ -395,24 +272,10 @@ fn floor(root: &Path) -> Result<String, String> {
             (process, url, None)
         };
         let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-            .args([
-                "rss",
-                "--target",
-                "herald",
-                "--base",
-                &url,
-                "--clients",
-                &IDLE.to_string(),
-            ])
-            .args([
-                "--pid",
-                &process.0.id().to_string(),
-                "--source-ip",
-                &format!("127.0.0.{}", 90 + run),
-            ])
+            .args(["rss", "--target", "herald", "--base", &url, "--clients", &IDLE.to_string()])
+            .args(["--pid", &process.0.id().to_string(), "--source-ip", &format!("127.0.0.{}", 90 + run)])
             .output_stdout(Stdio::inherit())?;
-        let result: Value =
-            serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
         lines.push(format!(
             "RSS per idle stream, {IDLE} streams: {what} {:.1} KiB (all connected in {:.2} s)",
             num(&result, "kib_per_idle_connection"),
@@ -429,75 +292,36 @@ pub fn bench_bridge() -> Result<(), String> {
     const READERS: usize = 1_000;
     let root = root();
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     say("starting RabbitMQ on loopback");
     let rabbit = herald_brokers::Rabbit::start()?;
     let config = TempDir(root.join(format!("target/bench/bridge-{}", std::process::id())));
     std::fs::create_dir_all(&config.0).map_err(|e| e.to_string())?;
     let file = config.0.join("bridge.toml");
-    std::fs::write(
-        &file,
-        "[amqp_in.bench]\nexchange = \"bench\"\nqueue = \"herald.bench\"\nbindings = [\"#\"]\n",
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&file, "[amqp_in.bench]\nexchange = \"bench\"\nqueue = \"herald.bench\"\nbindings = [\"#\"]\n")
+        .map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    for (run, path) in ["HTTP POST /events", "RabbitMQ → bridge"]
-        .into_iter()
-        .enumerate()
-    {
-        let (mut command, data) =
-            herald_command(&root, &format!("bridge/data-{}-{run}", std::process::id()))?;
+    for (run, path) in ["HTTP POST /events", "RabbitMQ → bridge"].into_iter().enumerate() {
+        let (mut command, data) = herald_command(&root, &format!("bridge/data-{}-{run}", std::process::id()))?;
         if run == 1 {
-            command = command
-                .arg("--config")
-                .arg(&file)
-                .args(["--amqp-url", &rabbit.url()]);
+            command = command.arg("--config").arg(&file).args(["--amqp-url", &rabbit.url()]);
         }
         let (process, url) = spawn_announced(command, "the gateway")?;
-        let server = Server {
-            url,
-            pid: process.0.id(),
-            _process: process,
-            _data: Some(data),
-            _nats: None,
-        };
+        let server = Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None };
         if run == 1 {
             wait_for_bridge(&server.url)?;
         }
-        say(&format!(
-            "{path}: {READERS} readers, {EVENTS} events at {RATE}/s"
-        ));
+        say(&format!("{path}: {READERS} readers, {EVENTS} events at {RATE}/s"));
         let mut load = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
             .args(["fanout", "--target", "herald", "--base", &server.url])
-            .args([
-                "--clients",
-                &READERS.to_string(),
-                "--events",
-                &EVENTS.to_string(),
-                "--rate",
-                &RATE.to_string(),
-            ])
-            .args([
-                "--pid",
-                &server.pid.to_string(),
-                "--source-ip",
-                &format!("127.0.0.{}", 70 + run),
-            ]);
+            .args(["--clients", &READERS.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
+            .args(["--pid", &server.pid.to_string(), "--source-ip", &format!("127.0.0.{}", 70 + run)]);
         if run == 1 {
             load = load.args(["--amqp", &rabbit.url(), "--exchange", "bench"]);
         }
         let output = load.output_stdout(Stdio::inherit())?;
-        let result: Value =
-            serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
         rows.push((path, result));
     }
     println!("{}", bridge_table(&rows));
@@ -514,58 +338,25 @@ pub fn bench_stall() -> Result<(), String> {
     let (events, rate, pad) = (500, 100, 1024);
     let root = root();
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     let mut rows = Vec::new();
     for (run, stalled) in [0usize, 1].into_iter().enumerate() {
-        let (command, data) =
-            herald_command(&root, &format!("stall/data-{}-{run}", std::process::id()))?;
+        let (command, data) = herald_command(&root, &format!("stall/data-{}-{run}", std::process::id()))?;
         let command = command.args(["--write-timeout-secs", "2"]);
         let (process, url) = spawn_announced(command, "the gateway")?;
-        let server = Server {
-            url,
-            pid: process.0.id(),
-            _process: process,
-            _data: Some(data),
-            _nats: None,
-        };
-        say(&format!(
-            "{READERS} readers and {stalled} stalled, {events} events of 1 KiB at {rate}/s"
-        ));
+        let server = Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None };
+        say(&format!("{READERS} readers and {stalled} stalled, {events} events of 1 KiB at {rate}/s"));
         let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
             .args(["fanout", "--target", "herald", "--base", &server.url])
-            .args([
-                "--clients",
-                &READERS.to_string(),
-                "--events",
-                &events.to_string(),
-                "--rate",
-                &rate.to_string(),
-            ])
+            .args(["--clients", &READERS.to_string(), "--events", &events.to_string(), "--rate", &rate.to_string()])
             .args(["--pad", &pad.to_string(), "--stalled", &stalled.to_string()])
-            .args([
-                "--pid",
-                &server.pid.to_string(),
-                "--source-ip",
-                &format!("127.0.0.{}", 80 + run),
-            ])
+            .args(["--pid", &server.pid.to_string(), "--source-ip", &format!("127.0.0.{}", 80 + run)])
             .output_stdout(Stdio::inherit())?;
-        let mut result: Value =
-            serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        let mut result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
         let metrics = http_get(&server.url, "/metrics").unwrap_or_default();
         let counter = |name: &str| {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok())
-                .unwrap_or(0)
+            metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok()).unwrap_or(0)
         };
         result["write_timeouts"] = counter("herald_write_timeouts_total").into();
         result["slow_disconnects"] = counter("herald_stream_slow_disconnects_total").into();
@@ -608,10 +399,7 @@ pub fn stall_table(rows: &[Value]) -> String {
 fn wait_for_bridge(url: &str) -> Result<(), String> {
     for _ in 0..300 {
         let metrics = http_get(url, "/metrics").unwrap_or_default();
-        if metrics
-            .lines()
-            .any(|l| l.starts_with("herald_bridge_up{") && l.ends_with(" 1"))
-        {
+        if metrics.lines().any(|l| l.starts_with("herald_bridge_up{") && l.ends_with(" 1")) {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -671,17 +459,10 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let data = TempDir(root.join(format!(
-            "target/bench/gateway/nats-{}-{run}",
-            std::process::id()
-        )));
+        let data = TempDir(root.join(format!("target/bench/gateway/nats-{}-{run}", std::process::id())));
         let _ = std::fs::remove_dir_all(&data.0);
         std::fs::create_dir_all(&data.0).map_err(|e| format!("{}: {e}", data.0.display()))?;
-        let bin = if Path::new("/usr/sbin/nats-server").exists() {
-            "/usr/sbin/nats-server"
-        } else {
-            "nats-server"
-        };
+        let bin = if Path::new("/usr/sbin/nats-server").exists() { "/usr/sbin/nats-server" } else { "nats-server" };
         let child = Cmd::new(bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(&data.0)
@@ -691,17 +472,11 @@ impl NatsServer {
         let process = Guard(child);
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(NatsServer {
-                    url: format!("nats://127.0.0.1:{port}"),
-                    _process: process,
-                    _data: data,
-                });
+                return Ok(NatsServer { url: format!("nats://127.0.0.1:{port}"), _process: process, _data: data });
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Err(format!(
-            "nats-server did not listen on {port} (`cargo xtask install` installs it)"
-        ))
+        Err(format!("nats-server did not listen on {port} (`cargo xtask install` installs it)"))
     }
 }
 
@@ -713,53 +488,23 @@ pub fn bench_push() -> Result<(), String> {
     crate::install::install(false)?;
     crate::build_page()?;
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "herald-server",
-            "-p",
-            "herald-bench-gateway-load",
-        ])
+        .args(["build", "--locked", "--release", "-p", "herald-server", "-p", "herald-bench-gateway-load"])
         .status()?;
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "herald-e2e",
-            "--bin",
-            "herald-bench-push",
-        ])
+        .args(["build", "--locked", "-p", "herald-e2e", "--bin", "herald-bench-push"])
         .status()?;
     let mut rows = Vec::new();
     for others in [0usize, 1_000] {
-        say(&format!(
-            "publish-to-DOM with {others} other stream clients"
-        ));
+        say(&format!("publish-to-DOM with {others} other stream clients"));
         let server = start_serving(&root)?;
         let _clients = if others > 0 {
             let mut child = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
-                .args([
-                    "idle",
-                    "--base",
-                    &server.url,
-                    "--clients",
-                    &others.to_string(),
-                    "--source-ip",
-                    "127.0.0.40",
-                ])
+                .args(["idle", "--base", &server.url, "--clients", &others.to_string(), "--source-ip", "127.0.0.40"])
                 .spawn(Stdio::piped())?;
-            let stdout = child
-                .stdout
-                .take()
-                .ok_or("the load generator has no stdout")?;
+            let stdout = child.stdout.take().ok_or("the load generator has no stdout")?;
             let guard = Guard(child);
             let mut line = String::new();
-            BufReader::new(stdout)
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
+            BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
             if !line.starts_with("ready") {
                 return Err(format!("the idle clients did not connect: {line:?}"));
             }
@@ -771,8 +516,7 @@ pub fn bench_push() -> Result<(), String> {
             .args([&server.url, "500", "50"])
             .env("CHROMEDRIVER", "/usr/bin/chromedriver")
             .output_stdout(Stdio::inherit())?;
-        let result: Value =
-            serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
+        let result: Value = serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))?;
         rows.push((others, result));
     }
     println!("{}", push_table(&rows));
@@ -802,13 +546,7 @@ fn start_serving(root: &Path) -> Result<Server, String> {
     let (command, data) = herald_command(root, &format!("push/data-{}", std::process::id()))?;
     let command = command.arg("--static-dir").arg(root.join("dist"));
     let (process, url) = spawn_announced(command, "the gateway")?;
-    Ok(Server {
-        url,
-        pid: process.0.id(),
-        _process: process,
-        _data: Some(data),
-        _nats: None,
-    })
+    Ok(Server { url, pid: process.0.id(), _process: process, _data: Some(data), _nats: None })
 }
 
 /// The release gateway, without authorization, on a free port, with a fresh data
@@ -842,59 +580,29 @@ impl Drop for TempDir {
 
 fn start(root: &Path, kind: Kind, run: usize) -> Result<Server, String> {
     // herald on NATS gets a nats-server of its own per run: every run starts empty
-    let nats = if kind == Kind::HeraldNats {
-        Some(NatsServer::start(root, run)?)
-    } else {
-        None
-    };
+    let nats = if kind == Kind::HeraldNats { Some(NatsServer::start(root, run)?) } else { None };
     let (command, data) = match kind {
         Kind::Herald | Kind::HeraldNats => {
-            let (mut command, data) =
-                herald_command(root, &format!("gateway/data-{}-{run}", std::process::id()))?;
+            let (mut command, data) = herald_command(root, &format!("gateway/data-{}-{run}", std::process::id()))?;
             if let Some(nats) = &nats {
                 command = command.args(["--store", &nats.url]);
             }
             (command, Some(data))
         }
         Kind::SocketIo => {
-            let command = Cmd::new("node")
-                .args(["server.js", "0"])
-                .current_dir(&root.join("bench/socketio"));
+            let command = Cmd::new("node").args(["server.js", "0"]).current_dir(&root.join("bench/socketio"));
             (command, None)
         }
     };
     let (process, url) = spawn_announced(command, kind.label())?;
-    Ok(Server {
-        url,
-        pid: process.0.id(),
-        _process: process,
-        _data: data,
-        _nats: nats,
-    })
+    Ok(Server { url, pid: process.0.id(), _process: process, _data: data, _nats: nats })
 }
 
-fn load(
-    root: &Path,
-    kind: Kind,
-    process: &Server,
-    clients: usize,
-    source_ip: &str,
-) -> Result<Value, String> {
-    let target = if kind == Kind::SocketIo {
-        "socketio"
-    } else {
-        "herald"
-    };
+fn load(root: &Path, kind: Kind, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
+    let target = if kind == Kind::SocketIo { "socketio" } else { "herald" };
     let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
         .args(["fanout", "--target", target, "--base", &process.url])
-        .args([
-            "--clients",
-            &clients.to_string(),
-            "--events",
-            &EVENTS.to_string(),
-            "--rate",
-            &RATE.to_string(),
-        ])
+        .args(["--clients", &clients.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
         .args(["--pid", &process.pid.to_string(), "--source-ip", source_ip])
         .output_stdout(Stdio::inherit())?;
     serde_json::from_str(output.trim()).map_err(|e| format!("{e}: {output}"))
@@ -912,10 +620,7 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
          |--------:|-------------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
     );
     for (server, r) in rows {
-        let rss = r["kib_per_idle_connection"]
-            .as_f64()
-            .map(|k| format!("{k:.1} KiB"))
-            .unwrap_or("-".into());
+        let rss = r["kib_per_idle_connection"].as_f64().map(|k| format!("{k:.1} KiB")).unwrap_or("-".into());
         let count = |key: &str| r[key].as_u64().unwrap_or(0);
         out.push_str(&format!(
             "| {:>7} | {:<11} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
@@ -966,22 +671,10 @@ mod tests {
             "reconnects": 36500, "gateway_runs": 6, "stalled_client_dropped": true,
             "rss_max_kib": 102400, "rss_end_kib": 51200});
         let table = super::soak_table(&result, 5);
-        assert!(
-            table.contains("| readers with every acknowledged event exactly once | 2000 of 2000 |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| kill -9 of the gateway | 5 (gateway processes seen: 6) |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| gateway RSS, highest / at the end | 100.0 / 50.0 MiB |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| stalled client dropped by the gateway | yes |"),
-            "{table}"
-        );
+        assert!(table.contains("| readers with every acknowledged event exactly once | 2000 of 2000 |"), "{table}");
+        assert!(table.contains("| kill -9 of the gateway | 5 (gateway processes seen: 6) |"), "{table}");
+        assert!(table.contains("| gateway RSS, highest / at the end | 100.0 / 50.0 MiB |"), "{table}");
+        assert!(table.contains("| stalled client dropped by the gateway | yes |"), "{table}");
     }
 
     #[test]
@@ -1008,50 +701,26 @@ mod tests {
     #[test]
     fn the_bridge_table_sets_the_bridge_beside_direct_ingest() {
         let row = |rate: f64, p50: f64, p99: f64| json!({ "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": p50, "p99_ms": p99 });
-        let text = bridge_table(&[
-            ("HTTP POST /events", row(200.0, 1.0, 4.0)),
-            ("RabbitMQ → bridge", row(100.0, 3.0, 8.0)),
-        ]);
-        assert!(
-            text.contains(
-                "RabbitMQ/HTTP: deliveries/s 0.50x, p50 latency 3.00x, p99 latency 2.00x"
-            ),
-            "{text}"
-        );
+        let text = bridge_table(&[("HTTP POST /events", row(200.0, 1.0, 4.0)), ("RabbitMQ → bridge", row(100.0, 3.0, 8.0))]);
+        assert!(text.contains("RabbitMQ/HTTP: deliveries/s 0.50x, p50 latency 3.00x, p99 latency 2.00x"), "{text}");
         assert!(text.contains("| RabbitMQ → bridge  |"), "{text}");
     }
 
     #[test]
     fn the_push_table_has_a_row_per_client_count() {
-        let row =
-            json!({ "events": 500, "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.25, "max_ms": 9.0 });
+        let row = json!({ "events": 500, "p50_ms": 1.5, "p90_ms": 2.0, "p99_ms": 3.25, "max_ms": 9.0 });
         let text = push_table(&[(0, row.clone()), (1000, row)]);
-        assert!(
-            text.contains("|                 1000 |    500 |   1.50 |   2.00 |   3.25 |   9.00 |"),
-            "{text}"
-        );
+        assert!(text.contains("|                 1000 |    500 |   1.50 |   2.00 |   3.25 |   9.00 |"), "{text}");
     }
 
     #[test]
     fn the_table_puts_herald_against_socketio_per_client_count() {
         let row = |rate: f64, p99: f64| json!({ "clients": 1000, "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": 1.0, "p99_ms": p99, "kib_per_idle_connection": 2.5 });
-        let rows = [
-            ("herald", row(300.0, 2.0)),
-            ("herald/NATS", row(200.0, 4.0)),
-            ("Socket.IO", row(100.0, 8.0)),
-        ];
+        let rows = [("herald", row(300.0, 2.0)), ("herald/NATS", row(200.0, 4.0)), ("Socket.IO", row(100.0, 8.0))];
         let replay = json!({ "events": 10000, "seconds": 0.5, "events_per_sec": 20000.0 });
         let text = table(&rows, &[("herald", replay)]).unwrap();
-        assert!(
-            text.contains("1000 clients: herald/Socket.IO deliveries/s 3.00x, p99 latency 0.25x"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "1000 clients: herald/NATS/Socket.IO deliveries/s 2.00x, p99 latency 0.50x"
-            ),
-            "{text}"
-        );
+        assert!(text.contains("1000 clients: herald/Socket.IO deliveries/s 3.00x, p99 latency 0.25x"), "{text}");
+        assert!(text.contains("1000 clients: herald/NATS/Socket.IO deliveries/s 2.00x, p99 latency 0.50x"), "{text}");
         assert!(text.contains("| Socket.IO   |"));
         assert!(text.contains("2.5 KiB"));
         assert!(text.contains("replay on resume (herald): 10000 missed events in 0.500 s"));

@@ -48,23 +48,19 @@ pub fn install(dry_run: bool) -> Result<(), String> {
     };
 
     // the wasm target
-    let targets = Cmd::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output_quiet();
+    let targets = Cmd::new("rustup").args(["target", "list", "--installed"]).output_quiet();
     match targets {
-        Some(list) if list.lines().any(|t| t.trim() == WASM_TARGET) => {
-            say(&format!("ok   rustup target {WASM_TARGET}"))
-        }
+        Some(list) if list.lines().any(|t| t.trim() == WASM_TARGET) => say(&format!("ok   rustup target {WASM_TARGET}")),
         Some(_) => {
             if plan(&format!("rustup target add {WASM_TARGET}")) {
-                Cmd::new("rustup")
-                    .args(["target", "add", WASM_TARGET])
-                    .status()?;
+                Cmd::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
             }
         }
-        None => return Err(format!(
-            "rustup is not available: install the {WASM_TARGET} target for your toolchain by hand"
-        )),
+        None => {
+            return Err(format!(
+                "rustup is not available: install the {WASM_TARGET} target for your toolchain by hand"
+            ))
+        }
     }
 
     // Debian packages: the browser and its driver, and npm for wasm-opt
@@ -96,26 +92,12 @@ pub fn install(dry_run: bool) -> Result<(), String> {
     // wasm-opt, project-local
     let wasm_opt = binaryen_bin().join("wasm-opt");
     let current = Cmd::new(&wasm_opt).arg("--version").output_quiet();
-    if current
-        .as_deref()
-        .is_some_and(|v| v.contains(WASM_OPT_VERSION))
-    {
-        say(&format!(
-            "ok   wasm-opt {WASM_OPT_VERSION} ({})",
-            wasm_opt.display()
-        ));
-    } else if plan(&format!(
-        "npm install --prefix .tools/binaryen {BINARYEN_NPM}"
-    )) {
+    if current.as_deref().is_some_and(|v| v.contains(WASM_OPT_VERSION)) {
+        say(&format!("ok   wasm-opt {WASM_OPT_VERSION} ({})", wasm_opt.display()));
+    } else if plan(&format!("npm install --prefix .tools/binaryen {BINARYEN_NPM}")) {
         let prefix = root().join(".tools/binaryen");
         Cmd::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-save",
-                "--prefix",
-            ])
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&prefix)
             .arg(BINARYEN_NPM)
             .status()?;
@@ -131,30 +113,19 @@ pub fn python() -> PathBuf {
 fn python_clients(dry_run: bool) -> Result<(), String> {
     let modules: Vec<&str> = PY_PACKAGES.iter().map(|(_, module)| *module).collect();
     let check = format!("import {}", modules.join(", "));
-    if Cmd::new(python())
-        .args(["-c", &check])
-        .output_quiet()
-        .is_some()
-    {
+    if Cmd::new(python()).args(["-c", &check]).output_quiet().is_some() {
         say(&format!("ok   python clients: {}", modules.join(", ")));
         return Ok(());
     }
     let packages: Vec<&str> = PY_PACKAGES.iter().map(|(package, _)| *package).collect();
     if dry_run {
-        say(&format!(
-            "would run: python3 -m venv .tools/py && .tools/py/bin/pip install {}",
-            packages.join(" ")
-        ));
+        say(&format!("would run: python3 -m venv .tools/py && .tools/py/bin/pip install {}", packages.join(" ")));
         return Ok(());
     }
     let venv = root().join(".tools/py");
     if !python().exists() {
         // a pyenv python or Debian's python3 with python3-venv
-        let system = if find_on_path("python3").is_some() {
-            "python3"
-        } else {
-            "/usr/bin/python3"
-        };
+        let system = if find_on_path("python3").is_some() { "python3" } else { "/usr/bin/python3" };
         Cmd::new(system).args(["-m", "venv"]).arg(&venv).status()?;
     }
     Cmd::new(venv.join("bin/pip"))
@@ -182,8 +153,7 @@ fn tansu(dry_run: bool) -> Result<(), String> {
     std::fs::create_dir_all(root().join(".tools/bin")).map_err(|e| e.to_string())?;
     std::fs::copy(&shipped, &bin).map_err(|e| format!("cannot copy {}: {e}", shipped.display()))?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     say(&format!("installed tansu into {}", bin.display()));
     Ok(())
 }
@@ -218,10 +188,8 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 /// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
 fn wasm_bindgen_version() -> Result<String, String> {
-    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
-        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
-    lock_version(&lock, "wasm-bindgen")
-        .ok_or_else(|| "Cargo.lock has no wasm-bindgen package".to_owned())
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    lock_version(&lock, "wasm-bindgen").ok_or_else(|| "Cargo.lock has no wasm-bindgen package".to_owned())
 }
 
 /// The version of `package` in a Cargo.lock's text.
@@ -229,11 +197,7 @@ pub fn lock_version(lock: &str, package: &str) -> Option<String> {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == format!("name = \"{package}\"") {
-            let version = lines
-                .next()?
-                .trim()
-                .strip_prefix("version = \"")?
-                .strip_suffix('"')?;
+            let version = lines.next()?.trim().strip_prefix("version = \"")?.strip_suffix('"')?;
             return Some(version.to_owned());
         }
     }
@@ -255,9 +219,7 @@ fn cargo_tool(bin: &str, krate: &str, version: &str, dry_run: bool) -> Result<()
     }
     let exact = format!("={version}");
     if dry_run {
-        say(&format!(
-            "would run: cargo install {krate} --version {exact} --locked --force"
-        ));
+        say(&format!("would run: cargo install {krate} --version {exact} --locked --force"));
         return Ok(());
     }
     let locked = cargo()
@@ -266,9 +228,7 @@ fn cargo_tool(bin: &str, krate: &str, version: &str, dry_run: bool) -> Result<()
     if let Err(error) = locked {
         // wasm-bindgen-cli's published lockfile pins a crate version some registries lack.
         say(&format!("{error}; retrying without --locked"));
-        cargo()
-            .args(["install", krate, "--version", &exact, "--force"])
-            .status()?;
+        cargo().args(["install", krate, "--version", &exact, "--force"]).status()?;
     }
     Ok(())
 }
@@ -301,10 +261,7 @@ mod unit {
     fn reads_a_package_version_from_a_lockfile() {
         let lock = "[[package]]\nname = \"wasm-bindgen-futures\"\nversion = \"0.4.80\"\n\n\
                     [[package]]\nname = \"wasm-bindgen\"\nversion = \"0.2.130\"\n";
-        assert_eq!(
-            lock_version(lock, "wasm-bindgen").as_deref(),
-            Some("0.2.130")
-        );
+        assert_eq!(lock_version(lock, "wasm-bindgen").as_deref(), Some("0.2.130"));
         assert_eq!(lock_version(lock, "trunk"), None);
     }
 }

@@ -201,14 +201,7 @@ pub fn build_page() -> Result<(), String> {
 pub fn build_peer() -> Result<(), String> {
     say("building the cross-module peer module into tests/cross-module/peer-pkg/");
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "herald-test-peer",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
+        .args(["build", "--locked", "-p", "herald-test-peer", "--target", "wasm32-unknown-unknown"])
         .status()?;
     let root = root();
     Cmd::new("wasm-bindgen")
@@ -222,14 +215,7 @@ pub fn build_peer() -> Result<(), String> {
 fn build_binaries() -> Result<(), String> {
     say("building herald-server and nop-simulator");
     cargo()
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "herald-server",
-            "-p",
-            "nop-simulator",
-        ])
+        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
         .status()
 }
 
@@ -240,11 +226,7 @@ fn serve_from_args(args: &[&str]) -> Result<(), String> {
         match (*arg, args.next()) {
             ("--listen", Some(addr)) => listen = addr,
             ("--broker", Some(name)) => broker = Some(*name),
-            _ => {
-                return Err(format!(
-                    "serve takes [--listen ADDR] [--broker rabbitmq], not `{arg}`\n\n{USAGE}"
-                ))
-            }
+            _ => return Err(format!("serve takes [--listen ADDR] [--broker rabbitmq], not `{arg}`\n\n{USAGE}")),
         }
     }
     serve(listen, broker)
@@ -267,28 +249,15 @@ fn start_demo(listen: &str, data: &Path, broker: Option<&str>) -> Result<Demo, S
             let rabbit = herald_brokers::Rabbit::start_in(&root.join(".herald/rabbitmq"), 0)?;
             say(&format!("RabbitMQ is up at {}", rabbit.url()));
             let config = root.join("www/nop-rabbitmq.toml").display().to_string();
-            let extra = vec![
-                "--config".to_owned(),
-                config,
-                "--amqp-url".to_owned(),
-                rabbit.url(),
-            ];
+            let extra = vec!["--config".to_owned(), config, "--amqp-url".to_owned(), rabbit.url()];
             (Some(rabbit), extra)
         }
-        Some(other) => {
-            return Err(format!(
-                "--broker `{other}`: the broker NOP runs on is `rabbitmq`"
-            ))
-        }
+        Some(other) => return Err(format!("--broker `{other}`: the broker NOP runs on is `rabbitmq`")),
     };
     let gateway = run::Gateway::start(&root, listen, data, &root.join("dist"), &extra)?;
     let amqp = broker.as_ref().map(herald_brokers::Rabbit::url);
     let simulator = run::spawn_simulator(&root, &gateway.url, amqp.as_deref())?;
-    Ok(Demo {
-        gateway,
-        _simulator: simulator,
-        _broker: broker,
-    })
+    Ok(Demo { gateway, _simulator: simulator, _broker: broker })
 }
 
 fn serve(listen: &str, broker: Option<&str>) -> Result<(), String> {
@@ -299,9 +268,7 @@ fn serve(listen: &str, broker: Option<&str>) -> Result<(), String> {
     let mut demo = start_demo(listen, &root.join(".herald"), broker)?;
     let url = demo.gateway.url.clone();
     match broker {
-        Some(_) => say(&format!(
-            "NOP is live at {url}: readings travel simulator → RabbitMQ → herald → browsers"
-        )),
+        Some(_) => say(&format!("NOP is live at {url}: readings travel simulator → RabbitMQ → herald → browsers")),
         None => say(&format!("NOP is live at {url}")),
     }
     say("the gateway's data is in .herald/; press Ctrl-C to stop");
@@ -329,16 +296,7 @@ fn screenshot(out: &str, broker: Option<&str>) -> Result<(), String> {
     say(&format!("taking a screenshot of the live demo into {out}"));
     let out = root().join(out);
     let mut command = cargo()
-        .args([
-            "run",
-            "--locked",
-            "--quiet",
-            "-p",
-            "herald-e2e",
-            "--bin",
-            "nop-screenshot",
-            "--",
-        ])
+        .args(["run", "--locked", "--quiet", "-p", "herald-e2e", "--bin", "nop-screenshot", "--"])
         .arg(out.as_os_str());
     // on a broker, the xtask serves the demo and the tool shoots it
     let data = root().join("target/screenshot-data");

@@ -20,19 +20,14 @@ pub fn build_from_args(args: &[&str]) -> Result<(), String> {
         Some(dir) => PathBuf::from(dir),
         None => std::env::var_os("TRUNK_STAGING_DIR")
             .map(PathBuf::from)
-            .ok_or(
-                "give an output folder, or run from trunk's pre-build hook (TRUNK_STAGING_DIR)",
-            )?,
+            .ok_or("give an output folder, or run from trunk's pre-build hook (TRUNK_STAGING_DIR)")?,
     };
     build(&out, release)
 }
 
 pub fn build(out: &Path, release: bool) -> Result<(), String> {
     let profile = if release { "release" } else { "debug" };
-    say(&format!(
-        "building the standalone micro-frontends ({profile}) into {}",
-        out.join("mfe").display()
-    ));
+    say(&format!("building the standalone micro-frontends ({profile}) into {}", out.join("mfe").display()));
     let root = root();
     // every Rust MFE but trunk's main module, which the page loads from mfe/<name>/loader.js
     let standalone: Vec<String> = crate::mfes::discover(&root)?
@@ -52,15 +47,10 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
         let stem = name.replace('-', "_");
         let bindgen = root.join("target/herald-mfe").join(profile).join(name);
         let _ = std::fs::remove_dir_all(&bindgen);
-        let wasm = root.join(format!(
-            "target/wasm32-unknown-unknown/{profile}/{stem}.wasm"
-        ));
+        let wasm = root.join(format!("target/wasm32-unknown-unknown/{profile}/{stem}.wasm"));
         bindgen_web(&wasm, &bindgen, release)?;
         // the page runtime, loaded from here if the page has none (docs/protocol.md §2.10)
-        crate::bench::copy(
-            &root.join(crate::dist::RUNTIME_JS),
-            &bindgen.join("herald-runtime.js"),
-        )?;
+        crate::bench::copy(&root.join(crate::dist::RUNTIME_JS), &bindgen.join("herald-runtime.js"))?;
         std::fs::write(
             bindgen.join("loader.js"),
             format!("import init from \"./{stem}.js\";\nawait init();\n"),
@@ -82,10 +72,7 @@ pub fn bindgen_web(wasm: &Path, out: &Path, optimize: bool) -> Result<PathBuf, S
         .arg(wasm)
         .env("PATH", install::tool_path())
         .status()?;
-    let stem = wasm
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .ok_or("a wasm file without a name")?;
+    let stem = wasm.file_stem().and_then(|s| s.to_str()).ok_or("a wasm file without a name")?;
     let bg = out.join(format!("{stem}_bg.wasm"));
     if optimize {
         Cmd::new("wasm-opt")
@@ -107,8 +94,7 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)
-                .map_err(|e| format!("{}: {e}", target.display()))?;
+            std::fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", target.display()))?;
         }
     }
     Ok(())

@@ -46,28 +46,17 @@ impl Mfe {
 /// Every MFE of the workspace at `root`, Rust ones first, each group by name.
 pub fn discover(root: &Path) -> Result<Vec<Mfe>, String> {
     let text = cargo()
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
         .current_dir(root)
         .output_stdout(std::process::Stdio::inherit())?;
-    let metadata: Value =
-        serde_json::from_str(&text).map_err(|e| format!("cargo metadata: {e}"))?;
+    let metadata: Value = serde_json::from_str(&text).map_err(|e| format!("cargo metadata: {e}"))?;
     let main = trunk_main(root)?;
     from_metadata(root, &metadata, main.as_deref())
 }
 
 /// The MFEs that `metadata` (`cargo metadata` output) and the `www/` folder of `root`
 /// hold; `main` is the folder (relative to `root`) of trunk's main module.
-pub fn from_metadata(
-    root: &Path,
-    metadata: &Value,
-    main: Option<&Path>,
-) -> Result<Vec<Mfe>, String> {
+pub fn from_metadata(root: &Path, metadata: &Value, main: Option<&Path>) -> Result<Vec<Mfe>, String> {
     let mut rust = Vec::new();
     for package in metadata["packages"].as_array().into_iter().flatten() {
         let herald = &package["metadata"]["herald"];
@@ -90,17 +79,13 @@ pub fn from_metadata(
     let www = root.join("www");
     for entry in std::fs::read_dir(&www).map_err(|e| format!("{}: {e}", www.display()))? {
         let dir = entry.map_err(|e| e.to_string())?.path();
-        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
-            continue;
-        };
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
         let manifest = dir.join("herald.json");
         if !manifest.is_file() || !dir.join(format!("{name}.js")).is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("{}: {e}", manifest.display()))?;
-        let herald: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let herald: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
         js.push(Mfe {
             name,
             dir,
@@ -153,11 +138,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("www/plain")).unwrap();
         std::fs::write(root.join("www/plain/plain.js"), "").unwrap();
-        std::fs::write(
-            root.join("www/plain/herald.json"),
-            r#"{"version": "0.2.0", "tags": ["plain-x"]}"#,
-        )
-        .unwrap();
+        std::fs::write(root.join("www/plain/herald.json"), r#"{"version": "0.2.0", "tags": ["plain-x"]}"#).unwrap();
         std::fs::create_dir_all(root.join("www/notes")).unwrap(); // no herald.json: not an MFE
         let at = |dir: &str| root.join(dir).join("Cargo.toml").display().to_string();
         let metadata = serde_json::json!({"packages": [
@@ -168,18 +149,8 @@ mod tests {
             {"name": "a-lib", "version": "0.1.0", "manifest_path": at("crates/a-lib"), "metadata": null},
         ]});
         let found = from_metadata(&root, &metadata, Some(Path::new("www/b-mfe"))).unwrap();
-        let names: Vec<(&str, Kind, bool)> = found
-            .iter()
-            .map(|m| (m.name.as_str(), m.kind, m.trunk_main))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("a-mfe", Kind::Rust, false),
-                ("b-mfe", Kind::Rust, true),
-                ("plain", Kind::Js, false)
-            ]
-        );
+        let names: Vec<(&str, Kind, bool)> = found.iter().map(|m| (m.name.as_str(), m.kind, m.trunk_main)).collect();
+        assert_eq!(names, [("a-mfe", Kind::Rust, false), ("b-mfe", Kind::Rust, true), ("plain", Kind::Js, false)]);
         assert_eq!(found[2].version, "0.2.0");
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -27,11 +27,7 @@ pub fn new_from_args(args: &[&str]) -> Result<(), String> {
         match *arg {
             "--yew" => template = Template::Yew,
             "--js" => template = Template::Js,
-            flag if flag.starts_with("--") => {
-                return Err(format!(
-                    "new: no option `{flag}` (there are --yew and --js)"
-                ))
-            }
+            flag if flag.starts_with("--") => return Err(format!("new: no option `{flag}` (there are --yew and --js)")),
             given if name.is_none() => name = Some(given.to_owned()),
             extra => return Err(format!("new: one NAME only, not also `{extra}`")),
         }
@@ -48,9 +44,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         && name.contains('-')
         && !name.ends_with('-')
         && !name.contains("--")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -85,9 +79,7 @@ pub fn new(root: &Path, name: &str, template: Template) -> Result<(), String> {
     register_in_page(root, name, template)?;
     if template != Template::Js {
         // the lock file learns the new crate, so that `--locked` builds take it
-        cargo()
-            .args(["metadata", "--format-version", "1", "--offline"])
-            .output_stdout(std::process::Stdio::inherit())?;
+        cargo().args(["metadata", "--format-version", "1", "--offline"]).output_stdout(std::process::Stdio::inherit())?;
     }
     say(&format!(
         "new micro-frontend <{name}> in www/{name}/ ({}), on the NOP page; `cargo xtask test` runs its tests",
@@ -104,8 +96,7 @@ pub fn new(root: &Path, name: &str, template: Template) -> Result<(), String> {
 fn add_member(root: &Path, name: &str) -> Result<(), String> {
     let path = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let updated =
-        with_member(&text, name).ok_or("Cargo.toml: no `members = [` list to add the crate to")?;
+    let updated = with_member(&text, name).ok_or("Cargo.toml: no `members = [` list to add the crate to")?;
     std::fs::write(&path, updated).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -128,8 +119,7 @@ fn with_member(cargo_toml: &str, name: &str) -> Option<String> {
 fn register_in_page(root: &Path, name: &str, template: Template) -> Result<(), String> {
     let path = root.join("index.html");
     let html = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let html = with_element(&html, name, template)
-        .ok_or("index.html: no data-herald-lazy map or no </main>")?;
+    let html = with_element(&html, name, template).ok_or("index.html: no data-herald-lazy map or no </main>")?;
     std::fs::write(&path, html).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -144,11 +134,7 @@ fn with_element(html: &str, name: &str, template: Template) -> Option<String> {
     let close = map + html[map..].find("</script>")?;
     let brace = map + html[map..close].rfind('}')?;
     let before = html[..brace].trim_end().to_owned();
-    let entry = if before.ends_with('{') {
-        format!(" \"{name}\": \"{module}\" ")
-    } else {
-        format!(",\n      \"{name}\": \"{module}\" ")
-    };
+    let entry = if before.ends_with('{') { format!(" \"{name}\": \"{module}\" ") } else { format!(",\n      \"{name}\": \"{module}\" ") };
     html = format!("{before}{entry}{}", &html[brace..]);
     if template == Template::Js {
         let link = format!("  <link data-trunk rel=\"copy-file\" href=\"www/{name}/{name}.js\">\n");
@@ -156,10 +142,7 @@ fn with_element(html: &str, name: &str, template: Template) -> Option<String> {
         html.insert_str(at, &link);
     }
     let main = html.find("</main>")?;
-    html.insert_str(
-        main,
-        &format!("  <{name} stream=\"events/stream\"></{name}>\n  "),
-    );
+    html.insert_str(main, &format!("  <{name} stream=\"events/stream\"></{name}>\n  "));
     Some(html)
 }
 
@@ -516,10 +499,7 @@ fn title_of(name: &str) -> String {
     name.split('-')
         .map(|part| {
             let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
         .collect()
 }
@@ -532,16 +512,7 @@ mod tests {
     fn names_must_be_custom_element_names() {
         assert!(check_name("demo-widget").is_ok());
         assert!(check_name("nop-meter2").is_ok());
-        for bad in [
-            "demo",
-            "Demo-widget",
-            "demo_widget",
-            "-demo",
-            "demo-",
-            "2-demo",
-            "demo--x",
-            "demo widget",
-        ] {
+        for bad in ["demo", "Demo-widget", "demo_widget", "-demo", "demo-", "2-demo", "demo--x", "demo widget"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         assert_eq!(title_of("demo-widget"), "DemoWidget");
@@ -551,10 +522,7 @@ mod tests {
     fn the_member_goes_after_the_last_www_one() {
         let toml = "[workspace]\nmembers = [\n    \"crates/*\",\n    \"www/a\",\n    \"www/b\",\n    \"tests/e2e\",\n]\n";
         let out = with_member(toml, "demo-widget").unwrap();
-        assert!(
-            out.contains("    \"www/b\",\n    \"www/demo-widget\",\n    \"tests/e2e\","),
-            "{out}"
-        );
+        assert!(out.contains("    \"www/b\",\n    \"www/demo-widget\",\n    \"tests/e2e\","), "{out}");
     }
 
     #[test]
@@ -565,14 +533,9 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(map).unwrap();
         assert_eq!(parsed["demo-widget"], "mfe/demo-widget/loader.js");
         assert_eq!(parsed["a-b"], "mfe/a-b/loader.js");
-        assert!(
-            out.contains("<demo-widget stream=\"events/stream\"></demo-widget>\n  </main>"),
-            "{out}"
-        );
+        assert!(out.contains("<demo-widget stream=\"events/stream\"></demo-widget>\n  </main>"), "{out}");
         let js = with_element(html, "js-thing", Template::Js).unwrap();
-        assert!(
-            js.contains("<link data-trunk rel=\"copy-file\" href=\"www/js-thing/js-thing.js\">")
-        );
+        assert!(js.contains("<link data-trunk rel=\"copy-file\" href=\"www/js-thing/js-thing.js\">"));
         assert!(js.contains("\"js-thing\": \"js-thing.js\""));
     }
 }

@@ -127,12 +127,7 @@ impl Cmd {
 
     /// Runs it and returns its trimmed stdout, or `None` if it cannot run or fails.
     pub fn output_quiet(mut self) -> Option<String> {
-        let output = self
-            .command
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
+        let output = self.command.stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
         output
             .status
             .success()
@@ -173,15 +168,10 @@ impl Drop for Guard {
 /// process and the URL (without a trailing `/`). `what` names it in errors.
 pub fn spawn_announced(command: Cmd, what: &str) -> Result<(Guard, String), String> {
     let mut child = command.spawn(Stdio::piped())?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| format!("{what} has no stdout"))?;
+    let stdout = child.stdout.take().ok_or_else(|| format!("{what} has no stdout"))?;
     let process = Guard(child);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
     let url = line
         .trim()
         .rsplit_once(" listening on ")
@@ -197,13 +187,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn start(
-        root: &Path,
-        listen: &str,
-        data: &Path,
-        static_dir: &Path,
-        extra: &[String],
-    ) -> Result<Self, String> {
+    pub fn start(root: &Path, listen: &str, data: &Path, static_dir: &Path, extra: &[String]) -> Result<Self, String> {
         let command = Cmd::new(root.join("target/debug/herald-server"))
             .args(["--dev-no-auth", "--listen", listen, "--data"])
             .arg(data)

@@ -15,10 +15,7 @@ pub fn generated() -> Vec<(PathBuf, String)> {
         .iter()
         .map(|c| (Path::new(SCHEMA_DIR).join(c.file_name()), c.schema_file()))
         .collect();
-    files.push((
-        PathBuf::from(TYPESCRIPT_FILE),
-        herald_schema::typescript(&contracts),
-    ));
+    files.push((PathBuf::from(TYPESCRIPT_FILE), herald_schema::typescript(&contracts)));
     files
 }
 
@@ -26,9 +23,7 @@ pub fn generated() -> Vec<(PathBuf, String)> {
 pub fn stale(root: &Path) -> Vec<PathBuf> {
     generated()
         .into_iter()
-        .filter(|(path, content)| {
-            std::fs::read_to_string(root.join(path)).ok().as_deref() != Some(content)
-        })
+        .filter(|(path, content)| std::fs::read_to_string(root.join(path)).ok().as_deref() != Some(content))
         .map(|(path, _)| path)
         .collect()
 }
@@ -42,15 +37,11 @@ pub fn schema(check: bool) -> Result<(), String> {
             return Ok(());
         }
         let list: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
-        return Err(format!(
-            "out of date (run `cargo xtask schema`): {}",
-            list.join(", ")
-        ));
+        return Err(format!("out of date (run `cargo xtask schema`): {}", list.join(", ")));
     }
     std::fs::create_dir_all(root.join(SCHEMA_DIR)).map_err(|e| e.to_string())?;
     for (path, content) in generated() {
-        std::fs::write(root.join(&path), content)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(root.join(&path), content).map_err(|e| format!("{}: {e}", path.display()))?;
         say(&format!("wrote {}", path.display()));
     }
     Ok(())
@@ -61,10 +52,7 @@ mod unit {
     #[test]
     fn committed_schemas_and_declarations_match_the_rust_types() {
         let stale = super::stale(&crate::root());
-        assert!(
-            stale.is_empty(),
-            "out of date, run `cargo xtask schema`: {stale:?}"
-        );
+        assert!(stale.is_empty(), "out of date, run `cargo xtask schema`: {stale:?}");
     }
 
     #[test]
@@ -73,11 +61,7 @@ mod unit {
         let dts = &files.last().unwrap().1;
         for contract in nop_events::contracts() {
             assert!(files.iter().any(|(p, _)| p.ends_with(contract.file_name())));
-            assert!(
-                dts.contains(&format!("\"herald:{}\"", contract.ty)),
-                "{}",
-                contract.ty
-            );
+            assert!(dts.contains(&format!("\"herald:{}\"", contract.ty)), "{}", contract.ty);
         }
     }
 }

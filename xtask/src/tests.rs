@@ -71,10 +71,7 @@ fn run_counted(cmd: Cmd) -> Tally {
         }
         Err(error) => {
             say(&error);
-            Tally {
-                passed: 0,
-                failed: 1,
-            }
+            Tally { passed: 0, failed: 1 }
         }
     }
 }
@@ -90,8 +87,7 @@ pub fn test_all() -> ExitCode {
     let mut layers: Vec<(&str, Tally)> = Vec::new();
 
     say("layer 1/3: native tests (unit, gateway on a real listener and on NATS, doc tests)");
-    let mut native_tests =
-        cargo().args(["test", "--locked", "--workspace", "--exclude", "herald-e2e"]);
+    let mut native_tests = cargo().args(["test", "--locked", "--workspace", "--exclude", "herald-e2e"]);
     // the NATS store tests start their own nats-server processes (Debian puts it in sbin)
     if Path::new("/usr/sbin/nats-server").exists() {
         native_tests = native_tests.env("NATS_SERVER", "/usr/sbin/nats-server");
@@ -102,15 +98,7 @@ pub fn test_all() -> ExitCode {
     layers.push(("native", native));
 
     say("the fuzz smoke run: 20,000 executions of each target");
-    let fuzz = run_counted(cargo().args([
-        "run",
-        "--locked",
-        "-p",
-        "herald-fuzz",
-        "--",
-        "--execs",
-        "20000",
-    ]));
+    let fuzz = run_counted(cargo().args(["run", "--locked", "-p", "herald-fuzz", "--", "--execs", "20000"]));
     layers.push(("fuzz", fuzz));
 
     say("layer 2/3: browser tests (wasm-pack test --headless --chrome)");
@@ -119,14 +107,9 @@ pub fn test_all() -> ExitCode {
         say(&format!("cannot build the cross-module peer: {error}"));
         browser.failed += 1;
     }
-    let mut crates: Vec<std::path::PathBuf> =
-        BROWSER_CRATES.iter().map(|c| root().join(c)).collect();
+    let mut crates: Vec<std::path::PathBuf> = BROWSER_CRATES.iter().map(|c| root().join(c)).collect();
     match crate::mfes::discover(&root()) {
-        Ok(mfes) => crates.extend(
-            mfes.into_iter()
-                .filter(|m| m.has_browser_tests())
-                .map(|m| m.dir),
-        ),
+        Ok(mfes) => crates.extend(mfes.into_iter().filter(|m| m.has_browser_tests()).map(|m| m.dir)),
         Err(error) => {
             say(&format!("cannot find the micro-frontends: {error}"));
             browser.failed += 1;
@@ -145,20 +128,11 @@ pub fn test_all() -> ExitCode {
     }
     layers.push(("browser", browser));
 
-    say(
-        "layer 3/3: end-to-end tests (gateway binary + trunk-built page + dist folders + Chromium)",
-    );
+    say("layer 3/3: end-to-end tests (gateway binary + trunk-built page + dist folders + Chromium)");
     let built = build_page()
         .and_then(|()| {
             cargo()
-                .args([
-                    "build",
-                    "--locked",
-                    "-p",
-                    "herald-server",
-                    "-p",
-                    "nop-simulator",
-                ])
+                .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
                 .status()
         })
         // the embedding tests load the dist folders, and a second version of one MFE
@@ -167,27 +141,16 @@ pub fn test_all() -> ExitCode {
     let e2e = match built {
         Ok(()) => run_counted(cargo().args(["test", "--locked", "-p", "herald-e2e"])),
         Err(error) => {
-            say(&format!(
-                "cannot build what the end-to-end tests need: {error}"
-            ));
-            Tally {
-                passed: 0,
-                failed: 1,
-            }
+            say(&format!("cannot build what the end-to-end tests need: {error}"));
+            Tally { passed: 0, failed: 1 }
         }
     };
     layers.push(("e2e", e2e));
 
     let mut total = Tally::default();
-    say(&format!(
-        "summary ({:.0} s)",
-        started.elapsed().as_secs_f64()
-    ));
+    say(&format!("summary ({:.0} s)", started.elapsed().as_secs_f64()));
     for (name, tally) in &layers {
-        println!(
-            "{name:>8}: {} passed, {} failed",
-            tally.passed, tally.failed
-        );
+        println!("{name:>8}: {} passed, {} failed", tally.passed, tally.failed);
         total.add(*tally);
     }
     println!("{} passed, {} failed", total.passed, total.failed);
@@ -215,12 +178,6 @@ test result: FAILED. 6 passed; 1 failed; 0 ignored; 0 filtered out; finished in 
 test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out
 some other line with 5 passed; 2 failed
 ";
-        assert_eq!(
-            count(output),
-            Tally {
-                passed: 9,
-                failed: 1
-            }
-        );
+        assert_eq!(count(output), Tally { passed: 9, failed: 1 });
     }
 }

@@ -112,8 +112,7 @@ pub fn bench_parts(n: u32) -> Result<String, JsError> {
     let t0 = performance.now();
     let mut ids = 0;
     for i in 0..n {
-        let event: CloudEvent<NoiseReading> =
-            bus.envelope(NoiseReading::TYPE, 1).with_data(reading(i));
+        let event: CloudEvent<NoiseReading> = bus.envelope(NoiseReading::TYPE, 1).with_data(reading(i));
         ids += event.id.len();
     }
     let t1 = performance.now();

@@ -20,14 +20,11 @@ thread_local! {
 #[wasm_bindgen]
 pub fn bench_subscribe() {
     SEEN.with(|s| s.set(0));
-    let subscription = Bus::page()
-        .subscription::<NoiseReading>()
-        .no_replay()
-        .handle(|event| {
-            if event.data.db > 0.0 {
-                SEEN.with(|s| s.set(s.get() + 1));
-            }
-        });
+    let subscription = Bus::page().subscription::<NoiseReading>().no_replay().handle(|event| {
+        if event.data.db > 0.0 {
+            SEEN.with(|s| s.set(s.get() + 1));
+        }
+    });
     SUBSCRIPTION.with(|s| *s.borrow_mut() = Some(subscription));
 }
 

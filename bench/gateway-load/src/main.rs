@@ -73,9 +73,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut raw = std::env::args().skip(1);
-    let mode = raw
-        .next()
-        .ok_or("usage: herald-gateway-load fanout|replay --base URL ...")?;
+    let mode = raw.next().ok_or("usage: herald-gateway-load fanout|replay --base URL ...")?;
     let mut args = Args {
         mode,
         target: Target::Herald,
@@ -129,10 +127,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 fn event(i: usize) -> serde_json::Value {
@@ -150,25 +145,14 @@ fn padded(i: usize, pad: usize) -> serde_json::Value {
 /// A stream client that never reads: a 4 KB receive buffer, the request sent, nothing
 /// taken. The gateway must drop it once its socket takes no more (the write timeout).
 async fn stalled_client(args: &Args, topic: &str) -> Result<TcpStream, String> {
-    let address: SocketAddr = args
-        .base
-        .trim_start_matches("http://")
-        .parse()
-        .map_err(|e| format!("{}: {e}", args.base))?;
+    let address: SocketAddr = args.base.trim_start_matches("http://").parse().map_err(|e| format!("{}: {e}", args.base))?;
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    socket
-        .set_recv_buffer_size(4096)
-        .map_err(|e| e.to_string())?;
-    socket
-        .bind(SocketAddr::new(args.source_ip, 0))
-        .map_err(|e| e.to_string())?;
+    socket.set_recv_buffer_size(4096).map_err(|e| e.to_string())?;
+    socket.bind(SocketAddr::new(args.source_ip, 0)).map_err(|e| e.to_string())?;
     let mut stream = socket.connect(address).await.map_err(|e| e.to_string())?;
     let host = args.base.trim_start_matches("http://");
     let request = format!("GET /events/stream?topic={topic} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     Ok(stream)
 }
 
@@ -188,10 +172,7 @@ async fn closed_by_server(mut stream: TcpStream) -> bool {
 /// The `"sent_us":N` of a received frame.
 fn sent_us(frame: &str) -> Option<u64> {
     let at = frame.find("\"sent_us\":")? + "\"sent_us\":".len();
-    let digits: String = frame[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = frame[at..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 
@@ -213,9 +194,7 @@ async fn connect_tcp(args: &Args) -> Result<TcpStream, String> {
         .parse()
         .map_err(|e| format!("{}: {e}", args.base))?;
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    socket
-        .bind(SocketAddr::new(args.source_ip, 0))
-        .map_err(|e| e.to_string())?;
+    socket.bind(SocketAddr::new(args.source_ip, 0)).map_err(|e| e.to_string())?;
     let stream = socket.connect(address).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     Ok(stream)
@@ -234,10 +213,7 @@ async fn herald_client(
     let mut stream = connect_tcp(&args).await?;
     let host = args.base.trim_start_matches("http://");
     let request = format!("GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut headers_done = false;
@@ -253,9 +229,7 @@ async fn herald_client(
         }
         buffer.extend_from_slice(&chunk[..n]);
         if !headers_done {
-            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
             if !buffer.starts_with(b"HTTP/1.1 200") {
                 return Err(String::from_utf8_lossy(&buffer[..end]).into_owned());
             }
@@ -286,13 +260,8 @@ async fn socketio_client(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Latencies, String> {
     let stream = connect_tcp(&args).await?;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        args.base.replace("http://", "ws://")
-    );
-    let (mut socket, _) = tokio_tungstenite::client_async(url, stream)
-        .await
-        .map_err(|e| e.to_string())?;
+    let url = format!("{}/socket.io/?EIO=4&transport=websocket", args.base.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
     let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
@@ -300,22 +269,12 @@ async fn socketio_client(
             m = socket.next() => m,
             _ = stop.changed() => break,
         };
-        let Some(message) = message else {
-            return Err("the socket closed".into());
-        };
-        let Message::Text(text) = message.map_err(|e| e.to_string())? else {
-            continue;
-        };
+        let Some(message) = message else { return Err("the socket closed".into()) };
+        let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
         let text = text.as_str();
         match text.as_bytes().first() {
-            Some(b'0') => socket
-                .send(Message::text("40"))
-                .await
-                .map_err(|e| e.to_string())?, // open → connect to "/"
-            Some(b'2') => socket
-                .send(Message::text("3"))
-                .await
-                .map_err(|e| e.to_string())?, // ping → pong
+            Some(b'0') => socket.send(Message::text("40")).await.map_err(|e| e.to_string())?, // open → connect to "/"
+            Some(b'2') => socket.send(Message::text("3")).await.map_err(|e| e.to_string())?, // ping → pong
             Some(b'4') if text.starts_with("40") => {
                 let _ = ready.send(()).await;
             }
@@ -369,9 +328,7 @@ async fn fanout(args: Args) -> Result<serde_json::Value, String> {
         match &broker {
             Some(channel) => {
                 let (channel, exchange) = (channel.clone(), args.exchange.clone());
-                posts.push(tokio::spawn(async move {
-                    amqp_publish(&channel, &exchange, body).await
-                }));
+                posts.push(tokio::spawn(async move { amqp_publish(&channel, &exchange, body).await }));
             }
             None => {
                 let request = client
@@ -444,47 +401,28 @@ async fn amqp_channel(url: &str, exchange: &str) -> Result<lapin::Channel, Strin
     let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
         .map_err(|e| format!("RabbitMQ: {e}"))?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| e.to_string())?;
+    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
     channel
         .exchange_declare(
             exchange.into(),
             lapin::ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
             lapin::types::FieldTable::default(),
         )
         .await
         .map_err(|e| e.to_string())?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
     // a channel keeps its connection open (lapin closes it with the last channel)
     Ok(channel)
 }
 
 /// Publishes one structured-mode event, persistent, and waits for its confirm.
-async fn amqp_publish(
-    channel: &lapin::Channel,
-    exchange: &str,
-    body: String,
-) -> Result<(), String> {
+async fn amqp_publish(channel: &lapin::Channel, exchange: &str, body: String) -> Result<(), String> {
     let properties = lapin::BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_delivery_mode(2);
     let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            "nop.noise.reading".into(),
-            Default::default(),
-            body.as_bytes(),
-            properties,
-        )
+        .basic_publish(exchange.into(), "nop.noise.reading".into(), Default::default(), body.as_bytes(), properties)
         .await
         .map_err(|e| e.to_string())?
         .await
@@ -506,17 +444,8 @@ async fn connect_all(
     let mut clients = Vec::with_capacity(args.clients);
     let connecting = Arc::new(tokio::sync::Semaphore::new(256));
     for _ in 0..args.clients {
-        let (args, ready, received, stop) = (
-            args.clone(),
-            ready_tx.clone(),
-            received.clone(),
-            stop.clone(),
-        );
-        let permit = connecting
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| e.to_string())?;
+        let (args, ready, received, stop) = (args.clone(), ready_tx.clone(), received.clone(), stop.clone());
+        let permit = connecting.clone().acquire_owned().await.map_err(|e| e.to_string())?;
         let (signal_tx, mut signal_rx) = tokio::sync::mpsc::channel(1);
         clients.push(tokio::spawn(async move {
             match args.target {
@@ -540,12 +469,7 @@ async fn connect_all(
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, ready_rx.recv()).await {
             Ok(Some(())) => connected += 1,
-            _ => {
-                return Err(format!(
-                    "only {connected} of {} clients connected",
-                    args.clients
-                ))
-            }
+            _ => return Err(format!("only {connected} of {} clients connected", args.clients)),
         }
     }
     Ok(clients)
@@ -554,10 +478,7 @@ async fn connect_all(
 /// `rss`: connects `--clients` stream clients and prints the server's RSS per idle
 /// connection (`--pid`), then ends.
 async fn rss(args: Args) -> Result<serde_json::Value, String> {
-    let args = Arc::new(Args {
-        events: usize::MAX >> 1,
-        ..args
-    });
+    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
     let before = args.pid.and_then(rss_kib);
     let received = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -571,18 +492,13 @@ async fn rss(args: Args) -> Result<serde_json::Value, String> {
         client.abort();
     }
     let per_connection = kib_per_connection(before, idle, args.clients);
-    Ok(
-        serde_json::json!({ "clients": args.clients, "connected_in_secs": connected_in, "kib_per_idle_connection": per_connection }),
-    )
+    Ok(serde_json::json!({ "clients": args.clients, "connected_in_secs": connected_in, "kib_per_idle_connection": per_connection }))
 }
 
 /// `idle`: connects `--clients` herald stream clients, prints `ready N`, and keeps them
 /// reading until the process is killed (the other clients of `cargo xtask bench push`).
 async fn idle(args: Args) -> Result<serde_json::Value, String> {
-    let args = Arc::new(Args {
-        events: usize::MAX >> 1,
-        ..args
-    });
+    let args = Arc::new(Args { events: usize::MAX >> 1, ..args });
     let received = Arc::new(AtomicU64::new(0));
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clients = connect_all(&args, &received, &stop_rx).await?;
@@ -651,10 +567,7 @@ async fn storm_client(
     let request = format!(
         "GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nLast-Event-ID: {from}\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8 * 1024];
     let mut previous: Option<(u64, u64)> = None;
@@ -668,9 +581,7 @@ async fn storm_client(
         }
         buffer.extend_from_slice(&chunk[..n]);
         if seen.connected.is_none() {
-            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
             if !buffer.starts_with(b"HTTP/1.1 200") {
                 return Err(String::from_utf8_lossy(&buffer[..end]).into_owned());
             }
@@ -680,9 +591,7 @@ async fn storm_client(
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             if let Some(id) = buffer[..end].strip_prefix(b"id:") {
                 let id = String::from_utf8_lossy(id).trim().to_owned();
-                let at = id
-                    .split_once('-')
-                    .and_then(|(e, s)| Some((e.parse().ok()?, s.parse().ok()?)));
+                let at = id.split_once('-').and_then(|(e, s)| Some((e.parse().ok()?, s.parse().ok()?)));
                 if at.is_none() || previous.is_some_and(|p| at.is_some_and(|a| a <= p)) {
                     seen.out_of_order += 1;
                 }
@@ -717,12 +626,7 @@ async fn storm(args: Args) -> Result<serde_json::Value, String> {
     let started = Instant::now();
     let clients: Vec<_> = (0..args.clients)
         .map(|_| {
-            let (args, from, done, stop) = (
-                args.clone(),
-                before_events.clone(),
-                done_tx.clone(),
-                stop_rx.clone(),
-            );
+            let (args, from, done, stop) = (args.clone(), before_events.clone(), done_tx.clone(), stop_rx.clone());
             tokio::spawn(storm_client(args, from, expect, started, done, stop))
         })
         .collect();
@@ -730,8 +634,7 @@ async fn storm(args: Args) -> Result<serde_json::Value, String> {
     let deadline = Duration::from_secs(60);
     let mut complete = 0;
     while complete < args.clients {
-        match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), done_rx.recv()).await
-        {
+        match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), done_rx.recv()).await {
             Ok(Some(())) => complete += 1,
             _ => break,
         }
@@ -745,14 +648,12 @@ async fn storm(args: Args) -> Result<serde_json::Value, String> {
         .await
         .is_ok_and(|r| r.status().is_success());
     let _ = stop_tx.send(true);
-    let (mut connected_in, mut failed, mut lost, mut out_of_order, mut wrong_last) =
-        (0f64, 0, 0, 0, 0);
+    let (mut connected_in, mut failed, mut lost, mut out_of_order, mut wrong_last) = (0f64, 0, 0, 0, 0);
     let mut first_error = None;
     for handle in clients {
         match handle.await {
             Ok(Ok(seen)) => {
-                connected_in =
-                    connected_in.max(seen.connected.map_or(f64::NAN, |d| d.as_secs_f64()));
+                connected_in = connected_in.max(seen.connected.map_or(f64::NAN, |d| d.as_secs_f64()));
                 lost += args.events.saturating_sub(seen.events);
                 out_of_order += seen.out_of_order;
                 if seen.last != last {
@@ -797,10 +698,7 @@ async fn replay(args: Args) -> Result<serde_json::Value, String> {
     let request = format!(
         "GET /events/stream?topic=nop.noise.reading HTTP/1.1\r\nHost: {host}\r\nLast-Event-ID: {head}\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut count = 0;
     let mut carry = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -822,9 +720,7 @@ async fn replay(args: Args) -> Result<serde_json::Value, String> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok(
-        serde_json::json!({ "events": count, "seconds": seconds, "events_per_sec": count as f64 / seconds }),
-    )
+    Ok(serde_json::json!({ "events": count, "seconds": seconds, "events_per_sec": count as f64 / seconds }))
 }
 
 #[tokio::main]

@@ -45,9 +45,7 @@ impl Seen {
     }
 
     fn has(&self, seq: u64) -> bool {
-        self.bits
-            .get((seq / 64) as usize)
-            .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+        self.bits.get((seq / 64) as usize).is_some_and(|w| w & (1 << (seq % 64)) != 0)
     }
 }
 
@@ -77,39 +75,24 @@ pub async fn run(args: Args) -> Result<serde_json::Value, String> {
     let start = reqwest::Client::new()
         .post(format!("{}/events", shared.args.base))
         .header("content-type", "application/cloudevents+json")
-        .body(
-            serde_json::json!({"specversion": "1.0", "id": format!("soak-start-{}", now_micros()),
-            "source": "/bench/soak", "type": "soak.start"})
-            .to_string(),
-        )
+        .body(serde_json::json!({"specversion": "1.0", "id": format!("soak-start-{}", now_micros()),
+            "source": "/bench/soak", "type": "soak.start"}).to_string())
         .send()
         .await
         .map_err(|e| e.to_string())?;
     let start: serde_json::Value = start.json().await.map_err(|e| e.to_string())?;
-    let start = start["position"]
-        .as_str()
-        .ok_or(format!("no position in {start}"))?
-        .to_owned();
+    let start = start["position"].as_str().ok_or(format!("no position in {start}"))?.to_owned();
     let started = Instant::now();
     let rss = tokio::spawn(sample_rss(shared.clone()));
     let stalled = stalled_client(&shared.args, "soak.%3E").await?;
-    let tasks: Vec<_> = (0..readers)
-        .map(|n| tokio::spawn(reader(shared.clone(), n, start.clone())))
-        .collect();
+    let tasks: Vec<_> = (0..readers).map(|n| tokio::spawn(reader(shared.clone(), n, start.clone()))).collect();
     let publisher = tokio::spawn(publish(shared.clone(), Duration::from_secs(seconds)));
 
     tokio::time::sleep(Duration::from_secs(stall_check)).await;
     let stalled_dropped = closed_by_server(stalled).await;
 
     let published = publisher.await.map_err(|e| e.to_string())??;
-    let last = shared
-        .acked
-        .lock()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(0);
+    let last = shared.acked.lock().map_err(|e| e.to_string())?.iter().copied().max().unwrap_or(0);
     shared.final_seq.store(last, Ordering::SeqCst);
     // every reader catches up to the last acknowledged event (or 120 s pass)
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -152,10 +135,7 @@ pub async fn run(args: Args) -> Result<serde_json::Value, String> {
 
 /// Posts events at `--rate` for `duration`, each until it is acknowledged; how many.
 async fn publish(shared: Arc<Shared>, duration: Duration) -> Result<u64, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
     let run = now_micros();
     let interval = Duration::from_secs_f64(1.0 / shared.args.rate.max(0.1));
     let started = Instant::now();
@@ -180,11 +160,7 @@ async fn publish(shared: Arc<Shared>, duration: Duration) -> Result<u64, String>
             if let Ok(response) = answer {
                 if response.status().is_success() {
                     let value: serde_json::Value = response.json().await.unwrap_or_default();
-                    if let Some(seq) = value["position"]
-                        .as_str()
-                        .and_then(|p| p.split_once('-'))
-                        .and_then(|(_, s)| s.parse().ok())
-                    {
+                    if let Some(seq) = value["position"].as_str().and_then(|p| p.split_once('-')).and_then(|(_, s)| s.parse().ok()) {
                         shared.acked.lock().map_err(|e| e.to_string())?.push(seq);
                         break;
                     }
@@ -199,10 +175,7 @@ async fn publish(shared: Arc<Shared>, duration: Duration) -> Result<u64, String>
 
 /// One reader: follows `soak.>` from the start until told to stop; what it received.
 async fn reader(shared: Arc<Shared>, n: usize, start: String) -> Seen {
-    let mut seen = Seen {
-        last: Some(start),
-        ..Seen::default()
-    };
+    let mut seen = Seen { last: Some(start), ..Seen::default() };
     let mut reported = false;
     // each reader drops its stream at random, `churn` times a second across all of them
     let mean = shared.args.clients as f64 / shared.args.churn.max(0.001);
@@ -226,25 +199,12 @@ async fn reader(shared: Arc<Shared>, n: usize, start: String) -> Seen {
 }
 
 /// One connection of a reader, until it ends, `until` passes, or the soak stops.
-async fn follow(
-    shared: &Shared,
-    seen: &mut Seen,
-    reported: &mut bool,
-    until: Instant,
-) -> Result<(), String> {
+async fn follow(shared: &Shared, seen: &mut Seen, reported: &mut bool, until: Instant) -> Result<(), String> {
     let mut stream = connect_tcp(&shared.args).await?;
     let host = shared.args.base.trim_start_matches("http://");
-    let resume = seen
-        .last
-        .as_ref()
-        .map(|p| format!("Last-Event-ID: {p}\r\n"))
-        .unwrap_or_default();
-    let request =
-        format!("GET /events/stream?topic=soak.%3E HTTP/1.1\r\nHost: {host}\r\n{resume}\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    let resume = seen.last.as_ref().map(|p| format!("Last-Event-ID: {p}\r\n")).unwrap_or_default();
+    let request = format!("GET /events/stream?topic=soak.%3E HTTP/1.1\r\nHost: {host}\r\n{resume}\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 8 * 1024];
     let mut headers = false;
@@ -252,9 +212,7 @@ async fn follow(
         if shared.stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let left = until
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(500));
+        let left = until.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
         let n = match tokio::time::timeout(left, stream.read(&mut chunk)).await {
             Ok(read) => read.map_err(|e| e.to_string())?,
             Err(_) if Instant::now() >= until => return Ok(()),
@@ -265,9 +223,7 @@ async fn follow(
         }
         buffer.extend_from_slice(&chunk[..n]);
         if !headers {
-            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
             if !buffer.starts_with(b"HTTP/1.1 200") {
                 return Err(String::from_utf8_lossy(&buffer[..end]).into_owned());
             }

@@ -19,9 +19,7 @@ pub fn dispatch(target: &EventTarget, ty: &str, utf8: &[u8]) -> bool {
 /// Listens for events of type `ty` as a subscription does, up to the envelope's text in
 /// this module, and hands `f` its length in bytes (0 when there is none).
 pub fn listen(target: &EventTarget, ty: &str, f: impl Fn(usize) + 'static) -> Subscription {
-    Subscription::from_listener(Listener::new(
-        target,
-        dom_event_name(ty),
-        move |json, _event| f(json.map_or(0, |json| json.len())),
-    ))
+    Subscription::from_listener(Listener::new(target, dom_event_name(ty), move |json, _event| {
+        f(json.map_or(0, |json| json.len()))
+    }))
 }

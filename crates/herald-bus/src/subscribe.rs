@@ -203,7 +203,7 @@ impl Bus {
         let matching = pattern.clone();
         let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode() {
             Ok(event) if matching.matches(&event.ty) => {
-                let event = event.map_data(|raw| RawJsonBuf::from_raw(raw));
+                let event = event.map_data(RawJsonBuf::from_raw);
                 let _cause = HandlingGuard::enter(&event);
                 handler(&event);
             }

@@ -131,11 +131,8 @@ async fn pattern_subscriptions_receive_raw_envelopes_of_matching_types() {
     let (a, b) = (one.clone(), rest.clone());
     let star = bus
         .subscribe_pattern("test.pattern.*", move |ev| {
-            a.borrow_mut().push(format!(
-                "{}={}",
-                ev.ty,
-                json::from_str::<serde_json::Value>(ev.data.as_ref().unwrap().get()).unwrap()["n"]
-            ))
+            a.borrow_mut()
+                .push(format!("{}={}", ev.ty, json::from_str::<serde_json::Value>(ev.data.as_ref().unwrap().get()).unwrap()["n"]))
         })
         .unwrap();
     let _gt = bus
@@ -339,14 +336,8 @@ async fn a_dead_letters_version_is_the_subscribers_and_its_event_the_original_ob
     dispatch_raw("herald:test.deadletter.version", &newer);
     let letters = letters.borrow();
     assert_eq!(letters.len(), 1);
-    assert_eq!(
-        letters[0].version, 1,
-        "the version the subscriber takes, not the event's 2"
-    );
-    assert!(
-        letters[0].event.is_object(),
-        "the original envelope as an object, not a string"
-    );
+    assert_eq!(letters[0].version, 1, "the version the subscriber takes, not the event's 2");
+    assert!(letters[0].event.is_object(), "the original envelope as an object, not a string");
     assert_eq!(letters[0].event["dataversion"], 2);
     assert_eq!(letters[0].event["id"], "v2-1");
 }
@@ -359,39 +350,21 @@ async fn a_page_state_with_fields_missing_gets_their_defaults_on_reading() {
     // the counters other tests' live subscriptions hold (wildcards) and their retention
     // declarations stay, the others go
     use wasm_bindgen::JsCast;
-    Bus::page()
-        .publish::<Defaulted>(&Defaulted { n: 0 })
-        .unwrap(); // the state exists now
-    let state =
-        js_sys::Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).unwrap();
+    Bus::page().publish::<Defaulted>(&Defaulted { n: 0 }).unwrap(); // the state exists now
+    let state = js_sys::Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).unwrap();
     let object: js_sys::Object = state.clone().unchecked_into();
     for field in ["records", "crashed"] {
         js_sys::Reflect::delete_property(&object, &field.into()).unwrap();
     }
-    Bus::page()
-        .retain::<Defaulted>(Retention::LastValue)
-        .unwrap();
-    Bus::page()
-        .publish::<Defaulted>(&Defaulted { n: 1 })
-        .unwrap();
+    Bus::page().retain::<Defaulted>(Retention::LastValue).unwrap();
+    Bus::page().publish::<Defaulted>(&Defaulted { n: 1 }).unwrap();
     let get = |field: &str| js_sys::Reflect::get(&state, &field.into()).unwrap();
-    assert_eq!(
-        get("records").as_f64(),
-        Some(1.0),
-        "the record counter starts again from 0"
-    );
-    assert!(
-        get("crashed").is_instance_of::<js_sys::Set>(),
-        "an empty crashed set"
-    );
+    assert_eq!(get("records").as_f64(), Some(1.0), "the record counter starts again from 0");
+    assert!(get("crashed").is_instance_of::<js_sys::Set>(), "an empty crashed set");
     let replayed: Log<u32> = log();
     let sink = replayed.clone();
     let _late = Bus::page().subscribe::<Defaulted>(move |ev| sink.borrow_mut().push(ev.data.n));
-    assert_eq!(
-        *replayed.borrow(),
-        vec![1],
-        "retention works on the refilled state"
-    );
+    assert_eq!(*replayed.borrow(), vec![1], "retention works on the refilled state");
 }
 
 event!(Seq, "test.order.seq");

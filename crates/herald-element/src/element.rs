@@ -59,12 +59,7 @@ pub trait CustomElement: 'static {
     /// JavaScript assigned `value` to property `name`. Decode it with [`from_js`]; an
     /// `Err` is thrown to the assigning script as a `TypeError` with that message, and the
     /// element keeps its state.
-    fn set_property(
-        &mut self,
-        _host: &mut Host,
-        name: &str,
-        _value: JsValue,
-    ) -> Result<(), String> {
+    fn set_property(&mut self, _host: &mut Host, name: &str, _value: JsValue) -> Result<(), String> {
         Err(format!("property `{name}` is read-only"))
     }
 
@@ -91,14 +86,7 @@ pub trait CustomElement: 'static {
     fn adopted(&mut self, _host: &mut Host) {}
 
     /// An observed attribute was added, changed or removed.
-    fn attribute_changed(
-        &mut self,
-        _host: &mut Host,
-        _name: &str,
-        _old: Option<String>,
-        _new: Option<String>,
-    ) {
-    }
+    fn attribute_changed(&mut self, _host: &mut Host, _name: &str, _old: Option<String>, _new: Option<String>) {}
 }
 
 /// What a callback gets to work with: the element, the root it renders into (its shadow
@@ -141,11 +129,7 @@ impl Host<'_> {
         if let Some(shadow) = self.root.dyn_ref::<web_sys::ShadowRoot>() {
             shadow.query_selector(selector).ok().flatten()
         } else {
-            self.root
-                .dyn_ref::<Element>()?
-                .query_selector(selector)
-                .ok()
-                .flatten()
+            self.root.dyn_ref::<Element>()?.query_selector(selector).ok().flatten()
         }
     }
 
@@ -187,16 +171,8 @@ impl Drop for ElementInstance {
 }
 
 impl ElementInstance {
-    fn host<'a>(
-        kept: &'a mut Vec<Box<dyn Any>>,
-        element: &'a HtmlElement,
-        root: &'a Node,
-    ) -> Host<'a> {
-        Host {
-            element,
-            root,
-            kept,
-        }
+    fn host<'a>(kept: &'a mut Vec<Box<dyn Any>>, element: &'a HtmlElement, root: &'a Node) -> Host<'a> {
+        Host { element, root, kept }
     }
 }
 
@@ -207,15 +183,7 @@ impl ElementInstance {
 #[wasm_bindgen]
 impl ElementInstance {
     #[doc(hidden)]
-    pub fn call(
-        &mut self,
-        kind: u32,
-        element: HtmlElement,
-        root: Node,
-        a: JsValue,
-        b: JsValue,
-        c: JsValue,
-    ) -> JsValue {
+    pub fn call(&mut self, kind: u32, element: HtmlElement, root: Node, a: JsValue, b: JsValue, c: JsValue) -> JsValue {
         let mut host = Self::host(&mut self.kept, &element, &root);
         let text = |value: &JsValue| value.as_string();
         match kind {
@@ -228,8 +196,7 @@ impl ElementInstance {
             ADOPTED => self.inner.adopted(&mut host),
             ATTRIBUTE_CHANGED => {
                 let name = text(&a).unwrap_or_default();
-                self.inner
-                    .attribute_changed(&mut host, &name, text(&b), text(&c));
+                self.inner.attribute_changed(&mut host, &name, text(&b), text(&c));
             }
             PROPERTY => return self.inner.property(&host, &text(&a).unwrap_or_default()),
             SET_PROPERTY => {
@@ -282,13 +249,7 @@ trait CustomElementDyn {
     fn connected(&mut self, host: &mut Host);
     fn disconnected(&mut self, host: &mut Host);
     fn adopted(&mut self, host: &mut Host);
-    fn attribute_changed(
-        &mut self,
-        host: &mut Host,
-        name: &str,
-        old: Option<String>,
-        new: Option<String>,
-    );
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>);
 }
 
 impl<T: CustomElement> CustomElementDyn for T {
@@ -307,13 +268,7 @@ impl<T: CustomElement> CustomElementDyn for T {
     fn adopted(&mut self, host: &mut Host) {
         CustomElement::adopted(self, host)
     }
-    fn attribute_changed(
-        &mut self,
-        host: &mut Host,
-        name: &str,
-        old: Option<String>,
-        new: Option<String>,
-    ) {
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>) {
         CustomElement::attribute_changed(self, host, name, old, new)
     }
 }
@@ -498,10 +453,7 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
             kept,
         }
     });
-    let properties: js_sys::Array = E::properties()
-        .iter()
-        .map(|name| JsValue::from_str(name))
-        .collect();
+    let properties: js_sys::Array = E::properties().iter().map(|name| JsValue::from_str(name)).collect();
     herald_define(
         tag,
         observed,

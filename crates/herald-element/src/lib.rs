@@ -55,7 +55,6 @@ mod element;
 mod error;
 
 pub use element::{
-    define, define_once, from_js, is_defined, live_elements, to_js, CustomElement, ElementInstance,
-    Host, Shadow,
+    define, define_once, from_js, is_defined, live_elements, to_js, CustomElement, ElementInstance, Host, Shadow,
 };
 pub use error::Error;

@@ -101,21 +101,11 @@ async fn ten_thousand_subscribing_elements_leave_nothing_behind() {
          wasm memory {memory_after_first} -> {memory_after_second} bytes",
         2 * ROUND
     )));
-    assert_eq!(
-        elements_before_collection,
-        elements + ROUND,
-        "every element got its own value"
-    );
+    assert_eq!(elements_before_collection, elements + ROUND, "every element got its own value");
     assert_eq!(listeners_after_first, listeners);
     assert_eq!(listeners_after_second, listeners);
-    assert!(
-        elements_after_first <= elements + PINNED,
-        "{elements_after_first} element values survived"
-    );
-    assert!(
-        elements_after_second <= elements + PINNED,
-        "{elements_after_second} element values survived"
-    );
+    assert!(elements_after_first <= elements + PINNED, "{elements_after_first} element values survived");
+    assert!(elements_after_second <= elements + PINNED, "{elements_after_second} element values survived");
     assert!(
         memory_after_second <= memory_after_first + WASM_PAGE,
         "the second 5,000 elements grew the wasm memory from {memory_after_first} to {memory_after_second} bytes"

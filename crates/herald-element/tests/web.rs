@@ -56,25 +56,15 @@ impl CustomElement for Greeter {
     fn connected(&mut self, host: &mut Host) {
         self.connections += 1;
         record(format!("connected {}", self.connections));
-        let name = host
-            .element()
-            .get_attribute("name")
-            .unwrap_or_else(|| "world".into());
-        host.element()
-            .set_text_content(Some(&format!("Hello, {name}!")));
+        let name = host.element().get_attribute("name").unwrap_or_else(|| "world".into());
+        host.element().set_text_content(Some(&format!("Hello, {name}!")));
         // an element-owned subscription: released on disconnect, made again on connect
         host.keep(Bus::page().subscribe::<Ping>(|ping| record(format!("ping {}", ping.data.n))));
     }
     fn disconnected(&mut self, host: &mut Host) {
         record(format!("disconnected, keeping {}", host.kept()));
     }
-    fn attribute_changed(
-        &mut self,
-        host: &mut Host,
-        name: &str,
-        old: Option<String>,
-        new: Option<String>,
-    ) {
+    fn attribute_changed(&mut self, host: &mut Host, name: &str, old: Option<String>, new: Option<String>) {
         record(format!("{name}: {old:?} -> {new:?}"));
         if host.element().is_connected() {
             host.element()
@@ -139,10 +129,7 @@ impl CustomElement for Other {
 #[wasm_bindgen_test]
 async fn defining_a_tag_twice_or_an_invalid_tag_is_an_error() {
     define::<Other>("test-other").unwrap();
-    assert_eq!(
-        define::<Other>("test-other"),
-        Err(Error::AlreadyDefined("test-other".into()))
-    );
+    assert_eq!(define::<Other>("test-other"), Err(Error::AlreadyDefined("test-other".into())));
     assert_eq!(define_once::<Other>("test-other"), Ok(()));
     match define::<Other>("nodash") {
         Err(Error::Js(error)) => assert_eq!(error.name, "SyntaxError"),
@@ -218,11 +205,7 @@ async fn shadow_styles_do_not_leak_in_or_out() {
     // the page says: every <p> is red
     let page_style = document().create_element("style").unwrap();
     page_style.set_text_content(Some("p { color: rgb(255, 0, 0); }"));
-    document()
-        .head()
-        .unwrap()
-        .append_child(&page_style)
-        .unwrap();
+    document().head().unwrap().append_child(&page_style).unwrap();
     let outside = document().create_element("p").unwrap();
     let styled = create("test-styled");
     let sealed = create("test-sealed");
@@ -230,12 +213,7 @@ async fn shadow_styles_do_not_leak_in_or_out() {
         document().body().unwrap().append_child(node).unwrap();
     }
 
-    let inside = styled
-        .shadow_root()
-        .unwrap()
-        .query_selector("p")
-        .unwrap()
-        .unwrap();
+    let inside = styled.shadow_root().unwrap().query_selector("p").unwrap().unwrap();
     let (inside_color, outside_color) = (color(&inside), color(&outside));
     let closed_root_visible = sealed.shadow_root().is_some();
     let calls = take_calls();
@@ -244,14 +222,8 @@ async fn shadow_styles_do_not_leak_in_or_out() {
         node.remove();
     }
     assert_eq!(inside_color, "rgb(0, 128, 0)", "the page's CSS leaked in");
-    assert_eq!(
-        outside_color, "rgb(255, 0, 0)",
-        "the element's CSS leaked out"
-    );
-    assert!(
-        !closed_root_visible,
-        "a closed shadow root is not visible to page scripts"
-    );
+    assert_eq!(outside_color, "rgb(255, 0, 0)", "the element's CSS leaked out");
+    assert!(!closed_root_visible, "a closed shadow root is not visible to page scripts");
     assert_eq!(calls, vec!["sealed sees Some(\"sealed\")"]);
 }
 
@@ -276,12 +248,7 @@ impl CustomElement for Gauge {
             _ => wasm_bindgen::JsValue::UNDEFINED,
         }
     }
-    fn set_property(
-        &mut self,
-        host: &mut Host,
-        name: &str,
-        value: wasm_bindgen::JsValue,
-    ) -> Result<(), String> {
+    fn set_property(&mut self, host: &mut Host, name: &str, value: wasm_bindgen::JsValue) -> Result<(), String> {
         match name {
             "threshold" => {
                 self.threshold = herald_element::from_js::<f64>(value)?;
@@ -306,10 +273,7 @@ async fn typed_properties_are_readable_and_writable_from_javascript() {
     let rendered = el.text_content();
 
     Reflect::set(&el, &"threshold".into(), &JsValue::from(90.5)).unwrap();
-    let updated = (
-        Reflect::get(&el, &"threshold".into()).unwrap().as_f64(),
-        el.text_content(),
-    );
+    let updated = (Reflect::get(&el, &"threshold".into()).unwrap().as_f64(), el.text_content());
 
     let bad = Reflect::set(&el, &"threshold".into(), &JsValue::from_str("loud")).unwrap_err();
     let read_only = Reflect::set(&el, &"kind".into(), &JsValue::from_str("dial")).unwrap_err();
@@ -320,34 +284,12 @@ async fn typed_properties_are_readable_and_writable_from_javascript() {
     assert_eq!(replayed, Some(70.0));
     assert_eq!(rendered.as_deref(), Some("threshold 70"));
     assert_eq!(updated, (Some(90.5), Some("threshold 90.5".into())));
-    let message = |e: &JsValue| {
-        Reflect::get(e, &"message".into())
-            .unwrap()
-            .as_string()
-            .unwrap()
-    };
-    let name = |e: &JsValue| {
-        Reflect::get(e, &"name".into())
-            .unwrap()
-            .as_string()
-            .unwrap()
-    };
+    let message = |e: &JsValue| Reflect::get(e, &"message".into()).unwrap().as_string().unwrap();
+    let name = |e: &JsValue| Reflect::get(e, &"name".into()).unwrap().as_string().unwrap();
     assert_eq!(name(&bad), "TypeError");
-    assert!(
-        message(&bad).starts_with("<test-gauge>.threshold: "),
-        "{}",
-        message(&bad)
-    );
-    assert!(
-        message(&read_only).contains("read-only"),
-        "{}",
-        message(&read_only)
-    );
-    assert_eq!(
-        kept,
-        Some(90.5),
-        "a rejected value leaves the state as it was"
-    );
+    assert!(message(&bad).starts_with("<test-gauge>.threshold: "), "{}", message(&bad));
+    assert!(message(&read_only).contains("read-only"), "{}", message(&read_only));
+    assert_eq!(kept, Some(90.5), "a rejected value leaves the state as it was");
     assert_eq!(kind.as_deref(), Some("gauge"));
 }
 
@@ -359,10 +301,7 @@ impl CustomElement for Emitter {
         Emitter
     }
     fn connected(&mut self, host: &mut Host) {
-        host.bus()
-            .with_source("/test/emitter")
-            .publish::<Ping>(&Ping { n: 42 })
-            .unwrap();
+        host.bus().with_source("/test/emitter").publish::<Ping>(&Ping { n: 42 }).unwrap();
     }
 }
 
@@ -371,10 +310,7 @@ async fn an_element_emits_typed_events_that_leave_its_shadow_root() {
     define::<Emitter>("test-emitter").unwrap();
     let heard = std::rc::Rc::new(RefCell::new(Vec::new()));
     let sink = heard.clone();
-    let _page = Bus::page().subscribe::<Ping>(move |ev| {
-        sink.borrow_mut()
-            .push((ev.data.n, ev.envelope.source.clone()))
-    });
+    let _page = Bus::page().subscribe::<Ping>(move |ev| sink.borrow_mut().push((ev.data.n, ev.envelope.source.clone())));
     let el = create("test-emitter");
     document().body().unwrap().append_child(&el).unwrap();
     el.remove();

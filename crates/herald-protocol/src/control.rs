@@ -48,9 +48,7 @@ pub struct StreamNotice {
 impl StreamNotice {
     /// A notice saying `reason`.
     pub fn new(reason: impl Into<String>) -> StreamNotice {
-        StreamNotice {
-            reason: reason.into(),
-        }
+        StreamNotice { reason: reason.into() }
     }
 }
 
@@ -219,22 +217,11 @@ mod tests {
             serde_json::to_value(&reset).unwrap(),
             json!({"requested": "1-4", "head": "2-0", "reason": "another epoch"})
         );
-        let subscribe: Subscribe =
-            serde_json::from_value(json!({"topics": ["a.*"], "from": "1-2"})).unwrap();
+        let subscribe: Subscribe = serde_json::from_value(json!({"topics": ["a.*"], "from": "1-2"})).unwrap();
         assert_eq!(subscribe.topics.as_deref(), Some(&["a.*".to_owned()][..]));
-        assert_eq!(
-            serde_json::to_value(&subscribe).unwrap(),
-            json!({"topics": ["a.*"], "from": "1-2"})
-        );
-        let refused = Refused {
-            id: None,
-            status: 400,
-            detail: "x".into(),
-        };
-        assert_eq!(
-            serde_json::to_value(&refused).unwrap(),
-            json!({"id": null, "status": 400, "detail": "x"})
-        );
+        assert_eq!(serde_json::to_value(&subscribe).unwrap(), json!({"topics": ["a.*"], "from": "1-2"}));
+        let refused = Refused { id: None, status: 400, detail: "x".into() };
+        assert_eq!(serde_json::to_value(&refused).unwrap(), json!({"id": null, "status": 400, "detail": "x"}));
         let state: ConnectionState = serde_json::from_value(json!({
             "url": "http://h/events/stream", "state": "open", "attempt": 0, "retry_ms": null,
             "position": null, "topics": ["nop.>"]

@@ -191,11 +191,7 @@ impl<T> CloudEvent<T> {
         if self.specversion != SPEC_VERSION {
             return Err(Error::UnsupportedSpecVersion(self.specversion.clone()));
         }
-        for (name, value) in [
-            ("id", &self.id),
-            ("source", &self.source),
-            ("type", &self.ty),
-        ] {
+        for (name, value) in [("id", &self.id), ("source", &self.source), ("type", &self.ty)] {
             if value.is_empty() {
                 return Err(invalid(name, "must be a non-empty string"));
             }
@@ -213,13 +209,10 @@ impl<T> CloudEvent<T> {
             ("correlationid", self.correlationid.as_ref()),
             ("causationid", self.causationid.as_ref()),
         ];
-        let extensions = self
-            .extensions
-            .iter()
-            .filter_map(|(name, value)| match value {
-                ExtensionValue::String(s) => Some((name, Some(s))),
-                _ => None,
-            });
+        let extensions = self.extensions.iter().filter_map(|(name, value)| match value {
+            ExtensionValue::String(s) => Some((name, Some(s))),
+            _ => None,
+        });
         for (name, value) in text.into_iter().chain(extensions) {
             if value.is_some_and(|v| !is_string(v)) {
                 return Err(invalid(name, "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or noncharacters"));
@@ -244,10 +237,7 @@ impl<T> CloudEvent<T> {
         }
         if let Some(media) = &self.datacontenttype {
             if !is_media_type(media) {
-                return Err(invalid(
-                    "datacontenttype",
-                    "must be a media type such as application/json",
-                ));
+                return Err(invalid("datacontenttype", "must be a media type such as application/json"));
             }
         }
         if let Some(uri) = &self.dataschema {
@@ -256,33 +246,20 @@ impl<T> CloudEvent<T> {
             }
         }
         if self.data.is_some() && self.data_base64.is_some() {
-            return Err(invalid(
-                "data_base64",
-                "must not be present together with `data`",
-            ));
+            return Err(invalid("data_base64", "must not be present together with `data`"));
         }
         if self.dataversion == Some(0) || self.extensions.contains_key(EXT_DATAVERSION) {
-            return Err(invalid(
-                EXT_DATAVERSION,
-                "must be a positive integer (at most 2147483647)",
-            ));
+            return Err(invalid(EXT_DATAVERSION, "must be a positive integer (at most 2147483647)"));
         }
         for (name, value) in &self.extensions {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
                 return Err(invalid(
                     name,
                     "attribute names must consist of lower-case letters and digits",
                 ));
             }
             // the JSON format's numbers are the type system's Integer: 32-bit, no fraction
-            let number = matches!(
-                value,
-                ExtensionValue::Integer(_) | ExtensionValue::Number(_)
-            );
+            let number = matches!(value, ExtensionValue::Integer(_) | ExtensionValue::Number(_));
             if number && value.as_integer().is_none() {
                 return Err(invalid(
                     name,
@@ -329,12 +306,7 @@ fn invalid(name: &str, reason: &str) -> Error {
 
 fn is_media_type(s: &str) -> bool {
     // by bytes, like `is_absolute_uri`: `type/subtype`, then parameters after `;`
-    let essence = s
-        .as_bytes()
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
+    let essence = s.as_bytes().split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
     let token = |t: &[u8]| !t.is_empty() && t.iter().all(|&b| b.is_ascii_graphic() && b != b'/');
     let mut parts = essence.splitn(2, |&b| b == b'/');
     match (parts.next(), parts.next()) {
@@ -362,10 +334,7 @@ fn is_absolute_uri(s: &str) -> bool {
 /// Whether `s` is an RFC 3339 `date-time`, e.g. `2026-12-01T02:36:01.5Z`.
 fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        b.get(range)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
+    let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     let num = |range: std::ops::Range<usize>| -> u32 {
         b[range].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'))
     };
@@ -384,14 +353,8 @@ fn is_rfc3339(s: &str) -> bool {
     {
         return false;
     }
-    let (month, day, hour, minute, second) =
-        (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    let (month, day, hour, minute, second) = (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return false;
     }
     let mut i = 19;
@@ -469,14 +432,8 @@ mod tests {
         .unwrap();
         assert_eq!(ev.ty, "nop.noise.reading");
         assert_eq!(ev.correlation_id(), "c-1");
-        assert_eq!(
-            ev.extensions.get("traceparent"),
-            Some(&ExtensionValue::from("00-abc"))
-        );
-        assert_eq!(
-            ev.extensions.get("priority"),
-            Some(&ExtensionValue::Integer(3))
-        );
+        assert_eq!(ev.extensions.get("traceparent"), Some(&ExtensionValue::from("00-abc")));
+        assert_eq!(ev.extensions.get("priority"), Some(&ExtensionValue::Integer(3)));
         // and writes them back out flat, as the JSON format requires
         let out = serde_json::to_value(&ev).unwrap();
         assert_eq!(out["traceparent"], json!("00-abc"));
@@ -504,33 +461,12 @@ mod tests {
     fn strings_refuse_control_characters_and_noncharacters() {
         // the CloudEvents type system's String: U+0000-U+001F, U+007F-U+009F, U+FDD0-U+FDEF
         // and the last two code points of each plane are not allowed
-        for attr in [
-            "id",
-            "source",
-            "type",
-            "subject",
-            "correlationid",
-            "causationid",
-            "traceparent",
-        ] {
-            for bad in [
-                "a\u{0}b",
-                "\u{1f}",
-                "x\u{7f}",
-                "\u{85}",
-                "\u{9f}y",
-                "\u{fdd0}",
-                "\u{fffe}",
-                "\u{1ffff}",
-                "\n",
-            ] {
+        for attr in ["id", "source", "type", "subject", "correlationid", "causationid", "traceparent"] {
+            for bad in ["a\u{0}b", "\u{1f}", "x\u{7f}", "\u{85}", "\u{9f}y", "\u{fdd0}", "\u{fffe}", "\u{1ffff}", "\n"] {
                 let mut v = minimal();
                 v[attr] = json!(bad);
                 let err = parse(v).unwrap_err().to_string();
-                assert!(
-                    err.contains(attr) && err.contains("control"),
-                    "{attr} {bad:?}: {err}"
-                );
+                assert!(err.contains(attr) && err.contains("control"), "{attr} {bad:?}: {err}");
             }
         }
         // other characters outside ASCII are fine
@@ -579,10 +515,7 @@ mod tests {
 
     #[test]
     fn rejects_non_objects() {
-        assert!(matches!(
-            CloudEvent::from_json(b"[1,2]"),
-            Err(Error::Json(_))
-        ));
+        assert!(matches!(CloudEvent::from_json(b"[1,2]"), Err(Error::Json(_))));
         assert!(matches!(CloudEvent::from_json(b"{"), Err(Error::Json(_))));
     }
 
@@ -608,13 +541,7 @@ mod tests {
         let mut v = minimal();
         v["data"] = json!({"sensor": "s-1", "db": 60.0});
         let ev = parse(v.clone()).unwrap().decode::<Reading>().unwrap();
-        assert_eq!(
-            ev.data,
-            Some(Reading {
-                sensor: "s-1".into(),
-                db: 60.0
-            })
-        );
+        assert_eq!(ev.data, Some(Reading { sensor: "s-1".into(), db: 60.0 }));
         v["data"] = json!({"sensor": 5});
         assert!(parse(v).unwrap().decode::<Reading>().is_err());
     }
@@ -632,26 +559,15 @@ mod tests {
         assert_eq!((back.sequence(), back.data_version()), (Some(42), 2));
         let mut nine: CloudEvent = CloudEvent::new("b", "/m", "t.x");
         nine.set_sequence(9);
-        let text = |e: &CloudEvent| {
-            serde_json::to_value(e).unwrap()["sequence"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        };
+        let text = |e: &CloudEvent| serde_json::to_value(e).unwrap()["sequence"].as_str().unwrap().to_owned();
         assert!(text(&nine) < text(&ev), "string order is numeric order");
         ev.set_data_version(1);
-        assert!(serde_json::to_value(&ev)
-            .unwrap()
-            .get("dataversion")
-            .is_none());
+        assert!(serde_json::to_value(&ev).unwrap().get("dataversion").is_none());
         // a sequence that is not a number is kept as it came; a bad version is rejected
         let mut odd = minimal();
         odd["sequence"] = json!("b-17");
         let odd = parse(odd).unwrap();
-        assert_eq!(
-            (odd.sequence(), odd.extensions.get("sequence")),
-            (None, Some(&ExtensionValue::from("b-17")))
-        );
+        assert_eq!((odd.sequence(), odd.extensions.get("sequence")), (None, Some(&ExtensionValue::from("b-17"))));
         for bad in [json!("2"), json!(0), json!(-1), json!(1.5)] {
             let mut v = minimal();
             v["dataversion"] = bad.clone();
@@ -662,14 +578,8 @@ mod tests {
     #[test]
     fn formats_timestamps() {
         assert_eq!(rfc3339_from_unix_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            rfc3339_from_unix_millis(1_796_092_561_500),
-            "2026-12-01T02:36:01.500Z"
-        );
-        assert_eq!(
-            rfc3339_from_unix_millis(951_782_400_000),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(rfc3339_from_unix_millis(1_796_092_561_500), "2026-12-01T02:36:01.500Z");
+        assert_eq!(rfc3339_from_unix_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert!(is_rfc3339(&rfc3339_from_unix_millis(1_796_092_561_500)));
     }
 }

@@ -5,10 +5,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::extensions::Scalar;
-use crate::{CloudEvent, ExtensionValue};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use crate::extensions::Scalar;
+use crate::{CloudEvent, ExtensionValue};
 
 impl<T: Serialize> Serialize for CloudEvent<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -186,18 +186,10 @@ impl<T> Attributes<T> {
     /// `sequence` (a string of decimal digits) and `dataversion` (a non-negative integer),
     /// herald's own extensions; a value of another form is kept as it came, as an extension
     /// (`validate` rejects a `dataversion` that is not a version).
-    fn set_typed_extension(
-        &mut self,
-        name: &str,
-        value: Option<ExtensionValue>,
-    ) -> Result<(), String> {
+    fn set_typed_extension(&mut self, name: &str, value: Option<ExtensionValue>) -> Result<(), String> {
         let event = &mut self.event;
         let sequence = name == "sequence";
-        let taken = if sequence {
-            event.sequence.is_some()
-        } else {
-            event.dataversion.is_some()
-        };
+        let taken = if sequence { event.sequence.is_some() } else { event.dataversion.is_some() };
         if taken || event.extensions.contains_key(name) {
             return Err(format!("duplicate attribute `{name}`"));
         }
@@ -251,18 +243,10 @@ impl<'de> Deserialize<'de> for Key<'de> {
                 f.write_str("an attribute name")
             }
             fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
-                Ok(if key == "data" {
-                    Key::Data
-                } else {
-                    Key::Borrowed(key)
-                })
+                Ok(if key == "data" { Key::Data } else { Key::Borrowed(key) })
             }
             fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
-                Ok(if key == "data" {
-                    Key::Data
-                } else {
-                    Key::Owned(key.to_owned())
-                })
+                Ok(if key == "data" { Key::Data } else { Key::Owned(key.to_owned()) })
             }
         }
         deserializer.deserialize_identifier(KeyVisitor)
@@ -304,10 +288,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for EventVisitor<T> {
 }
 
 /// The next value as an attribute's: a string, number or boolean, `None` for `null`.
-fn scalar<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    name: &str,
-) -> Result<Option<ExtensionValue>, A::Error> {
+fn scalar<'de, A: MapAccess<'de>>(map: &mut A, name: &str) -> Result<Option<ExtensionValue>, A::Error> {
     map.next_value::<Scalar>()
         .map(|scalar| scalar.0)
         .map_err(|e| de::Error::custom(format_args!("attribute `{name}`: {e}")))

@@ -178,10 +178,7 @@ impl Extensions {
 
     /// The value of attribute `name`.
     pub fn get(&self, name: &str) -> Option<&ExtensionValue> {
-        self.0
-            .iter()
-            .find(|(known, _)| known == name)
-            .map(|(_, value)| value)
+        self.0.iter().find(|(known, _)| known == name).map(|(_, value)| value)
     }
 
     /// Whether the event has attribute `name`.
@@ -190,11 +187,7 @@ impl Extensions {
     }
 
     /// Sets attribute `name`; returns the value it replaced.
-    pub fn insert(
-        &mut self,
-        name: impl Into<String>,
-        value: impl Into<ExtensionValue>,
-    ) -> Option<ExtensionValue> {
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<ExtensionValue>) -> Option<ExtensionValue> {
         let name = name.into();
         let value = value.into();
         match self.0.iter_mut().find(|(known, _)| *known == name) {
@@ -274,33 +267,17 @@ mod tests {
         let ext = &event.extensions;
         assert_eq!(ext.get("text"), Some(&ExtensionValue::String("a".into())));
         assert_eq!(ext.get("count").and_then(ExtensionValue::as_i64), Some(-3));
-        assert_eq!(
-            ext.get("most").and_then(ExtensionValue::as_i64),
-            Some(i64::from(i32::MAX))
-        );
-        assert_eq!(
-            ext.get("least").and_then(ExtensionValue::as_i64),
-            Some(i64::from(i32::MIN))
-        );
-        assert_eq!(
-            ext.get("flag").and_then(ExtensionValue::as_bool),
-            Some(false)
-        );
+        assert_eq!(ext.get("most").and_then(ExtensionValue::as_i64), Some(i64::from(i32::MAX)));
+        assert_eq!(ext.get("least").and_then(ExtensionValue::as_i64), Some(i64::from(i32::MIN)));
+        assert_eq!(ext.get("flag").and_then(ExtensionValue::as_bool), Some(false));
         assert!(!ext.contains_key("gone"), "null is absent");
         // and written back flat, in the order they came
         let text = serde_json::to_string(&event).unwrap();
-        assert!(
-            text.ends_with(
-                r#""text":"a","count":-3,"most":2147483647,"least":-2147483648,"flag":false}"#
-            ),
-            "{text}"
-        );
+        assert!(text.ends_with(r#""text":"a","count":-3,"most":2147483647,"least":-2147483648,"flag":false}"#), "{text}");
         // an object or an array is no attribute value; the error names the attribute
-        let error = CloudEvent::from_json(
-            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","bad":{"a":1}}"#,
-        )
-        .unwrap_err()
-        .to_string();
+        let error = CloudEvent::from_json(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","bad":{"a":1}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`bad`"), "{error}");
     }
 
@@ -308,31 +285,14 @@ mod tests {
     fn a_number_that_is_no_cloudevents_integer_is_refused_by_name() {
         // the JSON format maps Integer to a number with only an integer part; the type
         // system's Integer is 32-bit
-        for value in [
-            "1.5",
-            "5.0",
-            "1e3",
-            "2147483648",
-            "-2147483649",
-            "18446744073709551615",
-        ] {
-            let json = format!(
-                r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t.x","ratio":{value}}}"#
-            );
-            let error = CloudEvent::from_json(json.as_bytes())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains("`ratio`") && error.contains("Integer"),
-                "{value}: {error}"
-            );
+        for value in ["1.5", "5.0", "1e3", "2147483648", "-2147483649", "18446744073709551615"] {
+            let json = format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t.x","ratio":{value}}}"#);
+            let error = CloudEvent::from_json(json.as_bytes()).unwrap_err().to_string();
+            assert!(error.contains("`ratio`") && error.contains("Integer"), "{value}: {error}");
         }
         // dataversion too: a positive Integer
-        let json =
-            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","dataversion":2147483648}"#;
-        let error = CloudEvent::from_json(json.as_bytes())
-            .unwrap_err()
-            .to_string();
+        let json = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t.x","dataversion":2147483648}"#;
+        let error = CloudEvent::from_json(json.as_bytes()).unwrap_err().to_string();
         assert!(error.contains("`dataversion`"), "{error}");
     }
 }

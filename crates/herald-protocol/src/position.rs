@@ -84,9 +84,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text() {
-        for bad in [
-            "", "42", "-1", "1-", "a-1", "1-b", "1--2", "1-2-3", "+1-2", "1- 2",
-        ] {
+        for bad in ["", "42", "-1", "1-", "a-1", "1-b", "1--2", "1-2-3", "+1-2", "1- 2"] {
             assert_eq!(
                 bad.parse::<Position>(),
                 Err(Error::InvalidPosition(bad.into())),
@@ -105,9 +103,6 @@ mod tests {
     fn serializes_as_a_string() {
         let json = serde_json::to_string(&Position::new(3, 4)).unwrap();
         assert_eq!(json, "\"3-4\"");
-        assert_eq!(
-            serde_json::from_str::<Position>(&json).unwrap(),
-            Position::new(3, 4)
-        );
+        assert_eq!(serde_json::from_str::<Position>(&json).unwrap(), Position::new(3, 4));
     }
 }

@@ -53,11 +53,7 @@ struct Series {
 
 impl Series {
     fn evict(&mut self, span: u64) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|&(t, _)| self.newest.saturating_sub(t) >= span)
-        {
+        while self.entries.front().is_some_and(|&(t, _)| self.newest.saturating_sub(t) >= span) {
             self.entries.pop_front();
         }
     }
@@ -232,16 +228,8 @@ mod tests {
     fn late_values_are_placed_in_order_or_dropped_when_too_old() {
         let mut w = SlidingWindow::new(MINUTE);
         w.push("a", 100_000, 1.0);
-        assert_eq!(
-            w.push("a", 50_000, 5.0).count,
-            2,
-            "late but within the span"
-        );
-        assert_eq!(
-            w.push("a", 40_000, 7.0).count,
-            2,
-            "older than the span: dropped"
-        );
+        assert_eq!(w.push("a", 50_000, 5.0).count, 2, "late but within the span");
+        assert_eq!(w.push("a", 40_000, 7.0).count, 2, "older than the span: dropped");
         assert_eq!(w.push("a", 109_999, 1.0).count, 3);
         assert_eq!(w.push("a", 110_000, 1.0).count, 3, "the 50 s value expired");
     }
@@ -270,25 +258,12 @@ mod tests {
         for i in 8..12u64 {
             crossings.extend(alert.push("s-1", i * 5_000, 86.0));
         }
-        assert_eq!(
-            crossings,
-            vec![Crossing::Raised {
-                key: "s-1",
-                count: 6
-            }]
-        );
-        assert_eq!(
-            alert.push("s-1", 12 * 5_000, 85.0),
-            None,
-            "85 is not above 85"
-        );
+        assert_eq!(crossings, vec![Crossing::Raised { key: "s-1", count: 6 }]);
+        assert_eq!(alert.push("s-1", 12 * 5_000, 85.0), None, "85 is not above 85");
         // exactly 85 dB is not loud; a minute of quiet clears the alert
         assert_eq!(
             alert.push("s-1", 115_000, 50.0),
-            Some(Crossing::Cleared {
-                key: "s-1",
-                count: 0
-            })
+            Some(Crossing::Cleared { key: "s-1", count: 0 })
         );
         assert_eq!(alert.push("s-2", 0, 99.0), None, "other keys start afresh");
     }

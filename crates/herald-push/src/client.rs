@@ -9,6 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::backoff::Backoff;
 use crate::{js, Error};
 
+
 /// How the page's connection reaches the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -155,21 +156,13 @@ impl Push {
     /// (the envelope is made at the call, not when the future first runs); resolves to
     /// the position the gateway stored it at. The page runtime sends it over the page's
     /// open WebSocket if it has one (`herald.ack`), else by `POST` (structured mode).
-    pub fn publish<E: Event>(
-        &self,
-        data: &E::Data,
-    ) -> impl std::future::Future<Output = Result<Position, Error>> + 'static {
+    pub fn publish<E: Event>(&self, data: &E::Data) -> impl std::future::Future<Output = Result<Position, Error>> + 'static {
         #[cfg(feature = "embedded-runtime")]
         crate::embedded::install();
         let event = Bus::page().envelope(E::TYPE, E::VERSION).with_data(data);
         let sent = json::to_string(&event)
-            .map(|json| {
-                js::herald_publish(&self.url, &self.publish_url, self.token.as_deref(), &json)
-            })
-            .map_err(|e| Error::Rejected {
-                status: 0,
-                detail: e.to_string(),
-            });
+            .map(|json| js::herald_publish(&self.url, &self.publish_url, self.token.as_deref(), &json))
+            .map_err(|e| Error::Rejected { status: 0, detail: e.to_string() });
         async move {
             let answer = JsFuture::from(sent?).await.map_err(rejected)?;
             answer
@@ -184,14 +177,8 @@ impl Push {
 /// The runtime's rejection `{status, detail}` as an [`Error`].
 fn rejected(value: JsValue) -> Error {
     let field = |name: &str| js_sys::Reflect::get(&value, &JsValue::from_str(name)).ok();
-    match (
-        field("status").and_then(|s| s.as_f64()),
-        field("detail").and_then(|d| d.as_string()),
-    ) {
-        (Some(status), Some(detail)) => Error::Rejected {
-            status: status as u16,
-            detail,
-        },
+    match (field("status").and_then(|s| s.as_f64()), field("detail").and_then(|d| d.as_string())) {
+        (Some(status), Some(detail)) => Error::Rejected { status: status as u16, detail },
         _ => Error::from(value),
     }
 }
@@ -218,10 +205,7 @@ impl Drop for Interest {
 /// The URL relative URLs resolve against: the document's base URL (`<base href>`, else
 /// the page's own).
 fn page_href() -> Result<String, Error> {
-    let window = herald_bus::window().ok_or_else(|| Error::Rejected {
-        status: 0,
-        detail: "no window".into(),
-    })?;
+    let window = herald_bus::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
     if let Some(base) = window.document().and_then(|d| d.base_uri().ok().flatten()) {
         return Ok(base);
     }
@@ -237,10 +221,7 @@ pub const STREAM_META: &str = "herald-stream";
 /// the page). Relative URLs resolve against the document's base URL, so they work under
 /// a path prefix and behind a reverse proxy.
 pub fn stream_url_of(element: &web_sys::Element) -> String {
-    if let Some(url) = element
-        .get_attribute("stream")
-        .filter(|u| !u.trim().is_empty())
-    {
+    if let Some(url) = element.get_attribute("stream").filter(|u| !u.trim().is_empty()) {
         return url;
     }
     element

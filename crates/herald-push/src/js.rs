@@ -70,10 +70,5 @@ extern "C" {
     pub fn herald_release(handle: &JsValue);
     /// Sends the envelope `json` to the gateway; resolves to its position, or rejects
     /// with `{status, detail}`.
-    pub fn herald_publish(
-        url: &str,
-        publish_url: &str,
-        token: Option<&str>,
-        json: &str,
-    ) -> js_sys::Promise;
+    pub fn herald_publish(url: &str, publish_url: &str, token: Option<&str>, json: &str) -> js_sys::Promise;
 }

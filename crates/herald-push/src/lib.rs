@@ -47,7 +47,7 @@ mod js;
 
 pub use backoff::Backoff;
 pub use client::{stream_url_of, Interest, Push, Transport, STREAM_META};
+pub use herald_protocol::control::POSITION_ATTRIBUTE;
 pub use contracts::{ConnectionState, StreamReset};
 pub use error::Error;
-pub use herald_protocol::control::POSITION_ATTRIBUTE;
 pub use herald_protocol::{CloudEvent, Position};

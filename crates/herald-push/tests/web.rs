@@ -18,36 +18,20 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
 fn backoff_doubles_to_the_cap_and_jitters_within_the_upper_half() {
-    let backoff = Backoff {
-        base: Duration::from_millis(500),
-        max: Duration::from_secs(30),
-    };
-    let ceilings: Vec<u64> = (0..9)
-        .map(|n| backoff.ceiling(n).as_millis() as u64)
-        .collect();
-    assert_eq!(
-        ceilings,
-        [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
-    );
-    assert_eq!(
-        backoff.ceiling(u32::MAX),
-        Duration::from_secs(30),
-        "no overflow"
-    );
+    let backoff = Backoff { base: Duration::from_millis(500), max: Duration::from_secs(30) };
+    let ceilings: Vec<u64> = (0..9).map(|n| backoff.ceiling(n).as_millis() as u64).collect();
+    assert_eq!(ceilings, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+    assert_eq!(backoff.ceiling(u32::MAX), Duration::from_secs(30), "no overflow");
     for attempt in 0..12 {
         let ceiling = backoff.ceiling(attempt);
         for unit in [0.0, 0.25, 0.5, 0.999, js_sys::Math::random()] {
             let delay = backoff.delay(attempt, unit);
-            assert!(
-                delay >= ceiling / 2 && delay <= ceiling,
-                "attempt {attempt}: {delay:?} of {ceiling:?}"
-            );
+            assert!(delay >= ceiling / 2 && delay <= ceiling, "attempt {attempt}: {delay:?} of {ceiling:?}");
         }
     }
     // the jitter spreads: a hundred draws are not all alike
-    let draws: std::collections::BTreeSet<u128> = (0..100)
-        .map(|_| backoff.delay(5, js_sys::Math::random()).as_millis())
-        .collect();
+    let draws: std::collections::BTreeSet<u128> =
+        (0..100).map(|_| backoff.delay(5, js_sys::Math::random()).as_millis()).collect();
     assert!(draws.len() > 50, "{} distinct delays", draws.len());
 }
 
@@ -62,19 +46,14 @@ fn the_stream_url_resolves_against_the_page_and_an_invalid_pattern_is_an_error()
 
 /// The page runtime (docs/protocol.md §2.10), as any module or script finds it.
 fn runtime() -> JsValue {
-    Reflect::get(
-        &js_sys::global(),
-        &js_sys::Symbol::for_("herald.runtime.v1"),
-    )
-    .unwrap()
+    Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.runtime.v1")).unwrap()
 }
 
 /// Calls the runtime's `name` with `args`, as a plain-JS module would.
 fn call(name: &str, args: &[JsValue]) -> JsValue {
     let rt = runtime();
     let f: js_sys::Function = Reflect::get(&rt, &name.into()).unwrap().unchecked_into();
-    f.apply(&rt, &args.iter().collect::<js_sys::Array>())
-        .unwrap()
+    f.apply(&rt, &args.iter().collect::<js_sys::Array>()).unwrap()
 }
 
 /// The runtime's view of `url`'s connection: `herald.connection`'s data, as of now.
@@ -83,10 +62,7 @@ fn connection(url: &str) -> JsValue {
 }
 
 fn topics(list: &[&str]) -> JsValue {
-    list.iter()
-        .map(|t| JsValue::from_str(t))
-        .collect::<js_sys::Array>()
-        .into()
+    list.iter().map(|t| JsValue::from_str(t)).collect::<js_sys::Array>().into()
 }
 
 fn get(value: &JsValue, key: &str) -> JsValue {
@@ -94,18 +70,13 @@ fn get(value: &JsValue, key: &str) -> JsValue {
 }
 
 async fn next_tick() {
-    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
-        .await
-        .unwrap();
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await.unwrap();
     sleep(10).await;
 }
 
 async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
+        web_sys::window().unwrap().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
 }
@@ -135,155 +106,83 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[wasm_bindgen_test]
 async fn interests_meet_in_the_page_runtime_which_holds_one_connection() {
     // There is no gateway here: each attempt fails (404) and is retried after 25 to 50 ms.
-    let quick = Backoff {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(50),
-    };
-    let push = Push::new("/herald-push-test/a/stream")
-        .unwrap()
-        .backoff(quick);
+    let quick = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(50) };
+    let push = Push::new("/herald-push-test/a/stream").unwrap().backoff(quick);
     let url = push.url().to_owned();
     let (states, _recording) = record_states(&url);
 
     let first = push.subscribe(&["nop.noise.reading"]).unwrap();
-    let second = push
-        .subscribe(&["nop.noise.*", "nop.noise.reading"])
-        .unwrap();
-    assert!(
-        runtime().is_object(),
-        "the first module to need it installed the page runtime"
-    );
+    let second = push.subscribe(&["nop.noise.*", "nop.noise.reading"]).unwrap();
+    assert!(runtime().is_object(), "the first module to need it installed the page runtime");
 
     until("a connection attempt and its backoff", || {
         let states = states.borrow();
-        states.iter().any(|s| s.state == "connecting")
-            && states.iter().any(|s| s.state == "reconnecting")
+        states.iter().any(|s| s.state == "connecting") && states.iter().any(|s| s.state == "reconnecting")
     })
     .await;
     {
         let states = states.borrow();
         let connecting = states.iter().find(|s| s.state == "connecting").unwrap();
-        assert_eq!(
-            connecting.topics,
-            ["nop.noise.*", "nop.noise.reading"],
-            "the union, deduplicated and sorted"
-        );
-        assert_eq!(
-            states.iter().filter(|s| s.state == "connecting").count(),
-            1,
-            "one connection for both"
-        );
-        let retry = states
-            .iter()
-            .find(|s| s.state == "reconnecting")
-            .unwrap()
-            .retry_ms
-            .unwrap();
+        assert_eq!(connecting.topics, ["nop.noise.*", "nop.noise.reading"], "the union, deduplicated and sorted");
+        assert_eq!(states.iter().filter(|s| s.state == "connecting").count(), 1, "one connection for both");
+        let retry = states.iter().find(|s| s.state == "reconnecting").unwrap().retry_ms.unwrap();
         assert!((25..=50).contains(&retry), "a retry of {retry} ms");
     }
 
     // a module with no herald code adds a topic through the runtime (as <nop-alerts> does)
-    let plain = call(
-        "interest",
-        &[url.as_str().into(), topics(&["nop.sensor.selected"])],
-    );
+    let plain = call("interest", &[url.as_str().into(), topics(&["nop.sensor.selected"])]);
     until("a connection with the plain-JS module's topic", || {
-        states.borrow().iter().any(|s| {
-            s.state == "connecting" && s.topics.contains(&"nop.sensor.selected".to_owned())
-        })
+        states.borrow().iter().any(|s| s.state == "connecting" && s.topics.contains(&"nop.sensor.selected".to_owned()))
     })
     .await;
 
     drop(first);
     drop(second);
     next_tick().await;
-    assert_ne!(
-        get(&connection(&url), "state").as_string().as_deref(),
-        Some("closed"),
-        "the plain-JS interest is left"
-    );
+    assert_ne!(get(&connection(&url), "state").as_string().as_deref(), Some("closed"), "the plain-JS interest is left");
     let release: js_sys::Function = get(&plain, "release").unchecked_into();
     release.call0(&plain).unwrap();
     release.call0(&plain).unwrap(); // a second release is nothing
     next_tick().await;
-    assert_eq!(
-        states.borrow().last().unwrap().state,
-        "closed",
-        "the last interest closes the connection"
-    );
+    assert_eq!(states.borrow().last().unwrap().state, "closed", "the last interest closes the connection");
     let count = states.borrow().len();
     sleep(120).await;
-    assert_eq!(
-        states.borrow().len(),
-        count,
-        "no attempts after the connection was given up"
-    );
+    assert_eq!(states.borrow().len(), count, "no attempts after the connection was given up");
 }
 
 #[wasm_bindgen_test]
 async fn offline_pauses_the_connection_and_online_resumes_it() {
-    let quick = Backoff {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(50),
-    };
-    let push = Push::new("/herald-push-test/c/stream")
-        .unwrap()
-        .backoff(quick);
+    let quick = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(50) };
+    let push = Push::new("/herald-push-test/c/stream").unwrap().backoff(quick);
     let (states, _recording) = record_states(push.url());
     let _interest = push.subscribe(&["nop.>"]).unwrap();
-    until("a first attempt", || {
-        states.borrow().iter().any(|s| s.state == "connecting")
-    })
-    .await;
+    until("a first attempt", || states.borrow().iter().any(|s| s.state == "connecting")).await;
     let window = web_sys::window().unwrap();
-    window
-        .dispatch_event(&web_sys::Event::new("offline").unwrap())
-        .unwrap();
-    until("the offline state", || {
-        states.borrow().last().is_some_and(|s| s.state == "offline")
-    })
-    .await;
+    window.dispatch_event(&web_sys::Event::new("offline").unwrap()).unwrap();
+    until("the offline state", || states.borrow().last().is_some_and(|s| s.state == "offline")).await;
     let count = states.borrow().len();
     sleep(150).await;
     assert_eq!(states.borrow().len(), count, "no attempts while offline");
-    assert_eq!(
-        get(&connection(push.url()), "state").as_string().as_deref(),
-        Some("offline")
-    );
-    window
-        .dispatch_event(&web_sys::Event::new("online").unwrap())
-        .unwrap();
-    until("a new attempt once online", || {
-        states.borrow().len() > count && states.borrow()[count].state == "connecting"
-    })
-    .await;
+    assert_eq!(get(&connection(push.url()), "state").as_string().as_deref(), Some("offline"));
+    window.dispatch_event(&web_sys::Event::new("online").unwrap()).unwrap();
+    until("a new attempt once online", || states.borrow().len() > count && states.borrow()[count].state == "connecting")
+        .await;
 }
 
 #[wasm_bindgen_test]
 async fn a_crashed_modules_topics_are_dropped() {
     // each attempt fails (no gateway) and the next one carries the topics of then
-    let quick = Backoff {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(50),
-    };
-    let push = Push::new("/herald-push-test/b/stream")
-        .unwrap()
-        .backoff(quick);
+    let quick = Backoff { base: Duration::from_millis(50), max: Duration::from_millis(50) };
+    let push = Push::new("/herald-push-test/b/stream").unwrap().backoff(quick);
     let url = push.url().to_owned();
     let (states, _recording) = record_states(&url);
     let _interest = push.subscribe(&["nop.>"]).unwrap();
     // another module needs a topic too, then crashes
     let options = js_sys::Object::new();
     Reflect::set(&options, &"module".into(), &"another-module".into()).unwrap();
-    let _other = call(
-        "interest",
-        &[url.as_str().into(), topics(&["crash.x"]), options.into()],
-    );
+    let _other = call("interest", &[url.as_str().into(), topics(&["crash.x"]), options.into()]);
     until("a connection with both modules' topics", || {
-        states
-            .borrow()
-            .iter()
-            .any(|s| s.state == "connecting" && s.topics == ["crash.x", "nop.>"])
+        states.borrow().iter().any(|s| s.state == "connecting" && s.topics == ["crash.x", "nop.>"])
     })
     .await;
     let bus = Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).unwrap();
@@ -296,13 +195,8 @@ async fn a_crashed_modules_topics_are_dropped() {
         .unwrap();
     until("a connection without the crashed module's topic", || {
         let states = states.borrow();
-        let crash = states
-            .iter()
-            .rposition(|s| s.topics.contains(&"crash.x".to_owned()))
-            .unwrap_or(0);
-        states[crash..]
-            .iter()
-            .any(|s| s.state == "connecting" && s.topics == ["nop.>"])
+        let crash = states.iter().rposition(|s| s.topics.contains(&"crash.x".to_owned())).unwrap_or(0);
+        states[crash..].iter().any(|s| s.state == "connecting" && s.topics == ["nop.>"])
     })
     .await;
     crashed.delete(&"another-module".into());
@@ -322,12 +216,8 @@ fn hold_the_lock(url: &str) -> js_sys::Function {
     // API unstable
     let navigator = web_sys::window().unwrap().navigator();
     let locks = Reflect::get(&navigator, &"locks".into()).unwrap();
-    let request: js_sys::Function = Reflect::get(&locks, &"request".into())
-        .unwrap()
-        .unchecked_into();
-    request
-        .call2(&locks, &format!("herald.push:{url}").into(), &callback)
-        .unwrap();
+    let request: js_sys::Function = Reflect::get(&locks, &"request".into()).unwrap().unchecked_into();
+    request.call2(&locks, &format!("herald.push:{url}").into(), &callback).unwrap();
     let release = release.clone();
     Closure::once_into_js(move || {
         if let Some(resolve) = release.borrow_mut().take() {
@@ -363,12 +253,7 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     let sink = seen.clone();
     let _events = herald_bus::Bus::page()
         .subscribe_pattern("test.push.>", move |event| {
-            let position = event
-                .extensions
-                .get("heraldposition")
-                .and_then(|p| p.as_str())
-                .unwrap_or("")
-                .to_owned();
+            let position = event.extensions.get("heraldposition").and_then(|p| p.as_str()).unwrap_or("").to_owned();
             sink.borrow_mut().push((event.id.clone(), position));
         })
         .unwrap();
@@ -378,15 +263,8 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
         reset_sink.borrow_mut().push(event.data.clone());
     });
     let _interest = push.subscribe(&["test.push.>"]).unwrap();
-    until("the follower state", || {
-        states.borrow().iter().any(|s| s.state == "following")
-    })
-    .await;
-    assert_eq!(
-        get(&connection(&url), "state").as_string().as_deref(),
-        Some("following"),
-        "a follower has no connection"
-    );
+    until("the follower state", || states.borrow().iter().any(|s| s.state == "following")).await;
+    assert_eq!(get(&connection(&url), "state").as_string().as_deref(), Some("following"), "a follower has no connection");
 
     let leader = web_sys::BroadcastChannel::new(&format!("herald.push:{url}")).unwrap();
     relay(&leader, "7-1", &reading("r-1", 60.0));
@@ -395,27 +273,16 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     relay(&leader, "7-1", &reading("r-1", 60.0)); // an older position
     relay(&leader, "7-3", &reading("r-2", 61.0)); // the same source and id, another position
     relay(&leader, "7-4", &reading("r-3", 62.0));
-    relay(
-        &leader,
-        "",
-        r#"{"specversion":"1.0","id":"n","source":"urn:herald:gateway","type":"herald.slow","data":{"reason":"x"}}"#,
-    );
+    relay(&leader, "", r#"{"specversion":"1.0","id":"n","source":"urn:herald:gateway","type":"herald.slow","data":{"reason":"x"}}"#);
     until("the relayed events", || seen.borrow().len() >= 3).await;
     sleep(50).await;
     let ids: Vec<(String, String)> = seen.borrow().clone();
     assert_eq!(
         ids,
-        [
-            ("r-1".into(), "7-1".into()),
-            ("r-2".into(), "7-2".into()),
-            ("r-3".into(), "7-4".into())
-        ],
+        [("r-1".into(), "7-1".into()), ("r-2".into(), "7-2".into()), ("r-3".into(), "7-4".into())],
         "exactly once, with the position on the envelope"
     );
-    assert_eq!(
-        get(&connection(&url), "position").as_string().as_deref(),
-        Some("7-4")
-    );
+    assert_eq!(get(&connection(&url), "position").as_string().as_deref(), Some("7-4"));
 
     // the leader's stream was reset: the page resyncs from the head it names
     relay(
@@ -425,28 +292,13 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     );
     until("the reset on the bus", || !resets.borrow().is_empty()).await;
     assert_eq!(resets.borrow()[0].head.to_string(), "9-0");
-    assert_eq!(
-        get(&connection(&url), "position").as_string().as_deref(),
-        Some("9-0")
-    );
+    assert_eq!(get(&connection(&url), "position").as_string().as_deref(), Some("9-0"));
     relay(&leader, "9-1", &reading("r-4", 63.0));
     until("an event of the new epoch", || seen.borrow().len() == 4).await;
 
     // the leader tab goes away: this tab takes over the connection
     release.call0(&JsValue::NULL).unwrap();
-    until("the connection taken over", || {
-        states.borrow().iter().any(|s| s.state == "connecting")
-    })
-    .await;
-    let taken = states
-        .borrow()
-        .iter()
-        .find(|s| s.state == "connecting")
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        taken.position.as_deref(),
-        Some("9-1"),
-        "resumes from the last position"
-    );
+    until("the connection taken over", || states.borrow().iter().any(|s| s.state == "connecting")).await;
+    let taken = states.borrow().iter().find(|s| s.state == "connecting").cloned().unwrap();
+    assert_eq!(taken.position.as_deref(), Some("9-1"), "resumes from the last position");
 }

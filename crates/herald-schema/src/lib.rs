@@ -59,10 +59,7 @@ impl Contract {
             .unwrap_or("Payload")
             .to_owned();
         if let Some(object) = schema.as_object_mut() {
-            object.insert(
-                "$id".into(),
-                json!(format!("urn:herald:schema:{}:v{}", E::TYPE, E::VERSION)),
-            );
+            object.insert("$id".into(), json!(format!("urn:herald:schema:{}:v{}", E::TYPE, E::VERSION)));
             object.insert("x-herald-type".into(), json!(E::TYPE));
             object.insert("x-herald-version".into(), json!(E::VERSION));
             object.insert(

@@ -54,17 +54,8 @@ pub fn typescript(contracts: &[Contract]) -> String {
         for (name, schema) in &defs {
             declare(&mut out, &mut declared, name, schema, None);
         }
-        let doc = format!(
-            "`data` of `{}`, payload version {}.",
-            contract.ty, contract.version
-        );
-        declare(
-            &mut out,
-            &mut declared,
-            &contract.name,
-            &contract.schema,
-            Some(&doc),
-        );
+        let doc = format!("`data` of `{}`, payload version {}.", contract.ty, contract.version);
+        declare(&mut out, &mut declared, &contract.name, &contract.schema, Some(&doc));
     }
     out.push_str("\n/** herald's DOM events by name. */\nexport interface HeraldEventMap {\n");
     for contract in contracts {
@@ -74,19 +65,11 @@ pub fn typescript(contracts: &[Contract]) -> String {
             contract.ty, contract.name
         );
     }
-    out.push_str(
-        "}\n\ndeclare global {\n  interface WindowEventMap extends HeraldEventMap {}\n}\n",
-    );
+    out.push_str("}\n\ndeclare global {\n  interface WindowEventMap extends HeraldEventMap {}\n}\n");
     out
 }
 
-fn declare(
-    out: &mut String,
-    declared: &mut Vec<String>,
-    name: &str,
-    schema: &Value,
-    doc: Option<&str>,
-) {
+fn declare(out: &mut String, declared: &mut Vec<String>, name: &str, schema: &Value, doc: Option<&str>) {
     if declared.iter().any(|d| d == name) {
         return;
     }
@@ -103,17 +86,8 @@ fn declare(
                 if let Some(doc) = field_schema.get("description").and_then(Value::as_str) {
                     let _ = writeln!(out, "  /** {} */", doc.replace("*/", "*\\/"));
                 }
-                let optional = if required.contains(&field.as_str()) {
-                    ""
-                } else {
-                    "?"
-                };
-                let _ = writeln!(
-                    out,
-                    "  {}{optional}: {};",
-                    property_name(field),
-                    ts_type(field_schema)
-                );
+                let optional = if required.contains(&field.as_str()) { "" } else { "?" };
+                let _ = writeln!(out, "  {}{optional}: {};", property_name(field), ts_type(field_schema));
             }
             out.push_str("}\n");
         }
@@ -132,13 +106,8 @@ fn required(schema: &Value) -> Vec<&str> {
 }
 
 fn property_name(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if plain {
         name.to_owned()
     } else {
@@ -150,11 +119,7 @@ fn property_name(name: &str) -> String {
 fn ts_type(schema: &Value) -> String {
     let Some(object) = schema.as_object() else {
         // `true` accepts anything, `false` nothing
-        return if schema == &Value::Bool(false) {
-            "never".into()
-        } else {
-            "unknown".into()
-        };
+        return if schema == &Value::Bool(false) { "never".into() } else { "unknown".into() };
     };
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
         return reference.rsplit('/').next().unwrap_or("unknown").to_owned();
@@ -171,11 +136,7 @@ fn ts_type(schema: &Value) -> String {
         }
     }
     match object.get("type") {
-        Some(Value::Array(types)) => union(
-            types
-                .iter()
-                .map(|t| single_type(t.as_str().unwrap_or(""), object)),
-        ),
+        Some(Value::Array(types)) => union(types.iter().map(|t| single_type(t.as_str().unwrap_or(""), object))),
         Some(Value::String(t)) => single_type(t, object),
         _ => "unknown".into(),
     }
@@ -188,10 +149,7 @@ fn single_type(ty: &str, object: &Map<String, Value>) -> String {
         "boolean" => "boolean".into(),
         "null" => "null".into(),
         "array" => {
-            let item = object
-                .get("items")
-                .map(ts_type)
-                .unwrap_or_else(|| "unknown".into());
+            let item = object.get("items").map(ts_type).unwrap_or_else(|| "unknown".into());
             if item.contains(' ') {
                 format!("Array<{item}>")
             } else {
@@ -205,20 +163,14 @@ fn single_type(ty: &str, object: &Map<String, Value>) -> String {
                 let fields: Vec<String> = properties
                     .iter()
                     .map(|(name, s)| {
-                        let optional = if required.contains(&name.as_str()) {
-                            ""
-                        } else {
-                            "?"
-                        };
+                        let optional = if required.contains(&name.as_str()) { "" } else { "?" };
                         format!("{}{optional}: {}", property_name(name), ts_type(s))
                     })
                     .collect();
                 format!("{{ {} }}", fields.join("; "))
             }
             None => match object.get("additionalProperties") {
-                Some(values) if values.is_object() => {
-                    format!("Record<string, {}>", ts_type(values))
-                }
+                Some(values) if values.is_object() => format!("Record<string, {}>", ts_type(values)),
                 _ => "Record<string, unknown>".into(),
             },
         },
@@ -257,24 +209,12 @@ mod tests {
             (json!({"type": "string"}), "string"),
             (json!({"type": "integer", "format": "uint64"}), "number"),
             (json!({"type": ["string", "null"]}), "string | null"),
-            (
-                json!({"type": "array", "items": {"type": "number"}}),
-                "number[]",
-            ),
-            (
-                json!({"type": "array", "items": {"type": ["number", "null"]}}),
-                "Array<number | null>",
-            ),
+            (json!({"type": "array", "items": {"type": "number"}}), "number[]"),
+            (json!({"type": "array", "items": {"type": ["number", "null"]}}), "Array<number | null>"),
             (json!({"$ref": "#/$defs/Sensor"}), "Sensor"),
             (json!({"enum": ["a", "b"]}), "\"a\" | \"b\""),
-            (
-                json!({"anyOf": [{"type": "string"}, {"type": "null"}]}),
-                "string | null",
-            ),
-            (
-                json!({"type": "object", "additionalProperties": {"type": "number"}}),
-                "Record<string, number>",
-            ),
+            (json!({"anyOf": [{"type": "string"}, {"type": "null"}]}), "string | null"),
+            (json!({"type": "object", "additionalProperties": {"type": "number"}}), "Record<string, number>"),
             (
                 json!({"type": "object", "properties": {"a": {"type": "string"}, "b-c": {"type": "boolean"}}, "required": ["a"]}),
                 "{ a: string; \"b-c\"?: boolean }",

@@ -26,9 +26,7 @@ impl hyper::body::Body for Idle {
         if std::mem::replace(&mut self.0, true) {
             return std::task::Poll::Pending;
         }
-        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
-            b"retry: 1000\n\n",
-        )))))
+        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"retry: 1000\n\n")))))
     }
 }
 
@@ -48,12 +46,8 @@ async fn main() -> std::io::Result<()> {
                 Ok::<_, Infallible>(response)
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10));
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }

@@ -38,11 +38,7 @@ fn measure(name: &str, store: &dyn EventStore) -> [f64; 3] {
         after = last.position.seq;
         total += page.len();
     }
-    assert_eq!(
-        total,
-        SINGLE + BATCHES * BATCH,
-        "{name} replays every event"
-    );
+    assert_eq!(total, SINGLE + BATCHES * BATCH, "{name} replays every event");
     let replay = total as f64 / started.elapsed().as_secs_f64();
     [single, batched, replay]
 }
@@ -50,20 +46,10 @@ fn measure(name: &str, store: &dyn EventStore) -> [f64; 3] {
 fn main() {
     let sqlite_dir = tempfile::tempdir().expect("a temporary directory");
     let redb_dir = tempfile::tempdir().expect("a temporary directory");
-    let sqlite = measure(
-        "sqlite",
-        &SqliteStore::open(sqlite_dir.path()).expect("open SQLite"),
-    );
-    let redb = measure(
-        "redb",
-        &RedbStore::open(redb_dir.path()).expect("open redb"),
-    );
-    println!(
-        "| store  | append, 1 per commit (ev/s) | append, 100 per commit (ev/s) | replay (ev/s) |"
-    );
-    println!(
-        "|--------|----------------------------:|------------------------------:|--------------:|"
-    );
+    let sqlite = measure("sqlite", &SqliteStore::open(sqlite_dir.path()).expect("open SQLite"));
+    let redb = measure("redb", &RedbStore::open(redb_dir.path()).expect("open redb"));
+    println!("| store  | append, 1 per commit (ev/s) | append, 100 per commit (ev/s) | replay (ev/s) |");
+    println!("|--------|----------------------------:|------------------------------:|--------------:|");
     for (name, [single, batched, replay]) in [("SQLite", sqlite), ("redb", redb)] {
         println!("| {name:<6} | {single:>27.0} | {batched:>29.0} | {replay:>13.0} |");
     }

@@ -74,35 +74,25 @@ impl Auth {
 
     /// The grants of a valid `token`; `Unauthorized` for anything else.
     pub fn verify(&self, token: &str) -> Result<Grants, AppError> {
-        let unauthorized =
-            |why: String| AppError::Unauthorized(format!("the token is not valid: {why}"));
+        let unauthorized = |why: String| AppError::Unauthorized(format!("the token is not valid: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|e| unauthorized(e.to_string()))?;
         let key = match header.alg {
             Algorithm::HS256 => self.hs256.as_ref(),
             Algorithm::RS256 => self.rs256.as_ref(),
             _ => None,
         }
-        .ok_or_else(|| {
-            unauthorized(format!(
-                "tokens signed with {:?} are not accepted here",
-                header.alg
-            ))
-        })?;
+        .ok_or_else(|| unauthorized(format!("tokens signed with {:?} are not accepted here", header.alg)))?;
         let mut validation = Validation::new(header.alg);
         validation.required_spec_claims = HashSet::new();
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 30;
         validation.validate_aud = false;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation)
-            .map_err(|e| unauthorized(e.to_string()))?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| unauthorized(e.to_string()))?;
         let parse = |patterns: Vec<String>| {
             patterns
                 .into_iter()
-                .map(|p| {
-                    p.parse::<TopicPattern>()
-                        .map_err(|e| unauthorized(format!("a `herald` grant: {e}")))
-                })
+                .map(|p| p.parse::<TopicPattern>().map_err(|e| unauthorized(format!("a `herald` grant: {e}"))))
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(Grants {
@@ -151,10 +141,7 @@ pub enum Access {
 impl Access {
     /// `Forbidden` unless every pattern is covered by a subscribe grant; the grants to
     /// filter deliveries by (`None` when open).
-    pub(crate) fn check_subscribe(
-        &self,
-        patterns: &[TopicPattern],
-    ) -> Result<Option<Vec<TopicPattern>>, AppError> {
+    pub(crate) fn check_subscribe(&self, patterns: &[TopicPattern]) -> Result<Option<Vec<TopicPattern>>, AppError> {
         match self {
             Access::Open => Ok(None),
             Access::Granted(grants) => {
@@ -175,9 +162,7 @@ impl Access {
         match self {
             Access::Open => Ok(()),
             Access::Granted(grants) if grants.admin => Ok(()),
-            Access::Granted(_) => Err(AppError::Forbidden(
-                "managing subscriptions takes a token with `\"admin\": true`".into(),
-            )),
+            Access::Granted(_) => Err(AppError::Forbidden("managing subscriptions takes a token with `\"admin\": true`".into())),
         }
     }
 
@@ -186,9 +171,7 @@ impl Access {
         match self {
             Access::Open => Ok(()),
             Access::Granted(grants) if grants.publish.iter().any(|g| g.matches(ty)) => Ok(()),
-            Access::Granted(_) => Err(AppError::Forbidden(format!(
-                "the token does not grant publishing `{ty}`"
-            ))),
+            Access::Granted(_) => Err(AppError::Forbidden(format!("the token does not grant publishing `{ty}`"))),
         }
     }
 }
@@ -212,14 +195,9 @@ impl FromRequestParts<AppState> for Access {
 
 fn token_of(parts: &Parts) -> Option<String> {
     let headers = &parts.headers;
-    if let Some(value) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
     }
     for cookies in headers.get_all(axum::http::header::COOKIE) {
         for cookie in cookies.to_str().unwrap_or("").split(';') {

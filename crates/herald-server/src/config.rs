@@ -224,16 +224,10 @@ impl Config {
             .iter()
             .map(|rule| {
                 if rule.max_count.is_none() && rule.max_age_secs.is_none() {
-                    return Err(format!(
-                        "retention for `{}` sets neither max_count nor max_age_secs",
-                        rule.pattern
-                    ));
+                    return Err(format!("retention for `{}` sets neither max_count nor max_age_secs", rule.pattern));
                 }
                 Ok(Retention {
-                    pattern: rule
-                        .pattern
-                        .parse()
-                        .map_err(|e| format!("retention pattern: {e}"))?,
+                    pattern: rule.pattern.parse().map_err(|e| format!("retention pattern: {e}"))?,
                     max_count: rule.max_count,
                     max_age: rule.max_age_secs.map(Duration::from_secs),
                 })
@@ -277,50 +271,29 @@ mod tests {
             .next()
             .unwrap()
             .lines()
-            .map(|l| {
-                l.strip_prefix("//!")
-                    .unwrap_or(l)
-                    .strip_prefix(' ')
-                    .unwrap_or("")
-            })
+            .map(|l| l.strip_prefix("//!").unwrap_or(l).strip_prefix(' ').unwrap_or(""))
             .collect::<Vec<_>>()
             .join("\n");
         let config = Config::parse(&text).unwrap();
         assert_eq!(config.retention_rules().unwrap()[0].max_count, Some(10000));
-        assert_eq!(
-            config.webhooks().next().unwrap().1.event_type,
-            "nop.ci.finished"
-        );
+        assert_eq!(config.webhooks().next().unwrap().1.event_type, "nop.ci.finished");
     }
 
     #[test]
     fn the_example_in_the_protocol_document_parses() {
         let doc = include_str!("../../../docs/protocol.md");
         let section = doc.split("### 3.8").nth(1).unwrap();
-        let text = section
-            .split("```toml\n")
-            .nth(1)
-            .unwrap()
-            .split("```")
-            .next()
-            .unwrap();
+        let text = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
         let config = Config::parse(text).unwrap();
         assert_eq!(config.max_queue_bytes, Some(1048576));
         assert_eq!(config.webhooks().next().unwrap().1.allowed_rate, Some(120));
-        assert_eq!(
-            config.auth.rs256_public_key_file.as_deref(),
-            Some(Path::new("jwt.pem"))
-        );
+        assert_eq!(config.auth.rs256_public_key_file.as_deref(), Some(Path::new("jwt.pem")));
     }
 
     #[test]
     fn unknown_keys_and_bad_rules_are_errors() {
-        assert!(Config::parse("listn = \"x\"")
-            .unwrap_err()
-            .contains("listn"));
-        assert!(Config::parse("[[retention]]\npattern = \"a.>\"")
-            .unwrap_err()
-            .contains("neither"));
+        assert!(Config::parse("listn = \"x\"").unwrap_err().contains("listn"));
+        assert!(Config::parse("[[retention]]\npattern = \"a.>\"").unwrap_err().contains("neither"));
         assert!(Config::parse("[[retention]]\npattern = \"a.>.b\"\nmax_count = 1").is_err());
     }
 }

@@ -21,19 +21,13 @@ const MAX_AGE_SECS: &str = "600";
 const METHODS: &str = "GET, POST, OPTIONS";
 
 /// The middleware: `origins` is the allow-list.
-pub(crate) async fn cors(
-    State(origins): State<Arc<Vec<HeaderValue>>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn cors(State(origins): State<Arc<Vec<HeaderValue>>>, request: Request, next: Next) -> Response {
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return next.run(request).await;
     };
     let allowed = origins.contains(&origin);
-    let preflight = request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut response = match (preflight, allowed) {
         (true, true) => preflight_answer(request.headers()),
         (true, false) => AppError::Forbidden(format!(
@@ -48,10 +42,7 @@ pub(crate) async fn cors(
     headers.append(header::VARY, HeaderValue::from_static("origin"));
     if allowed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
     }
     response
 }
@@ -61,17 +52,11 @@ pub(crate) async fn cors(
 fn preflight_answer(request: &HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(METHODS),
-    );
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(METHODS));
     if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
     }
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static(MAX_AGE_SECS),
-    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE_SECS));
     headers.append(
         header::VARY,
         HeaderValue::from_static("access-control-request-method, access-control-request-headers"),

@@ -101,9 +101,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,10 +112,7 @@ impl AppError {
 impl AppError {
     /// The error for a request body that could not be read: `413` over `limit`, `408`
     /// when it did not arrive in time, `400` otherwise.
-    pub(crate) fn body(
-        rejection: axum::extract::rejection::BytesRejection,
-        limit: usize,
-    ) -> AppError {
+    pub(crate) fn body(rejection: axum::extract::rejection::BytesRejection, limit: usize) -> AppError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::PayloadTooLarge { limit };
         }
@@ -175,10 +170,9 @@ pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     )
         .into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -207,10 +201,7 @@ pub(crate) async fn problem_documents(method: Method, response: Response) -> Res
         (StatusCode::METHOD_NOT_ALLOWED, "") => {
             AppError::MethodNotAllowed(format!("this route does not take {method}")).into_response()
         }
-        (_, "") => problem(
-            status,
-            &status.canonical_reason().unwrap_or("error").to_lowercase(),
-        ),
+        (_, "") => problem(status, &status.canonical_reason().unwrap_or("error").to_lowercase()),
         (_, text) => problem(status, text),
     };
     for (name, value) in &parts.headers {

@@ -50,12 +50,7 @@ pub struct EventGrid {
 impl EventGrid {
     /// A receiver checking requests against `key`.
     pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        EventGrid {
-            key: key.into(),
-            source: None,
-            allowed_origins: Vec::new(),
-            allowed_rate: None,
-        }
+        EventGrid { key: key.into(), source: None, allowed_origins: Vec::new(), allowed_rate: None }
     }
 }
 
@@ -66,22 +61,16 @@ fn receiver<'a>(state: &'a AppState, name: &str) -> Result<&'a EventGrid, AppErr
 /// `401` unless the request carries the receiver's key (header or `code` query), compared
 /// in constant time.
 fn check_key(grid: &EventGrid, headers: &HeaderMap, query: Option<&str>) -> Result<(), AppError> {
-    let given = headers
-        .get("aeg-sas-key")
-        .map(|v| v.as_bytes().to_vec())
-        .or_else(|| {
-            form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned().into_bytes())
-        });
+    let given = headers.get("aeg-sas-key").map(|v| v.as_bytes().to_vec()).or_else(|| {
+        form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned().into_bytes())
+    });
     match given {
         Some(given) if constant_time_eq(&given, &grid.key) => Ok(()),
-        Some(_) => Err(AppError::Unauthorized(
-            "the Event Grid key does not match".into(),
-        )),
+        Some(_) => Err(AppError::Unauthorized("the Event Grid key does not match".into())),
         None => Err(AppError::Unauthorized(
-            "the Event Grid key is required: an `aeg-sas-key` header or a `code` query parameter"
-                .into(),
+            "the Event Grid key is required: an `aeg-sas-key` header or a `code` query parameter".into(),
         )),
     }
 }
@@ -107,18 +96,9 @@ pub(crate) async fn post_eventgrid(
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let kind = headers
-        .get("aeg-event-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("Notification");
+    let kind = headers.get("aeg-event-type").and_then(|v| v.to_str().ok()).unwrap_or("Notification");
     let events = if media == CLOUDEVENTS_JSON {
         vec![CloudEvent::from_json(&body)?]
     } else if media == CLOUDEVENTS_BATCH_JSON || media == "application/json" {
@@ -126,19 +106,13 @@ pub(crate) async fn post_eventgrid(
         if kind.eq_ignore_ascii_case("SubscriptionValidation") {
             return validation(&items);
         }
-        let source = grid
-            .source
-            .clone()
-            .unwrap_or_else(|| format!("urn:herald:eventgrid:{name}"));
+        let source = grid.source.clone().unwrap_or_else(|| format!("urn:herald:eventgrid:{name}"));
         // an item with `specversion` is a CloudEvent; one delivery is one schema
-        let cloudevents: Vec<bool> = items
-            .iter()
-            .map(|item| media == CLOUDEVENTS_BATCH_JSON || item.get("specversion").is_some())
-            .collect();
+        let cloudevents: Vec<bool> =
+            items.iter().map(|item| media == CLOUDEVENTS_BATCH_JSON || item.get("specversion").is_some()).collect();
         if cloudevents.iter().any(|c| *c) && !cloudevents.iter().all(|c| *c) {
             return Err(AppError::BadRequest(
-                "the batch mixes Event Grid events and CloudEvents: send one schema per delivery"
-                    .into(),
+                "the batch mixes Event Grid events and CloudEvents: send one schema per delivery".into(),
             ));
         }
         items
@@ -167,12 +141,9 @@ pub(crate) async fn post_eventgrid(
 
 /// The body as a JSON array of at most [`MAX_BATCH`] objects.
 fn items(body: &[u8]) -> Result<Vec<Value>, AppError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
     let Value::Array(items) = value else {
-        return Err(AppError::BadRequest(
-            "the body must be a JSON array of events".into(),
-        ));
+        return Err(AppError::BadRequest("the body must be a JSON array of events".into()));
     };
     if items.is_empty() {
         return Err(AppError::BadRequest("the batch is empty".into()));
@@ -184,9 +155,7 @@ fn items(body: &[u8]) -> Result<Vec<Value>, AppError> {
         )));
     }
     if let Some(index) = items.iter().position(|item| !item.is_object()) {
-        return Err(AppError::BadRequest(format!(
-            "item {index} is not a JSON object"
-        )));
+        return Err(AppError::BadRequest(format!("item {index} is not a JSON object")));
     }
     Ok(items)
 }
@@ -221,40 +190,27 @@ pub fn from_event_grid(item: &Value, default_source: &str) -> Result<CloudEvent,
         }
     };
     let required = |name: &str| text(name, true).map(|v| v.unwrap_or_default());
-    let (id, ty, subject, time) = (
-        required("id")?,
-        required("eventType")?,
-        required("subject")?,
-        required("eventTime")?,
-    );
+    let (id, ty, subject, time) = (required("id")?, required("eventType")?, required("subject")?, required("eventTime")?);
     let data_version = required("dataVersion")?;
     if !item.get("data").is_some_and(|d| !d.is_null()) {
         return Err("`data` is required".into());
     }
     if let Some(version) = text("metadataVersion", false)? {
         if version != "1" {
-            return Err(format!(
-                "`metadataVersion` is `{version}`; Event Grid's schema is version 1"
-            ));
+            return Err(format!("`metadataVersion` is `{version}`; Event Grid's schema is version 1"));
         }
     }
     let mut attributes = serde_json::Map::new();
     attributes.insert("specversion".into(), SPEC_VERSION.into());
     attributes.insert("id".into(), id.into());
-    attributes.insert(
-        "source".into(),
-        text("topic", false)?
-            .unwrap_or_else(|| default_source.to_owned())
-            .into(),
-    );
+    attributes.insert("source".into(), text("topic", false)?.unwrap_or_else(|| default_source.to_owned()).into());
     attributes.insert("type".into(), ty.into());
     attributes.insert("subject".into(), subject.into());
     attributes.insert("time".into(), time.into());
     attributes.insert("datacontenttype".into(), "application/json".into());
     attributes.insert(DATA_VERSION_ATTRIBUTE.into(), data_version.into());
     attributes.insert("data".into(), item["data"].clone());
-    CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes())
-        .map_err(|e| e.to_string())
+    CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes()).map_err(|e| e.to_string())
 }
 
 /// The CloudEvents webhook abuse-protection handshake for an Event Grid receiver.
@@ -287,50 +243,26 @@ mod tests {
         assert_eq!(event.ty, "Nop.Noise.Reading");
         assert_eq!(event.subject.as_deref(), Some("sensors/s-1"));
         assert_eq!(event.time.as_deref(), Some("2026-12-01T10:00:00.1234567Z"));
-        assert_eq!(
-            event.extensions.get(DATA_VERSION_ATTRIBUTE),
-            Some(&herald_protocol::ExtensionValue::from("1.0"))
-        );
+        assert_eq!(event.extensions.get(DATA_VERSION_ATTRIBUTE), Some(&herald_protocol::ExtensionValue::from("1.0")));
         assert_eq!(event.data.unwrap()["db"], 71.5);
         let mut no_topic = grid_event();
         no_topic.as_object_mut().unwrap().remove("topic");
-        assert_eq!(
-            from_event_grid(&no_topic, "urn:herald:eventgrid:nop")
-                .unwrap()
-                .source,
-            "urn:herald:eventgrid:nop"
-        );
+        assert_eq!(from_event_grid(&no_topic, "urn:herald:eventgrid:nop").unwrap().source, "urn:herald:eventgrid:nop");
     }
 
     #[test]
     fn missing_or_wrong_fields_are_named() {
-        for field in [
-            "id",
-            "eventType",
-            "subject",
-            "eventTime",
-            "data",
-            "dataVersion",
-        ] {
+        for field in ["id", "eventType", "subject", "eventTime", "data", "dataVersion"] {
             let mut event = grid_event();
             event.as_object_mut().unwrap().remove(field);
-            assert!(
-                from_event_grid(&event, "urn:x")
-                    .unwrap_err()
-                    .contains(field),
-                "{field}"
-            );
+            assert!(from_event_grid(&event, "urn:x").unwrap_err().contains(field), "{field}");
         }
         let mut event = grid_event();
         event["metadataVersion"] = json!("2");
-        assert!(from_event_grid(&event, "urn:x")
-            .unwrap_err()
-            .contains("metadataVersion"));
+        assert!(from_event_grid(&event, "urn:x").unwrap_err().contains("metadataVersion"));
         event = grid_event();
         event["eventTime"] = json!("yesterday");
-        assert!(from_event_grid(&event, "urn:x")
-            .unwrap_err()
-            .contains("time"));
+        assert!(from_event_grid(&event, "urn:x").unwrap_err().contains("time"));
     }
 
     #[test]

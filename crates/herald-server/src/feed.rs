@@ -36,14 +36,8 @@ pub(crate) struct Filter {
 impl Filter {
     pub fn matches(&self, event: &CloudEvent) -> bool {
         self.patterns.iter().any(|p| p.matches(&event.ty))
-            && self
-                .grants
-                .as_ref()
-                .is_none_or(|g| g.iter().any(|p| p.matches(&event.ty)))
-            && self
-                .subject
-                .as_ref()
-                .is_none_or(|s| event.subject.as_deref() == Some(s))
+            && self.grants.as_ref().is_none_or(|g| g.iter().any(|p| p.matches(&event.ty)))
+            && self.subject.as_ref().is_none_or(|s| event.subject.as_deref() == Some(s))
     }
 
     fn matches_topic(&self, topic: &str) -> bool {
@@ -80,11 +74,7 @@ pub(crate) struct Feed {
 impl Feed {
     /// A feed of the events `filter` lets through: after `resume` when given (or a reset
     /// notice when it cannot be honoured), then live.
-    pub async fn open(
-        state: &AppState,
-        filter: Filter,
-        resume: Option<Position>,
-    ) -> Result<Feed, AppError> {
+    pub async fn open(state: &AppState, filter: Filter, resume: Option<Position>) -> Result<Feed, AppError> {
         let (head, live) = state.log.follow();
         let filter = Arc::new(filter);
         let mut feed = Feed {
@@ -98,46 +88,37 @@ impl Feed {
             done: false,
         };
         let Some(from) = resume else { return Ok(feed) };
-        let reason =
-            if from.epoch != head.epoch {
-                Some("the position is from another epoch of the event log".to_owned())
-            } else if from.seq > head.seq {
-                // With a shared store, another gateway may have stored it and this one's live
-                // feed not caught up yet: then go on live from there, skipping what the feed
-                // brings up to it.
-                let log = state.log.clone();
-                let durable = tokio::task::spawn_blocking(move || log.durable_head())
-                    .await
-                    .map_err(|join| AppError::Internal(join.to_string()))??;
-                if from.seq <= durable.seq {
-                    feed.head = from;
-                    return Ok(feed);
-                }
-                Some("the position is ahead of the event log".to_owned())
-            } else {
-                let log = state.log.clone();
-                let trimmed = tokio::task::spawn_blocking(move || log.trimmed_since(from.seq))
-                    .await
-                    .map_err(|join| AppError::Internal(join.to_string()))??;
-                match trimmed {
-                    None => Some("events after the position were removed by retention".to_owned()),
-                    Some(topics) => topics.iter().find(|topic| filter.matches_topic(topic)).map(
-                        |topic| {
-                            format!(
-                                "events of `{topic}` after the position were removed by retention"
-                            )
-                        },
-                    ),
-                }
-            };
+        let reason = if from.epoch != head.epoch {
+            Some("the position is from another epoch of the event log".to_owned())
+        } else if from.seq > head.seq {
+            // With a shared store, another gateway may have stored it and this one's live
+            // feed not caught up yet: then go on live from there, skipping what the feed
+            // brings up to it.
+            let log = state.log.clone();
+            let durable = tokio::task::spawn_blocking(move || log.durable_head())
+                .await
+                .map_err(|join| AppError::Internal(join.to_string()))??;
+            if from.seq <= durable.seq {
+                feed.head = from;
+                return Ok(feed);
+            }
+            Some("the position is ahead of the event log".to_owned())
+        } else {
+            let log = state.log.clone();
+            let trimmed = tokio::task::spawn_blocking(move || log.trimmed_since(from.seq))
+                .await
+                .map_err(|join| AppError::Internal(join.to_string()))??;
+            match trimmed {
+                None => Some("events after the position were removed by retention".to_owned()),
+                Some(topics) => topics
+                    .iter()
+                    .find(|topic| filter.matches_topic(topic))
+                    .map(|topic| format!("events of `{topic}` after the position were removed by retention")),
+            }
+        };
         match reason {
             Some(reason) => {
-                let reset = StreamReset {
-                    requested: from,
-                    head,
-                    reason,
-                    topic: None,
-                };
+                let reset = StreamReset { requested: from, head, reason, topic: None };
                 let notice = CloudEvent::new(format!("reset-{head}"), GATEWAY_SOURCE, RESET_TYPE)
                     .with_data(serde_json::to_value(reset).unwrap_or_default());
                 feed.pending = Some(Item::Reset { head, notice });
@@ -193,8 +174,7 @@ impl Feed {
                 break;
             }
             let head = self.head;
-            self.page
-                .extend(page.into_iter().filter(|s| s.position <= head));
+            self.page.extend(page.into_iter().filter(|s| s.position <= head));
             if self.page.is_empty() {
                 self.replay_after = None;
             }
@@ -232,10 +212,7 @@ impl Feed {
     fn slow(&mut self) -> Item {
         self.done = true;
         self.state.metrics.slow_disconnect();
-        Item::Slow(notice(
-            SLOW_TYPE,
-            "this stream fell too far behind; resume from your last position",
-        ))
+        Item::Slow(notice(SLOW_TYPE, "this stream fell too far behind; resume from your last position"))
     }
 }
 
@@ -244,10 +221,6 @@ pub const GATEWAY_SOURCE: &str = herald_protocol::control::GATEWAY_SOURCE;
 
 /// An in-band notice: a CloudEvent of `ty` with `{"reason": …}`.
 pub(crate) fn notice(ty: &str, reason: &str) -> CloudEvent {
-    CloudEvent::new(
-        format!("{ty}-{}", crate::stream::random_u64()),
-        GATEWAY_SOURCE,
-        ty,
-    )
-    .with_data(serde_json::to_value(StreamNotice::new(reason)).unwrap_or_default())
+    CloudEvent::new(format!("{ty}-{}", crate::stream::random_u64()), GATEWAY_SOURCE, ty)
+        .with_data(serde_json::to_value(StreamNotice::new(reason)).unwrap_or_default())
 }

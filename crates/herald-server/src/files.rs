@@ -36,9 +36,7 @@ pub(crate) struct StaticDir {
 
 impl StaticDir {
     pub(crate) fn new(dir: &Path) -> StaticDir {
-        StaticDir {
-            root: Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())),
-        }
+        StaticDir { root: Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())) }
     }
 }
 
@@ -48,13 +46,8 @@ impl StaticDir {
 pub fn is_hashed_name(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or(name);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    let Some((_, hash)) = stem.rsplit_once('-') else {
-        return false;
-    };
-    (12..=16).contains(&hash.len())
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    let Some((_, hash)) = stem.rsplit_once('-') else { return false };
+    (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The encodings `accept` (an `Accept-Encoding` value) takes, with their quality; a
@@ -65,11 +58,7 @@ fn quality(accept: &str, coding: &str) -> f32 {
         let mut parts = item.split(';');
         let name = parts.next().unwrap_or("").trim();
         let q = parts
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-            })
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         if name.eq_ignore_ascii_case(coding) {
@@ -116,28 +105,19 @@ fn etag(meta: &std::fs::Metadata, coding: Option<&str>) -> String {
 /// Whether `If-None-Match` (weak comparison, RFC 9110 §13.1.2) matches `tag`.
 fn none_match(value: &str, tag: &str) -> bool {
     let tag = tag.trim_start_matches("W/");
-    value.trim() == "*"
-        || value
-            .split(',')
-            .any(|candidate| candidate.trim().trim_start_matches("W/") == tag)
+    value.trim() == "*" || value.split(',').any(|candidate| candidate.trim().trim_start_matches("W/") == tag)
 }
 
 /// Whether the file, modified at `modified`, is no newer than `If-Modified-Since`.
 fn not_modified_since(value: &str, modified: SystemTime) -> bool {
-    let Ok(since) = httpdate_parse(value) else {
-        return false;
-    };
-    let modified = modified
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let Ok(since) = httpdate_parse(value) else { return false };
+    let modified = modified.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     modified <= since
 }
 
 fn httpdate_parse(value: &str) -> Result<u64, ()> {
     let at = httpdate::parse_http_date(value.trim()).map_err(|_| ())?;
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .map_err(|_| ())
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).map_err(|_| ())
 }
 
 fn http_date(at: SystemTime) -> String {
@@ -161,11 +141,8 @@ fn content_type(name: &Path) -> HeaderValue {
 pub(crate) async fn serve_file(State(dir): State<StaticDir>, request: Request) -> Response {
     let method = request.method().clone();
     if method != Method::GET && method != Method::HEAD {
-        let mut response = AppError::MethodNotAllowed(format!("this route does not take {method}"))
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        let mut response = AppError::MethodNotAllowed(format!("this route does not take {method}")).into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
     let Some(relative) = relative_path(request.uri().path()) else {
@@ -178,11 +155,7 @@ pub(crate) async fn serve_file(State(dir): State<StaticDir>, request: Request) -
     if meta.is_dir() {
         if !request.uri().path().ends_with('/') {
             // relative URLs in the folder's index resolve against the folder
-            let query = request
-                .uri()
-                .query()
-                .map(|q| format!("?{q}"))
-                .unwrap_or_default();
+            let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
             let location = format!("{}/{query}", request.uri().path());
             let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
             if let Ok(location) = HeaderValue::from_str(&location) {
@@ -215,9 +188,7 @@ pub(crate) async fn serve_file(State(dir): State<StaticDir>, request: Request) -
         let mut variant = path.clone().into_os_string();
         variant.push(suffix);
         let variant = PathBuf::from(variant);
-        let Ok(variant_meta) = tokio::fs::metadata(&variant).await else {
-            continue;
-        };
+        let Ok(variant_meta) = tokio::fs::metadata(&variant).await else { continue };
         if !variant_meta.is_file() {
             continue;
         }
@@ -250,28 +221,18 @@ pub(crate) async fn serve_file(State(dir): State<StaticDir>, request: Request) -
         headers.insert(header::ETAG, value);
     }
     let modified = meta.modified().ok();
-    if let Some(value) = modified
-        .map(http_date)
-        .and_then(|d| HeaderValue::from_str(&d).ok())
-    {
+    if let Some(value) = modified.map(http_date).and_then(|d| HeaderValue::from_str(&d).ok()) {
         headers.insert(header::LAST_MODIFIED, value);
     }
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(if is_hashed_name(name) {
-            IMMUTABLE
-        } else {
-            REVALIDATE
-        }),
+        HeaderValue::from_static(if is_hashed_name(name) { IMMUTABLE } else { REVALIDATE }),
     );
     if has_variants {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     let conditional = request.headers();
-    let not_modified = match conditional
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    let not_modified = match conditional.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         Some(value) => none_match(value, &tag),
         None => conditional
             .get(header::IF_MODIFIED_SINCE)
@@ -291,12 +252,7 @@ pub(crate) async fn serve_file(State(dir): State<StaticDir>, request: Request) -
         return (StatusCode::OK, headers).into_response();
     }
     match tokio::fs::File::open(&file).await {
-        Ok(file) => (
-            StatusCode::OK,
-            headers,
-            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-        )
-            .into_response(),
+        Ok(file) => (StatusCode::OK, headers, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response(),
         Err(_) => AppError::NotFound.into_response(),
     }
 }

@@ -13,16 +13,10 @@ pub fn batch(body: &[u8]) -> Result<Vec<CloudEvent>, String> {
 
 /// A binary-mode request: `headers` as given (those that are no valid HTTP header are
 /// left out, as no client could send them), `content_type`, `body`.
-pub fn binary(
-    headers: &[(Vec<u8>, Vec<u8>)],
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<CloudEvent, String> {
+pub fn binary(headers: &[(Vec<u8>, Vec<u8>)], content_type: Option<&str>, body: &[u8]) -> Result<CloudEvent, String> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-        {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
             map.append(name, value);
         }
     }
@@ -30,28 +24,15 @@ pub fn binary(
 }
 
 /// A broker message by the AMQP (`amqp`) or the Kafka binding's rules.
-pub fn broker(
-    amqp: bool,
-    headers: &[(String, String)],
-    content_type: Option<String>,
-    body: &[u8],
-    key: Option<String>,
-) -> Result<CloudEvent, String> {
+pub fn broker(amqp: bool, headers: &[(String, String)], content_type: Option<String>, body: &[u8], key: Option<String>) -> Result<CloudEvent, String> {
     let message = Message {
         content_type,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.clone(), BrokerHeader::Text(v.clone())))
-            .collect(),
+        headers: headers.iter().map(|(n, v)| (n.clone(), BrokerHeader::Text(v.clone()))).collect(),
         body: body.to_vec(),
         key,
         message_id: None,
     };
-    let prefix = if amqp {
-        crate::bridge::amqp::PREFIX
-    } else {
-        crate::bridge::kafka::PREFIX
-    };
+    let prefix = if amqp { crate::bridge::amqp::PREFIX } else { crate::bridge::kafka::PREFIX };
     crate::bridge::to_event(&message, prefix, None, 1 << 20)
 }
 

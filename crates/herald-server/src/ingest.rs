@@ -5,9 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use herald_protocol::{
-    CloudEvent, Position, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, SPEC_VERSION,
-};
+use herald_protocol::{CloudEvent, Position, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON, SPEC_VERSION};
 use serde_json::{json, Value};
 
 use crate::auth::Access;
@@ -29,13 +27,7 @@ pub(crate) async fn post_events(
         .transpose()?;
     let media_type = content_type
         .as_deref()
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
     let binary = headers.contains_key("ce-specversion");
     if media_type != CLOUDEVENTS_JSON && media_type != CLOUDEVENTS_BATCH_JSON && !binary {
@@ -53,10 +45,7 @@ pub(crate) async fn post_events(
     } else if media_type == CLOUDEVENTS_JSON {
         (vec![CloudEvent::from_json(&body)?], false)
     } else {
-        (
-            vec![binary_event(&headers, content_type.as_deref(), &body)?],
-            false,
-        )
+        (vec![binary_event(&headers, content_type.as_deref(), &body)?], false)
     };
 
     for event in &events {
@@ -72,11 +61,7 @@ pub(crate) async fn post_events(
 }
 
 /// Stores `events` (from a body of `bytes`), counts and logs them; their positions.
-pub(crate) async fn store(
-    state: &AppState,
-    events: Vec<CloudEvent>,
-    bytes: usize,
-) -> Result<Vec<Position>, AppError> {
+pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize) -> Result<Vec<Position>, AppError> {
     store_with_cursors(state, events, bytes, Vec::new()).await
 }
 
@@ -89,24 +74,18 @@ pub(crate) async fn store_with_cursors(
 ) -> Result<Vec<Position>, AppError> {
     // each event is a debug line (a summary of them is at info, [`crate::log_summaries`])
     let summary: Vec<(String, String, String)> = if tracing::enabled!(tracing::Level::DEBUG) {
-        events
-            .iter()
-            .map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned()))
-            .collect()
+        events.iter().map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned())).collect()
     } else {
         Vec::new()
     };
     let log = state.log.clone();
     let (count, started) = (events.len(), std::time::Instant::now());
     let positions = tokio::task::spawn_blocking(move || {
-        let cursors: Vec<(&str, u64)> = cursors
-            .iter()
-            .map(|(name, value)| (name.as_str(), *value))
-            .collect();
+        let cursors: Vec<(&str, u64)> = cursors.iter().map(|(name, value)| (name.as_str(), *value)).collect();
         log.append_with_cursors(events, &cursors)
     })
-    .await
-    .map_err(|join| AppError::Internal(format!("ingest was interrupted: {join}")))??;
+        .await
+        .map_err(|join| AppError::Internal(format!("ingest was interrupted: {join}")))??;
     state.metrics.ingested(count, bytes, started.elapsed());
     for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
         tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
@@ -116,9 +95,8 @@ pub(crate) async fn store_with_cursors(
 
 /// A batch: a JSON array of structured-mode events, every one valid, or none is taken.
 pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
-    let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| {
-        AppError::BadRequest(format!("a batch must be a JSON array of CloudEvents: {e}"))
-    })?;
+    let items: Vec<Value> = serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("a batch must be a JSON array of CloudEvents: {e}")))?;
     items
         .into_iter()
         .enumerate()
@@ -131,11 +109,7 @@ pub(crate) fn batch_events(body: &[u8]) -> Result<Vec<CloudEvent>, AppError> {
 
 /// A binary-mode event: attributes from `ce-*` headers (percent-decoded), the body as
 /// `data`, its Content-Type as `datacontenttype`.
-pub(crate) fn binary_event(
-    headers: &HeaderMap,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<CloudEvent, AppError> {
+pub(crate) fn binary_event(headers: &HeaderMap, content_type: Option<&str>, body: &[u8]) -> Result<CloudEvent, AppError> {
     let mut attributes = serde_json::Map::new();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -144,18 +118,15 @@ pub(crate) fn binary_event(
         let value = value
             .to_str()
             .map_err(|_| AppError::BadRequest(format!("header `{name}` is not valid text")))?;
-        let value = percent_decode(value).ok_or_else(|| {
-            AppError::BadRequest(format!("header `{name}` has invalid percent-encoding"))
-        })?;
+        let value = percent_decode(value)
+            .ok_or_else(|| AppError::BadRequest(format!("header `{name}` has invalid percent-encoding")))?;
         // headers carry every attribute as text; herald's one integer extension is parsed
         let value = match (attribute, value.parse::<u32>()) {
             ("dataversion", Ok(version)) => Value::from(version),
             _ => Value::String(value),
         };
         if attributes.insert(attribute.to_owned(), value).is_some() {
-            return Err(AppError::BadRequest(format!(
-                "header `{name}` appears more than once"
-            )));
+            return Err(AppError::BadRequest(format!("header `{name}` appears more than once")));
         }
     }
     binary_mode(attributes, "ce-", content_type, body)
@@ -187,9 +158,7 @@ pub(crate) fn binary_mode(
         .into());
     }
     insert_data(&mut attributes, content_type, body)?;
-    Ok(CloudEvent::from_json(
-        Value::Object(attributes).to_string().as_bytes(),
-    )?)
+    Ok(CloudEvent::from_json(Value::Object(attributes).to_string().as_bytes())?)
 }
 
 /// Sets `datacontenttype` and `data` (JSON, text) or `data_base64` (anything else) from
@@ -200,27 +169,15 @@ pub(crate) fn insert_data(
     body: &[u8],
 ) -> Result<(), AppError> {
     if let Some(content_type) = content_type {
-        attributes.insert(
-            "datacontenttype".into(),
-            Value::String(content_type.to_owned()),
-        );
+        attributes.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
     }
     if !body.is_empty() {
         let media = content_type
-            .map(|c| {
-                c.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
+            .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
             .unwrap_or_default();
         if media == "application/json" || media.ends_with("+json") {
-            let data: Value = serde_json::from_slice(body).map_err(|e| {
-                AppError::BadRequest(format!(
-                    "the body is not the JSON its Content-Type says: {e}"
-                ))
-            })?;
+            let data: Value = serde_json::from_slice(body)
+                .map_err(|e| AppError::BadRequest(format!("the body is not the JSON its Content-Type says: {e}")))?;
             attributes.insert("data".into(), data);
         } else if media.starts_with("text/") && std::str::from_utf8(body).is_ok() {
             let text = String::from_utf8_lossy(body).into_owned();
@@ -256,10 +213,7 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -301,15 +255,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
-        let vectors = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
+        let vectors = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
         for (plain, encoded) in vectors {
             assert_eq!(base64(plain.as_bytes()), encoded);
             assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
@@ -319,10 +265,7 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(
-            percent_decode("Euro%20%E2%82%AC%20%F0%9F%98%80").as_deref(),
-            Some("Euro € 😀")
-        );
+        assert_eq!(percent_decode("Euro%20%E2%82%AC%20%F0%9F%98%80").as_deref(), Some("Euro € 😀"));
         assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
         assert_eq!(percent_decode("bad%2"), None);
         assert_eq!(percent_decode("bad%zz"), None);

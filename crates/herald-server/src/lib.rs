@@ -68,23 +68,19 @@ use axum::Router;
 use tokio::sync::watch;
 
 pub use auth::{Access, Auth, Grants};
-pub use bridge::{
-    sign, AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping, WebhookOut,
-};
+pub use bridge::{sign, AmqpIn, AmqpOut, BridgeStatus, Bridges, KafkaIn, KafkaOut, PlainMapping, WebhookOut};
+pub use subscriptions::SUBSCRIPTIONS_FILE;
 pub use config::{Config, ConfigError, NatsSection, RetentionConfig, WebhookConfig};
 pub use error::{AppError, StoreError};
-pub use eventgrid::{
-    from_event_grid, EventGrid, DATA_VERSION_ATTRIBUTE, MAX_BATCH, VALIDATION_EVENT,
-};
-pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
+pub use eventgrid::{from_event_grid, EventGrid, DATA_VERSION_ATTRIBUTE, MAX_BATCH, VALIDATION_EVENT};
 pub use files::{is_hashed_name, IMMUTABLE, REVALIDATE};
-pub use log::{EventLog, Fed};
-pub use metrics::Metrics;
-pub use serve::{bind, serve, Limits, LISTEN_BACKLOG, MAX_URI_BYTES, SEND_BUFFER_BYTES};
-pub use store::{EventStore, NatsConfig, NatsStore, Retention, SqliteStore, Stored};
-pub use subscriptions::SUBSCRIPTIONS_FILE;
+pub use feed::{DRAIN_TYPE, GATEWAY_SOURCE, RESET_TYPE, SLOW_TYPE};
 pub use webhooks::{Webhook, SIGNATURE_HEADER};
 pub use ws::{POSITION_ATTRIBUTE, SUBPROTOCOL, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE};
+pub use log::{EventLog, Fed};
+pub use store::{EventStore, NatsConfig, NatsStore, Retention, SqliteStore, Stored};
+pub use metrics::Metrics;
+pub use serve::{bind, serve, Limits, LISTEN_BACKLOG, MAX_URI_BYTES, SEND_BUFFER_BYTES};
 
 /// The default limit on a posted body, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
@@ -191,61 +187,29 @@ impl AppState {
 
     /// Adds an inbound RabbitMQ bridge `name` consuming from the broker at `url`;
     /// [`spawn_bridges`] starts it.
-    pub fn with_amqp_in(
-        mut self,
-        name: impl Into<String>,
-        url: impl Into<String>,
-        bridge: AmqpIn,
-    ) -> Self {
-        Arc::make_mut(&mut self.configured).push(Configured::AmqpIn(
-            name.into(),
-            url.into(),
-            bridge,
-        ));
+    pub fn with_amqp_in(mut self, name: impl Into<String>, url: impl Into<String>, bridge: AmqpIn) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::AmqpIn(name.into(), url.into(), bridge));
         self
     }
 
     /// Adds an outbound RabbitMQ bridge `name` publishing to the broker at `url`;
     /// [`spawn_bridges`] starts it.
-    pub fn with_amqp_out(
-        mut self,
-        name: impl Into<String>,
-        url: impl Into<String>,
-        bridge: AmqpOut,
-    ) -> Self {
-        Arc::make_mut(&mut self.configured).push(Configured::AmqpOut(
-            name.into(),
-            url.into(),
-            bridge,
-        ));
+    pub fn with_amqp_out(mut self, name: impl Into<String>, url: impl Into<String>, bridge: AmqpOut) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::AmqpOut(name.into(), url.into(), bridge));
         self
     }
 
     /// Adds an inbound Kafka bridge `name` consuming from the bootstrap `brokers`;
     /// [`spawn_bridges`] starts it.
-    pub fn with_kafka_in(
-        mut self,
-        name: impl Into<String>,
-        brokers: Vec<String>,
-        bridge: KafkaIn,
-    ) -> Self {
+    pub fn with_kafka_in(mut self, name: impl Into<String>, brokers: Vec<String>, bridge: KafkaIn) -> Self {
         Arc::make_mut(&mut self.configured).push(Configured::KafkaIn(name.into(), brokers, bridge));
         self
     }
 
     /// Adds an outbound Kafka bridge `name` producing to the bootstrap `brokers`;
     /// [`spawn_bridges`] starts it.
-    pub fn with_kafka_out(
-        mut self,
-        name: impl Into<String>,
-        brokers: Vec<String>,
-        bridge: KafkaOut,
-    ) -> Self {
-        Arc::make_mut(&mut self.configured).push(Configured::KafkaOut(
-            name.into(),
-            brokers,
-            bridge,
-        ));
+    pub fn with_kafka_out(mut self, name: impl Into<String>, brokers: Vec<String>, bridge: KafkaOut) -> Self {
+        Arc::make_mut(&mut self.configured).push(Configured::KafkaOut(name.into(), brokers, bridge));
         self
     }
 
@@ -358,9 +322,7 @@ pub fn spawn_bridges(state: &AppState) {
     tokio::spawn(async move {
         let saved = match state.subscriptions.load() {
             Ok(saved) => saved,
-            Err(error) => {
-                return tracing::error!(%error, "the webhook subscriptions cannot be read")
-            }
+            Err(error) => return tracing::error!(%error, "the webhook subscriptions cannot be read"),
         };
         for (name, hook) in saved {
             if let Err(error) = subscriptions::start(&state, name, hook, false).await {
@@ -400,21 +362,14 @@ pub async fn log_summaries(state: AppState, interval: std::time::Duration) {
     let mut shutdown = state.shutdown.clone();
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let metrics = state.metrics.clone();
-    let (mut accepted, mut delivered, mut dropped) = (
-        metrics.ingested_events(),
-        metrics.delivered_events(),
-        metrics.dropped_log_lines(),
-    );
+    let (mut accepted, mut delivered, mut dropped) =
+        (metrics.ingested_events(), metrics.delivered_events(), metrics.dropped_log_lines());
     loop {
         tokio::select! {
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = ticks.tick() => {}
         }
-        let now = (
-            metrics.ingested_events(),
-            metrics.delivered_events(),
-            metrics.dropped_log_lines(),
-        );
+        let now = (metrics.ingested_events(), metrics.delivered_events(), metrics.dropped_log_lines());
         if now.0 > accepted || now.1 > delivered {
             tracing::info!(
                 accepted = now.0 - accepted,
@@ -426,10 +381,7 @@ pub async fn log_summaries(state: AppState, interval: std::time::Duration) {
             );
         }
         if now.2 > dropped {
-            tracing::warn!(
-                dropped = now.2 - dropped,
-                "log lines dropped: the log sink is not keeping up"
-            );
+            tracing::warn!(dropped = now.2 - dropped, "log lines dropped: the log sink is not keeping up");
         }
         (accepted, delivered, dropped) = now;
     }
@@ -472,11 +424,7 @@ async fn healthz(
             (name, value)
         })
         .collect();
-    let status = if store.is_ok() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if store.is_ok() { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({
         "status": if store.is_ok() { "ok" } else { "unavailable" },
         "store": store.err(),
@@ -485,18 +433,10 @@ async fn healthz(
     (status, axum::Json(body)).into_response()
 }
 
-async fn metrics_route(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> impl axum::response::IntoResponse {
+async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     let mut text = state.metrics.render();
     state.bridges.render(&mut text);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 /// The gateway's router. [`serve`] serves it with the connection limits; the request
@@ -510,49 +450,26 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/events/ws", get(ws::get_ws))
-        .route(
-            "/webhooks/{name}",
-            post(webhooks::post_webhook).options(webhooks::options_webhook),
-        )
-        .route(
-            "/eventgrid/{name}",
-            post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid),
-        )
-        .route(
-            "/webhook-subscriptions",
-            get(subscriptions::list).post(subscriptions::create),
-        )
-        .route(
-            "/webhook-subscriptions/{name}",
-            axum::routing::delete(subscriptions::delete),
-        )
-        .route(
-            "/webhook-subscriptions/{name}/resume",
-            post(subscriptions::resume),
-        )
+        .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
+        .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))
+        .route("/webhook-subscriptions", get(subscriptions::list).post(subscriptions::create))
+        .route("/webhook-subscriptions/{name}", axum::routing::delete(subscriptions::delete))
+        .route("/webhook-subscriptions/{name}/resume", post(subscriptions::resume))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_route))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state);
     let router = match static_dir {
         // files are served from inside the folder only, links out of it are not followed
-        Some(dir) => {
-            router.fallback_service(get(files::serve_file).with_state(files::StaticDir::new(&dir)))
-        }
+        Some(dir) => router.fallback_service(get(files::serve_file).with_state(files::StaticDir::new(&dir))),
         None => router,
     };
     // every error answered as a problem document: also axum's own 404 and 405, the static
     // files' and the extractors' rejections
     let router = router
         .layer(map_response(error::problem_documents))
-        .layer(from_fn_with_state(
-            limits.body_read_timeout,
-            serve::body_deadline,
-        ))
-        .layer(from_fn_with_state(
-            limits.max_header_bytes,
-            serve::head_limits,
-        ));
+        .layer(from_fn_with_state(limits.body_read_timeout, serve::body_deadline))
+        .layer(from_fn_with_state(limits.max_header_bytes, serve::head_limits));
     if cors_origins.is_empty() {
         router
     } else {

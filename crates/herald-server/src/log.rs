@@ -63,9 +63,7 @@ impl Tail {
         self.bytes += stored.json.len();
         self.events.push_back(stored);
         while self.events.len() > TAIL_EVENTS || self.bytes > TAIL_BYTES {
-            let Some(oldest) = self.events.pop_front() else {
-                break;
-            };
+            let Some(oldest) = self.events.pop_front() else { break };
             self.bytes -= oldest.json.len();
             self.after = oldest.position.seq;
         }
@@ -77,14 +75,7 @@ impl Tail {
             return None;
         }
         let start = self.events.partition_point(|s| s.position.seq <= after);
-        Some(
-            self.events
-                .iter()
-                .skip(start)
-                .take(limit)
-                .cloned()
-                .collect(),
-        )
+        Some(self.events.iter().skip(start).take(limit).cloned().collect())
     }
 
     /// Forgets every event: from now on it holds those stored after `head`.
@@ -97,15 +88,11 @@ impl Tail {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, u64> {
-        self.head
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.head.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn tail(&self) -> MutexGuard<'_, Tail> {
-        self.tail
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Sends `stored` to the live feed (the caller holds the head lock).
@@ -138,11 +125,7 @@ impl EventLog {
             head: Mutex::new(head),
             live,
             bytes: AtomicU64::new(0),
-            tail: Mutex::new(Tail {
-                after: head,
-                events: VecDeque::new(),
-                bytes: 0,
-            }),
+            tail: Mutex::new(Tail { after: head, events: VecDeque::new(), bytes: 0 }),
         });
         let sink = shared.clone();
         let followed = store.follow(
@@ -210,11 +193,7 @@ impl EventLog {
     /// bridge's consumed offsets; see [`EventStore::append_with_cursors`]).
     ///
     /// This blocks on disk I/O: call it from a blocking context.
-    pub fn append_with_cursors(
-        &self,
-        events: Vec<CloudEvent>,
-        cursors: &[(&str, u64)],
-    ) -> Result<Vec<Position>, StoreError> {
+    pub fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Position>, StoreError> {
         if self.followed {
             // the store's own feed brings these (and every other gateway's) to the streams
             let appended = self.store.append_with_cursors(events, cursors)?;
@@ -241,9 +220,7 @@ impl EventLog {
     ///
     /// This blocks on disk I/O: call it from a blocking context.
     pub fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
-        self.store
-            .append_with_cursors(Vec::new(), &[(name, value)])
-            .map(|_| ())
+        self.store.append_with_cursors(Vec::new(), &[(name, value)]).map(|_| ())
     }
 
     /// Up to `limit` stored events after sequence number `after`, in order.
@@ -288,10 +265,7 @@ impl EventLog {
     /// moment the feed starts (everything after it will arrive on the feed).
     pub fn follow(&self) -> (Position, broadcast::Receiver<Fed>) {
         let head = self.shared.lock();
-        (
-            Position::new(self.epoch(), *head),
-            self.shared.live.subscribe(),
-        )
+        (Position::new(self.epoch(), *head), self.shared.live.subscribe())
     }
 }
 
@@ -320,13 +294,7 @@ mod tests {
         let head = log.head().seq;
         // the newest TAIL_EVENTS are in memory, in order, paged
         let recent = log.read_recent(head - 3, 2).unwrap();
-        assert_eq!(
-            ids(&recent),
-            [
-                format!("e{}", TAIL_EVENTS + 7),
-                format!("e{}", TAIL_EVENTS + 8)
-            ]
-        );
+        assert_eq!(ids(&recent), [format!("e{}", TAIL_EVENTS + 7), format!("e{}", TAIL_EVENTS + 8)]);
         assert!(log.read_recent(head, 10).unwrap().is_empty());
         // an older position is the store's to answer, with the same events
         assert!(log.read_recent(5, 10).is_none());
@@ -342,16 +310,9 @@ mod tests {
         log.append(event_of("old", "a.x")).unwrap();
         log.append(event_of("keep", "b.x")).unwrap();
         assert_eq!(ids(&log.read_recent(0, 10).unwrap()), ["old", "keep"]);
-        let rules = [Retention {
-            pattern: "a.>".parse().unwrap(),
-            max_count: Some(0),
-            max_age: None,
-        }];
+        let rules = [Retention { pattern: "a.>".parse().unwrap(), max_count: Some(0), max_age: None }];
         assert_eq!(log.enforce(&rules).unwrap(), 1);
-        assert!(
-            log.read_recent(0, 10).is_none(),
-            "the memory no longer reaches back"
-        );
+        assert!(log.read_recent(0, 10).is_none(), "the memory no longer reaches back");
         assert_eq!(ids(&log.read(0, 10).unwrap()), ["keep"]);
         log.append(event_of("new", "b.x")).unwrap();
         assert_eq!(ids(&log.read_recent(2, 10).unwrap()), ["new"]);
@@ -373,19 +334,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (epoch, positions) = {
             let log = EventLog::open(dir.path()).unwrap();
-            let p = [
-                log.append(event("a")).unwrap(),
-                log.append(event("b")).unwrap(),
-            ];
+            let p = [log.append(event("a")).unwrap(), log.append(event("b")).unwrap()];
             (log.epoch(), p)
         };
         let log = EventLog::open(dir.path()).unwrap();
         assert_eq!(log.epoch(), epoch);
         let stored = log.after(0).unwrap();
-        assert_eq!(
-            stored.iter().map(|s| s.position).collect::<Vec<_>>(),
-            positions
-        );
+        assert_eq!(stored.iter().map(|s| s.position).collect::<Vec<_>>(), positions);
         assert_eq!(stored[1].event, event("b"));
         assert_eq!(log.append(event("c")).unwrap(), Position::new(epoch, 3));
     }
@@ -399,10 +354,7 @@ mod tests {
             log.append_all(vec![event("b"), event("c")]).unwrap()
         };
         assert_eq!(positions.iter().map(|p| p.seq).collect::<Vec<_>>(), [2, 3]);
-        assert_eq!(
-            ids(&EventLog::open(dir.path()).unwrap().after(0).unwrap()),
-            ["a", "b", "c"]
-        );
+        assert_eq!(ids(&EventLog::open(dir.path()).unwrap().after(0).unwrap()), ["a", "b", "c"]);
     }
 
     #[test]
@@ -412,9 +364,7 @@ mod tests {
             let log = EventLog::open(dir.path()).unwrap();
             let first = log.append(event("a")).unwrap();
             assert_eq!(log.append(event("a")).unwrap(), first);
-            let batch = log
-                .append_all(vec![event("b"), event("a"), event("b")])
-                .unwrap();
+            let batch = log.append_all(vec![event("b"), event("a"), event("b")]).unwrap();
             assert_eq!(batch[1], first);
             assert_eq!(batch[0], batch[2]);
             first
@@ -444,10 +394,8 @@ mod tests {
     fn retention_keeps_the_newest_per_topic_and_records_the_trim() {
         let log = EventLog::in_memory();
         for i in 0..5 {
-            log.append(event_of(&format!("r{i}"), "nop.noise.reading"))
-                .unwrap();
-            log.append(event_of(&format!("a{i}"), "nop.noise.alert"))
-                .unwrap();
+            log.append(event_of(&format!("r{i}"), "nop.noise.reading")).unwrap();
+            log.append(event_of(&format!("a{i}"), "nop.noise.alert")).unwrap();
         }
         let rules = [Retention {
             pattern: "nop.noise.reading".parse().unwrap(),
@@ -458,16 +406,10 @@ mod tests {
         let left = ids(&log.after(0).unwrap());
         assert_eq!(left, ["a0", "a1", "a2", "r3", "a3", "r4", "a4"]);
         // r2 was seq 5: a resume from before it missed events of that topic
-        assert_eq!(
-            log.trimmed_since(4).unwrap().unwrap(),
-            ["nop.noise.reading"]
-        );
+        assert_eq!(log.trimmed_since(4).unwrap().unwrap(), ["nop.noise.reading"]);
         assert!(log.trimmed_since(5).unwrap().unwrap().is_empty());
         // the trimmed (source, id) may come again: it is outside the retention window
-        assert_eq!(
-            log.append(event_of("r0", "nop.noise.reading")).unwrap().seq,
-            11
-        );
+        assert_eq!(log.append(event_of("r0", "nop.noise.reading")).unwrap().seq, 11);
         // and the sequence never goes back even after a trim of the newest
         assert_eq!(log.head().seq, 11);
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use clap::{Parser, ValueEnum};
 use herald_server::{
-    enforce_retention, log_summaries, serve, spawn_bridges, AppState, Auth, Config, EventLog,
-    Limits, NatsConfig, NatsStore, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES,
+    enforce_retention, log_summaries, serve, spawn_bridges, AppState, Auth, Config, EventLog, Limits, NatsConfig, NatsStore,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES,
 };
 use tokio::sync::watch;
 use tracing_subscriber::EnvFilter;
@@ -155,11 +155,7 @@ struct Cli {
 
     /// An origin allowed to make cross-origin requests (CORS); repeat for several, or
     /// separate them with commas.
-    #[arg(
-        long = "cors-origin",
-        env = "HERALD_CORS_ORIGINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
 
     /// Log format on standard error: `json` (one object per line) or `text`.
@@ -188,15 +184,9 @@ async fn main() -> ExitCode {
         .thread_name("herald-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match cli.log_format {
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Text => logs.init(),
     }
     match run(cli, move || dropped.dropped_lines() as u64).await {
@@ -209,57 +199,37 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(
-    cli: Cli,
-    dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'static,
-) -> Result<(), String> {
+async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'static) -> Result<(), String> {
     let file = match &cli.config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
-    let listen = cli
-        .listen
-        .or(file.listen)
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8787)));
-    let data = cli
-        .data
-        .clone()
-        .or(file.data.clone())
-        .unwrap_or_else(|| PathBuf::from("./.herald"));
+    let listen = cli.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8787)));
+    let data = cli.data.clone().or(file.data.clone()).unwrap_or_else(|| PathBuf::from("./.herald"));
     let dev_no_auth = cli.dev_no_auth || file.dev_no_auth.unwrap_or(false);
 
     let auth = auth(&cli, &file)?;
     match (&auth, dev_no_auth) {
         (Some(_), true) => return Err("--dev-no-auth and a JWT key exclude each other".into()),
         (None, false) => {
-            return Err(
-                "authorization needs a key: --jwt-hs256-secret or --jwt-rs256-public-key \
+            return Err("authorization needs a key: --jwt-hs256-secret or --jwt-rs256-public-key \
                         (or --dev-no-auth for local development, loopback only)"
-                    .into(),
-            )
+                .into())
         }
         (None, true) if !listen.ip().is_loopback() => {
-            return Err(format!(
-                "--dev-no-auth only listens on a loopback address, not {listen}"
-            ))
+            return Err(format!("--dev-no-auth only listens on a loopback address, not {listen}"))
         }
         _ => {}
     }
 
-    let store = cli
-        .store
-        .clone()
-        .or(file.store.clone())
-        .unwrap_or_else(|| "embedded".into());
+    let store = cli.store.clone().or(file.store.clone()).unwrap_or_else(|| "embedded".into());
     let log = if store == "embedded" {
         EventLog::open(&data).map_err(|e| e.to_string())?
     } else if store.starts_with("nats://") || store.starts_with("tls://") {
         if !file.retention.is_empty() {
-            return Err(
-                "[[retention]] rules are for the embedded store; a NATS stream has its own limits \
+            return Err("[[retention]] rules are for the embedded store; a NATS stream has its own limits \
                         (--stream-max-msgs, --stream-max-age-secs, --stream-max-bytes)"
-                    .into(),
-            );
+                .into());
         }
         let mut nats = NatsConfig::new(&store);
         let n = &file.nats;
@@ -267,10 +237,7 @@ async fn run(
             nats.stream = stream;
         }
         nats.max_messages = cli.stream_max_msgs.or(n.max_msgs);
-        nats.max_age = cli
-            .stream_max_age_secs
-            .or(n.max_age_secs)
-            .map(Duration::from_secs);
+        nats.max_age = cli.stream_max_age_secs.or(n.max_age_secs).map(Duration::from_secs);
         nats.max_bytes = cli.stream_max_bytes.or(n.max_bytes);
         nats.replicas = cli.stream_replicas.or(n.replicas).unwrap_or(1);
         if let Some(secs) = cli.stream_duplicate_window_secs.or(n.duplicate_window_secs) {
@@ -283,16 +250,8 @@ async fn run(
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(log)
-        .with_max_body_bytes(
-            cli.max_body_bytes
-                .or(file.max_body_bytes)
-                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        )
-        .with_max_queue_bytes(
-            cli.max_queue_bytes
-                .or(file.max_queue_bytes)
-                .unwrap_or(DEFAULT_MAX_QUEUE_BYTES),
-        )
+        .with_max_body_bytes(cli.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES))
+        .with_max_queue_bytes(cli.max_queue_bytes.or(file.max_queue_bytes).unwrap_or(DEFAULT_MAX_QUEUE_BYTES))
         .with_retention(file.retention_rules()?)
         .with_limits(limits(&cli, &file))
         .with_shutdown(stop_rx);
@@ -300,17 +259,10 @@ async fn run(
     if let Some(auth) = auth {
         state = state.with_auth(auth);
     }
-    let origins = if cli.cors_origins.is_empty() {
-        &file.cors_origins
-    } else {
-        &cli.cors_origins
-    };
+    let origins = if cli.cors_origins.is_empty() { &file.cors_origins } else { &cli.cors_origins };
     let origins = origins
         .iter()
-        .map(|o| {
-            HeaderValue::from_str(o.trim())
-                .map_err(|_| format!("CORS origin `{o}` is not a valid header value"))
-        })
+        .map(|o| HeaderValue::from_str(o.trim()).map_err(|_| format!("CORS origin `{o}` is not a valid header value")))
         .collect::<Result<Vec<_>, _>>()?;
     state = state.with_cors_origins(origins);
     for (name, hook) in file.webhooks() {
@@ -319,8 +271,7 @@ async fn run(
     for (name, receiver) in file.eventgrid() {
         state = state.with_eventgrid(name, receiver);
     }
-    let allow_private =
-        cli.allow_private_webhook_targets || file.allow_private_webhook_targets.unwrap_or(false);
+    let allow_private = cli.allow_private_webhook_targets || file.allow_private_webhook_targets.unwrap_or(false);
     state = state
         .with_private_webhook_targets(allow_private)
         .with_subscriptions_file(data.join(herald_server::SUBSCRIPTIONS_FILE));
@@ -331,9 +282,7 @@ async fn run(
         return Err("[webhook_out] subscriptions keep their cursors in the embedded store: they need --store embedded".into());
     }
     for (name, hook) in &file.webhook_out {
-        hook.validate(allow_private)
-            .await
-            .map_err(|e| format!("[webhook_out.{name}]: {e}"))?;
+        hook.validate(allow_private).await.map_err(|e| format!("[webhook_out.{name}]: {e}"))?;
         state = state.with_webhook_out(name, hook.clone());
     }
     let amqp_url = cli.amqp_url.clone().or(file.amqp_url.clone());
@@ -345,32 +294,23 @@ async fn run(
     for (name, bridge) in &file.amqp_in {
         state = state.with_amqp_in(name, broker(name, &bridge.url)?, bridge.clone());
     }
-    let bridges =
-        !file.amqp_out.is_empty() || !file.kafka_in.is_empty() || !file.kafka_out.is_empty();
+    let bridges = !file.amqp_out.is_empty() || !file.kafka_in.is_empty() || !file.kafka_out.is_empty();
     if store != "embedded" && bridges {
         return Err("[amqp_out], [kafka_in] and [kafka_out] bridges keep their cursors in the embedded store: \
                     they need --store embedded"
             .into());
     }
     for (name, bridge) in &file.amqp_out {
-        bridge
-            .validate()
-            .map_err(|e| format!("[amqp_out.{name}]: {e}"))?;
+        bridge.validate().map_err(|e| format!("[amqp_out.{name}]: {e}"))?;
         state = state.with_amqp_out(name, broker(name, &bridge.url)?, bridge.clone());
     }
-    let kafka_brokers = if cli.kafka_brokers.is_empty() {
-        file.kafka_brokers.clone()
-    } else {
-        Some(cli.kafka_brokers.clone())
-    };
+    let kafka_brokers = if cli.kafka_brokers.is_empty() { file.kafka_brokers.clone() } else { Some(cli.kafka_brokers.clone()) };
     let bootstrap = |name: &str, brokers: &Option<Vec<String>>| {
         brokers
             .clone()
             .or(kafka_brokers.clone())
             .filter(|b| !b.is_empty())
-            .ok_or_else(|| {
-                format!("Kafka bridge `{name}` has no `brokers`, and no --kafka-brokers is given")
-            })
+            .ok_or_else(|| format!("Kafka bridge `{name}` has no `brokers`, and no --kafka-brokers is given"))
     };
     for (name, bridge) in &file.kafka_in {
         if bridge.topics.is_empty() {
@@ -379,9 +319,7 @@ async fn run(
         state = state.with_kafka_in(name, bootstrap(name, &bridge.brokers)?, bridge.clone());
     }
     for (name, bridge) in &file.kafka_out {
-        bridge
-            .validate()
-            .map_err(|e| format!("[kafka_out.{name}]: {e}"))?;
+        bridge.validate().map_err(|e| format!("[kafka_out.{name}]: {e}"))?;
         state = state.with_kafka_out(name, bootstrap(name, &bridge.brokers)?, bridge.clone());
     }
     if let Some(dir) = cli.static_dir.as_ref().or(file.static_dir.as_ref()) {
@@ -390,8 +328,8 @@ async fn run(
         }
         state = state.with_static_dir(dir);
     }
-    let listener =
-        herald_server::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = herald_server::bind(listen)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, %store, head = %state.log().head(), auth = !dev_no_auth, "gateway started");
     println!("herald-server listening on http://{addr}/");
@@ -412,58 +350,28 @@ async fn run(
 
 /// The connection limits: flag, else file, else default.
 fn limits(cli: &Cli, file: &Config) -> Limits {
-    let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| {
-        flag.or(key).map_or(default, Duration::from_secs)
-    };
+    let secs = |flag: Option<u64>, key: Option<u64>, default: Duration| flag.or(key).map_or(default, Duration::from_secs);
     let default = Limits::default();
     let mut limits = default.clone();
-    limits.header_read_timeout = secs(
-        cli.header_read_timeout_secs,
-        file.header_read_timeout_secs,
-        default.header_read_timeout,
-    );
-    limits.body_read_timeout = secs(
-        cli.body_read_timeout_secs,
-        file.body_read_timeout_secs,
-        default.body_read_timeout,
-    );
-    limits.write_timeout = secs(
-        cli.write_timeout_secs,
-        file.write_timeout_secs,
-        default.write_timeout,
-    );
-    limits.max_header_bytes = cli
-        .max_header_bytes
-        .or(file.max_header_bytes)
-        .unwrap_or(default.max_header_bytes);
+    limits.header_read_timeout =
+        secs(cli.header_read_timeout_secs, file.header_read_timeout_secs, default.header_read_timeout);
+    limits.body_read_timeout = secs(cli.body_read_timeout_secs, file.body_read_timeout_secs, default.body_read_timeout);
+    limits.write_timeout = secs(cli.write_timeout_secs, file.write_timeout_secs, default.write_timeout);
+    limits.max_header_bytes = cli.max_header_bytes.or(file.max_header_bytes).unwrap_or(default.max_header_bytes);
     limits.max_connections_per_ip = cli.max_connections_per_ip.or(file.max_connections_per_ip);
-    limits.ws_ping_interval = secs(
-        cli.ws_ping_interval_secs,
-        file.ws_ping_interval_secs,
-        default.ws_ping_interval,
-    )
-    .max(Duration::from_secs(1));
+    limits.ws_ping_interval = secs(cli.ws_ping_interval_secs, file.ws_ping_interval_secs, default.ws_ping_interval).max(Duration::from_secs(1));
     limits
 }
 
 fn auth(cli: &Cli, file: &Config) -> Result<Option<Auth>, String> {
-    let secret = cli
-        .jwt_hs256_secret
-        .clone()
-        .or(file.auth.hs256_secret.clone());
-    let public_key = cli
-        .jwt_rs256_public_key
-        .clone()
-        .or(file.auth.rs256_public_key_file.clone());
+    let secret = cli.jwt_hs256_secret.clone().or(file.auth.hs256_secret.clone());
+    let public_key = cli.jwt_rs256_public_key.clone().or(file.auth.rs256_public_key_file.clone());
     let hs256 = secret
-        .map(|secret| {
-            Auth::hs256(secret.as_bytes()).map_err(|e| format!("--jwt-hs256-secret: {e}"))
-        })
+        .map(|secret| Auth::hs256(secret.as_bytes()).map_err(|e| format!("--jwt-hs256-secret: {e}")))
         .transpose()?;
     let rs256 = public_key
         .map(|path| {
-            let pem =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let pem = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             Auth::rs256(&pem).map_err(|e| format!("{}: {e}", path.display()))
         })
         .transpose()?;
@@ -477,14 +385,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -26,16 +26,13 @@ impl Metrics {
         self.ingested.fetch_add(events as u64, Ordering::Relaxed);
         self.ingest_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         self.appends.fetch_add(1, Ordering::Relaxed);
-        self.append_micros.fetch_add(
-            took.as_micros().try_into().unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.append_micros
+            .fetch_add(took.as_micros().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub(crate) fn delivered(&self, bytes: usize) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
-        self.delivered_bytes
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.delivered_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn replayed(&self, events: usize) {
@@ -93,48 +90,15 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
-        metric(
-            "herald_stream_connections",
-            "gauge",
-            "Open event streams (SSE and WebSocket).",
-            self.connections().to_string(),
-        );
-        metric(
-            "herald_events_ingested_total",
-            "counter",
-            "Events accepted and stored.",
-            get(&self.ingested),
-        );
-        metric(
-            "herald_ingest_bytes_total",
-            "counter",
-            "Bytes of accepted request bodies.",
-            get(&self.ingest_bytes),
-        );
-        metric(
-            "herald_events_delivered_total",
-            "counter",
-            "Events sent live to streams.",
-            get(&self.delivered),
-        );
-        metric(
-            "herald_delivered_bytes_total",
-            "counter",
-            "Bytes of events sent live to streams.",
-            get(&self.delivered_bytes),
-        );
-        metric(
-            "herald_events_replayed_total",
-            "counter",
-            "Events sent to streams on resume.",
-            get(&self.replayed),
-        );
+        metric("herald_stream_connections", "gauge", "Open event streams (SSE and WebSocket).", self.connections().to_string());
+        metric("herald_events_ingested_total", "counter", "Events accepted and stored.", get(&self.ingested));
+        metric("herald_ingest_bytes_total", "counter", "Bytes of accepted request bodies.", get(&self.ingest_bytes));
+        metric("herald_events_delivered_total", "counter", "Events sent live to streams.", get(&self.delivered));
+        metric("herald_delivered_bytes_total", "counter", "Bytes of events sent live to streams.", get(&self.delivered_bytes));
+        metric("herald_events_replayed_total", "counter", "Events sent to streams on resume.", get(&self.replayed));
         metric(
             "herald_stream_slow_disconnects_total",
             "counter",
@@ -160,27 +124,15 @@ impl Metrics {
             self.dropped_log_lines().to_string(),
         );
         let seconds = self.append_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        metric(
-            "herald_store_append_seconds_sum",
-            "counter",
-            "Time spent storing accepted events.",
-            format!("{seconds}"),
-        );
-        metric(
-            "herald_store_append_seconds_count",
-            "counter",
-            "Store appends (a batch is one).",
-            get(&self.appends),
-        );
+        metric("herald_store_append_seconds_sum", "counter", "Time spent storing accepted events.", format!("{seconds}"));
+        metric("herald_store_append_seconds_count", "counter", "Store appends (a batch is one).", get(&self.appends));
         out
     }
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics")
-            .field("connections", &self.connections())
-            .finish_non_exhaustive()
+        f.debug_struct("Metrics").field("connections", &self.connections()).finish_non_exhaustive()
     }
 }
 

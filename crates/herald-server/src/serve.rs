@@ -81,11 +81,7 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds a listener on `address` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR`.
 pub fn bind(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if address.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(address)?;
     socket.listen(LISTEN_BACKLOG)
@@ -134,9 +130,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
         let io = TokioIo::new(TimedIo::new(stream, limits.write_timeout, metrics.clone()));
         let service = TowerToHyperService::new(router.clone());
         let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout);
+        builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         let mut shutdown = shutdown.clone();
         let open = open_tx.clone();
         tokio::spawn(async move {
@@ -175,33 +169,21 @@ struct IpSlot {
 
 impl IpSlot {
     /// A slot for `peer`, or `None` when its address has `limit` connections already.
-    fn take(
-        map: &Arc<Mutex<HashMap<IpAddr, usize>>>,
-        peer: SocketAddr,
-        limit: Option<usize>,
-    ) -> Option<Option<IpSlot>> {
-        let Some(limit) = limit else {
-            return Some(None);
-        };
+    fn take(map: &Arc<Mutex<HashMap<IpAddr, usize>>>, peer: SocketAddr, limit: Option<usize>) -> Option<Option<IpSlot>> {
+        let Some(limit) = limit else { return Some(None) };
         let mut counts = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let count = counts.entry(peer.ip()).or_insert(0);
         if *count >= limit {
             return None;
         }
         *count += 1;
-        Some(Some(IpSlot {
-            map: map.clone(),
-            ip: peer.ip(),
-        }))
+        Some(Some(IpSlot { map: map.clone(), ip: peer.ip() }))
     }
 }
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut counts = self
-            .map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = counts.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
@@ -224,12 +206,7 @@ struct TimedIo {
 
 impl TimedIo {
     fn new(inner: TcpStream, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        TimedIo {
-            inner,
-            timeout,
-            stalled: None,
-            metrics,
-        }
+        TimedIo { inner, timeout, stalled: None, metrics }
     }
 
     /// The outcome of a write: progress ends the stall; waiting starts or checks it.
@@ -239,9 +216,7 @@ impl TimedIo {
             return poll;
         }
         let timeout = self.timeout;
-        let stall = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let stall = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(stall.as_mut().poll(cx));
         self.stalled = None;
         self.metrics.write_timeout();
@@ -253,21 +228,13 @@ impl TimedIo {
 }
 
 impl AsyncRead for TimedIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TimedIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.timed(cx, poll)
     }
@@ -303,10 +270,7 @@ pub(crate) async fn head_limits(
     request: Request,
     next: Next,
 ) -> Response {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |p| p.as_str().len());
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI_BYTES {
         return problem(
             StatusCode::URI_TOO_LONG,
@@ -314,11 +278,7 @@ pub(crate) async fn head_limits(
         );
     }
     // as on the wire: `name: value\r\n`
-    let header_bytes: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if header_bytes > max_header_bytes {
         return problem(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -369,9 +329,7 @@ impl http_body::Body for DeadlineBody {
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
         let timeout = self.timeout;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         ready!(deadline.as_mut().poll(cx));
         Poll::Ready(Some(Err(Box::new(BodyTimeout(timeout)))))
     }

@@ -38,8 +38,7 @@ fn parse_request(query: Option<&str>, headers: &HeaderMap) -> Result<StreamReque
     }
     if patterns.is_empty() {
         return Err(AppError::BadRequest(
-            "at least one `topic` query parameter (a topic pattern such as `nop.>`) is required"
-                .into(),
+            "at least one `topic` query parameter (a topic pattern such as `nop.>`) is required".into(),
         ));
     }
     let header = headers
@@ -55,11 +54,7 @@ fn parse_request(query: Option<&str>, headers: &HeaderMap) -> Result<StreamReque
         Some(text) => Some(text.parse::<Position>()?),
         None => None,
     };
-    Ok(StreamRequest {
-        patterns,
-        subject,
-        resume,
-    })
+    Ok(StreamRequest { patterns, subject, resume })
 }
 
 pub(crate) async fn get_stream(
@@ -80,8 +75,7 @@ pub(crate) async fn get_stream(
     // The reconnection delay EventSource should use, spread so that clients dropped
     // together (a restart, a drain) do not all come back in the same instant.
     let retry = Bytes::from(format!("retry: {}\n\n", retry_with_jitter().as_millis()));
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = SseStream {
         first: Some(retry),
@@ -91,16 +85,10 @@ pub(crate) async fn get_stream(
     };
     let body = stream::unfold(stream, SseStream::next).map(Ok::<_, Infallible>);
     let headers = [
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        ),
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         // Tell buffering reverse proxies (nginx) to pass events through at once.
-        (
-            HeaderName::from_static("x-accel-buffering"),
-            HeaderValue::from_static("no"),
-        ),
+        (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
     ];
     Ok((headers, Body::from_stream(body)).into_response())
 }
@@ -134,12 +122,8 @@ impl SseStream {
 fn sse_frame(item: Item) -> Bytes {
     match item {
         Item::Event(stored) => stored.sse_frame(),
-        Item::Reset { head, notice } => {
-            Bytes::from(format!("id: {head}\ndata: {}\n\n", json(&notice)))
-        }
-        Item::Drain(notice) | Item::Slow(notice) => {
-            Bytes::from(format!("data: {}\n\n", json(&notice)))
-        }
+        Item::Reset { head, notice } => Bytes::from(format!("id: {head}\ndata: {}\n\n", json(&notice))),
+        Item::Drain(notice) | Item::Slow(notice) => Bytes::from(format!("data: {}\n\n", json(&notice))),
     }
 }
 

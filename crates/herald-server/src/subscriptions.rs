@@ -39,10 +39,7 @@ pub(crate) struct Subscriptions {
 impl Subscriptions {
     /// Subscriptions whose API-made part is kept in `file`.
     pub fn in_file(file: PathBuf) -> Self {
-        Subscriptions {
-            file: Some(file),
-            running: Mutex::default(),
-        }
+        Subscriptions { file: Some(file), running: Mutex::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Running>> {
@@ -51,13 +48,9 @@ impl Subscriptions {
 
     /// The API-made subscriptions of the file.
     pub fn load(&self) -> Result<BTreeMap<String, WebhookOut>, String> {
-        let Some(file) = &self.file else {
-            return Ok(BTreeMap::new());
-        };
+        let Some(file) = &self.file else { return Ok(BTreeMap::new()) };
         match std::fs::read(file) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(format!("{}: {e}", file.display())),
         }
@@ -65,16 +58,11 @@ impl Subscriptions {
 
     /// Writes the API-made subscriptions, durably (a new file, flushed, renamed over).
     fn save(&self) -> Result<(), AppError> {
-        let Some(file) = &self.file else {
-            return Ok(());
-        };
+        let Some(file) = &self.file else { return Ok(()) };
         let text = {
             let running = self.lock();
-            let api: BTreeMap<&String, &WebhookOut> = running
-                .iter()
-                .filter(|(_, r)| !r.from_config)
-                .map(|(n, r)| (n, &r.hook))
-                .collect();
+            let api: BTreeMap<&String, &WebhookOut> =
+                running.iter().filter(|(_, r)| !r.from_config).map(|(n, r)| (n, &r.hook)).collect();
             serde_json::to_vec_pretty(&api).expect("subscriptions serialise")
         };
         let temporary = file.with_extension("json.new");
@@ -87,20 +75,13 @@ impl Subscriptions {
 
 impl std::fmt::Debug for Subscriptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriptions")
-            .field("names", &self.lock().keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("Subscriptions").field("names", &self.lock().keys().collect::<Vec<_>>()).finish()
     }
 }
 
 /// Starts subscription `name`: a new one delivers the events stored from now on (its
 /// cursor starts at the head), one that ran before goes on from its cursor.
-pub(crate) async fn start(
-    state: &AppState,
-    name: String,
-    hook: WebhookOut,
-    from_config: bool,
-) -> Result<(), String> {
+pub(crate) async fn start(state: &AppState, name: String, hook: WebhookOut, from_config: bool) -> Result<(), String> {
     let cursor = format!("webhook-out:{name}");
     let log = state.log.clone();
     let key = cursor.clone();
@@ -119,12 +100,7 @@ pub(crate) async fn start(
     ));
     let old = state.subscriptions.lock().insert(
         name,
-        Running {
-            hook,
-            from_config,
-            task: Some(task.abort_handle()),
-            status,
-        },
+        Running { hook, from_config, task: Some(task.abort_handle()), status },
     );
     if let Some(task) = old.and_then(|o| o.task) {
         task.abort();
@@ -147,17 +123,9 @@ fn listing(name: &str, running: &Running) -> Value {
 }
 
 /// `GET /webhook-subscriptions`: every subscription, without secrets.
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    access: Access,
-) -> Result<Json<Value>, AppError> {
+pub(crate) async fn list(State(state): State<AppState>, access: Access) -> Result<Json<Value>, AppError> {
     access.check_admin()?;
-    let all: Vec<Value> = state
-        .subscriptions
-        .lock()
-        .iter()
-        .map(|(name, r)| listing(name, r))
-        .collect();
+    let all: Vec<Value> = state.subscriptions.lock().iter().map(|(name, r)| listing(name, r)).collect();
     Ok(Json(json!({ "subscriptions": all })))
 }
 
@@ -169,46 +137,25 @@ pub(crate) async fn create(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, AppError> {
     access.check_admin()?;
-    let Json(mut body) =
-        body.map_err(|e| AppError::BadRequest(format!("a subscription is a JSON object: {e}")))?;
-    let object = body
-        .as_object_mut()
-        .ok_or_else(|| AppError::BadRequest("a subscription is a JSON object".into()))?;
+    let Json(mut body) = body.map_err(|e| AppError::BadRequest(format!("a subscription is a JSON object: {e}")))?;
+    let object = body.as_object_mut().ok_or_else(|| AppError::BadRequest("a subscription is a JSON object".into()))?;
     let name = match object.remove("name") {
         Some(Value::String(name)) if valid_name(&name) => name,
-        Some(_) => {
-            return Err(AppError::BadRequest(
-                "`name` is 1 to 64 letters, digits, `-`, `_` or `.`".into(),
-            ))
-        }
+        Some(_) => return Err(AppError::BadRequest("`name` is 1 to 64 letters, digits, `-`, `_` or `.`".into())),
         None => format!("sub-{:016x}", crate::stream::random_u64()),
     };
     if !object.contains_key("secret") {
-        object.insert(
-            "secret".into(),
-            Value::String(webhook::new_secret().map_err(AppError::Internal)?),
-        );
+        object.insert("secret".into(), Value::String(webhook::new_secret().map_err(AppError::Internal)?));
     }
-    let hook: WebhookOut = serde_json::from_value(body)
-        .map_err(|e| AppError::BadRequest(format!("not a subscription: {e}")))?;
-    hook.validate(state.allow_private_webhook_targets)
-        .await
-        .map_err(AppError::BadRequest)?;
+    let hook: WebhookOut =
+        serde_json::from_value(body).map_err(|e| AppError::BadRequest(format!("not a subscription: {e}")))?;
+    hook.validate(state.allow_private_webhook_targets).await.map_err(AppError::BadRequest)?;
     if state.subscriptions.lock().contains_key(&name) {
-        return Err(AppError::Conflict(format!(
-            "a subscription `{name}` exists"
-        )));
+        return Err(AppError::Conflict(format!("a subscription `{name}` exists")));
     }
-    start(&state, name.clone(), hook.clone(), false)
-        .await
-        .map_err(AppError::Internal)?;
+    start(&state, name.clone(), hook.clone(), false).await.map_err(AppError::Internal)?;
     if let Err(error) = state.subscriptions.save() {
-        if let Some(task) = state
-            .subscriptions
-            .lock()
-            .remove(&name)
-            .and_then(|r| r.task)
-        {
+        if let Some(task) = state.subscriptions.lock().remove(&name).and_then(|r| r.task) {
             task.abort();
         }
         return Err(error);
@@ -230,9 +177,7 @@ pub(crate) async fn delete(
         match running.get(&name) {
             None => return Err(AppError::NotFound),
             Some(r) if r.from_config => {
-                return Err(AppError::Conflict(format!(
-                    "`{name}` is set in the configuration file"
-                )))
+                return Err(AppError::Conflict(format!("`{name}` is set in the configuration file")))
             }
             Some(_) => running.remove(&name),
         }
@@ -253,14 +198,9 @@ pub(crate) async fn resume(
     access.check_admin()?;
     let running = state.subscriptions.lock();
     let subscription = running.get(&name).ok_or(AppError::NotFound)?;
-    Ok(Json(
-        json!({ "name": name, "resumed": subscription.status.resume() }),
-    ))
+    Ok(Json(json!({ "name": name, "resumed": subscription.status.resume() })))
 }
 
 fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }

@@ -13,8 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use herald_protocol::CloudEvent;
 use hmac::{Hmac, KeyInit, Mac};
+use herald_protocol::CloudEvent;
 use sha2::Sha256;
 
 use crate::{AppError, AppState};
@@ -68,47 +68,29 @@ pub(crate) async fn post_webhook(
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            format!(
-                "{:016x}{:016x}",
-                crate::stream::random_u64(),
-                crate::stream::random_u64()
-            )
-        });
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+        .unwrap_or_else(|| format!("{:016x}{:016x}", crate::stream::random_u64(), crate::stream::random_u64()));
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let mut attributes = serde_json::Map::new();
     attributes.insert("specversion".into(), herald_protocol::SPEC_VERSION.into());
     attributes.insert("id".into(), id.into());
     attributes.insert("source".into(), format!("urn:herald:webhook:{name}").into());
     attributes.insert("type".into(), hook.event_type.clone().into());
     crate::ingest::insert_data(&mut attributes, content_type, &body)?;
-    let event =
-        CloudEvent::from_json(serde_json::Value::Object(attributes).to_string().as_bytes())?;
+    let event = CloudEvent::from_json(serde_json::Value::Object(attributes).to_string().as_bytes())?;
     let position = crate::ingest::store(&state, vec![event], body.len()).await?[0];
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "position": position })),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "position": position }))))
 }
 
 fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> Result<(), AppError> {
-    let value = headers.get(SIGNATURE_HEADER).ok_or_else(|| {
-        AppError::Unauthorized(format!(
-            "the `{SIGNATURE_HEADER}` signature header is missing"
-        ))
-    })?;
+    let value = headers
+        .get(SIGNATURE_HEADER)
+        .ok_or_else(|| AppError::Unauthorized(format!("the `{SIGNATURE_HEADER}` signature header is missing")))?;
     let signature = value
         .to_str()
         .ok()
         .and_then(|value| value.trim().strip_prefix("sha256="))
         .and_then(decode_hex)
-        .ok_or_else(|| {
-            AppError::Unauthorized(format!(
-                "`{SIGNATURE_HEADER}` is not `sha256=` and hex digits"
-            ))
-        })?;
+        .ok_or_else(|| AppError::Unauthorized(format!("`{SIGNATURE_HEADER}` is not `sha256=` and hex digits")))?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(body);
     // `verify_slice` compares in constant time.
@@ -139,28 +121,18 @@ pub(crate) async fn options_webhook(
 
 /// The answer to an abuse-protection `OPTIONS` of a receiver that accepts the origins
 /// `allowed` (empty: any) at `rate` deliveries per minute (`None`: `*`).
-pub(crate) fn handshake(
-    name: &str,
-    allowed: &[String],
-    rate: Option<u32>,
-    headers: &HeaderMap,
-) -> Result<Response, AppError> {
+pub(crate) fn handshake(name: &str, allowed: &[String], rate: Option<u32>, headers: &HeaderMap) -> Result<Response, AppError> {
     let origin = headers
         .get("webhook-request-origin")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|o| !o.is_empty())
-        .ok_or_else(|| {
-            AppError::BadRequest("the `WebHook-Request-Origin` header is required".into())
-        })?;
+        .ok_or_else(|| AppError::BadRequest("the `WebHook-Request-Origin` header is required".into()))?;
     if !allowed.is_empty() && !allowed.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
-        return Err(AppError::Forbidden(format!(
-            "`{name}` does not accept deliveries from `{origin}`"
-        )));
+        return Err(AppError::Forbidden(format!("`{name}` does not accept deliveries from `{origin}`")));
     }
-    let origin = HeaderValue::from_str(origin).map_err(|_| {
-        AppError::BadRequest("`WebHook-Request-Origin` is not a valid header value".into())
-    })?;
+    let origin = HeaderValue::from_str(origin)
+        .map_err(|_| AppError::BadRequest("`WebHook-Request-Origin` is not a valid header value".into()))?;
     let rate = match rate {
         Some(rate) => HeaderValue::from(rate),
         None => HeaderValue::from_static("*"),

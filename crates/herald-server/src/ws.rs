@@ -156,23 +156,17 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
 
 /// The patterns of a `herald.subscribe` or `herald.unsubscribe` (`topic`, or `topics`),
 /// and the subscription's name: the pattern, or the patterns joined by spaces.
-fn patterns_of(
-    topic: Option<String>,
-    topics: Option<Vec<String>>,
-) -> Result<(String, Vec<TopicPattern>), AppError> {
-    let list =
-        match (topic, topics) {
-            (Some(topic), None) => vec![topic],
-            (None, Some(topics)) if !topics.is_empty() => topics,
-            _ => return Err(AppError::BadRequest(
-                "give `topic` (a pattern) or `topics` (a non-empty array of patterns), not both"
-                    .into(),
-            )),
-        };
-    let patterns = list
-        .iter()
-        .map(|t| t.parse::<TopicPattern>())
-        .collect::<Result<Vec<_>, _>>()?;
+fn patterns_of(topic: Option<String>, topics: Option<Vec<String>>) -> Result<(String, Vec<TopicPattern>), AppError> {
+    let list = match (topic, topics) {
+        (Some(topic), None) => vec![topic],
+        (None, Some(topics)) if !topics.is_empty() => topics,
+        _ => {
+            return Err(AppError::BadRequest(
+                "give `topic` (a pattern) or `topics` (a non-empty array of patterns), not both".into(),
+            ))
+        }
+    };
+    let patterns = list.iter().map(|t| t.parse::<TopicPattern>()).collect::<Result<Vec<_>, _>>()?;
     Ok((list.join(" "), patterns))
 }
 
@@ -201,8 +195,7 @@ async fn handle(
 
 fn data_of<T: serde::de::DeserializeOwned>(event: &CloudEvent) -> Result<T, AppError> {
     let data = event.data.clone().unwrap_or(serde_json::Value::Null);
-    serde_json::from_value(data)
-        .map_err(|e| AppError::BadRequest(format!("`{}` data: {e}", event.ty)))
+    serde_json::from_value(data).map_err(|e| AppError::BadRequest(format!("`{}` data: {e}", event.ty)))
 }
 
 async fn subscribe(
@@ -214,12 +207,7 @@ async fn subscribe(
 ) -> Result<CloudEvent, AppError> {
     let data: Subscribe = data_of(request)?;
     let (name, patterns) = patterns_of(data.topic, data.topics)?;
-    let resume = data
-        .from
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::parse::<Position>)
-        .transpose()?;
+    let resume = data.from.as_deref().filter(|s| !s.is_empty()).map(str::parse::<Position>).transpose()?;
     let grants = access.check_subscribe(&patterns)?;
     let filter = Filter {
         patterns,
@@ -253,38 +241,17 @@ async fn subscribe(
     Ok(reply(request, Subscribed { topic: name, head }))
 }
 
-fn unsubscribe(
-    request: &CloudEvent,
-    subscriptions: &mut HashMap<String, Subscription>,
-) -> Result<CloudEvent, AppError> {
-    let data: Unsubscribe = data_of(request)?;
+fn unsubscribe(request: &CloudEvent, subscriptions: &mut HashMap<String, Subscription>) -> Result<CloudEvent, AppError> {
+let data: Unsubscribe = data_of(request)?;
     let (name, _) = patterns_of(data.topic, data.topics)?;
     let was = subscriptions.remove(&name).is_some();
-    Ok(reply(
-        request,
-        Unsubscribed {
-            topic: name,
-            was_subscribed: was,
-        },
-    ))
+    Ok(reply(request, Unsubscribed { topic: name, was_subscribed: was }))
 }
 
-async fn publish(
-    state: &AppState,
-    access: &Access,
-    event: &CloudEvent,
-    bytes: usize,
-) -> Result<CloudEvent, AppError> {
+async fn publish(state: &AppState, access: &Access, event: &CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
     access.check_publish(&event.ty)?;
     let position = crate::ingest::store(state, vec![event.clone()], bytes).await?[0];
-    Ok(reply(
-        event,
-        Ack {
-            id: event.id.clone(),
-            source: event.source.clone(),
-            position,
-        },
-    ))
+    Ok(reply(event, Ack { id: event.id.clone(), source: event.source.clone(), position }))
 }
 
 /// A gateway reply to `request`, of the contract `E`: it continues the request's correlation.
@@ -294,12 +261,8 @@ fn reply<E: Event<Data = E> + serde::Serialize>(request: &CloudEvent, data: E) -
 
 /// A gateway message of the contract `E`.
 fn message<E: Event<Data = E> + serde::Serialize>(data: E) -> CloudEvent {
-    CloudEvent::new(
-        format!("{}-{:016x}", E::TYPE, crate::stream::random_u64()),
-        GATEWAY_SOURCE,
-        E::TYPE,
-    )
-    .with_data(serde_json::to_value(data).unwrap_or_default())
+    CloudEvent::new(format!("{}-{:016x}", E::TYPE, crate::stream::random_u64()), GATEWAY_SOURCE, E::TYPE)
+        .with_data(serde_json::to_value(data).unwrap_or_default())
 }
 
 fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
@@ -313,6 +276,7 @@ fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
         None => message::<Refused>(refused),
     }
 }
+
 
 /// Whether a read failed because the message (or a frame) was over the size limit.
 fn too_big(error: &axum::Error) -> bool {

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use herald_server::{AppState, Auth, EventLog, Webhook};
 use hmac::{Hmac, KeyInit, Mac};
+use herald_server::{AppState, Auth, EventLog, Webhook};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
@@ -20,27 +20,15 @@ fn claims(publish: &[&str], subscribe: &[&str]) -> Value {
 }
 
 fn hs256(claims: &Value, secret: &[u8]) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret).unwrap(),
-    )
-    .unwrap()
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
 }
 
 fn rs256(claims: &Value, private: &[u8]) -> String {
-    encode(
-        &Header::new(Algorithm::RS256),
-        claims,
-        &EncodingKey::from_rsa_pem(private).unwrap(),
-    )
-    .unwrap()
+    encode(&Header::new(Algorithm::RS256), claims, &EncodingKey::from_rsa_pem(private).unwrap()).unwrap()
 }
 
 async fn secured() -> Gateway {
-    let auth = Auth::hs256(SECRET)
-        .unwrap()
-        .or(Auth::rs256(RSA_PUBLIC).unwrap());
+    let auth = Auth::hs256(SECRET).unwrap().or(Auth::rs256(RSA_PUBLIC).unwrap());
     start(AppState::new(EventLog::in_memory()).with_auth(auth)).await
 }
 
@@ -60,11 +48,7 @@ impl Gateway {
             .headers()
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned());
-        (
-            status,
-            response.json().await.unwrap_or(Value::Null),
-            challenge,
-        )
+        (status, response.json().await.unwrap_or(Value::Null), challenge)
     }
 
     async fn get_status(&self, path_and_query: &str, headers: &[(&str, &str)]) -> u16 {
@@ -83,13 +67,7 @@ async fn without_a_valid_token_everything_is_401() {
     let (status, body, challenge) = gw.post_as(None, &event).await;
     assert_eq!(status, 401);
     assert_eq!(challenge.as_deref(), Some("Bearer"));
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("token is required"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().contains("token is required"), "{body}");
 
     let everything = claims(&[">"], &[">"]);
     let forged = [
@@ -125,44 +103,21 @@ async fn without_a_valid_token_everything_is_401() {
 async fn grants_limit_publishing_and_subscribing_with_403() {
     let gw = secured().await;
     let token = hs256(&claims(&["nop.noise.reading"], &["nop.noise.*"]), SECRET);
-    let (status, _, _) = gw
-        .post_as(Some(&token), &reading("a", "nop.noise.reading", 1.0))
-        .await;
+    let (status, _, _) = gw.post_as(Some(&token), &reading("a", "nop.noise.reading", 1.0)).await;
     assert_eq!(status, 202);
-    let (status, body, _) = gw
-        .post_as(Some(&token), &reading("b", "nop.noise.alert", 1.0))
-        .await;
+    let (status, body, _) = gw.post_as(Some(&token), &reading("b", "nop.noise.alert", 1.0)).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("nop.noise.alert"));
 
     let auth = format!("Bearer {token}");
     let headers = [("authorization", auth.as_str())];
-    assert_eq!(
-        gw.get_status("/events/stream?topic=nop.noise.*", &headers)
-            .await,
-        200
-    );
-    assert_eq!(
-        gw.get_status("/events/stream?topic=nop.noise.alert", &headers)
-            .await,
-        200
-    );
-    assert_eq!(
-        gw.get_status("/events/stream?topic=nop.>", &headers).await,
-        403
-    );
-    assert_eq!(
-        gw.get_status("/events/stream?topic=nop.noise.*&topic=admin.x", &headers)
-            .await,
-        403
-    );
+    assert_eq!(gw.get_status("/events/stream?topic=nop.noise.*", &headers).await, 200);
+    assert_eq!(gw.get_status("/events/stream?topic=nop.noise.alert", &headers).await, 200);
+    assert_eq!(gw.get_status("/events/stream?topic=nop.>", &headers).await, 403);
+    assert_eq!(gw.get_status("/events/stream?topic=nop.noise.*&topic=admin.x", &headers).await, 403);
     // the token may also come as a cookie or a query parameter (EventSource)
     let cookie = format!("theme=dark; herald_token={token}");
-    assert_eq!(
-        gw.get_status("/events/stream?topic=nop.noise.*", &[("cookie", &cookie)])
-            .await,
-        200
-    );
+    assert_eq!(gw.get_status("/events/stream?topic=nop.noise.*", &[("cookie", &cookie)]).await, 200);
     let query = format!("/events/stream?topic=nop.noise.*&access_token={token}");
     assert_eq!(gw.get_status(&query, &[]).await, 200);
     // RS256 tokens are accepted as well
@@ -176,17 +131,8 @@ async fn a_subscriber_never_receives_events_outside_its_grants() {
     let gw = secured().await;
     let publisher = hs256(&claims(&[">"], &[]), SECRET);
     let reader = rs256(&claims(&[], &["nop.noise.reading"]), RSA_PRIVATE);
-    let mut sse = gw
-        .stream(
-            &format!("topic=nop.noise.reading&access_token={reader}"),
-            None,
-        )
-        .await;
-    for (id, ty) in [
-        ("1", "nop.noise.alert"),
-        ("2", "admin.secret"),
-        ("3", "nop.noise.reading"),
-    ] {
+    let mut sse = gw.stream(&format!("topic=nop.noise.reading&access_token={reader}"), None).await;
+    for (id, ty) in [("1", "nop.noise.alert"), ("2", "admin.secret"), ("3", "nop.noise.reading")] {
         let (status, _, _) = gw.post_as(Some(&publisher), &reading(id, ty, 1.0)).await;
         assert_eq!(status, 202);
     }
@@ -196,17 +142,11 @@ async fn a_subscriber_never_receives_events_outside_its_grants() {
 
     // a resume replays only the granted topic too
     let mut again = gw
-        .stream(
-            &format!(
-                "topic=nop.noise.reading&access_token={reader}&lastEventId={}",
-                {
-                    let head = frame.id.unwrap();
-                    let (epoch, _) = head.split_once('-').unwrap().to_owned();
-                    format!("{epoch}-0")
-                }
-            ),
-            None,
-        )
+        .stream(&format!("topic=nop.noise.reading&access_token={reader}&lastEventId={}", {
+            let head = frame.id.unwrap();
+            let (epoch, _) = head.split_once('-').unwrap().to_owned();
+            format!("{epoch}-0")
+        }), None)
         .await;
     assert_eq!(again.next(WAIT).await.unwrap().data["id"], "3");
     assert!(again.next(QUIET).await.is_none());
@@ -222,34 +162,19 @@ async fn cors_allows_the_configured_origins_only() {
             .request(reqwest::Method::OPTIONS, format!("{}/events", gw.base))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "content-type, ce-id, authorization",
-            )
+            .header("access-control-request-headers", "content-type, ce-id, authorization")
             .send()
     };
     let allowed = preflight("https://nop.example").await.unwrap();
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://nop.example"
-    );
-    assert_eq!(
-        allowed.headers()["access-control-allow-credentials"],
-        "true"
-    );
-    let asked = allowed.headers()["access-control-allow-headers"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://nop.example");
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+    let asked = allowed.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
     assert!(asked.contains("ce-id"), "{asked}");
     let refused = preflight("https://evil.example").await.unwrap();
     assert_eq!(refused.status(), 403);
     // no CORS header at all for an origin that is not on the list (finding 7 of issue 21)
     for name in refused.headers().keys() {
-        assert!(
-            !name.as_str().starts_with("access-control-"),
-            "{name} for a refused origin"
-        );
+        assert!(!name.as_str().starts_with("access-control-"), "{name} for a refused origin");
     }
     let simple = gw
         .client
@@ -259,35 +184,17 @@ async fn cors_allows_the_configured_origins_only() {
         .await
         .unwrap();
     assert_eq!(simple.status(), 200);
-    assert!(simple
-        .headers()
-        .keys()
-        .all(|name| !name.as_str().starts_with("access-control-")));
-    let allowed = gw
-        .client
-        .get(format!("{}/healthz", gw.base))
-        .header("origin", "https://nop.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://nop.example"
-    );
-    assert_eq!(
-        allowed.headers()["access-control-allow-credentials"],
-        "true"
-    );
+    assert!(simple.headers().keys().all(|name| !name.as_str().starts_with("access-control-")));
+    let allowed = gw.client.get(format!("{}/healthz", gw.base)).header("origin", "https://nop.example").send().await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://nop.example");
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
 }
 
 fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
-    format!(
-        "sha256={}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 async fn with_webhook() -> Gateway {
@@ -301,22 +208,14 @@ async fn with_webhook_and_cors(origins: &[&str]) -> Gateway {
     // webhooks carry their own proof (the signature), so they work with auth on
     let auth = Auth::hs256(SECRET).unwrap();
     let origins = origins.iter().map(|o| o.parse().unwrap());
-    start(
-        AppState::new(EventLog::in_memory())
-            .with_auth(auth)
-            .with_webhook("ci", hook)
-            .with_cors_origins(origins),
-    )
-    .await
+    start(AppState::new(EventLog::in_memory()).with_auth(auth).with_webhook("ci", hook).with_cors_origins(origins)).await
 }
 
 #[tokio::test]
 async fn a_signed_webhook_delivery_becomes_an_event_once() {
     let gw = with_webhook().await;
     let reader = hs256(&claims(&[], &["nop.>"]), SECRET);
-    let mut sse = gw
-        .stream(&format!("topic=nop.ci.*&access_token={reader}"), None)
-        .await;
+    let mut sse = gw.stream(&format!("topic=nop.ci.*&access_token={reader}"), None).await;
     let body = br#"{"build": 42, "ok": true}"#;
     let deliver = |signature: Option<String>| {
         let mut request = gw
@@ -333,16 +232,8 @@ async fn a_signed_webhook_delivery_becomes_an_event_once() {
     let first = deliver(Some(sign(b"hook secret", body))).await.unwrap();
     assert_eq!(first.status(), 202);
     let position: Value = first.json().await.unwrap();
-    let again: Value = deliver(Some(sign(b"hook secret", body)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        again["position"], position["position"],
-        "a redelivery is the same event"
-    );
+    let again: Value = deliver(Some(sign(b"hook secret", body))).await.unwrap().json().await.unwrap();
+    assert_eq!(again["position"], position["position"], "a redelivery is the same event");
 
     let event = sse.next(WAIT).await.unwrap().data;
     assert_eq!(event["type"], "nop.ci.finished");
@@ -362,11 +253,7 @@ async fn a_webhook_with_a_bad_or_missing_signature_is_401() {
         Some(sign(b"hook secret", br#"{"build": 44}"#)),
         Some("sha256=zz".to_owned()),
         // the right digest without its `sha256=` prefix is malformed (finding 6 of issue 21)
-        Some(
-            sign(b"hook secret", body)
-                .trim_start_matches("sha256=")
-                .to_owned(),
-        ),
+        Some(sign(b"hook secret", body).trim_start_matches("sha256=").to_owned()),
         Some(sign(b"hook secret", body)[..20].to_owned()),
     ];
     for signature in cases {
@@ -382,20 +269,9 @@ async fn a_webhook_with_a_bad_or_missing_signature_is_401() {
         assert_eq!(response.status(), 401, "{signature:?}");
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
     }
-    let unknown = gw
-        .client
-        .post(format!("{}/webhooks/nope", gw.base))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let unknown = gw.client.post(format!("{}/webhooks/nope", gw.base)).body("{}").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
-    assert!(
-        gw.metrics_text()
-            .await
-            .contains("herald_events_ingested_total 0"),
-        "nothing was stored"
-    );
+    assert!(gw.metrics_text().await.contains("herald_events_ingested_total 0"), "nothing was stored");
 }
 
 #[tokio::test]
@@ -410,10 +286,7 @@ async fn the_webhook_handshake_with_cors_on() {
     let gw = with_webhook_and_cors(&["https://nop.example"]).await;
     let unknown = gw
         .client
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{}/webhooks/nope", gw.base),
-        )
+        .request(reqwest::Method::OPTIONS, format!("{}/webhooks/nope", gw.base))
         .header("WebHook-Request-Origin", "ci.example")
         .send()
         .await
@@ -424,13 +297,9 @@ async fn the_webhook_handshake_with_cors_on() {
 
 async fn handshake(gw: Gateway) {
     let options = |origin: Option<&'static str>| {
-        let mut request = gw
-            .client
-            .request(reqwest::Method::OPTIONS, format!("{}/webhooks/ci", gw.base));
+        let mut request = gw.client.request(reqwest::Method::OPTIONS, format!("{}/webhooks/ci", gw.base));
         if let Some(origin) = origin {
-            request = request
-                .header("WebHook-Request-Origin", origin)
-                .header("WebHook-Request-Rate", "120");
+            request = request.header("WebHook-Request-Origin", origin).header("WebHook-Request-Rate", "120");
         }
         request.send()
     };
@@ -438,10 +307,7 @@ async fn handshake(gw: Gateway) {
     assert_eq!(allowed.status(), 200);
     assert_eq!(allowed.headers()["webhook-allowed-origin"], "ci.example");
     assert_eq!(allowed.headers()["webhook-allowed-rate"], "120");
-    assert!(allowed.headers()["allow"]
-        .to_str()
-        .unwrap()
-        .contains("POST"));
+    assert!(allowed.headers()["allow"].to_str().unwrap().contains("POST"));
 
     let refused = options(Some("evil.example")).await.unwrap();
     assert_eq!(refused.status(), 403);
@@ -451,13 +317,6 @@ async fn handshake(gw: Gateway) {
 
 impl Gateway {
     async fn metrics_text(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.client.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap()
     }
 }

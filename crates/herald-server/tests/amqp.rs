@@ -113,6 +113,7 @@ fn config(dir: &Path, toml: &str) -> String {
     path.display().to_string()
 }
 
+
 fn depth(rabbit: &Rabbit, queue: &str) -> u64 {
     let out = pika(DEPTH, &[&rabbit.url(), queue]);
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
@@ -144,10 +145,7 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
 
     let url = rabbit.url();
     let count = PER_PUBLISHER.to_string();
-    let mut publishers: Vec<_> = ["p1", "p2", "p3", "p4"]
-        .iter()
-        .map(|who| pika_spawn(PUBLISH, &[&url, "nop", who, &count]))
-        .collect();
+    let mut publishers: Vec<_> = ["p1", "p2", "p3", "p4"].iter().map(|who| pika_spawn(PUBLISH, &[&url, "nop", who, &count])).collect();
 
     let got = || received.lock().unwrap().len();
     wait_for("1,000 readings", Duration::from_secs(120), || got() >= 1000).await;
@@ -167,49 +165,29 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
         }
         assert!(publisher.wait().unwrap().success());
     }
-    wait_for("all 5,000 readings", Duration::from_secs(120), || {
-        got() >= 4 * PER_PUBLISHER
-    })
-    .await;
+    wait_for("all 5,000 readings", Duration::from_secs(120), || got() >= 4 * PER_PUBLISHER).await;
     tokio::time::sleep(Duration::from_millis(500)).await; // anything extra would show now
     reader.abort();
 
     let received = received.lock().unwrap().clone();
-    assert!(
-        killed_at < 4 * PER_PUBLISHER,
-        "the gateway was killed mid-flow"
-    );
-    let ids: Vec<String> = received
-        .iter()
-        .map(|(_, e)| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    assert!(killed_at < 4 * PER_PUBLISHER, "the gateway was killed mid-flow");
+    let ids: Vec<String> = received.iter().map(|(_, e)| e["id"].as_str().unwrap().to_owned()).collect();
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(ids.len(), 4 * PER_PUBLISHER, "exactly 5,000 deliveries");
     assert_eq!(distinct.len(), 4 * PER_PUBLISHER, "none twice");
     let mut by_publisher: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for (_, event) in &received {
-        by_publisher
-            .entry(event["subject"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(event["data"]["seq"].as_u64().unwrap());
+        by_publisher.entry(event["subject"].as_str().unwrap().to_owned()).or_default().push(event["data"]["seq"].as_u64().unwrap());
     }
     for (who, seqs) in &by_publisher {
         assert_eq!(seqs.len(), PER_PUBLISHER, "{who}");
-        assert!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "{who}'s readings in order"
-        );
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{who}'s readings in order");
     }
     // binary mode kept its attributes: the subject and the JSON data
-    assert!(received
-        .iter()
-        .all(|(_, e)| e["datacontenttype"] == "application/json" && e["data"]["db"].is_number()));
+    assert!(received.iter().all(|(_, e)| e["datacontenttype"] == "application/json" && e["data"]["db"].is_number()));
     let deadline = Instant::now() + Duration::from_secs(15);
     while tokio::task::block_in_place(|| depth(&rabbit, "herald.nop")) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the queue is not empty: deliveries left unacknowledged"
-        );
+        assert!(Instant::now() < deadline, "the queue is not empty: deliveries left unacknowledged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -221,19 +199,10 @@ async fn readings_through_rabbitmq_survive_a_broker_kill_and_a_gateway_kill() {
 async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
     const ALERTS: usize = 1000;
     let rabbit = rabbit();
-    let mut consumer = pika_spawn(
-        CONSUME,
-        &[&rabbit.url(), "nop.out", &ALERTS.to_string(), "120"],
-    );
+    let mut consumer = pika_spawn(CONSUME, &[&rabbit.url(), "nop.out", &ALERTS.to_string(), "120"]);
     let mut lines = BufReader::new(consumer.stdout.take().unwrap()).lines();
-    assert_eq!(
-        tokio::task::block_in_place(|| lines.next())
-            .unwrap()
-            .unwrap(),
-        "ready"
-    );
-    let collected =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
+    assert_eq!(tokio::task::block_in_place(|| lines.next()).unwrap().unwrap(), "ready");
+    let collected = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<String>>());
 
     let dir = tempfile::tempdir().unwrap();
     let config = config(
@@ -267,23 +236,13 @@ async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
 
     let deadline = Instant::now() + Duration::from_secs(150);
     while consumer.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the consumer did not see every alert"
-        );
+        assert!(Instant::now() < deadline, "the consumer did not see every alert");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let lines = collected.join().unwrap();
     assert_eq!(lines.last().map(String::as_str), Some("done"));
-    let messages: Vec<Value> = lines
-        .iter()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let ids: HashSet<&str> = messages
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap())
-        .collect();
+    let messages: Vec<Value> = lines.iter().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: HashSet<&str> = messages.iter().map(|m| m["message_id"].as_str().unwrap()).collect();
     let expected: HashSet<String> = (0..ALERTS).map(|i| format!("a-{i:04}")).collect();
     assert_eq!(ids.len(), ALERTS, "every alert, and nothing else");
     assert!(ids.iter().all(|id| expected.contains(*id)));
@@ -300,11 +259,7 @@ async fn matching_events_go_out_to_rabbitmq_across_a_gateway_kill() {
         assert_eq!(body["sensor"], h["cloudEvents:subject"]);
     }
     // at-least-once: repeats only from the unconfirmed page at the kill
-    assert!(
-        messages.len() - ALERTS <= 256,
-        "{} repeats",
-        messages.len() - ALERTS
-    );
+    assert!(messages.len() - ALERTS <= 256, "{} repeats", messages.len() - ALERTS);
     drop(process);
 }
 
@@ -364,26 +319,13 @@ async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
-        &format!(
-            "[amqp_in.nop]\nurl = \"{}\"\nexchange = \"nop\"\nqueue = \"herald.bad\"\n",
-            rabbit.url()
-        ),
+        &format!("[amqp_in.nop]\nurl = \"{}\"\nexchange = \"nop\"\nqueue = \"herald.bad\"\n", rabbit.url()),
     );
     let process = configured(&dir.path().join("data"), &config);
     bridge_up(&process.base, "amqp-in:nop").await;
     let client = reqwest::Client::new();
-    let response = client
-        .get(format!(
-            "{}/events/stream?topic=herald.deadletter&topic=nop.>",
-            process.base
-        ))
-        .send()
-        .await
-        .unwrap();
-    let mut sse = SseReader {
-        body: Box::pin(response.bytes_stream()),
-        buffer: String::new(),
-    };
+    let response = client.get(format!("{}/events/stream?topic=herald.deadletter&topic=nop.>", process.base)).send().await.unwrap();
+    let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let out = tokio::task::block_in_place(|| pika(BAD, &[&rabbit.url(), "nop"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "20");
@@ -393,21 +335,14 @@ async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
     while letters.len() < 20 || good.is_none() {
         let Some(frame) = sse.next(Duration::from_secs(20)).await else {
             let reasons: Vec<&Value> = letters.iter().map(|l| &l["data"]["reason"]).collect();
-            panic!(
-                "every message is stored as something; {} dead letters came: {reasons:#?}",
-                letters.len()
-            );
+            panic!("every message is stored as something; {} dead letters came: {reasons:#?}", letters.len());
         };
         match frame.data["type"].as_str().unwrap() {
             "herald.deadletter" => letters.push(frame.data),
             _ => good = Some(frame.data),
         }
     }
-    assert_eq!(
-        good.unwrap()["id"],
-        "good-1",
-        "the bridge went on consuming"
-    );
+    assert_eq!(good.unwrap()["id"], "good-1", "the bridge went on consuming");
     let ids: HashSet<&str> = letters.iter().map(|l| l["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 20, "twenty different dead letters");
     for letter in &letters {
@@ -419,31 +354,15 @@ async fn bad_broker_messages_become_dead_letters_and_the_bridge_goes_on() {
         assert_eq!(data["event"]["key"], "nop.noise.reading");
         assert!(data["event"]["bytes"].as_u64().is_some());
     }
-    let big = letters
-        .iter()
-        .find(|l| l["data"]["event"]["bytes"].as_u64() > Some(2_000_000))
-        .expect("the 2 MB one");
+    let big = letters.iter().find(|l| l["data"]["event"]["bytes"].as_u64() > Some(2_000_000)).expect("the 2 MB one");
     assert_eq!(big["data"]["event"]["truncated"], true);
     assert!(big["data"]["reason"].as_str().unwrap().contains("limit"));
     assert!(sse.next(QUIET).await.is_none(), "nothing else was stored");
-    assert_eq!(
-        metric(&process.base, "herald_events_ingested_total").await,
-        21.0
-    );
-    assert_eq!(
-        metric(
-            &process.base,
-            "herald_bridge_dead_letters_total{bridge=\"amqp-in:nop\"}"
-        )
-        .await,
-        20.0
-    );
+    assert_eq!(metric(&process.base, "herald_events_ingested_total").await, 21.0);
+    assert_eq!(metric(&process.base, "herald_bridge_dead_letters_total{bridge=\"amqp-in:nop\"}").await, 20.0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::task::block_in_place(|| depth(&rabbit, "herald.bad")) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the queue never jams: every message acknowledged"
-        );
+        assert!(Instant::now() < deadline, "the queue never jams: every message acknowledged");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -466,39 +385,16 @@ async fn a_broker_down_at_start_is_waited_for_while_the_gateway_serves() {
     let port = herald_brokers::free_port();
     let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        dir.path(),
-        &format!("[amqp_in.nop]\nurl = \"{url}\"\nexchange = \"nop\"\nqueue = \"herald.late\"\n"),
-    );
+    let config = config(dir.path(), &format!("[amqp_in.nop]\nurl = \"{url}\"\nexchange = \"nop\"\nqueue = \"herald.late\"\n"));
     let process = configured(&dir.path().join("data"), &config);
     let client = reqwest::Client::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        client
-            .get(format!("{}/healthz", process.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(client.get(format!("{}/healthz", process.base)).send().await.unwrap().status(), 200);
     let health = health(&process.base).await;
     assert_eq!(health["status"], "ok");
-    assert_eq!(
-        health["bridges"]["amqp-in:nop"]["state"], "down",
-        "{health}"
-    );
-    assert!(
-        health["bridges"]["amqp-in:nop"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("cannot connect"),
-        "{health}"
-    );
-    assert!(
-        !health.to_string().contains("guest:guest"),
-        "the password is not shown"
-    );
+    assert_eq!(health["bridges"]["amqp-in:nop"]["state"], "down", "{health}");
+    assert!(health["bridges"]["amqp-in:nop"]["error"].as_str().unwrap().contains("cannot connect"), "{health}");
+    assert!(!health.to_string().contains("guest:guest"), "the password is not shown");
     let posted = client
         .post(format!("{}/events", process.base))
         .header(CONTENT_TYPE, CE_JSON)
@@ -509,30 +405,12 @@ async fn a_broker_down_at_start_is_waited_for_while_the_gateway_serves() {
     assert_eq!(posted.status(), 202, "the rest of the gateway serves");
 
     let broker_dir = tempfile::tempdir().unwrap();
-    let _rabbit =
-        tokio::task::block_in_place(|| Rabbit::start_in(broker_dir.path(), port).unwrap());
+    let _rabbit = tokio::task::block_in_place(|| Rabbit::start_in(broker_dir.path(), port).unwrap());
     bridge_up(&process.base, "amqp-in:nop").await;
-    let response = client
-        .get(format!("{}/events/stream?topic=nop.>", process.base))
-        .send()
-        .await
-        .unwrap();
-    let mut sse = SseReader {
-        body: Box::pin(response.bytes_stream()),
-        buffer: String::new(),
-    };
+    let response = client.get(format!("{}/events/stream?topic=nop.>", process.base)).send().await.unwrap();
+    let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
     tokio::time::sleep(Duration::from_millis(200)).await;
     tokio::task::block_in_place(|| pika(ONE, &[&url, "nop", "late-1"]));
-    assert_eq!(
-        sse.next(Duration::from_secs(20)).await.unwrap().data["id"],
-        "late-1"
-    );
-    assert!(
-        metric(
-            &process.base,
-            "herald_bridge_reconnects_total{bridge=\"amqp-in:nop\"}"
-        )
-        .await
-            >= 1.0
-    );
+    assert_eq!(sse.next(Duration::from_secs(20)).await.unwrap().data["id"], "late-1");
+    assert!(metric(&process.base, "herald_bridge_reconnects_total{bridge=\"amqp-in:nop\"}").await >= 1.0);
 }

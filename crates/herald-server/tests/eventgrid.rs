@@ -52,8 +52,7 @@ async fn with_receiver() -> Gateway {
 
 fn sdk(gw: &Gateway, key: &str, mode: &str) -> Result<String, String> {
     let endpoint = format!("{}/eventgrid/azure", gw.base);
-    herald_brokers::run_python(SDK, &[&endpoint, key, mode])
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    herald_brokers::run_python(SDK, &[&endpoint, key, mode]).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,10 +69,7 @@ async fn the_azure_eventgrid_sdk_publishes_both_schemas_to_herald() {
     // the Event Grid schema, mapped by the documented rules
     let eg = &events["eg-3"];
     assert_eq!(eg["type"], "Nop.Noise.Reading");
-    assert_eq!(
-        eg["source"], "urn:herald:eventgrid:azure",
-        "no topic: the receiver's source"
-    );
+    assert_eq!(eg["source"], "urn:herald:eventgrid:azure", "no topic: the receiver's source");
     assert_eq!(eg["subject"], "sensors/s-3");
     assert_eq!(eg["data"]["db"], 63);
     assert_eq!(eg["datacontenttype"], "application/json");
@@ -92,14 +88,8 @@ async fn the_azure_eventgrid_sdk_publishes_both_schemas_to_herald() {
     let (status, body) = answer.trim().split_once(' ').unwrap();
     assert_eq!(status, "200");
     let body: Value = serde_json::from_str(body).unwrap();
-    assert_eq!(
-        body,
-        json!({ "validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6" })
-    );
-    assert!(
-        sse.next(QUIET).await.is_none(),
-        "a validation stores nothing"
-    );
+    assert_eq!(body, json!({ "validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6" }));
+    assert!(sse.next(QUIET).await.is_none(), "a validation stores nothing");
 
     // a wrong key: the SDK gets 401
     let refused = tokio::task::block_in_place(|| sdk(&gw, "wrong-key", "eventgrid")).unwrap_err();
@@ -119,20 +109,12 @@ async fn the_azure_eventgrid_sdk_publishes_both_schemas_to_herald() {
         .client
         .post(format!("{}/eventgrid/azure?code={KEY}", gw.base))
         .header(CONTENT_TYPE, "application/cloudevents+json")
-        .body(
-            json!({"specversion": "1.0", "id": "q-1", "source": "/q", "type": "nop.q"}).to_string(),
-        )
+        .body(json!({"specversion": "1.0", "id": "q-1", "source": "/q", "type": "nop.q"}).to_string())
         .send()
         .await
         .unwrap();
     assert_eq!(query.status(), 200);
-    let unknown = gw
-        .client
-        .post(format!("{}/eventgrid/nope?code={KEY}", gw.base))
-        .body("[]")
-        .send()
-        .await
-        .unwrap();
+    let unknown = gw.client.post(format!("{}/eventgrid/nope?code={KEY}", gw.base)).body("[]").send().await.unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
@@ -147,85 +129,23 @@ fn grid_event(i: usize) -> Value {
 #[tokio::test]
 async fn bad_event_grid_deliveries_are_4xx_and_store_nothing() {
     // room for 10,000 small items, not for a 5 MB one
-    let state = AppState::new(EventLog::in_memory())
-        .with_max_body_bytes(4 << 20)
-        .with_eventgrid("azure", EventGrid::new(KEY));
+    let state = AppState::new(EventLog::in_memory()).with_max_body_bytes(4 << 20).with_eventgrid("azure", EventGrid::new(KEY));
     let gw = start(state).await;
     let mut missing = grid_event(0);
     missing.as_object_mut().unwrap().remove("eventType");
     let ce = json!({"specversion": "1.0", "id": "c", "source": "/c", "type": "nop.c"});
     let cases: Vec<(&str, &str, String, u16, &str)> = vec![
-        (
-            "not an array",
-            "application/json",
-            grid_event(0).to_string(),
-            400,
-            "array",
-        ),
+        ("not an array", "application/json", grid_event(0).to_string(), 400, "array"),
         ("not JSON", "application/json", "[{".into(), 400, "JSON"),
-        (
-            "10,000 items",
-            "application/json",
-            Value::Array((0..10_000).map(grid_event).collect()).to_string(),
-            413,
-            "5000",
-        ),
-        (
-            "a 5 MB item",
-            "application/json",
-            json!([{"id": "big", "data": "x".repeat(5 << 20)}]).to_string(),
-            413,
-            "limit",
-        ),
-        (
-            "a missing field",
-            "application/json",
-            json!([grid_event(1), missing]).to_string(),
-            400,
-            "item 1: `eventType`",
-        ),
-        (
-            "schemas mixed",
-            "application/json",
-            json!([grid_event(2), ce]).to_string(),
-            400,
-            "mixes",
-        ),
-        (
-            "an item that is no object",
-            "application/json",
-            json!([grid_event(3), 7]).to_string(),
-            400,
-            "item 1",
-        ),
-        (
-            "an empty batch",
-            "application/json",
-            "[]".into(),
-            400,
-            "empty",
-        ),
-        (
-            "a bad CloudEvent",
-            "application/cloudevents-batch+json",
-            json!([{"specversion": "1.0", "id": "x"}]).to_string(),
-            400,
-            "item 0",
-        ),
-        (
-            "another media type",
-            "text/plain",
-            "hello".into(),
-            415,
-            "Event Grid schema",
-        ),
-        (
-            "a validation without its event",
-            "application/json",
-            json!([grid_event(4)]).to_string(),
-            400,
-            "validation",
-        ),
+        ("10,000 items", "application/json", Value::Array((0..10_000).map(grid_event).collect()).to_string(), 413, "5000"),
+        ("a 5 MB item", "application/json", json!([{"id": "big", "data": "x".repeat(5 << 20)}]).to_string(), 413, "limit"),
+        ("a missing field", "application/json", json!([grid_event(1), missing]).to_string(), 400, "item 1: `eventType`"),
+        ("schemas mixed", "application/json", json!([grid_event(2), ce]).to_string(), 400, "mixes"),
+        ("an item that is no object", "application/json", json!([grid_event(3), 7]).to_string(), 400, "item 1"),
+        ("an empty batch", "application/json", "[]".into(), 400, "empty"),
+        ("a bad CloudEvent", "application/cloudevents-batch+json", json!([{"specversion": "1.0", "id": "x"}]).to_string(), 400, "item 0"),
+        ("another media type", "text/plain", "hello".into(), 415, "Event Grid schema"),
+        ("a validation without its event", "application/json", json!([grid_event(4)]).to_string(), 400, "validation"),
     ];
     for (what, content_type, body, status, detail) in cases {
         let mut request = gw
@@ -238,30 +158,12 @@ async fn bad_event_grid_deliveries_are_4xx_and_store_nothing() {
         }
         let response = request.body(body).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{what}");
-        assert_eq!(
-            response.headers()[CONTENT_TYPE],
-            "application/problem+json",
-            "{what}"
-        );
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json", "{what}");
         let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem["detail"].as_str().unwrap().contains(detail),
-            "{what}: {problem}"
-        );
+        assert!(problem["detail"].as_str().unwrap().contains(detail), "{what}: {problem}");
     }
-    let metrics = gw
-        .client
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("herald_events_ingested_total 0"),
-        "nothing was stored"
-    );
+    let metrics = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_events_ingested_total 0"), "nothing was stored");
 }
 
 /// The CloudEvents webhook `OPTIONS` handshake of an Event Grid receiver.
@@ -272,19 +174,13 @@ async fn the_eventgrid_endpoint_answers_the_cloudevents_handshake() {
     let gw = start(AppState::new(EventLog::in_memory()).with_eventgrid("azure", receiver)).await;
     let options = |origin: &'static str| {
         gw.client
-            .request(
-                reqwest::Method::OPTIONS,
-                format!("{}/eventgrid/azure", gw.base),
-            )
+            .request(reqwest::Method::OPTIONS, format!("{}/eventgrid/azure", gw.base))
             .header("WebHook-Request-Origin", origin)
             .send()
     };
     let allowed = options("eventgrid.azure.net").await.unwrap();
     assert_eq!(allowed.status(), 200);
-    assert_eq!(
-        allowed.headers()["webhook-allowed-origin"],
-        "eventgrid.azure.net"
-    );
+    assert_eq!(allowed.headers()["webhook-allowed-origin"], "eventgrid.azure.net");
     assert_eq!(allowed.headers()["webhook-allowed-rate"], "*");
     assert_eq!(options("evil.example").await.unwrap().status(), 403);
 }

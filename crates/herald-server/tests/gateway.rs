@@ -13,21 +13,14 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn structured_event_is_accepted_with_its_position() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
-    let first = gw
-        .post_event(&reading("a", "nop.noise.reading", 60.0))
-        .await;
-    let second = gw
-        .post_event(&reading("b", "nop.noise.reading", 61.0))
-        .await;
+    let first = gw.post_event(&reading("a", "nop.noise.reading", 60.0)).await;
+    let second = gw.post_event(&reading("b", "nop.noise.reading", 61.0)).await;
     let (epoch, seq) = first.split_once('-').unwrap();
     assert_eq!(seq, "1");
     assert_eq!(second, format!("{epoch}-2"));
     // charset and other parameters of the media type are fine
     let (status, _, _) = gw
-        .post(
-            reading("c", "x.y", 1.0).to_string(),
-            "application/cloudevents+json; charset=utf-8",
-        )
+        .post(reading("c", "x.y", 1.0).to_string(), "application/cloudevents+json; charset=utf-8")
         .await;
     assert_eq!(status, 202);
 }
@@ -62,31 +55,15 @@ async fn binary_mode_events_are_accepted_and_streamed_as_structured_json() {
         headers.push(("content-type", content_type));
         headers
     };
-    let (json_status, json_body) = gw
-        .post_binary(
-            &with("b-1", "application/json"),
-            br#"{"sensor":"s-1","db":70}"#,
-        )
-        .await;
-    let (text_status, _) = gw
-        .post_binary(&with("b-2", "text/plain; charset=utf-8"), b"loud")
-        .await;
-    let (bin_status, _) = gw
-        .post_binary(&with("b-3", "application/octet-stream"), b"\x00\x01\x02")
-        .await;
-    assert_eq!(
-        (json_status, text_status, bin_status),
-        (202, 202, 202),
-        "{json_body}"
-    );
+    let (json_status, json_body) = gw.post_binary(&with("b-1", "application/json"), br#"{"sensor":"s-1","db":70}"#).await;
+    let (text_status, _) = gw.post_binary(&with("b-2", "text/plain; charset=utf-8"), b"loud").await;
+    let (bin_status, _) = gw.post_binary(&with("b-3", "application/octet-stream"), b"\x00\x01\x02").await;
+    assert_eq!((json_status, text_status, bin_status), (202, 202, 202), "{json_body}");
     assert!(json_body["position"].is_string());
 
     let json = sse.next(WAIT).await.unwrap().data;
     assert_eq!(json["id"], "b-1");
-    assert_eq!(
-        json["subject"], "s one",
-        "header values are percent-decoded"
-    );
+    assert_eq!(json["subject"], "s one", "header values are percent-decoded");
     assert_eq!(json["data"]["db"], 70);
     assert_eq!(json["datacontenttype"], "application/json");
     assert_eq!(json["correlationid"], "c-9");
@@ -102,102 +79,44 @@ async fn binary_mode_events_are_accepted_and_streamed_as_structured_json() {
 async fn binary_mode_errors_name_the_problem() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     // (headers, body, what the error must name)
-    type Case = (
-        &'static [(&'static str, &'static str)],
-        &'static [u8],
-        &'static str,
-    );
+    type Case = (&'static [(&'static str, &'static str)], &'static [u8], &'static str);
     let cases: [Case; 4] = [
+        (&[("ce-specversion", "1.0"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "`id`"),
+        (&[("ce-specversion", "0.3"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x")], b"", "specversion"),
         (
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-source", "/s"),
-                ("ce-type", "t.x"),
-            ],
-            b"",
-            "`id`",
-        ),
-        (
-            &[
-                ("ce-specversion", "0.3"),
-                ("ce-id", "1"),
-                ("ce-source", "/s"),
-                ("ce-type", "t.x"),
-            ],
-            b"",
-            "specversion",
-        ),
-        (
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "1"),
-                ("ce-source", "/s"),
-                ("ce-type", "t.x"),
-                ("content-type", "application/json"),
-            ],
+            &[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x"), ("content-type", "application/json")],
             b"{broken",
             "JSON",
         ),
-        (
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "1"),
-                ("ce-source", "/s"),
-                ("ce-type", "t.x"),
-                ("ce-time", "soon"),
-            ],
-            b"",
-            "time",
-        ),
+        (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t.x"), ("ce-time", "soon")], b"", "time"),
     ];
     for (headers, body, needle) in cases {
         let (status, problem) = gw.post_binary(headers, body).await;
         assert_eq!(status, 400, "{problem}");
-        assert!(
-            problem["detail"].as_str().unwrap().contains(needle),
-            "{problem}"
-        );
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{problem}");
     }
 }
 
 #[tokio::test]
 async fn a_batch_is_taken_whole_or_not_at_all() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
-    let batch = json!([
-        reading("x1", "nop.noise.reading", 1.0),
-        reading("x2", "nop.noise.reading", 2.0)
-    ]);
-    let (status, body, _) = gw
-        .post(batch.to_string(), "application/cloudevents-batch+json")
-        .await;
+    let batch = json!([reading("x1", "nop.noise.reading", 1.0), reading("x2", "nop.noise.reading", 2.0)]);
+    let (status, body, _) = gw.post(batch.to_string(), "application/cloudevents-batch+json").await;
     assert_eq!(status, 202, "{body}");
-    let positions: Vec<&str> = body["positions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let positions: Vec<&str> = body["positions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert_eq!(positions.len(), 2);
     assert!(positions[0].ends_with("-1") && positions[1].ends_with("-2"));
 
     let mut bad = reading("x4", "nop.noise.reading", 4.0);
     bad.as_object_mut().unwrap().remove("source");
     let mixed = json!([reading("x3", "nop.noise.reading", 3.0), bad]);
-    let (status, problem, _) = gw
-        .post(mixed.to_string(), "application/cloudevents-batch+json")
-        .await;
+    let (status, problem, _) = gw.post(mixed.to_string(), "application/cloudevents-batch+json").await;
     assert_eq!(status, 400);
-    assert!(
-        problem["detail"].as_str().unwrap().contains("batch item 1"),
-        "{problem}"
-    );
+    assert!(problem["detail"].as_str().unwrap().contains("batch item 1"), "{problem}");
     let (status, problem, _) = gw.post("{}", "application/cloudevents-batch+json").await;
     assert_eq!(status, 400, "{problem}");
     // nothing of the rejected batch was stored
-    assert!(gw
-        .post_event(&reading("x5", "t.u", 5.0))
-        .await
-        .ends_with("-3"));
+    assert!(gw.post_event(&reading("x5", "t.u", 5.0)).await.ends_with("-3"));
 }
 
 #[tokio::test]
@@ -212,19 +131,9 @@ async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
         (no_id.to_string(), CE_JSON, 400, "`id`"),
         (bad_version.to_string(), CE_JSON, 400, "specversion"),
         ("[]".into(), CE_JSON, 400, "malformed"),
-        (
-            reading("a", "t", 1.0).to_string(),
-            "text/plain",
-            415,
-            "application/cloudevents+json",
-        ),
+        (reading("a", "t", 1.0).to_string(), "text/plain", 415, "application/cloudevents+json"),
         (reading("a", "t", 1.0).to_string(), "", 415, "(none)"),
-        (
-            reading("a", "t", 1.0).to_string(),
-            "application/json",
-            415,
-            "ce-specversion",
-        ),
+        (reading("a", "t", 1.0).to_string(), "application/json", 415, "ce-specversion"),
         ("x".repeat(4096), CE_JSON, 413, "1024 bytes"),
     ];
     for (body, content_type, status, needle) in cases {
@@ -234,20 +143,10 @@ async fn malformed_input_gets_problem_json_that_says_what_is_wrong() {
         assert_eq!(problem["status"], status);
         assert!(problem["title"].is_string());
         let detail = problem["detail"].as_str().unwrap();
-        assert!(
-            detail.contains(needle),
-            "{detail:?} should mention {needle:?}"
-        );
+        assert!(detail.contains(needle), "{detail:?} should mention {needle:?}");
     }
     // nothing of that was stored
-    assert_eq!(
-        gw.post_event(&reading("ok", "t.u", 1.0))
-            .await
-            .split_once('-')
-            .unwrap()
-            .1,
-        "1"
-    );
+    assert_eq!(gw.post_event(&reading("ok", "t.u", 1.0)).await.split_once('-').unwrap().1, "1");
 }
 
 #[tokio::test]
@@ -266,24 +165,11 @@ async fn every_error_is_a_problem_document_also_of_routing_and_static_files() {
     ];
     for (method, path, status, allow, needle) in cases {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = gw
-            .client
-            .request(method.clone(), format!("{}{path}", gw.base))
-            .send()
-            .await
-            .unwrap();
+        let response = gw.client.request(method.clone(), format!("{}{path}", gw.base)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{method} {path}");
         assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json",
-            "{method} {path}"
-        );
-        assert_eq!(
-            response
-                .headers()
-                .get("allow")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .as_deref(),
+            response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned()).as_deref(),
             allow,
             "{method} {path}"
         );
@@ -291,18 +177,10 @@ async fn every_error_is_a_problem_document_also_of_routing_and_static_files() {
         assert_eq!(problem["status"], status);
         assert_eq!(problem["type"], "about:blank");
         assert!(problem["title"].is_string());
-        assert!(
-            problem["detail"].as_str().unwrap().contains(needle),
-            "{method} {path}: {problem}"
-        );
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{method} {path}: {problem}");
     }
     // and a file that is there is served as it is
-    let page = gw
-        .client
-        .get(format!("{}/index.html", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let page = gw.client.get(format!("{}/index.html", gw.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.text().await.unwrap(), "<p>hi</p>");
     let _ = std::fs::remove_dir_all(&dir);
@@ -311,20 +189,12 @@ async fn every_error_is_a_problem_document_also_of_routing_and_static_files() {
 #[tokio::test]
 async fn stream_delivers_matching_events_with_positions_as_ids() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
-    let mut sse = gw
-        .stream("topic=nop.noise.*&topic=nop.sensor.selected", None)
-        .await;
+    let mut sse = gw.stream("topic=nop.noise.*&topic=nop.sensor.selected", None).await;
 
-    let p1 = gw
-        .post_event(&reading("r1", "nop.noise.reading", 70.5))
-        .await;
-    gw.post_event(&reading("x1", "other.noise.reading", 1.0))
-        .await;
-    gw.post_event(&reading("x2", "nop.noise.reading.deep", 1.0))
-        .await;
-    let p2 = gw
-        .post_event(&reading("s1", "nop.sensor.selected", 0.0))
-        .await;
+    let p1 = gw.post_event(&reading("r1", "nop.noise.reading", 70.5)).await;
+    gw.post_event(&reading("x1", "other.noise.reading", 1.0)).await;
+    gw.post_event(&reading("x2", "nop.noise.reading.deep", 1.0)).await;
+    let p2 = gw.post_event(&reading("s1", "nop.sensor.selected", 0.0)).await;
 
     let a = sse.next(WAIT).await.unwrap();
     let b = sse.next(WAIT).await.unwrap();
@@ -335,10 +205,7 @@ async fn stream_delivers_matching_events_with_positions_as_ids() {
     assert_eq!(a.data["data"]["db"], 70.5);
     assert_eq!(b.id.as_deref(), Some(p2.as_str()));
     assert_eq!(b.data["id"], "s1");
-    assert!(
-        sse.next(QUIET).await.is_none(),
-        "non-matching events must not be streamed"
-    );
+    assert!(sse.next(QUIET).await.is_none(), "non-matching events must not be streamed");
 }
 
 #[tokio::test]
@@ -350,18 +217,10 @@ async fn stream_resumes_after_last_event_id_by_header_and_by_query() {
     let p3 = gw.post_event(&reading("c", "nop.noise.reading", 3.0)).await;
 
     let mut by_header = gw.stream("topic=nop.noise.reading", Some(&p1)).await;
-    let mut by_query = gw
-        .stream(&format!("topic=nop.noise.reading&lastEventId={p1}"), None)
-        .await;
+    let mut by_query = gw.stream(&format!("topic=nop.noise.reading&lastEventId={p1}"), None).await;
     for sse in [&mut by_header, &mut by_query] {
-        assert_eq!(
-            sse.next(WAIT).await.unwrap().id.as_deref(),
-            Some(p2.as_str())
-        );
-        assert_eq!(
-            sse.next(WAIT).await.unwrap().id.as_deref(),
-            Some(p3.as_str())
-        );
+        assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p2.as_str()));
+        assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p3.as_str()));
     }
     // and go on live, without repeating anything
     let p4 = gw.post_event(&reading("d", "nop.noise.reading", 4.0)).await;
@@ -382,10 +241,7 @@ async fn a_position_from_another_epoch_gets_an_in_band_reset() {
     assert_eq!(reset.data["data"]["requested"], "1-99");
     assert_eq!(reset.id.as_deref(), Some(head.as_str()));
     let p = gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
-    assert_eq!(
-        sse.next(WAIT).await.unwrap().id.as_deref(),
-        Some(p.as_str())
-    );
+    assert_eq!(sse.next(WAIT).await.unwrap().id.as_deref(), Some(p.as_str()));
 }
 
 #[tokio::test]
@@ -406,10 +262,7 @@ async fn stream_requests_are_validated() {
         assert_eq!(response.status(), 400, "{query}");
         assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
         let problem: Value = response.json().await.unwrap();
-        assert!(
-            problem["detail"].as_str().unwrap().contains(needle),
-            "{problem}"
-        );
+        assert!(problem["detail"].as_str().unwrap().contains(needle), "{problem}");
     }
 }
 
@@ -421,19 +274,9 @@ async fn serves_the_page_and_answers_unknown_paths_with_404() {
     let page = gw.client.get(format!("{}/", gw.base)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.text().await.unwrap(), "<h1>NOP</h1>");
-    let missing = gw
-        .client
-        .get(format!("{}/nope.js", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = gw.client.get(format!("{}/nope.js", gw.base)).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    let health = gw
-        .client
-        .get(format!("{}/healthz", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let health = gw.client.get(format!("{}/healthz", gw.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
 
@@ -448,9 +291,7 @@ async fn events_survive_a_restart_on_the_same_data_directory() {
     };
     let gw = start(AppState::new(EventLog::open(dir.path()).unwrap())).await;
     let (epoch, _) = posted.split_once('-').unwrap();
-    let mut sse = gw
-        .stream(&format!("topic=nop.>&lastEventId={epoch}-0"), None)
-        .await;
+    let mut sse = gw.stream(&format!("topic=nop.>&lastEventId={epoch}-0"), None).await;
     let frame = sse.next(WAIT).await.unwrap();
     assert_eq!(frame.id.as_deref(), Some(posted.as_str()));
     assert_eq!(frame.data["id"], "a");
@@ -464,12 +305,11 @@ async fn streams_end_when_shutdown_is_signalled() {
     stop.send(true).unwrap();
     let drain = sse.next(WAIT).await.expect("a drain notice before the end");
     assert_eq!(drain.data["type"], "herald.drain");
-    assert!(
-        drain.id.is_none(),
-        "a notice keeps the client's last position"
-    );
-    let ended =
-        tokio::time::timeout(WAIT, async { while sse.body.next().await.is_some() {} }).await;
+    assert!(drain.id.is_none(), "a notice keeps the client's last position");
+    let ended = tokio::time::timeout(WAIT, async {
+        while sse.body.next().await.is_some() {}
+    })
+    .await;
     assert!(ended.is_ok(), "the stream should end on shutdown");
 }
 
@@ -477,22 +317,13 @@ async fn streams_end_when_shutdown_is_signalled() {
 async fn a_repeated_source_and_id_is_accepted_once_not_twice() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     let mut sse = gw.stream("topic=nop.>", None).await;
-    let first = gw
-        .post_event(&reading("dup-1", "nop.noise.reading", 1.0))
-        .await;
-    let again = gw
-        .post_event(&reading("dup-1", "nop.noise.reading", 1.0))
-        .await;
-    let next = gw
-        .post_event(&reading("dup-2", "nop.noise.reading", 2.0))
-        .await;
+    let first = gw.post_event(&reading("dup-1", "nop.noise.reading", 1.0)).await;
+    let again = gw.post_event(&reading("dup-1", "nop.noise.reading", 1.0)).await;
+    let next = gw.post_event(&reading("dup-2", "nop.noise.reading", 2.0)).await;
     assert_eq!(again, first, "the repeat answers with the first position");
     assert_eq!(sse.next(WAIT).await.unwrap().data["id"], "dup-1");
     let second = sse.next(WAIT).await.unwrap();
-    assert_eq!(
-        (second.data["id"].as_str(), second.id.as_deref()),
-        (Some("dup-2"), Some(next.as_str()))
-    );
+    assert_eq!((second.data["id"].as_str(), second.id.as_deref()), (Some("dup-2"), Some(next.as_str())));
     assert!(sse.next(QUIET).await.is_none());
 }
 
@@ -506,11 +337,7 @@ async fn a_stream_starts_with_a_jittered_retry_delay() {
         .await
         .unwrap();
     let mut body = Box::pin(response.bytes_stream());
-    let first = tokio::time::timeout(WAIT, body.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let first = tokio::time::timeout(WAIT, body.next()).await.unwrap().unwrap().unwrap();
     let text = String::from_utf8(first.to_vec()).unwrap();
     let retry: u64 = text
         .lines()
@@ -531,34 +358,15 @@ fn metric(text: &str, name: &str) -> f64 {
 #[tokio::test]
 async fn metrics_count_connections_events_and_replays() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
-    let first = gw
-        .post_event(&reading("m1", "nop.noise.reading", 1.0))
-        .await;
+    let first = gw.post_event(&reading("m1", "nop.noise.reading", 1.0)).await;
     let mut live = gw.stream("topic=nop.>", None).await;
-    let replaying = gw
-        .stream(
-            &format!(
-                "topic=nop.>&lastEventId={}",
-                first.split_once('-').unwrap().0.to_owned() + "-0"
-            ),
-            None,
-        )
-        .await;
-    gw.post_event(&reading("m2", "nop.noise.reading", 2.0))
-        .await;
+    let replaying = gw.stream(&format!("topic=nop.>&lastEventId={}", first.split_once('-').unwrap().0.to_owned() + "-0"), None).await;
+    gw.post_event(&reading("m2", "nop.noise.reading", 2.0)).await;
     live.next(WAIT).await.unwrap();
     let scrape = || async {
-        let response = gw
-            .client
-            .get(format!("{}/metrics", gw.base))
-            .send()
-            .await
-            .unwrap();
+        let response = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert!(response.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain; version=0.0.4"));
+        assert!(response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
         response.text().await.unwrap()
     };
     let text = scrape().await;
@@ -590,43 +398,27 @@ async fn retention_runs_in_the_background_and_a_resume_behind_it_gets_a_reset() 
         max_age: None,
     }];
     let state = AppState::new(EventLog::in_memory()).with_retention(rules);
-    tokio::spawn(herald_server::enforce_retention(
-        state.clone(),
-        Duration::from_millis(20),
-    ));
+    tokio::spawn(herald_server::enforce_retention(state.clone(), Duration::from_millis(20)));
     let gw = start(state.clone()).await;
     let mut positions = Vec::new();
     for i in 0..5 {
-        positions.push(
-            gw.post_event(&reading(&format!("r{i}"), "nop.noise.reading", 1.0))
-                .await,
-        );
+        positions.push(gw.post_event(&reading(&format!("r{i}"), "nop.noise.reading", 1.0)).await);
     }
-    gw.post_event(&reading("other", "nop.sensor.selected", 1.0))
-        .await;
+    gw.post_event(&reading("other", "nop.sensor.selected", 1.0)).await;
     for _ in 0..100 {
         if state.log().after(0).unwrap().len() == 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let kept: Vec<String> = state
-        .log()
-        .after(0)
-        .unwrap()
-        .iter()
-        .map(|s| s.event.id.clone())
-        .collect();
+    let kept: Vec<String> = state.log().after(0).unwrap().iter().map(|s| s.event.id.clone()).collect();
     assert_eq!(kept, ["r3", "r4", "other"]);
 
     // behind the trim, for the trimmed topic: a reset, never a silent gap
     let mut sse = gw.stream("topic=nop.noise.*", Some(&positions[0])).await;
     let reset = sse.next(WAIT).await.unwrap();
     assert_eq!(reset.data["type"], "herald.reset");
-    assert!(reset.data["data"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("retention"));
+    assert!(reset.data["data"]["reason"].as_str().unwrap().contains("retention"));
     // a topic that lost nothing resumes normally
     let mut other = gw.stream("topic=nop.sensor.*", Some(&positions[0])).await;
     assert_eq!(other.next(WAIT).await.unwrap().data["id"], "other");

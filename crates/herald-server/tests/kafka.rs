@@ -72,10 +72,10 @@ print("done", len(seen), flush=True)
 "#;
 
 fn python(code: &str, args: &[&str]) -> String {
-    let out = herald_brokers::run_python(code, args)
-        .unwrap_or_else(|e| panic!("kafka-python script failed: {e}"));
+    let out = herald_brokers::run_python(code, args).unwrap_or_else(|e| panic!("kafka-python script failed: {e}"));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
 
 /// Acceptance 3 of issue 16.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,8 +105,7 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
     streams_open(&process.base, 1.0).await;
 
     let count = EVENTS.to_string();
-    let mut producer =
-        herald_brokers::spawn_python(PRODUCE, &[&bootstrap, "nop.readings", &count]).unwrap();
+    let mut producer = herald_brokers::spawn_python(PRODUCE, &[&bootstrap, "nop.readings", &count]).unwrap();
     let got = || received.lock().unwrap().len();
     wait_for("2,000 events", Duration::from_secs(120), || got() >= 2000).await;
     process.child.kill().unwrap(); // SIGKILL mid-way
@@ -120,55 +119,27 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(producer.wait().unwrap().success());
-    wait_for("all 5,000 events", Duration::from_secs(120), || {
-        got() >= EVENTS
-    })
-    .await;
+    wait_for("all 5,000 events", Duration::from_secs(120), || got() >= EVENTS).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     reader.abort();
 
     let received = received.lock().unwrap().clone();
-    assert!(
-        killed_at < EVENTS,
-        "the gateway was killed mid-way ({killed_at})"
-    );
-    let ids: Vec<&str> = received
-        .iter()
-        .map(|(_, e)| e["id"].as_str().unwrap())
-        .collect();
+    assert!(killed_at < EVENTS, "the gateway was killed mid-way ({killed_at})");
+    let ids: Vec<&str> = received.iter().map(|(_, e)| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), EVENTS, "exactly 5,000");
-    assert_eq!(
-        ids.iter().collect::<HashSet<_>>().len(),
-        EVENTS,
-        "none twice"
-    );
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), EVENTS, "none twice");
     let mut per_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for (_, event) in &received {
-        per_key
-            .entry(event["subject"].as_str().unwrap())
-            .or_default()
-            .push(event["data"]["seq"].as_u64().unwrap());
+        per_key.entry(event["subject"].as_str().unwrap()).or_default().push(event["data"]["seq"].as_u64().unwrap());
     }
     for (key, seqs) in &per_key {
-        assert!(
-            seqs.windows(2).all(|w| w[1] == w[0] + 1),
-            "{key}: each partition's order kept"
-        );
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{key}: each partition's order kept");
     }
 
     // out: the same events, produced to nop.out, read back by kafka-python
-    let lines =
-        tokio::task::block_in_place(|| python(READ, &[&bootstrap, "nop.out", &count, "90"]));
-    let records: Vec<Value> = lines
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(
-        lines.trim_end().ends_with(&format!("done {EVENTS}")),
-        "{}",
-        lines.lines().last().unwrap_or("")
-    );
+    let lines = tokio::task::block_in_place(|| python(READ, &[&bootstrap, "nop.out", &count, "90"]));
+    let records: Vec<Value> = lines.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.trim_end().ends_with(&format!("done {EVENTS}")), "{}", lines.lines().last().unwrap_or(""));
     let mut out_per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut partition_of_key: BTreeMap<String, u64> = BTreeMap::new();
     for record in &records {
@@ -180,16 +151,9 @@ async fn kafka_in_with_a_gateway_kill_and_back_out_with_ce_headers() {
         assert_eq!(record["key"], h["ce_subject"], "keyed by subject");
         let key = record["key"].as_str().unwrap().to_owned();
         let partition = record["partition"].as_u64().unwrap();
-        assert_eq!(
-            *partition_of_key.entry(key.clone()).or_insert(partition),
-            partition,
-            "one key, one partition"
-        );
+        assert_eq!(*partition_of_key.entry(key.clone()).or_insert(partition), partition, "one key, one partition");
         let value: Value = serde_json::from_str(record["value"].as_str().unwrap()).unwrap();
-        out_per_key
-            .entry(key)
-            .or_default()
-            .push(value["seq"].as_u64().unwrap());
+        out_per_key.entry(key).or_default().push(value["seq"].as_u64().unwrap());
     }
     for (key, seqs) in &out_per_key {
         // at least once: a page may come again after the kill, but never out of order within it
@@ -237,18 +201,11 @@ async fn bad_kafka_records_become_dead_letters_and_the_bridge_goes_on() {
     tokio::task::block_in_place(|| python(CREATE, &[&bootstrap, "nop.bad"]));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!("[kafka_in.nop]\nbrokers = [\"{bootstrap}\"]\ntopics = [\"nop.bad\"]\n"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("[kafka_in.nop]\nbrokers = [\"{bootstrap}\"]\ntopics = [\"nop.bad\"]\n")).unwrap();
     let process = configured(&dir.path().join("data"), &config.display().to_string());
     let client = reqwest::Client::new();
     let response = client
-        .get(format!(
-            "{}/events/stream?topic=herald.deadletter&topic=nop.>&lastEventId=0-0",
-            process.base
-        ))
+        .get(format!("{}/events/stream?topic=herald.deadletter&topic=nop.>&lastEventId=0-0", process.base))
         .send()
         .await
         .unwrap();
@@ -256,16 +213,10 @@ async fn bad_kafka_records_become_dead_letters_and_the_bridge_goes_on() {
     let out = tokio::task::block_in_place(|| python(BAD, &[&bootstrap, "nop.bad"]));
     let bad: usize = out.trim().parse().unwrap();
     // the epoch is not 0: the stream starts with a reset, then goes live from the head
-    let mut sse = SseReader {
-        body: Box::pin(response.bytes_stream()),
-        buffer: String::new(),
-    };
+    let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
     let (mut letters, mut good) = (Vec::new(), None);
     while letters.len() < bad || good.is_none() {
-        let frame = sse
-            .next(Duration::from_secs(30))
-            .await
-            .expect("every record is stored as something");
+        let frame = sse.next(Duration::from_secs(30)).await.expect("every record is stored as something");
         match frame.data["type"].as_str().unwrap() {
             "herald.deadletter" => letters.push(frame.data),
             "herald.reset" => {}
@@ -273,15 +224,8 @@ async fn bad_kafka_records_become_dead_letters_and_the_bridge_goes_on() {
         }
     }
     assert_eq!(good.unwrap()["id"], "good-1");
-    let offsets: HashSet<u64> = letters
-        .iter()
-        .map(|l| l["data"]["event"]["where"]["offset"].as_u64().unwrap())
-        .collect();
-    assert_eq!(
-        offsets,
-        (0..bad as u64).collect(),
-        "one dead letter per bad record, by offset"
-    );
+    let offsets: HashSet<u64> = letters.iter().map(|l| l["data"]["event"]["where"]["offset"].as_u64().unwrap()).collect();
+    assert_eq!(offsets, (0..bad as u64).collect(), "one dead letter per bad record, by offset");
     for letter in &letters {
         assert_eq!(letter["source"], "urn:herald:bridge:kafka-in:nop");
         assert_eq!(letter["data"]["event"]["where"]["topic"], "nop.bad");

@@ -16,26 +16,13 @@ use common::*;
 use herald_server::{AppState, EventLog, NatsConfig, NatsStore};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn nats_server_bin() -> PathBuf {
-    let bin = std::env::var_os("NATS_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "nats-server".into());
-    let found = Command::new(&bin)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "no `nats-server` ({}): run `cargo xtask install` (Debian's nats-server package)",
-        bin.display()
-    );
+    let bin = std::env::var_os("NATS_SERVER").map(PathBuf::from).unwrap_or_else(|| "nats-server".into());
+    let found = Command::new(&bin).arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(found, "no `nats-server` ({}): run `cargo xtask install` (Debian's nats-server package)", bin.display());
     bin
 }
 
@@ -58,11 +45,7 @@ impl Nats {
             dir.display().to_string(),
         ];
         args.extend_from_slice(extra);
-        let mut nats = Nats {
-            child: None,
-            args,
-            port,
-        };
+        let mut nats = Nats { child: None, args, port };
         nats.spawn();
         nats
     }
@@ -123,11 +106,7 @@ async fn nats_gateway(servers: &str, replicas: usize) -> (Gateway, AppState) {
 
 /// Posts `event` until the gateway answers 202 (at least once; the store's dedupe makes
 /// it exactly once); the position.
-async fn post_until_accepted(
-    client: &reqwest::Client,
-    base: &str,
-    event: &serde_json::Value,
-) -> String {
+async fn post_until_accepted(client: &reqwest::Client, base: &str, event: &serde_json::Value) -> String {
     loop {
         let sent = client
             .post(format!("{base}/events"))
@@ -174,18 +153,11 @@ async fn two_gateways_serve_one_stream_and_a_client_moves_between_them() {
         received.push(frame.data["id"].as_str().unwrap().to_owned());
     }
     assert!(on_a.next(QUIET).await.is_none(), "nothing more");
-    assert_eq!(
-        received, posted,
-        "exactly the posted events, in order, none twice"
-    );
+    assert_eq!(received, posted, "exactly the posted events, in order, none twice");
 
     // the same positions on both: a repeat posted to B is A's event
-    let again = b
-        .post_event(&reading("g-000", "nop.noise.reading", 1.0))
-        .await;
-    let first = a
-        .post_event(&reading("g-000", "nop.noise.reading", 1.0))
-        .await;
+    let again = b.post_event(&reading("g-000", "nop.noise.reading", 1.0)).await;
+    let first = a.post_event(&reading("g-000", "nop.noise.reading", 1.0)).await;
     assert_eq!(again, first);
     assert!(first.ends_with("-1"), "{first}");
 }
@@ -196,55 +168,29 @@ async fn a_nats_outage_is_503_and_streams_continue_after_it() {
     let mut nats = Nats::start(free_port(), dir.path(), &[]);
     let (gw, _) = nats_gateway(&nats.url(), 1).await;
     let mut sse = gw.stream("topic=nop.>", None).await;
-    gw.post_event(&reading("before", "nop.noise.reading", 1.0))
-        .await;
+    gw.post_event(&reading("before", "nop.noise.reading", 1.0)).await;
     assert_eq!(sse.next(WAIT).await.unwrap().data["id"], "before");
 
     nats.kill();
-    let health = gw
-        .client
-        .get(format!("{}/healthz", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let health = gw.client.get(format!("{}/healthz", gw.base)).send().await.unwrap();
     let mut status = health.status().as_u16();
     for _ in 0..50 {
         if status == 503 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        status = gw
-            .client
-            .get(format!("{}/healthz", gw.base))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
+        status = gw.client.get(format!("{}/healthz", gw.base)).send().await.unwrap().status().as_u16();
     }
     assert_eq!(status, 503, "/healthz says the store is unreachable");
-    let (status, body, media) = gw
-        .post(
-            reading("during", "nop.noise.reading", 1.0).to_string(),
-            CE_JSON,
-        )
-        .await;
+    let (status, body, media) = gw.post(reading("during", "nop.noise.reading", 1.0).to_string(), CE_JSON).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(media, "application/problem+json");
-    assert!(
-        body["detail"].as_str().unwrap().contains("unavailable"),
-        "{body}"
-    );
+    assert!(body["detail"].as_str().unwrap().contains("unavailable"), "{body}");
 
     // NATS comes back (same data): the open stream goes on from where it was
     nats.spawn();
     let client = reqwest::Client::new();
-    post_until_accepted(
-        &client,
-        &gw.base,
-        &reading("after", "nop.noise.reading", 1.0),
-    )
-    .await;
+    post_until_accepted(&client, &gw.base, &reading("after", "nop.noise.reading", 1.0)).await;
     let mut ids = Vec::new();
     while let Some(frame) = sse.next(Duration::from_secs(10)).await {
         ids.push(frame.data["id"].as_str().unwrap().to_owned());
@@ -254,16 +200,8 @@ async fn a_nats_outage_is_503_and_streams_continue_after_it() {
     }
     // "during" was refused with 503, yet may have reached NATS; nothing else may appear
     assert!(ids.ends_with(&["after".to_owned()]), "{ids:?}");
-    assert!(
-        ids.iter().all(|id| id == "after" || id == "during"),
-        "{ids:?}"
-    );
-    let health = gw
-        .client
-        .get(format!("{}/healthz", gw.base))
-        .send()
-        .await
-        .unwrap();
+    assert!(ids.iter().all(|id| id == "after" || id == "during"), "{ids:?}");
+    let health = gw.client.get(format!("{}/healthz", gw.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
 
@@ -272,11 +210,7 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let route_list = routes
-        .iter()
-        .map(|p| format!("nats://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let route_list = routes.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
     let mut nodes: Vec<Nats> = (0..3)
         .map(|i| {
             let extra = [
@@ -293,10 +227,7 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
         })
         .collect();
     let all = |first: usize| {
-        (0..3)
-            .map(|k| nodes[(first + k) % 3].url())
-            .collect::<Vec<_>>()
-            .join(",")
+        (0..3).map(|k| nodes[(first + k) % 3].url()).collect::<Vec<_>>().join(",")
     };
     let (a, _) = nats_gateway(&all(0), 3).await;
     let (b, _) = nats_gateway(&all(1), 3).await;
@@ -307,10 +238,7 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
     for (k, base) in [a.base.clone(), b.base.clone()].into_iter().enumerate() {
         let accepted = accepted.clone();
         producers.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
             for i in (k..EVENTS).step_by(2) {
                 let id = format!("f-{i:04}");
                 post_until_accepted(&client, &base, &reading(&id, "nop.noise.reading", 1.0)).await;
@@ -323,17 +251,12 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
     }
     nodes[0].kill(); // SIGKILL one JetStream node mid-stream
     for producer in producers {
-        tokio::time::timeout(Duration::from_secs(180), producer)
-            .await
-            .expect("the producers finish")
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(180), producer).await.expect("the producers finish").unwrap();
     }
 
     // a client reads everything from the start, resuming on either gateway when a
     // stream breaks
-    let epoch = a
-        .post_event(&reading("f-0000", "nop.noise.reading", 1.0))
-        .await;
+    let epoch = a.post_event(&reading("f-0000", "nop.noise.reading", 1.0)).await;
     let epoch = epoch.split_once('-').unwrap().0.to_owned();
     let mut last = format!("{epoch}-0");
     let mut received = Vec::new();
@@ -347,11 +270,7 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
             if let Some(id) = &frame.id {
                 last = id.clone();
             }
-            positions.push((
-                frame.id.clone().unwrap_or_default(),
-                frame.data["id"].as_str().unwrap().to_owned(),
-                turn,
-            ));
+            positions.push((frame.id.clone().unwrap_or_default(), frame.data["id"].as_str().unwrap().to_owned(), turn));
             received.push(frame.data["id"].as_str().unwrap().to_owned());
             if received.len() == EVENTS {
                 break;
@@ -363,24 +282,14 @@ async fn a_killed_node_of_a_three_node_cluster_loses_no_acknowledged_event() {
         let mut seen = std::collections::HashMap::new();
         for (i, (position, id, turn)) in positions.iter().enumerate() {
             if let Some(first) = seen.insert(id.clone(), (i, position.clone(), *turn)) {
-                eprintln!(
-                    "DUP {id}: first #{} at {} (turn {}), again #{i} at {position} (turn {turn})",
-                    first.0, first.1, first.2
-                );
+                eprintln!("DUP {id}: first #{} at {} (turn {}), again #{i} at {position} (turn {turn})", first.0, first.1, first.2);
                 break;
             }
         }
-        eprintln!(
-            "turns: {turn}; first 3: {:?}; around 510: {:?}",
-            &positions[..3],
-            &positions[505..515.min(positions.len())]
-        );
+        eprintln!("turns: {turn}; first 3: {:?}; around 510: {:?}", &positions[..3], &positions[505..515.min(positions.len())]);
     }
     assert_eq!(received.len(), EVENTS, "every acknowledged event");
     assert_eq!(distinct.len(), EVENTS, "none twice");
     let accepted: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
-    assert_eq!(
-        distinct.into_iter().cloned().collect::<HashSet<_>>(),
-        accepted
-    );
+    assert_eq!(distinct.into_iter().cloned().collect::<HashSet<_>>(), accepted);
 }

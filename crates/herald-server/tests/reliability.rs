@@ -37,16 +37,8 @@ fn batch(from: usize, count: usize, bytes: usize) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_log_sink_never_stalls_the_gateway() {
     let data = tempfile::tempdir().unwrap();
-    let process = spawn_logging(
-        &["--dev-no-auth", "--listen", "127.0.0.1:0"],
-        data.path(),
-        "debug",
-    )
-    .unwrap();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let process = spawn_logging(&["--dev-no-auth", "--listen", "127.0.0.1:0"], data.path(), "debug").unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     for i in 0..2000 {
         let event = reading(&format!("log-{i}"), "nop.noise.reading", 60.0);
         let response = client
@@ -58,10 +50,7 @@ async fn a_stalled_log_sink_never_stalls_the_gateway() {
             .unwrap_or_else(|e| panic!("post {i} was not answered: {e}"));
         assert_eq!(response.status(), 202, "post {i}");
     }
-    assert_eq!(
-        metric(&process.base, "herald_events_ingested_total").await,
-        2000.0
-    );
+    assert_eq!(metric(&process.base, "herald_events_ingested_total").await, 2000.0);
     // a line per event: 10,000 more overflow the pipe and the writer's bounded queue
     for b in 0..20 {
         post_batch(&process.base, batch(b * 500, 500, 10)).await;
@@ -95,10 +84,7 @@ async fn a_client_that_never_reads_is_disconnected() {
     // 20,000 events (~4 MB) went past; the stalled stream must be gone within the timeout
     let deadline = Instant::now() + Duration::from_secs(15);
     while metric(&process.base, "herald_stream_connections").await > 0.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stalled reader is still connected"
-        );
+        assert!(Instant::now() < deadline, "the stalled reader is still connected");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(metric(&process.base, "herald_stream_slow_disconnects_total").await >= 1.0);
@@ -114,17 +100,11 @@ fn closed_by(stream: &mut TcpStream, deadline: Instant) -> bool {
         if left.is_zero() {
             return false;
         }
-        stream
-            .set_read_timeout(Some(left.min(Duration::from_millis(200))))
-            .unwrap();
+        stream.set_read_timeout(Some(left.min(Duration::from_millis(200)))).unwrap();
         match stream.read(&mut buffer) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(_) => return true, // reset
         }
     }
@@ -140,8 +120,7 @@ fn slowloris_connections_are_closed_by_the_header_read_timeout() {
     let mut drips: Vec<TcpStream> = (0..20)
         .map(|_| {
             let mut s = TcpStream::connect(&addr).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: herald\r\nx-drip: ")
-                .unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nhost: herald\r\nx-drip: ").unwrap();
             s
         })
         .collect();
@@ -151,27 +130,18 @@ fn slowloris_connections_are_closed_by_the_header_read_timeout() {
         std::thread::sleep(Duration::from_millis(300));
         open = 0;
         for stream in &mut drips {
-            if stream.write_all(b"a").is_ok()
-                && !closed_by(stream, Instant::now() + Duration::from_millis(1))
-            {
+            if stream.write_all(b"a").is_ok() && !closed_by(stream, Instant::now() + Duration::from_millis(1)) {
                 open += 1;
             }
         }
     }
     for stream in &mut drips {
-        assert!(
-            closed_by(stream, Instant::now() + Duration::from_secs(1)),
-            "a dripping connection is still open"
-        );
+        assert!(closed_by(stream, Instant::now() + Duration::from_secs(1)), "a dripping connection is still open");
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "closed within the timeout (and a margin)"
-    );
+    assert!(started.elapsed() < Duration::from_secs(6), "closed within the timeout (and a margin)");
     // a well-behaved request on the same gateway is served
     let mut ok = TcpStream::connect(&addr).unwrap();
-    ok.write_all(b"GET /healthz HTTP/1.1\r\nhost: herald\r\nconnection: close\r\n\r\n")
-        .unwrap();
+    ok.write_all(b"GET /healthz HTTP/1.1\r\nhost: herald\r\nconnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     ok.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -200,23 +170,14 @@ async fn oversized_heads_are_431_and_414_problem_documents() {
     }
     assert_eq!(many.send().await.unwrap().status(), 431);
     let long = client
-        .get(format!(
-            "{}/events/stream?topic=nop.%3E&pad={}",
-            process.base,
-            "c".repeat(9 * 1024)
-        ))
+        .get(format!("{}/events/stream?topic=nop.%3E&pad={}", process.base, "c".repeat(9 * 1024)))
         .send()
         .await
         .unwrap();
     assert_eq!(long.status(), 414);
     assert_eq!(long.headers()[CONTENT_TYPE], "application/problem+json");
     // within the limits, fine
-    let fine = client
-        .get(format!("{}/healthz", process.base))
-        .header("x-fine", "d".repeat(8 * 1024))
-        .send()
-        .await
-        .unwrap();
+    let fine = client.get(format!("{}/healthz", process.base)).header("x-fine", "d".repeat(8 * 1024)).send().await.unwrap();
     assert_eq!(fine.status(), 200);
 }
 
@@ -265,26 +226,13 @@ async fn links_out_of_the_static_folder_are_not_served() {
     std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", site.path().join("passwd")).unwrap();
     std::os::unix::fs::symlink(outside.path(), site.path().join("elsewhere")).unwrap();
-    std::os::unix::fs::symlink(
-        site.path().join("assets/app.js"),
-        site.path().join("inside.js"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(site.path().join("assets/app.js"), site.path().join("inside.js")).unwrap();
     let gw = start(AppState::new(EventLog::in_memory()).with_static_dir(site.path())).await;
     let get = |path: &'static str| gw.client.get(format!("{}{path}", gw.base)).send();
-    for path in [
-        "/passwd",
-        "/elsewhere/secret.txt",
-        "/elsewhere/",
-        "/%70asswd",
-    ] {
+    for path in ["/passwd", "/elsewhere/secret.txt", "/elsewhere/", "/%70asswd"] {
         let response = get(path).await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(
-            response.headers()[CONTENT_TYPE],
-            "application/problem+json",
-            "{path}"
-        );
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json", "{path}");
         assert!(!response.text().await.unwrap().contains("root:"), "{path}");
     }
     assert_eq!(get("/").await.unwrap().text().await.unwrap(), "<p>page</p>");
@@ -310,24 +258,11 @@ async fn control_characters_in_attributes_are_400() {
         let (status, body, media) = gw.post(event.to_string(), CE_JSON).await;
         assert_eq!(status, 400, "structured {attribute} {value:?}: {body}");
         assert_eq!(media, "application/problem+json");
-        assert!(
-            body["detail"].as_str().unwrap().contains(attribute),
-            "{body}"
-        );
-        let (status, _, _) = gw
-            .post(
-                Value::Array(vec![event]).to_string(),
-                "application/cloudevents-batch+json",
-            )
-            .await;
+        assert!(body["detail"].as_str().unwrap().contains(attribute), "{body}");
+        let (status, _, _) = gw.post(Value::Array(vec![event]).to_string(), "application/cloudevents-batch+json").await;
         assert_eq!(status, 400, "batch {attribute} {value:?}");
     }
-    for (header, value) in [
-        ("ce-id", "a%00b"),
-        ("ce-subject", "s%C2%851"),
-        ("ce-type", "nop.%1F"),
-        ("ce-subject", "a%7F"),
-    ] {
+    for (header, value) in [("ce-id", "a%00b"), ("ce-subject", "s%C2%851"), ("ce-type", "nop.%1F"), ("ce-subject", "a%7F")] {
         let mut request = gw
             .client
             .post(format!("{}/events", gw.base))
@@ -340,19 +275,8 @@ async fn control_characters_in_attributes_are_400() {
         let response = request.body("{}").send().await.unwrap();
         assert_eq!(response.status(), 400, "binary {header}: {value}");
     }
-    let metrics = gw
-        .client
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("herald_events_ingested_total 0"),
-        "nothing was stored"
-    );
+    let metrics = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_events_ingested_total 0"), "nothing was stored");
 }
 
 /// A tmpfs of `megabytes` mounted at a fresh directory, unmounted on drop: a disk that
@@ -366,24 +290,12 @@ impl SmallDisk {
     fn mount(megabytes: u32) -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={megabytes}m"),
-                "herald-test",
-            ])
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "herald-test"])
             .arg(dir.path())
             .status()
             .expect("mount runs");
-        assert!(
-            status.success(),
-            "this test mounts a small tmpfs: it needs root"
-        );
-        SmallDisk {
-            path: dir.path().to_owned(),
-            _dir: dir,
-        }
+        assert!(status.success(), "this test mounts a small tmpfs: it needs root");
+        SmallDisk { path: dir.path().to_owned(), _dir: dir }
     }
 }
 
@@ -420,13 +332,7 @@ async fn healthz_is_503_while_the_disk_is_full() {
         match response.status().as_u16() {
             202 => {
                 let body: Value = response.json().await.unwrap();
-                epoch = body["positions"][0]
-                    .as_str()
-                    .unwrap()
-                    .split_once('-')
-                    .unwrap()
-                    .0
-                    .to_owned();
+                epoch = body["positions"][0].as_str().unwrap().split_once('-').unwrap().0.to_owned();
                 stored += 10;
             }
             500 => {
@@ -439,18 +345,12 @@ async fn healthz_is_503_while_the_disk_is_full() {
     assert!(full, "the disk filled up");
     let unhealthy = health(&client).await.unwrap();
     assert_eq!(unhealthy.status(), 503);
-    assert_eq!(
-        unhealthy.headers()[CONTENT_TYPE],
-        "application/problem+json"
-    );
+    assert_eq!(unhealthy.headers()[CONTENT_TYPE], "application/problem+json");
     // reads still work
     let mut sse = SseReader {
         body: Box::pin(
             client
-                .get(format!(
-                    "{}/events/stream?topic=nop.>&lastEventId={epoch}-0",
-                    process.base
-                ))
+                .get(format!("{}/events/stream?topic=nop.>&lastEventId={epoch}-0", process.base))
                 .send()
                 .await
                 .unwrap()
@@ -489,15 +389,9 @@ async fn connections_over_the_per_ip_limit_are_closed() {
         let closed = closed_by(&mut third, Instant::now() + Duration::from_secs(3));
         (first, second, closed)
     });
-    assert!(
-        third,
-        "the third connection from 127.0.0.1 is closed at once"
-    );
+    assert!(third, "the third connection from 127.0.0.1 is closed at once");
     drop((first, second));
     tokio::time::sleep(Duration::from_millis(300)).await;
     // room again (this request is the only connection now), and the refusal was counted
-    assert_eq!(
-        metric(&process.base, "herald_connections_refused_total").await,
-        1.0
-    );
+    assert_eq!(metric(&process.base, "herald_connections_refused_total").await, 1.0);
 }

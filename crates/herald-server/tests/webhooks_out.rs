@@ -75,16 +75,8 @@ print("ready", flush=True)
 time.sleep(600)
 "#;
 
-fn receiver(
-    port: u16,
-    count: usize,
-    mode: &str,
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = herald_brokers::spawn_python(
-        RECEIVER,
-        &[&port.to_string(), SECRET, &count.to_string(), mode],
-    )
-    .unwrap();
+fn receiver(port: u16, count: usize, mode: &str) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = herald_brokers::spawn_python(RECEIVER, &[&port.to_string(), SECRET, &count.to_string(), mode]).unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -118,8 +110,7 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
     const EVENTS: usize = 2000;
     let (flaky_port, refused_port) = (herald_brokers::free_port(), herald_brokers::free_port());
     let (mut flaky, lines) = tokio::task::block_in_place(|| receiver(flaky_port, EVENTS, "flaky"));
-    let (mut refusing, refused_lines) =
-        tokio::task::block_in_place(|| receiver(refused_port, 1, "refuse"));
+    let (mut refusing, refused_lines) = tokio::task::block_in_place(|| receiver(refused_port, 1, "refuse"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gateway.toml");
     std::fs::write(
@@ -134,13 +125,7 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
     .unwrap();
     let config = config.display().to_string();
     let data = dir.path().join("data");
-    let args = [
-        "--dev-no-auth",
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        &config,
-    ];
+    let args = ["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", &config];
     let mut process = spawn(&args, &data).unwrap();
     bridge_up(&process.base, "webhook-out:flaky").await;
     for from in (0..EVENTS / 2).step_by(100) {
@@ -159,8 +144,7 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = tokio::task::block_in_place(|| lines.recv_timeout(left))
-            .expect("the receiver saw every event in time");
+        let line = tokio::task::block_in_place(|| lines.recv_timeout(left)).expect("the receiver saw every event in time");
         if line == "done" {
             break;
         }
@@ -174,63 +158,25 @@ async fn every_event_reaches_a_flaky_receiver_in_order_across_a_gateway_kill() {
         }
     }
     let _ = flaky.wait();
-    let (down, back) = (
-        outage.0.expect("the receiver went down"),
-        outage.1.expect("and came back"),
-    );
+    let (down, back) = (outage.0.expect("the receiver went down"), outage.1.expect("and came back"));
     assert!(back - down >= 19.0);
-    assert!(
-        deliveries.iter().all(|d| d["verified"] == true),
-        "every signature verifies with standardwebhooks"
-    );
-    assert!(deliveries
-        .iter()
-        .all(|d| d["type"] == "application/cloudevents+json"));
+    assert!(deliveries.iter().all(|d| d["verified"] == true), "every signature verifies with standardwebhooks");
+    assert!(deliveries.iter().all(|d| d["type"] == "application/cloudevents+json"));
     // after dedupe by webhook-id, every event once, in order
     let mut seen = HashSet::new();
-    let firsts: Vec<&Value> = deliveries
-        .iter()
-        .filter(|d| seen.insert(d["id"].as_str().unwrap().to_owned()))
-        .collect();
-    let events: Vec<&str> = firsts
-        .iter()
-        .map(|d| d["event"].as_str().unwrap())
-        .collect();
+    let firsts: Vec<&Value> = deliveries.iter().filter(|d| seen.insert(d["id"].as_str().unwrap().to_owned())).collect();
+    let events: Vec<&str> = firsts.iter().map(|d| d["event"].as_str().unwrap()).collect();
     let expected: Vec<String> = (0..EVENTS).map(|i| format!("w-{i:04}")).collect();
-    assert_eq!(
-        events, expected,
-        "every matching event, in order, nothing else"
-    );
-    let seqs: Vec<u64> = firsts
-        .iter()
-        .map(|d| {
-            d["id"]
-                .as_str()
-                .unwrap()
-                .split_once('-')
-                .unwrap()
-                .1
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    assert!(
-        seqs.windows(2).all(|w| w[0] < w[1]),
-        "webhook ids are positions, increasing"
-    );
+    assert_eq!(events, expected, "every matching event, in order, nothing else");
+    let seqs: Vec<u64> = firsts.iter().map(|d| d["id"].as_str().unwrap().split_once('-').unwrap().1.parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "webhook ids are positions, increasing");
 
     // the receiver that refused the handshake got nothing
-    assert!(
-        refused_lines.try_recv().is_err(),
-        "no delivery to a refusing endpoint"
-    );
+    assert!(refused_lines.try_recv().is_err(), "no delivery to a refusing endpoint");
     let health = health(&process.base).await;
     let refused = &health["bridges"]["webhook-out:refused"];
     assert_eq!(refused["state"], "down", "{health}");
-    assert!(
-        refused["error"].as_str().unwrap().contains("handshake"),
-        "{refused}"
-    );
+    assert!(refused["error"].as_str().unwrap().contains("handshake"), "{refused}");
     let _ = refusing.kill();
     let _ = refusing.wait();
 }
@@ -242,30 +188,11 @@ async fn subscriptions_are_made_listed_and_deleted_through_the_api() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     let api = format!("{}/webhook-subscriptions", gw.base);
     // no loopback target unless the gateway allows private targets
-    let refused = gw
-        .client
-        .post(&api)
-        .json(&json!({"url": "http://127.0.0.1:9/x", "types": ["nop.>"]}))
-        .send()
-        .await
-        .unwrap();
+    let refused = gw.client.post(&api).json(&json!({"url": "http://127.0.0.1:9/x", "types": ["nop.>"]})).send().await.unwrap();
     assert_eq!(refused.status(), 400);
     let problem: Value = refused.json().await.unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not a public address"),
-        "{problem}"
-    );
-    for bad in [
-        json!({"url": "ftp://example.com/", "types": ["nop.>"]}),
-        json!({"url": "https://example.com/", "types": []}),
-        json!({"url": "https://example.com/", "types": ["a..b"]}),
-        json!({"types": ["nop.>"]}),
-        json!({"url": "https://example.com/", "types": ["nop.>"], "nope": 1}),
-        json!([1]),
-    ] {
+    assert!(problem["detail"].as_str().unwrap().contains("not a public address"), "{problem}");
+    for bad in [json!({"url": "ftp://example.com/", "types": ["nop.>"]}), json!({"url": "https://example.com/", "types": []}), json!({"url": "https://example.com/", "types": ["a..b"]}), json!({"types": ["nop.>"]}), json!({"url": "https://example.com/", "types": ["nop.>"], "nope": 1}), json!([1])] {
         let response = gw.client.post(&api).json(&bad).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }
@@ -283,94 +210,27 @@ async fn subscriptions_are_made_listed_and_deleted_through_the_api() {
     let made: Value = made.json().await.unwrap();
     assert!(made["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(made["name"], "alerts");
-    let again = gw
-        .client
-        .post(&api)
-        .json(&json!({"name": "alerts", "url": "http://127.0.0.1:9/h", "types": ["x"]}))
-        .send()
-        .await
-        .unwrap();
+    let again = gw.client.post(&api).json(&json!({"name": "alerts", "url": "http://127.0.0.1:9/h", "types": ["x"]})).send().await.unwrap();
     assert_eq!(again.status(), 409);
-    let list: Value = gw
-        .client
-        .get(&api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = gw.client.get(&api).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["subscriptions"][0]["name"], "alerts");
-    assert!(
-        !list.to_string().contains("whsec_"),
-        "secrets are never listed"
-    );
-    assert_eq!(
-        gw.client
-            .delete(format!("{api}/alerts"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        gw.client
-            .delete(format!("{api}/alerts"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let list: Value = gw
-        .client
-        .get(&api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert!(!list.to_string().contains("whsec_"), "secrets are never listed");
+    assert_eq!(gw.client.delete(format!("{api}/alerts")).send().await.unwrap().status(), 204);
+    assert_eq!(gw.client.delete(format!("{api}/alerts")).send().await.unwrap().status(), 404);
+    let list: Value = gw.client.get(&api).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["subscriptions"], json!([]));
 
     // with authorization on, an admin token only
     let secret = b"test secret, long enough for HS256";
-    let gw = start(
-        AppState::new(EventLog::in_memory()).with_auth(herald_server::Auth::hs256(secret).unwrap()),
-    )
-    .await;
+    let gw = start(AppState::new(EventLog::in_memory()).with_auth(herald_server::Auth::hs256(secret).unwrap())).await;
     let token = |admin: bool| {
         let claims = json!({ "herald": { "publish": ["nop.>"], "subscribe": ["nop.>"], "admin": admin }, "exp": 4_000_000_000u64 });
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
-        )
-        .unwrap()
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &jsonwebtoken::EncodingKey::from_secret(secret).unwrap()).unwrap()
     };
     let api = format!("{}/webhook-subscriptions", gw.base);
     assert_eq!(gw.client.get(&api).send().await.unwrap().status(), 401);
-    assert_eq!(
-        gw.client
-            .get(&api)
-            .bearer_auth(token(false))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        gw.client
-            .get(&api)
-            .bearer_auth(token(true))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(gw.client.get(&api).bearer_auth(token(false)).send().await.unwrap().status(), 403);
+    assert_eq!(gw.client.get(&api).bearer_auth(token(true)).send().await.unwrap().status(), 200);
 }
 
 /// An endpoint that always fails: each event becomes a `herald.deadletter` with the last
@@ -385,12 +245,7 @@ async fn a_failing_endpoint_gets_dead_letters_and_a_pause() {
         "/hook",
         post(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async {
-                (
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "down for maintenance",
-                )
-            }
+            async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down for maintenance") }
         })
         .options(|headers: axum::http::HeaderMap| async move {
             let origin = headers["webhook-request-origin"].clone();
@@ -416,57 +271,19 @@ async fn a_failing_endpoint_gets_dead_letters_and_a_pause() {
     bridge_up(&gw.base, "webhook-out:down").await;
     gw.post_event(&reading("x-1", "nop.noise.alert", 1.0)).await;
     gw.post_event(&reading("x-2", "nop.noise.alert", 2.0)).await;
-    let letter = sse
-        .next(Duration::from_secs(20))
-        .await
-        .expect("a dead letter")
-        .data;
+    let letter = sse.next(Duration::from_secs(20)).await.expect("a dead letter").data;
     assert_eq!(letter["source"], "urn:herald:webhook-out:down");
     assert_eq!(letter["causationid"], "x-1");
-    assert!(
-        letter["data"]["reason"].as_str().unwrap().contains("503"),
-        "{letter}"
-    );
+    assert!(letter["data"]["reason"].as_str().unwrap().contains("503"), "{letter}");
     assert_eq!(letter["data"]["event"]["id"], "x-1");
     // paused: x-2 waits
     assert!(sse.next(Duration::from_millis(500)).await.is_none());
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::Relaxed),
-        3,
-        "max_attempts attempts, then the pause"
-    );
-    let list: Value = gw
-        .client
-        .get(&api)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3, "max_attempts attempts, then the pause");
+    let list: Value = gw.client.get(&api).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["subscriptions"][0]["state"], "paused");
-    assert_eq!(
-        metric(
-            &gw.base,
-            "herald_bridge_failures_total{bridge=\"webhook-out:down\"}"
-        )
-        .await,
-        3.0
-    );
-    let resumed: Value = gw
-        .client
-        .post(format!("{api}/down/resume"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(metric(&gw.base, "herald_bridge_failures_total{bridge=\"webhook-out:down\"}").await, 3.0);
+    let resumed: Value = gw.client.post(format!("{api}/down/resume")).send().await.unwrap().json().await.unwrap();
     assert_eq!(resumed["resumed"], true);
-    let second = sse
-        .next(Duration::from_secs(20))
-        .await
-        .expect("x-2 goes on after the resume")
-        .data;
+    let second = sse.next(Duration::from_secs(20)).await.expect("x-2 goes on after the resume").data;
     assert_eq!(second["causationid"], "x-2");
 }

@@ -12,21 +12,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(gw: &Gateway) -> Socket {
     let url = format!("{}/events/ws", gw.base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "cloudevents.json".parse().unwrap(),
-    );
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "cloudevents.json".parse().unwrap());
     let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "cloudevents.json"
-    );
+    assert_eq!(response.headers()["sec-websocket-protocol"], "cloudevents.json");
     socket
 }
 
@@ -36,11 +31,7 @@ async fn send(socket: &mut Socket, event: &Value) {
 
 async fn recv(socket: &mut Socket) -> Value {
     loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a message in time")
-            .unwrap()
-            .unwrap();
+        let message = tokio::time::timeout(WAIT, socket.next()).await.expect("a message in time").unwrap().unwrap();
         if let Message::Text(text) = message {
             return serde_json::from_str(&text).unwrap();
         }
@@ -55,20 +46,14 @@ fn control(id: &str, ty: &str, data: Value) -> Value {
 async fn subscribe_publish_and_unsubscribe_over_a_websocket() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     let mut socket = connect(&gw).await;
-    send(
-        &mut socket,
-        &control("s1", "herald.subscribe", json!({ "topic": "nop.noise.*" })),
-    )
-    .await;
+    send(&mut socket, &control("s1", "herald.subscribe", json!({ "topic": "nop.noise.*" }))).await;
     let subscribed = recv(&mut socket).await;
     assert_eq!(subscribed["type"], "herald.subscribed");
     assert_eq!(subscribed["data"]["topic"], "nop.noise.*");
     assert_eq!(subscribed["causationid"], "s1");
 
     // an event posted over HTTP arrives with its position
-    let position = gw
-        .post_event(&reading("h1", "nop.noise.reading", 70.0))
-        .await;
+    let position = gw.post_event(&reading("h1", "nop.noise.reading", 70.0)).await;
     let delivered = recv(&mut socket).await;
     assert_eq!(delivered["id"], "h1");
     assert_eq!(delivered["heraldposition"], position);
@@ -83,34 +68,18 @@ async fn subscribe_publish_and_unsubscribe_over_a_websocket() {
     }
     assert_eq!(ack["type"], "herald.ack");
     assert_eq!(ack["data"]["id"], "w1");
-    assert_eq!(
-        ack["correlationid"], "corr-7",
-        "the reply continues the correlation"
-    );
+    assert_eq!(ack["correlationid"], "corr-7", "the reply continues the correlation");
     assert_eq!(echo["id"], "w1");
     assert_eq!(echo["heraldposition"], ack["data"]["position"]);
 
     // events outside the pattern are not delivered; after unsubscribing nothing is
-    gw.post_event(&reading("h2", "nop.sensor.selected", 1.0))
-        .await;
-    send(
-        &mut socket,
-        &control(
-            "u1",
-            "herald.unsubscribe",
-            json!({ "topic": "nop.noise.*" }),
-        ),
-    )
-    .await;
+    gw.post_event(&reading("h2", "nop.sensor.selected", 1.0)).await;
+    send(&mut socket, &control("u1", "herald.unsubscribe", json!({ "topic": "nop.noise.*" }))).await;
     let unsubscribed = recv(&mut socket).await;
     assert_eq!(unsubscribed["type"], "herald.unsubscribed");
     assert_eq!(unsubscribed["data"]["was_subscribed"], true);
-    gw.post_event(&reading("h3", "nop.noise.reading", 1.0))
-        .await;
-    assert!(
-        tokio::time::timeout(QUIET, socket.next()).await.is_err(),
-        "nothing after unsubscribing"
-    );
+    gw.post_event(&reading("h3", "nop.noise.reading", 1.0)).await;
+    assert!(tokio::time::timeout(QUIET, socket.next()).await.is_err(), "nothing after unsubscribing");
 }
 
 #[tokio::test]
@@ -120,62 +89,23 @@ async fn a_websocket_subscription_resumes_from_a_position() {
     gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
     gw.post_event(&reading("c", "nop.other", 3.0)).await;
     let mut socket = connect(&gw).await;
-    send(
-        &mut socket,
-        &control(
-            "s",
-            "herald.subscribe",
-            json!({ "topic": "nop.noise.>", "from": first }),
-        ),
-    )
-    .await;
+    send(&mut socket, &control("s", "herald.subscribe", json!({ "topic": "nop.noise.>", "from": first }))).await;
     assert_eq!(recv(&mut socket).await["type"], "herald.subscribed");
     assert_eq!(recv(&mut socket).await["id"], "b");
     gw.post_event(&reading("d", "nop.noise.reading", 4.0)).await;
     assert_eq!(recv(&mut socket).await["id"], "d");
 
     // several patterns in one subscription: one feed, in position order
-    send(
-        &mut socket,
-        &control(
-            "s3",
-            "herald.subscribe",
-            json!({ "topics": ["nop.other", "nop.noise.>"], "from": first }),
-        ),
-    )
-    .await;
-    assert_eq!(
-        recv(&mut socket).await["data"]["topic"],
-        "nop.other nop.noise.>"
-    );
-    let replayed: Vec<Value> = vec![
-        recv(&mut socket).await,
-        recv(&mut socket).await,
-        recv(&mut socket).await,
-    ];
+    send(&mut socket, &control("s3", "herald.subscribe", json!({ "topics": ["nop.other", "nop.noise.>"], "from": first }))).await;
+    assert_eq!(recv(&mut socket).await["data"]["topic"], "nop.other nop.noise.>");
+    let replayed: Vec<Value> = vec![recv(&mut socket).await, recv(&mut socket).await, recv(&mut socket).await];
     let ids: Vec<&str> = replayed.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["b", "c", "d"]);
-    send(
-        &mut socket,
-        &control(
-            "u3",
-            "herald.unsubscribe",
-            json!({ "topics": ["nop.other", "nop.noise.>"] }),
-        ),
-    )
-    .await;
+    send(&mut socket, &control("u3", "herald.unsubscribe", json!({ "topics": ["nop.other", "nop.noise.>"] }))).await;
     assert_eq!(recv(&mut socket).await["data"]["was_subscribed"], true);
 
     // a position of another epoch: an in-band reset naming the subscription
-    send(
-        &mut socket,
-        &control(
-            "s2",
-            "herald.subscribe",
-            json!({ "topic": "x.>", "from": "1-5" }),
-        ),
-    )
-    .await;
+    send(&mut socket, &control("s2", "herald.subscribe", json!({ "topic": "x.>", "from": "1-5" }))).await;
     let (a, b) = (recv(&mut socket).await, recv(&mut socket).await);
     let reset = if a["type"] == "herald.reset" { a } else { b };
     assert_eq!(reset["type"], "herald.reset");
@@ -189,35 +119,11 @@ async fn bad_websocket_messages_get_an_error_reply_and_the_connection_lives() {
     for (frame, status) in [
         (Message::text("not json"), 400),
         (Message::binary(vec![1, 2, 3]), 415),
-        (
-            Message::text(json!({ "specversion": "1.0", "id": "x" }).to_string()),
-            400,
-        ),
-        (
-            Message::text(
-                control("s", "herald.subscribe", json!({ "topic": "a.>.b" })).to_string(),
-            ),
-            400,
-        ),
-        (
-            Message::text(control("s", "herald.subscribe", json!({})).to_string()),
-            400,
-        ),
-        (
-            Message::text(
-                control(
-                    "s",
-                    "herald.subscribe",
-                    json!({ "topic": "a", "topics": ["b"] }),
-                )
-                .to_string(),
-            ),
-            400,
-        ),
-        (
-            Message::text(control("s", "herald.subscribe", json!({ "topics": [] })).to_string()),
-            400,
-        ),
+        (Message::text(json!({ "specversion": "1.0", "id": "x" }).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topic": "a.>.b" })).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({})).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topic": "a", "topics": ["b"] })).to_string()), 400),
+        (Message::text(control("s", "herald.subscribe", json!({ "topics": [] })).to_string()), 400),
     ] {
         socket.send(frame).await.unwrap();
         let reply = recv(&mut socket).await;
@@ -244,11 +150,9 @@ async fn a_stream_that_falls_behind_is_closed_with_herald_slow() {
     let gw = start(AppState::new(EventLog::in_memory()).with_max_queue_bytes(limit)).await;
     let address = gw.base.strip_prefix("http://").unwrap().to_owned();
     let mut raw = tokio::net::TcpStream::connect(&address).await.unwrap();
-    raw.write_all(
-        format!("GET /events/stream?topic=nop.%3E HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
+    raw.write_all(format!("GET /events/stream?topic=nop.%3E HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     // Let the stream start, then publish far more than the limit (and than the socket
     // buffers hold) while the client reads nothing.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -261,12 +165,7 @@ async fn a_stream_that_falls_behind_is_closed_with_herald_slow() {
         })
         .collect();
     for chunk in batch.chunks(100) {
-        let (status, body, _) = gw
-            .post(
-                serde_json::to_string(chunk).unwrap(),
-                "application/cloudevents-batch+json",
-            )
-            .await;
+        let (status, body, _) = gw.post(serde_json::to_string(chunk).unwrap(), "application/cloudevents-batch+json").await;
         assert_eq!(status, 202, "{body}");
     }
     // Now read everything there is: the stream ends with herald.slow, well short of all.
@@ -282,28 +181,10 @@ async fn a_stream_that_falls_behind_is_closed_with_herald_slow() {
     }
     let text = String::from_utf8_lossy(&bytes);
     let delivered = text.matches("\"type\":\"nop.noise.reading\"").count();
-    assert!(
-        text.contains("\"type\":\"herald.slow\""),
-        "ends with herald.slow after {delivered} events: {}",
-        &text[..text.len().min(600)]
-    );
-    assert!(
-        delivered < 2000,
-        "{delivered} events were delivered: the stream was not cut"
-    );
-    let metrics = gw
-        .client
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("herald_stream_slow_disconnects_total 1"),
-        "{metrics}"
-    );
+    assert!(text.contains("\"type\":\"herald.slow\""), "ends with herald.slow after {delivered} events: {}", &text[..text.len().min(600)]);
+    assert!(delivered < 2000, "{delivered} events were delivered: the stream was not cut");
+    let metrics = gw.client.get(format!("{}/metrics", gw.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_stream_slow_disconnects_total 1"), "{metrics}");
 }
 
 #[tokio::test]
@@ -311,28 +192,18 @@ async fn on_shutdown_a_websocket_gets_herald_drain_and_a_going_away_close() {
     let (stop, signal) = tokio::sync::watch::channel(false);
     let gw = start(AppState::new(EventLog::in_memory()).with_shutdown(signal)).await;
     let mut socket = connect(&gw).await;
-    send(
-        &mut socket,
-        &control("s", "herald.subscribe", json!({ "topic": "nop.>" })),
-    )
-    .await;
+    send(&mut socket, &control("s", "herald.subscribe", json!({ "topic": "nop.>" }))).await;
     assert_eq!(recv(&mut socket).await["type"], "herald.subscribed");
     stop.send(true).unwrap();
     assert_eq!(recv(&mut socket).await["type"], "herald.drain");
     let close = loop {
-        match tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a close in time")
-        {
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("a close in time") {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
             other => panic!("no close frame: {other:?}"),
         }
     };
-    assert_eq!(
-        u16::from(close.expect("a close frame with a code").code),
-        1001
-    );
+    assert_eq!(u16::from(close.expect("a close frame with a code").code), 1001);
 }
 
 /// RFC 6455 §7.4.1: a message over the limit is answered with a Close frame of code 1009
@@ -341,17 +212,10 @@ async fn on_shutdown_a_websocket_gets_herald_drain_and_a_going_away_close() {
 async fn an_oversized_message_is_closed_with_1009() {
     let gw = start(AppState::new(EventLog::in_memory()).with_max_body_bytes(1024)).await;
     let mut socket = connect(&gw).await;
-    let big = control(
-        "big",
-        "nop.noise.reading",
-        json!({ "pad": "x".repeat(4096) }),
-    );
+    let big = control("big", "nop.noise.reading", json!({ "pad": "x".repeat(4096) }));
     socket.send(Message::text(big.to_string())).await.unwrap();
     let close = loop {
-        match tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("an answer in time")
-        {
+        match tokio::time::timeout(WAIT, socket.next()).await.expect("an answer in time") {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
             other => panic!("the connection ended without a Close frame: {other:?}"),
@@ -386,10 +250,7 @@ async fn a_websocket_that_answers_no_ping_is_closed() {
     assert!(pings >= 2, "pinged every second ({pings})");
     // the silent one read nothing meanwhile: it has been closed
     let close = loop {
-        match tokio::time::timeout(WAIT, silent.next())
-            .await
-            .expect("an answer in time")
-        {
+        match tokio::time::timeout(WAIT, silent.next()).await.expect("an answer in time") {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
             other => panic!("no Close frame: {other:?}"),
@@ -397,10 +258,6 @@ async fn a_websocket_that_answers_no_ping_is_closed() {
     };
     assert_eq!(u16::from(close.unwrap().code), 1001);
     // and the live one still works
-    send(
-        &mut alive,
-        &control("s1", "herald.subscribe", json!({ "topic": "nop.>" })),
-    )
-    .await;
+    send(&mut alive, &control("s1", "herald.subscribe", json!({ "topic": "nop.>" }))).await;
     assert_eq!(recv(&mut alive).await["type"], "herald.subscribed");
 }

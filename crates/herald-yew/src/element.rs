@@ -76,13 +76,7 @@ where
         host.set_html("");
     }
 
-    fn attribute_changed(
-        &mut self,
-        host: &mut Host,
-        _name: &str,
-        _old: Option<String>,
-        _new: Option<String>,
-    ) {
+    fn attribute_changed(&mut self, host: &mut Host, _name: &str, _old: Option<String>, _new: Option<String>) {
         if let Some(app) = &mut self.app {
             app.update(C::Properties::from_element(host.element()));
         }

@@ -181,9 +181,7 @@ where
     use_effect_with(url.to_owned(), move |url| {
         let interest = herald_push::Push::new(url).and_then(|push| push.subscribe(&[E::TYPE]));
         if let Err(error) = &interest {
-            web_sys::console::error_1(
-                &format!("herald-yew: cannot use the stream {url}: {error}").into(),
-            );
+            web_sys::console::error_1(&format!("herald-yew: cannot use the stream {url}: {error}").into());
         }
         let subscription = Bus::page().subscribe::<E>(move |received| {
             let current = latest.borrow().clone();

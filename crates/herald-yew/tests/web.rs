@@ -48,11 +48,7 @@ async fn settle() {
 }
 
 fn text(root: &HtmlElement, selector: &str) -> String {
-    root.query_selector(selector)
-        .unwrap()
-        .unwrap()
-        .text_content()
-        .unwrap()
+    root.query_selector(selector).unwrap().unwrap().text_content().unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -66,11 +62,7 @@ async fn use_event_renders_the_latest_payload_and_use_publish_publishes() {
     settle().await;
     let after_bus = text(&root, "#level");
 
-    root.query_selector("#loud")
-        .unwrap()
-        .unwrap()
-        .unchecked_into::<HtmlElement>()
-        .click();
+    root.query_selector("#loud").unwrap().unwrap().unchecked_into::<HtmlElement>().click();
     settle().await;
     let after_click = text(&root, "#level");
 
@@ -114,9 +106,7 @@ fn Badge(props: &BadgeProps) -> Html {
 }
 
 fn shadow_text(el: &HtmlElement) -> String {
-    el.shadow_root()
-        .map(|r| r.text_content().unwrap_or_default())
-        .unwrap_or_default()
+    el.shadow_root().map(|r| r.text_content().unwrap_or_default()).unwrap_or_default()
 }
 
 #[wasm_bindgen_test]
@@ -125,10 +115,7 @@ async fn a_yew_component_becomes_a_custom_element() {
     settle().await; // let other tests' destroyed apps finish their teardowns
     let listeners = live_listeners();
     let document = web_sys::window().unwrap().document().unwrap();
-    let el: HtmlElement = document
-        .create_element("test-yew-badge")
-        .unwrap()
-        .unchecked_into();
+    let el: HtmlElement = document.create_element("test-yew-badge").unwrap().unchecked_into();
     el.set_attribute("label", "s-1").unwrap();
     document.body().unwrap().append_child(&el).unwrap();
     settle().await;
@@ -146,11 +133,7 @@ async fn a_yew_component_becomes_a_custom_element() {
 
     assert!(first.starts_with("s-1: "), "{first}");
     assert_eq!(second, "s-2: 72.5 (1 heard)");
-    assert_eq!(
-        listeners_mounted,
-        listeners + 2,
-        "use_event and use_subscription each subscribe"
-    );
+    assert_eq!(listeners_mounted, listeners + 2, "use_event and use_subscription each subscribe");
     assert_eq!(after, "");
     assert_eq!(live_listeners(), listeners);
 }
@@ -192,11 +175,7 @@ async fn use_request_asks_and_renders_the_reply() {
     let app = yew::Renderer::<Asker>::with_root(root.clone().into()).render();
     settle().await;
     let idle = text(&root, "#ask");
-    let button: HtmlElement = root
-        .query_selector("#ask")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
+    let button: HtmlElement = root.query_selector("#ask").unwrap().unwrap().unchecked_into();
     button.click();
     settle().await;
     let unanswered = text(&root, "#ask");

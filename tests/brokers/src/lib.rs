@@ -26,10 +26,7 @@ pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(0);
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
         if port == 0 || !given.contains(&port) {
             given.push(port);
             return port;
@@ -49,24 +46,13 @@ fn rabbitmq_server_bin() -> Result<PathBuf, String> {
     let lib = Path::new("/usr/lib/rabbitmq/lib");
     std::fs::read_dir(lib)
         .ok()
-        .and_then(|dirs| {
-            dirs.filter_map(Result::ok)
-                .map(|d| d.path().join("sbin/rabbitmq-server"))
-                .find(|p| p.exists())
-        })
-        .ok_or_else(|| {
-            format!(
-                "no rabbitmq-server under {}: run `cargo xtask install`",
-                lib.display()
-            )
-        })
+        .and_then(|dirs| dirs.filter_map(Result::ok).map(|d| d.path().join("sbin/rabbitmq-server")).find(|p| p.exists()))
+        .ok_or_else(|| format!("no rabbitmq-server under {}: run `cargo xtask install`", lib.display()))
 }
 
 /// The Python with the brokers' official clients: `HERALD_PYTHON`, else `.tools/py`.
 pub fn python() -> PathBuf {
-    std::env::var_os("HERALD_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".tools/py/bin/python"))
+    std::env::var_os("HERALD_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/py/bin/python"))
 }
 
 /// Runs a Python script (`code`, with `args` as `sys.argv[1:]`) to its end; `Err` with
@@ -78,12 +64,7 @@ pub fn run_python(code: &str, args: &[&str]) -> Result<Output, String> {
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| {
-            format!(
-                "cannot run {}: {e} (run `cargo xtask install`)",
-                python().display()
-            )
-        })?;
+        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", python().display()))?;
     if output.status.success() {
         Ok(output)
     } else {
@@ -101,12 +82,7 @@ pub fn spawn_python(code: &str, args: &[&str]) -> Result<Child, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot run {}: {e} (run `cargo xtask install`)",
-                python().display()
-            )
-        })
+        .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", python().display()))
 }
 
 /// One RabbitMQ broker; it and its `epmd` are killed when dropped (and a folder of its
@@ -129,8 +105,7 @@ impl Rabbit {
     /// (a cold start takes ~12 s).
     pub fn start() -> Result<Rabbit, String> {
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("herald-rabbitmq-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("herald-rabbitmq-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut rabbit = Self::boot_in(&dir, port, format!("herald{port}@localhost"))?;
         rabbit.remove_dir = true;
@@ -145,12 +120,9 @@ impl Rabbit {
 
     fn boot_in(dir: &Path, port: u16, node: String) -> Result<Rabbit, String> {
         for sub in ["home", "mnesia", "log"] {
-            std::fs::create_dir_all(dir.join(sub))
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let write = |name: &str, text: &str| {
-            std::fs::write(dir.join(name), text).map_err(|e| e.to_string())
-        };
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
         write("rabbitmq.conf", "loopback_users.guest = true\n")?;
         write("enabled_plugins", "[].\n")?;
         let epmd_port = free_port();
@@ -171,16 +143,8 @@ impl Rabbit {
             std::thread::sleep(Duration::from_millis(20));
         }
         let port = if port == 0 { free_port() } else { port };
-        let mut rabbit = Rabbit {
-            broker: None,
-            epmd,
-            node,
-            port,
-            dist_port: free_port(),
-            epmd_port,
-            dir: dir.to_owned(),
-            remove_dir: false,
-        };
+        let mut rabbit =
+            Rabbit { broker: None, epmd, node, port, dist_port: free_port(), epmd_port, dir: dir.to_owned(), remove_dir: false };
         rabbit.boot()?;
         Ok(rabbit)
     }
@@ -196,10 +160,7 @@ impl Rabbit {
             .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env("ERL_EPMD_ADDRESS", "127.0.0.1")
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
-            .env(
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                "-kernel inet_dist_use_interface {127,0,0,1}",
-            )
+            .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}")
             .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", d.join("log"))
             .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq"))
@@ -209,18 +170,11 @@ impl Rabbit {
             .stderr(Stdio::null())
             // its own process group: a kill reaches the script and the Erlang VM
             .process_group(0);
-        self.broker = Some(
-            command
-                .spawn()
-                .map_err(|e| format!("cannot run rabbitmq-server: {e}"))?,
-        );
+        self.broker = Some(command.spawn().map_err(|e| format!("cannot run rabbitmq-server: {e}"))?);
         let deadline = Instant::now() + Duration::from_secs(90);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if Instant::now() > deadline {
-                return Err(format!(
-                    "RabbitMQ did not start within 90 s (its logs: {})",
-                    d.join("log").display()
-                ));
+                return Err(format!("RabbitMQ did not start within 90 s (its logs: {})", d.join("log").display()));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -240,9 +194,7 @@ impl Rabbit {
     /// SIGKILL: no goodbye to anyone; what it had on disk stays.
     pub fn kill(&mut self) {
         if let Some(mut broker) = self.broker.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", broker.id())])
-                .status();
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", broker.id())]).status();
             let _ = broker.wait();
         }
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -271,9 +223,7 @@ impl Drop for Rabbit {
 
 /// The tansu binary: `TANSU_BIN`, else the xtask's `.tools/bin/tansu`.
 fn tansu_bin() -> PathBuf {
-    std::env::var_os("TANSU_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".tools/bin/tansu"))
+    std::env::var_os("TANSU_BIN").map(PathBuf::from).unwrap_or_else(|| root().join(".tools/bin/tansu"))
 }
 
 /// One tansu broker (the Kafka protocol) on a free loopback port, its data in memory;
@@ -289,24 +239,13 @@ impl Tansu {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let broker = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/", "--silent"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot run {}: {e} (run `cargo xtask install`)",
-                    tansu_bin().display()
-                )
-            })?;
+            .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", tansu_bin().display()))?;
         let tansu = Tansu { broker, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {

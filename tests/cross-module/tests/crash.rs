@@ -56,10 +56,7 @@ async fn a_panic_in_one_module_is_contained() {
     let late = document().create_element("test-fragile").unwrap();
     body.append_child(&late).unwrap(); // the crashed module is not called again
 
-    let texts: Vec<Option<String>> = [&healthy, &bomb, &late]
-        .iter()
-        .map(|e| e.text_content())
-        .collect();
+    let texts: Vec<Option<String>> = [&healthy, &bomb, &late].iter().map(|e| e.text_content()).collect();
     for element in [&healthy, &bomb, &late] {
         element.remove();
     }
@@ -72,17 +69,9 @@ async fn a_panic_in_one_module_is_contained() {
     assert_eq!(crashes.len(), 1, "{crashes:?}");
     assert_eq!(crashes[0].module, "test-fragile");
     assert_eq!(crashes[0].element.as_deref(), Some("test-fragile"));
-    assert!(
-        crashes[0].message.contains("fragile exploded"),
-        "{}",
-        crashes[0].message
-    );
+    assert!(crashes[0].message.contains("fragile exploded"), "{}", crashes[0].message);
     let fallback = Some("This part of the page stopped working.".to_string());
     assert_eq!(texts, vec![fallback.clone(), fallback.clone(), fallback]);
-    assert_eq!(
-        *levels.borrow(),
-        vec![7],
-        "this module keeps publishing and receiving"
-    );
+    assert_eq!(*levels.borrow(), vec![7], "this module keeps publishing and receiving");
     assert_eq!(*errors.borrow(), 0, "nothing escaped to the page");
 }

@@ -19,10 +19,7 @@ use contract::{Add, Double, Hop, Level, PeerLevel};
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn numbers(value: JsValue) -> Vec<u32> {
-    Array::from(&value)
-        .iter()
-        .map(|v| v.as_f64().unwrap() as u32)
-        .collect()
+    Array::from(&value).iter().map(|v| v.as_f64().unwrap() as u32).collect()
 }
 
 #[wasm_bindgen_test]
@@ -41,10 +38,7 @@ async fn a_late_subscriber_in_a_second_module_receives_retained_events() {
     call("peer_publish_levels", &[JsValue::from(4)]).await;
     let here = Rc::new(RefCell::new(Vec::new()));
     let sink = here.clone();
-    let _late = bus.subscribe::<PeerLevel>(move |ev| {
-        sink.borrow_mut()
-            .push((ev.data.n, ev.envelope.source.clone()))
-    });
+    let _late = bus.subscribe::<PeerLevel>(move |ev| sink.borrow_mut().push((ev.data.n, ev.envelope.source.clone())));
 
     call("peer_reset", &[]).await;
     assert_eq!(received, vec![3, 4, 5, 6]);
@@ -65,42 +59,21 @@ async fn request_reply_across_modules_with_success_error_timeout_and_no_responde
     let nobody = bus.request::<Add>(&Add { n: 1 }).await;
 
     // the peer asks, this module answers ... or claims and stays silent
-    let no_responder = call(
-        "peer_request_double",
-        &[JsValue::from(2), JsValue::from(1000)],
-    )
-    .await;
+    let no_responder = call("peer_request_double", &[JsValue::from(2), JsValue::from(1000)]).await;
     let responder = bus.respond::<Double>(|req| Ok(req.data.n * 2));
-    let answered = call(
-        "peer_request_double",
-        &[JsValue::from(21), JsValue::from(1000)],
-    )
-    .await;
+    let answered = call("peer_request_double", &[JsValue::from(21), JsValue::from(1000)]).await;
     drop(responder);
     let claim_only = web_sys::window().unwrap();
-    let claimer =
-        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
-            e.stop_immediate_propagation();
-            e.prevent_default();
-        });
+    let claimer = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|e: web_sys::Event| {
+        e.stop_immediate_propagation();
+        e.prevent_default();
+    });
     claim_only
-        .add_event_listener_with_callback_and_bool(
-            "herald:xmod.double",
-            claimer.as_ref().unchecked_ref(),
-            true,
-        )
+        .add_event_listener_with_callback_and_bool("herald:xmod.double", claimer.as_ref().unchecked_ref(), true)
         .unwrap();
-    let timed_out = call(
-        "peer_request_double",
-        &[JsValue::from(1), JsValue::from(50)],
-    )
-    .await;
+    let timed_out = call("peer_request_double", &[JsValue::from(1), JsValue::from(50)]).await;
     claim_only
-        .remove_event_listener_with_callback_and_bool(
-            "herald:xmod.double",
-            claimer.as_ref().unchecked_ref(),
-            true,
-        )
+        .remove_event_listener_with_callback_and_bool("herald:xmod.double", claimer.as_ref().unchecked_ref(), true)
         .unwrap();
 
     assert_eq!(ok, Ok(101));
@@ -128,20 +101,12 @@ async fn correlation_and_causation_chain_across_three_hops_and_two_modules() {
     call("peer_reset", &[]).await;
 
     let hops = hops.borrow();
-    let by_source = |source: &str| {
-        hops.iter()
-            .filter(|e| e.source == source)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let by_source = |source: &str| hops.iter().filter(|e| e.source == source).cloned().collect::<Vec<_>>();
     let from_peer = by_source("/test/peer");
     let mine = by_source("/test/main");
     assert_eq!(hops.len(), 3, "{hops:?}");
     assert_eq!(from_peer.len(), 1);
-    let (second, third) = (
-        &from_peer[0],
-        mine.iter().find(|e| e.id != first.id).unwrap(),
-    );
+    let (second, third) = (&from_peer[0], mine.iter().find(|e| e.id != first.id).unwrap());
     assert_eq!(second.correlation_id(), first.id);
     assert_eq!(second.causationid.as_deref(), Some(first.id.as_str()));
     assert_eq!(third.correlation_id(), first.id);
@@ -157,11 +122,7 @@ async fn garbage_from_another_module_lands_in_the_dead_letter_topic() {
     let _dead = bus.subscribe::<DeadLetter>(move |ev| l.borrow_mut().push(ev.data.clone()));
     let _typed = bus.subscribe::<Level>(move |ev| g.borrow_mut().push(ev.data.n));
 
-    call(
-        "peer_publish_json",
-        &["xmod.level".into(), r#"{"n": "garbage"}"#.into()],
-    )
-    .await;
+    call("peer_publish_json", &["xmod.level".into(), r#"{"n": "garbage"}"#.into()]).await;
     bus.publish::<Level>(&Level { n: 99 }).unwrap();
 
     let letters = letters.borrow();

@@ -126,18 +126,9 @@ impl Gateway {
 
     /// The value of one metric of `/metrics` (`herald_stream_connections`, say).
     pub async fn metric(&self, name: &str) -> Result<f64, Error> {
-        let text = reqwest::get(format!("{}/metrics", self.base))
-            .await?
-            .text()
-            .await?;
+        let text = reqwest::get(format!("{}/metrics", self.base)).await?.text().await?;
         text.lines()
-            .find_map(|line| {
-                line.strip_prefix(name)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
             .ok_or_else(|| format!("no metric {name} in {text}").into())
     }
 
@@ -170,27 +161,15 @@ fn spawn_gateway(listen: &str, data: &Path) -> Result<(ChildGuard, String), Erro
     spawn_gateway_with(listen, data, &[])
 }
 
-fn spawn_gateway_with(
-    listen: &str,
-    data: &Path,
-    extra: &[&str],
-) -> Result<(ChildGuard, String), Error> {
+fn spawn_gateway_with(listen: &str, data: &Path, extra: &[&str]) -> Result<(ChildGuard, String), Error> {
     let root = workspace_root();
     let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
     let dist = env_path("HERALD_DIST", root.join("dist"));
     if !bin.is_file() {
-        return Err(format!(
-            "no gateway binary at {} (run `cargo build -p herald-server`)",
-            bin.display()
-        )
-        .into());
+        return Err(format!("no gateway binary at {} (run `cargo build -p herald-server`)", bin.display()).into());
     }
     if !dist.join("index.html").is_file() {
-        return Err(format!(
-            "no built page in {} (run `cargo xtask build`)",
-            dist.display()
-        )
-        .into());
+        return Err(format!("no built page in {} (run `cargo xtask build`)", dist.display()).into());
     }
     let mut child = Command::new(&bin)
         .args(["--dev-no-auth", "--listen", listen, "--data"])
@@ -273,11 +252,7 @@ impl StaticServer {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(StaticServer {
-            base: format!("{origin}{STATIC_PREFIX}"),
-            origin,
-            task,
-        })
+        Ok(StaticServer { base: format!("{origin}{STATIC_PREFIX}"), origin, task })
     }
 }
 
@@ -309,12 +284,7 @@ impl Browser {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| {
-                    format!(
-                        "cannot start {} (install chromium-driver): {e}",
-                        driver_bin.display()
-                    )
-                })?,
+                .map_err(|e| format!("cannot start {} (install chromium-driver): {e}", driver_bin.display()))?,
         );
         let url = format!("http://127.0.0.1:{port}");
         let mut caps = serde_json::Map::new();
@@ -329,11 +299,7 @@ impl Browser {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let mut last_error = String::new();
         for _ in 0..50 {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
+            match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&url).await {
                 Ok(client) => {
                     return Ok(Browser {
                         client,
@@ -344,11 +310,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(format!(
-            "no WebDriver session from {}: {last_error}",
-            driver_bin.display()
-        )
-        .into())
+        Err(format!("no WebDriver session from {}: {last_error}", driver_bin.display()).into())
     }
 
     /// Waits until the text of the first element matching `css` satisfies `check`;
@@ -382,9 +344,7 @@ impl Browser {
     }
 
     /// Runs `scenario` in a new session, and ends the session whatever the outcome.
-    pub async fn session(
-        scenario: impl AsyncFnOnce(&Browser) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    pub async fn session(scenario: impl AsyncFnOnce(&Browser) -> Result<(), Error>) -> Result<(), Error> {
         let browser = Browser::start().await?;
         let result = scenario(&browser).await;
         browser.close().await?;

@@ -17,9 +17,7 @@ fn counter(class: &str) -> String {
 
 async fn open_page(browser: &Browser, gateway: &Gateway) -> Result<(), Error> {
     browser.client.goto(&format!("{}/", gateway.base)).await?;
-    browser
-        .wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
     Ok(())
 }
 
@@ -42,8 +40,7 @@ fn quiet_reading(id: &str, sensor: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_sigkill_of_the_gateway_loses_nothing_and_repeats_nothing_on_the_page(
-) -> Result<(), Error> {
+async fn a_sigkill_of_the_gateway_loses_nothing_and_repeats_nothing_on_the_page() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
     Browser::session(async |browser| sigkill_scenario(&mut gateway, browser).await).await
 }
@@ -57,10 +54,7 @@ async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<()
     // The producer retries a post that got no 2xx with the same id until it gets one
     // (at least once); the gateway's (source, id) dedupe makes it exactly once.
     let producer = tokio::spawn(async move {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         for i in 0..EVENTS {
             let event = quiet_reading(&format!("k-{i:04}"), &format!("k-{}", i % 4));
             loop {
@@ -88,23 +82,10 @@ async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<()
     tokio::time::timeout(Duration::from_secs(120), producer).await??;
     assert!(killed_at < EVENTS);
 
-    browser
-        .wait_for_script(
-            &counter(".nop-events"),
-            |t| t == "2000",
-            Duration::from_secs(60),
-        )
-        .await?;
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "2000", Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await; // anything extra would show now
-    for (class, expected) in [
-        (".nop-events", "2000"),
-        (".nop-distinct", "2000"),
-        (".nop-repeats", "0"),
-        (".nop-disorder", "0"),
-    ] {
-        let value = browser
-            .wait_for_script(&counter(class), |_| true, WAIT)
-            .await?;
+    for (class, expected) in [(".nop-events", "2000"), (".nop-distinct", "2000"), (".nop-repeats", "0"), (".nop-disorder", "0")] {
+        let value = browser.wait_for_script(&counter(class), |_| true, WAIT).await?;
         assert_eq!(value, expected, "{class}");
     }
     connections(gateway, 1.0).await
@@ -127,9 +108,7 @@ async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error
         let tab = client.new_window(true).await?;
         client.switch_to_window(tab.handle.clone()).await?;
         client.goto(&format!("{}/", gateway.base)).await?;
-        browser
-            .wait_for_script(&counter(".nop-conn"), |t| t == "following", WAIT)
-            .await?;
+        browser.wait_for_script(&counter(".nop-conn"), |t| t == "following", WAIT).await?;
         tabs.push(client.window().await?);
     }
     connections(gateway, 1.0).await?;
@@ -146,9 +125,7 @@ async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error
     send(0, 50).await?;
     for tab in &tabs {
         client.switch_to_window(tab.clone()).await?;
-        browser
-            .wait_for_script(&counter(".nop-events"), |t| t == "50", WAIT)
-            .await?;
+        browser.wait_for_script(&counter(".nop-events"), |t| t == "50", WAIT).await?;
     }
 
     // close the leader tab: another takes over the connection from the last position
@@ -166,28 +143,15 @@ async fn tabs_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error
     send(50, 100).await?;
     for tab in &rest {
         client.switch_to_window(tab.clone()).await?;
-        browser
-            .wait_for_script(&counter(".nop-events"), |t| t == "100", WAIT)
-            .await?;
-        assert_eq!(
-            browser
-                .wait_for_script(&counter(".nop-distinct"), |_| true, WAIT)
-                .await?,
-            "100"
-        );
-        assert_eq!(
-            browser
-                .wait_for_script(&counter(".nop-repeats"), |_| true, WAIT)
-                .await?,
-            "0"
-        );
+        browser.wait_for_script(&counter(".nop-events"), |t| t == "100", WAIT).await?;
+        assert_eq!(browser.wait_for_script(&counter(".nop-distinct"), |_| true, WAIT).await?, "100");
+        assert_eq!(browser.wait_for_script(&counter(".nop-repeats"), |_| true, WAIT).await?, "0");
     }
     connections(gateway, 1.0).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn independently_compiled_mfes_with_different_topics_share_one_connection(
-) -> Result<(), Error> {
+async fn independently_compiled_mfes_with_different_topics_share_one_connection() -> Result<(), Error> {
     let gateway = Gateway::start()?;
     Browser::session(async |browser| topics_scenario(&gateway, browser).await).await
 }
@@ -213,35 +177,17 @@ async fn topics_scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Err
             WAIT,
         )
         .await?;
-    browser
-        .wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
     for i in 0..5 {
-        gateway
-            .post(&quiet_reading(&format!("o-r-{i}"), "o-1"))
-            .await?;
+        gateway.post(&quiet_reading(&format!("o-r-{i}"), "o-1")).await?;
         let mut ops = quiet_reading(&format!("o-d-{i}"), "o-1");
         ops["type"] = json!("nop.ops.deploy");
         gateway.post(&ops).await?;
     }
-    browser
-        .wait_for_text(
-            r#"nop-sensor-list li[data-sensor="o-1"] .nop-db"#,
-            |t| t == "50.0 dB",
-            WAIT,
-        )
-        .await?;
-    browser
-        .wait_for_script(&counter(".nop-events"), |t| t == "5", WAIT)
-        .await?;
+    browser.wait_for_text(r#"nop-sensor-list li[data-sensor="o-1"] .nop-db"#, |t| t == "50.0 dB", WAIT).await?;
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "5", WAIT).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        browser
-            .wait_for_script(&counter(".nop-events"), |_| true, WAIT)
-            .await?,
-        "5",
-        "only its topic"
-    );
+    assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "5", "only its topic");
     connections(gateway, 1.0).await
 }
 
@@ -268,10 +214,7 @@ async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
     let logged = alert_logged(gateway, browser, "u-1", 95.0, "e2e-chain-1").await?;
     assert_eq!(logged["correlationid"], "e2e-chain-1", "{logged}");
     assert_eq!(logged["data"]["sensor"], "u-1");
-    assert!(
-        logged["causationid"].is_string(),
-        "names the page's alert as its cause: {logged}"
-    );
+    assert!(logged["causationid"].is_string(), "names the page's alert as its cause: {logged}");
 
     // Backoff: with the gateway down, the page retries with growing, jittered delays.
     gateway.kill()?;
@@ -288,62 +231,35 @@ async fn behaviour_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
         .unwrap()
         .iter()
         .filter(|s| s["state"] == "reconnecting")
-        .map(|s| {
-            (
-                s["attempt"].as_u64().unwrap(),
-                s["retry_ms"].as_u64().unwrap(),
-            )
-        })
+        .map(|s| (s["attempt"].as_u64().unwrap(), s["retry_ms"].as_u64().unwrap()))
         .collect();
     for (attempt, retry) in &retries {
         // attempt n (counted after the failure) waits within [d/2, d], d = min(30 s, 500 ms × 2^(n-1))
         let ceiling = (500u64 << (attempt - 1).min(6)).min(30_000);
-        assert!(
-            *retry >= ceiling / 2 && *retry <= ceiling,
-            "attempt {attempt}: {retry} ms of {ceiling}"
-        );
+        assert!(*retry >= ceiling / 2 && *retry <= ceiling, "attempt {attempt}: {retry} ms of {ceiling}");
     }
 
     // Reset: the gateway comes back with a new, empty store (another epoch).
     gateway.restart(true)?;
-    browser
-        .wait_for_script("return String(__resets.length)", |n| n == "1", WAIT)
-        .await?;
+    browser.wait_for_script("return String(__resets.length)", |n| n == "1", WAIT).await?;
     let reset = client.execute("return __resets[0]", vec![]).await?;
-    assert!(
-        reset["reason"].as_str().unwrap().contains("epoch"),
-        "{reset}"
-    );
+    assert!(reset["reason"].as_str().unwrap().contains("epoch"), "{reset}");
     // and the page goes on with the new log
     gateway.post(&quiet_reading("after-reset", "u-2")).await?;
-    browser
-        .wait_for_text(
-            r#"nop-sensor-list li[data-sensor="u-2"] .nop-db"#,
-            |t| t == "50.0 dB",
-            WAIT,
-        )
-        .await?;
+    browser.wait_for_text(r#"nop-sensor-list li[data-sensor="u-2"] .nop-db"#, |t| t == "50.0 dB", WAIT).await?;
     Ok(())
 }
 
 /// Posts four loud readings of `sensor` in the correlation chain `chain`, so that
 /// <nop-alerts> (plain JS) raises an alert and <nop-stream-status> (Rust) logs it to the
 /// gateway; waits for that and returns the alert as the gateway stored it.
-async fn alert_logged(
-    gateway: &Gateway,
-    browser: &Browser,
-    sensor: &str,
-    db: f64,
-    chain: &str,
-) -> Result<Value, Error> {
+async fn alert_logged(gateway: &Gateway, browser: &Browser, sensor: &str, db: f64, chain: &str) -> Result<Value, Error> {
     for i in 0..4 {
         let mut event = noise_reading(&format!("{sensor}-loud-{i}"), sensor, db);
         event["correlationid"] = json!(chain);
         gateway.post(&event).await?;
     }
-    browser
-        .wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-forwarded"), |t| t == "1", WAIT).await?;
     first_stored(gateway, "nop.noise.alert").await
 }
 
@@ -352,10 +268,7 @@ async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
     let epoch = gateway.post(&quiet_reading("probe", "probe")).await?;
     let epoch = epoch.split_once('-').ok_or("no epoch")?.0.to_owned();
     let response = reqwest::Client::new()
-        .get(format!(
-            "{}/events/stream?topic={ty}&lastEventId={epoch}-0",
-            gateway.base
-        ))
+        .get(format!("{}/events/stream?topic={ty}&lastEventId={epoch}-0", gateway.base))
         .send()
         .await?;
     let mut body = response.bytes_stream();
@@ -366,16 +279,13 @@ async fn first_stored(gateway: &Gateway, ty: &str) -> Result<Value, Error> {
         if let Some(line) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
             return Ok(serde_json::from_str(line)?);
         }
-        let chunk = tokio::time::timeout_at(deadline, body.next())
-            .await?
-            .ok_or("the stream ended")??;
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await?.ok_or("the stream ended")??;
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_websocket_transport_resumes_after_a_restart_and_publishes_upstream(
-) -> Result<(), Error> {
+async fn the_websocket_transport_resumes_after_a_restart_and_publishes_upstream() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
     Browser::session(async |browser| websocket_scenario(&mut gateway, browser).await).await
 }
@@ -403,18 +313,12 @@ async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
             WAIT,
         )
         .await?;
-    browser
-        .wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
     connections(gateway, 1.0).await?;
     for i in 0..30 {
-        gateway
-            .post(&quiet_reading(&format!("w-{i:02}"), "w-1"))
-            .await?;
+        gateway.post(&quiet_reading(&format!("w-{i:02}"), "w-1")).await?;
     }
-    browser
-        .wait_for_script(&counter(".nop-events"), |t| t == "30", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "30", WAIT).await?;
 
     // SIGKILL, events posted while the gateway is down are retried by the producer,
     // the page resumes over a new socket from its last position
@@ -422,27 +326,12 @@ async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
     tokio::time::sleep(Duration::from_millis(300)).await;
     gateway.restart(false)?;
     for i in 30..60 {
-        gateway
-            .post(&quiet_reading(&format!("w-{i:02}"), "w-1"))
-            .await?;
+        gateway.post(&quiet_reading(&format!("w-{i:02}"), "w-1")).await?;
     }
-    browser
-        .wait_for_script(&counter(".nop-events"), |t| t == "60", WAIT)
-        .await?;
+    browser.wait_for_script(&counter(".nop-events"), |t| t == "60", WAIT).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for (class, expected) in [
-        (".nop-events", "60"),
-        (".nop-distinct", "60"),
-        (".nop-repeats", "0"),
-        (".nop-disorder", "0"),
-    ] {
-        assert_eq!(
-            browser
-                .wait_for_script(&counter(class), |_| true, WAIT)
-                .await?,
-            expected,
-            "{class}"
-        );
+    for (class, expected) in [(".nop-events", "60"), (".nop-distinct", "60"), (".nop-repeats", "0"), (".nop-disorder", "0")] {
+        assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
     }
 
     // upstream over the socket: an alert of the page, logged in the reading's chain
@@ -455,16 +344,7 @@ async fn websocket_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<
         .await?;
     let logged = alert_logged(gateway, browser, "w-2", 96.0, "e2e-ws-chain").await?;
     assert_eq!(logged["correlationid"], "e2e-ws-chain", "{logged}");
-    let sent = client
-        .execute(
-            "return __sent.filter((m) => m.includes('nop.noise.alert')).length",
-            vec![],
-        )
-        .await?;
-    assert_eq!(
-        sent,
-        json!(1),
-        "the alert went over the page's socket, not by POST"
-    );
+    let sent = client.execute("return __sent.filter((m) => m.includes('nop.noise.alert')).length", vec![]).await?;
+    assert_eq!(sent, json!(1), "the alert went over the page's socket, not by POST");
     Ok(())
 }

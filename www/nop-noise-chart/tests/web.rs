@@ -22,22 +22,13 @@ fn note(chart: &HtmlElement) -> String {
 async fn the_yew_chart_renders_in_its_shadow_root_and_follows_the_selection() {
     nop_noise_chart::register().unwrap();
     let document = web_sys::window().unwrap().document().unwrap();
-    let chart: HtmlElement = document
-        .create_element("nop-noise-chart")
-        .unwrap()
-        .unchecked_into();
-    chart
-        .set_attribute("stream", "/no-gateway-here/events/stream")
-        .unwrap();
+    let chart: HtmlElement = document.create_element("nop-noise-chart").unwrap().unchecked_into();
+    chart.set_attribute("stream", "/no-gateway-here/events/stream").unwrap();
     document.body().unwrap().append_child(&chart).unwrap();
     gloo::timers::future::sleep(Duration::from_millis(20)).await;
     let before = note(&chart);
 
-    Bus::page()
-        .publish::<SensorSelected>(&SensorSelected {
-            sensor: "s-3".into(),
-        })
-        .unwrap();
+    Bus::page().publish::<SensorSelected>(&SensorSelected { sensor: "s-3".into() }).unwrap();
     gloo::timers::future::sleep(Duration::from_millis(20)).await;
     let after = note(&chart);
     chart.remove();

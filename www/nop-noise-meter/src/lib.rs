@@ -84,9 +84,7 @@ impl CustomElement for NoiseMeter {
                 let threshold: f64 = herald_element::from_js(value)?;
                 if !(0.0..=200.0).contains(&threshold) {
                     let given = nop_events::db_label(threshold);
-                    return Err(format!(
-                        "threshold must be between 0 and 200 dB, not {given}"
-                    ));
+                    return Err(format!("threshold must be between 0 and 200 dB, not {given}"));
                 }
                 self.threshold = threshold;
                 if let Some(view) = &self.view {
@@ -107,10 +105,7 @@ impl CustomElement for NoiseMeter {
              <p class=\"nop-meter\"><span class=\"nop-meter-level\">–</span> \
              <span class=\"nop-meter-sensor\"></span></p></section>",
         );
-        let find = |selector: &str| {
-            host.query(selector)
-                .expect_throw("the skeleton was just rendered")
-        };
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
             threshold: self.threshold,
             selected_label: find(".nop-meter-selected"),
@@ -126,10 +121,7 @@ impl CustomElement for NoiseMeter {
         // the page's one stream connection carries the readings onto the bus
         match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
             Ok(interest) => host.keep(interest),
-            Err(error) => view
-                .borrow()
-                .level
-                .set_text_content(Some(&format!("stream unavailable: {error}"))),
+            Err(error) => view.borrow().level.set_text_content(Some(&format!("stream unavailable: {error}"))),
         }
         host.keep(Bus::page().subscribe::<NoiseReading>(move |event| {
             on_reading.borrow_mut().record(event.data.clone());
@@ -167,13 +159,9 @@ impl View {
         let shown = self.selected.as_ref().or(self.newest.as_ref());
         match shown.and_then(|sensor| self.latest.iter().find(|r| &r.sensor == sensor)) {
             Some(reading) => {
-                self.level
-                    .set_text_content(Some(&nop_events::db_label(reading.db)));
+                self.level.set_text_content(Some(&nop_events::db_label(reading.db)));
                 self.sensor.set_text_content(Some(&reading.sensor));
-                let _ = self
-                    .level
-                    .class_list()
-                    .toggle_with_force("nop-loud", reading.db > self.threshold);
+                let _ = self.level.class_list().toggle_with_force("nop-loud", reading.db > self.threshold);
             }
             None => {
                 self.level.set_text_content(Some("–"));

@@ -11,11 +11,7 @@ fn document() -> web_sys::Document {
 }
 
 fn text(host: &HtmlElement, selector: &str) -> String {
-    host.query_selector(selector)
-        .unwrap()
-        .unwrap()
-        .text_content()
-        .unwrap()
+    host.query_selector(selector).unwrap().unwrap().text_content().unwrap()
 }
 
 /// What a plain-JS micro-frontend would dispatch: no herald code on the sending side.
@@ -35,14 +31,9 @@ fn select_from_plain_js(sensor: &str) {
 #[wasm_bindgen_test]
 async fn the_meter_renders_and_follows_selections_only_while_connected() {
     nop_noise_meter::register().unwrap();
-    let meter: HtmlElement = document()
-        .create_element("nop-noise-meter")
-        .unwrap()
-        .unchecked_into();
+    let meter: HtmlElement = document().create_element("nop-noise-meter").unwrap().unchecked_into();
     // a stream URL nobody serves: the meter must still render and hear the bus
-    meter
-        .set_attribute("stream", "/no-gateway-here/events/stream")
-        .unwrap();
+    meter.set_attribute("stream", "/no-gateway-here/events/stream").unwrap();
     document().body().unwrap().append_child(&meter).unwrap();
 
     let initial = text(&meter, ".nop-meter-selected");

@@ -66,10 +66,7 @@ impl CustomElement for SensorList {
              <p class=\"nop-status\">waiting for readings…</p>\
              <ul class=\"nop-sensor-list\"></ul></section>",
         );
-        let find = |selector: &str| {
-            host.query(selector)
-                .expect_throw("the skeleton was just rendered")
-        };
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
             document,
             list: find("ul"),
@@ -85,10 +82,7 @@ impl CustomElement for SensorList {
         // the page's one stream connection carries the readings onto the bus
         match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
             Ok(interest) => host.keep(interest),
-            Err(error) => view
-                .borrow()
-                .status
-                .set_text_content(Some(&format!("stream unavailable: {error}"))),
+            Err(error) => view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}"))),
         }
         host.keep(Bus::page().subscribe::<NoiseReading>(move |event| {
             on_reading.borrow_mut().show(&event.data);
@@ -125,10 +119,7 @@ impl CustomElement for SensorList {
 impl View {
     fn show(&mut self, reading: &NoiseReading) {
         self.status.set_text_content(Some("live"));
-        let row = match self
-            .rows
-            .binary_search_by(|(id, _)| id.as_str().cmp(&reading.sensor))
-        {
+        let row = match self.rows.binary_search_by(|(id, _)| id.as_str().cmp(&reading.sensor)) {
             Ok(at) => self.rows[at].1.clone(),
             Err(at) => {
                 let row = self.new_row(&reading.sensor);
@@ -142,23 +133,15 @@ impl View {
         if let Ok(Some(level)) = row.query_selector(".nop-db") {
             level.set_text_content(Some(&nop_events::db_label(reading.db)));
         }
-        let _ = row
-            .class_list()
-            .toggle_with_force("nop-loud", reading.db > 85.0);
+        let _ = row.class_list().toggle_with_force("nop-loud", reading.db > 85.0);
     }
 
     fn new_row(&self, sensor: &str) -> Element {
         let row = self.document.create_element("li").expect_throw("create li");
         let _ = row.set_attribute("data-sensor", sensor);
-        let button = self
-            .document
-            .create_element("button")
-            .expect_throw("create button");
+        let button = self.document.create_element("button").expect_throw("create button");
         button.set_text_content(Some(sensor));
-        let level = self
-            .document
-            .create_element("span")
-            .expect_throw("create span");
+        let level = self.document.create_element("span").expect_throw("create span");
         let _ = level.set_attribute("class", "nop-db");
         let _ = row.append_child(&button);
         let _ = row.append_child(&level);
@@ -183,9 +166,7 @@ impl View {
     fn select(&mut self, sensor: &str) {
         self.selected = Some(sensor.to_owned());
         for (id, row) in &self.rows {
-            let _ = row
-                .class_list()
-                .toggle_with_force("nop-selected", id == sensor);
+            let _ = row.class_list().toggle_with_force("nop-selected", id == sensor);
         }
     }
 }

@@ -39,15 +39,8 @@ struct Cli {
 
 /// Where readings go: the gateway's HTTP API, or a RabbitMQ exchange.
 enum Sink {
-    Http {
-        client: reqwest::Client,
-        url: String,
-    },
-    Amqp {
-        url: String,
-        exchange: String,
-        channel: Option<lapin::Channel>,
-    },
+    Http { client: reqwest::Client, url: String },
+    Amqp { url: String, exchange: String, channel: Option<lapin::Channel> },
 }
 
 impl Sink {
@@ -73,16 +66,9 @@ impl Sink {
                     return Ok(());
                 }
                 let status = response.status();
-                Err(format!(
-                    "gateway answered {status}: {}",
-                    response.text().await.unwrap_or_default()
-                ))
+                Err(format!("gateway answered {status}: {}", response.text().await.unwrap_or_default()))
             }
-            Sink::Amqp {
-                url,
-                exchange,
-                channel,
-            } => {
+            Sink::Amqp { url, exchange, channel } => {
                 let sent = publish(url, exchange, channel, event).await;
                 if sent.is_err() {
                     *channel = None; // connect again next time
@@ -105,26 +91,17 @@ async fn publish(
         let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
             .await
             .map_err(|e| format!("cannot reach RabbitMQ ({e})"))?;
-        let opened = connection
-            .create_channel()
-            .await
-            .map_err(|e| e.to_string())?;
+        let opened = connection.create_channel().await.map_err(|e| e.to_string())?;
         opened
             .exchange_declare(
                 exchange.into(),
                 lapin::ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
                 lapin::types::FieldTable::default(),
             )
             .await
             .map_err(|e| e.to_string())?;
-        opened
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        opened.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
         *channel = Some(opened);
     }
     let channel = channel.as_ref().expect("connected above");
@@ -134,13 +111,7 @@ async fn publish(
         .with_message_id(event.id.as_str().into())
         .with_delivery_mode(2);
     let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            NoiseReading::TYPE.into(),
-            BasicPublishOptions::default(),
-            &body,
-            properties,
-        )
+        .basic_publish(exchange.into(), NoiseReading::TYPE.into(), BasicPublishOptions::default(), &body, properties)
         .await
         .map_err(|e| e.to_string())?
         .await
@@ -176,26 +147,16 @@ async fn main() -> ExitCode {
     let run = now_millis();
     let mut rng = Rng(run | 1);
     // each sensor's ambient level: 55 dB, 60 dB, …
-    let ambient: Vec<f64> = (0..cli.sensors)
-        .map(|i| 55.0 + 5.0 * f64::from(i))
-        .collect();
+    let ambient: Vec<f64> = (0..cli.sensors).map(|i| 55.0 + 5.0 * f64::from(i)).collect();
     let mut levels = ambient.clone();
     let mut sink = match &cli.amqp {
-        Some(url) => Sink::Amqp {
-            url: url.clone(),
-            exchange: cli.exchange.clone(),
-            channel: None,
-        },
+        Some(url) => Sink::Amqp { url: url.clone(), exchange: cli.exchange.clone(), channel: None },
         None => Sink::Http {
             client: reqwest::Client::new(),
             url: format!("{}/events", cli.gateway.trim_end_matches('/')),
         },
     };
-    eprintln!(
-        "nop-simulator: sending readings of {} sensors to {}",
-        cli.sensors,
-        sink.describe()
-    );
+    eprintln!("nop-simulator: sending readings of {} sensors to {}", cli.sensors, sink.describe());
     let mut interval = tokio::time::interval(Duration::from_millis(cli.interval_ms.max(1)));
     let mut failures = 0u32;
     let levels_len = levels.len();
@@ -211,11 +172,7 @@ async fn main() -> ExitCode {
             *level = (*level + pull + (rng.next_f64() - 0.5) * 6.0).clamp(35.0, 80.0);
             // the last sensor stands by a busy road: loud peaks are common there
             let peak_chance = if i + 1 == levels_len { 0.3 } else { 0.03 };
-            let spike = if rng.next_f64() < peak_chance {
-                15.0 + rng.next_f64() * 10.0
-            } else {
-                0.0
-            };
+            let spike = if rng.next_f64() < peak_chance { 15.0 + rng.next_f64() * 10.0 } else { 0.0 };
             let sensor = format!("s-{}", i + 1);
             let at = now_millis();
             let reading = NoiseReading {
@@ -223,14 +180,10 @@ async fn main() -> ExitCode {
                 db: ((*level + spike) * 10.0).round() / 10.0,
                 at,
             };
-            let event = CloudEvent::new(
-                format!("sim-{run}-{round}-{sensor}"),
-                "urn:nop:simulator",
-                NoiseReading::TYPE,
-            )
-            .with_subject(sensor)
-            .with_time_millis(at)
-            .with_data(reading);
+            let event = CloudEvent::new(format!("sim-{run}-{round}-{sensor}"), "urn:nop:simulator", NoiseReading::TYPE)
+                .with_subject(sensor)
+                .with_time_millis(at)
+                .with_data(reading);
             match sink.send(&event).await {
                 Ok(()) => failures = 0,
                 Err(error) => {

@@ -124,10 +124,7 @@ impl CustomElement for StreamStatus {
              out of order <b class=\"nop-disorder\">0</b> · alerts logged \
              <b class=\"nop-forwarded\">0</b></p></section>",
         );
-        let find = |selector: &str| {
-            host.query(selector)
-                .expect_throw("the skeleton was just rendered")
-        };
+        let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
         let view = Rc::new(RefCell::new(View {
             state: find(".nop-conn"),
             events: find(".nop-events"),
@@ -139,9 +136,7 @@ impl CustomElement for StreamStatus {
         }));
         let element = host.element().clone();
         let stream = herald_push::stream_url_of(&element);
-        let topics = element
-            .get_attribute("topics")
-            .unwrap_or_else(|| DEFAULT_TOPICS.into());
+        let topics = element.get_attribute("topics").unwrap_or_else(|| DEFAULT_TOPICS.into());
         let topics: Vec<&str> = topics.split_whitespace().collect();
         let transport = match element.get_attribute("transport").as_deref() {
             Some("websocket") => Transport::WebSocket,
@@ -150,36 +145,26 @@ impl CustomElement for StreamStatus {
         let push = match Push::new(&stream).map(|push| push.transport(transport)) {
             Ok(push) => push,
             Err(error) => {
-                view.borrow()
-                    .state
-                    .set_text_content(Some(&format!("unavailable: {error}")));
+                view.borrow().state.set_text_content(Some(&format!("unavailable: {error}")));
                 return;
             }
         };
         match push.subscribe(&topics) {
             Ok(interest) => host.keep(interest),
-            Err(error) => view
-                .borrow()
-                .state
-                .set_text_content(Some(&format!("unavailable: {error}"))),
+            Err(error) => view.borrow().state.set_text_content(Some(&format!("unavailable: {error}"))),
         }
 
         let url = push.url().to_owned();
         let on_state = view.clone();
         host.keep(Bus::page().subscribe::<ConnectionState>(move |event| {
             if event.data.url == url {
-                on_state
-                    .borrow()
-                    .state
-                    .set_text_content(Some(&event.data.state));
+                on_state.borrow().state.set_text_content(Some(&event.data.state));
             }
         }));
 
         for topic in topics {
             let on_event = view.clone();
-            match Bus::page()
-                .subscribe_pattern(topic, move |event| on_event.borrow_mut().count(event))
-            {
+            match Bus::page().subscribe_pattern(topic, move |event| on_event.borrow_mut().count(event)) {
                 Ok(subscription) => host.keep(subscription),
                 Err(error) => web_sys::console::error_1(&format!("{TAG}: {error}").into()),
             }
@@ -197,9 +182,7 @@ impl CustomElement for StreamStatus {
             wasm_bindgen_futures::spawn_local(async move {
                 match sent.await {
                     Ok(_) => view.borrow_mut().forwarded(),
-                    Err(error) => web_sys::console::warn_1(
-                        &format!("{TAG}: alert not logged: {error}").into(),
-                    ),
+                    Err(error) => web_sys::console::warn_1(&format!("{TAG}: alert not logged: {error}").into()),
                 }
             });
         }));
@@ -219,11 +202,7 @@ impl View {
             .and_then(|p| p.as_str())
             .and_then(|p| p.parse::<Position>().ok());
         if let Some(position) = position {
-            match counts
-                .last_by_source
-                .iter_mut()
-                .find(|(source, _)| *source == event.source)
-            {
+            match counts.last_by_source.iter_mut().find(|(source, _)| *source == event.source) {
                 Some((_, last)) if *last >= position => counts.out_of_order += 1,
                 Some((_, last)) => *last = position,
                 None => counts.last_by_source.push((event.source.clone(), position)),
@@ -240,13 +219,10 @@ impl View {
     fn render(&self) {
         let c = &self.counts;
         self.events.set_text_content(Some(&c.events.to_string()));
-        self.distinct
-            .set_text_content(Some(&(c.events - c.repeats).to_string()));
+        self.distinct.set_text_content(Some(&(c.events - c.repeats).to_string()));
         self.repeats.set_text_content(Some(&c.repeats.to_string()));
-        self.out_of_order
-            .set_text_content(Some(&c.out_of_order.to_string()));
-        self.forwarded
-            .set_text_content(Some(&c.forwarded.to_string()));
+        self.out_of_order.set_text_content(Some(&c.out_of_order.to_string()));
+        self.forwarded.set_text_content(Some(&c.forwarded.to_string()));
     }
 }
 

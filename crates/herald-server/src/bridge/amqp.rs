@@ -17,8 +17,8 @@ use futures_util::{FutureExt, StreamExt};
 use herald_protocol::{CloudEvent, TopicPattern};
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
@@ -79,27 +79,15 @@ fn default_prefetch() -> u16 {
 pub(crate) async fn run_in(name: String, bridge: AmqpIn, url: String, state: AppState) {
     let status = state.bridges.status(&format!("amqp-in:{name}"));
     let source = format!("urn:herald:bridge:amqp-in:{name}");
-    super::supervise(&name, "AMQP bridge in", &state, &status, || {
-        consume(&bridge, &url, &source, &state, &status)
-    })
-    .await;
+    super::supervise(&name, "AMQP bridge in", &state, &status, || consume(&bridge, &url, &source, &state, &status)).await;
 }
 
 /// One connection's life: declare, bind, consume until an error.
-async fn consume(
-    bridge: &AmqpIn,
-    url: &str,
-    source: &str,
-    state: &AppState,
-    status: &BridgeStatus,
-) -> Result<(), String> {
+async fn consume(bridge: &AmqpIn, url: &str, source: &str, state: &AppState, status: &BridgeStatus) -> Result<(), String> {
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redacted(url)))?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| e.to_string())?;
+    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
     channel
         .basic_qos(bridge.prefetch, BasicQosOptions::default())
         .await
@@ -108,10 +96,7 @@ async fn consume(
     let queue = channel
         .queue_declare(
             bridge.queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
+            QueueDeclareOptions { durable: true, ..Default::default() },
             FieldTable::default(),
         )
         .await
@@ -142,7 +127,9 @@ async fn consume(
     // waits after a store failure (the connection stays)
     let mut backoff = Backoff::new();
     tracing::info!(queue = %bridge.queue, exchange = %bridge.exchange, "AMQP bridge in: consuming");
-    let place = |delivery: &Delivery| json!({ "exchange": delivery.exchange.as_str(), "routing_key": delivery.routing_key.as_str(), "queue": bridge.queue });
+    let place = |delivery: &Delivery| {
+        json!({ "exchange": delivery.exchange.as_str(), "routing_key": delivery.routing_key.as_str(), "queue": bridge.queue })
+    };
     loop {
         let first = consumer
             .next()
@@ -165,43 +152,26 @@ async fn consume(
         for delivery in &batch {
             let message = message_of(delivery);
             bytes += message.body.len();
-            match super::to_event(
-                &message,
-                PREFIX,
-                bridge.plain.as_ref(),
-                state.max_body_bytes,
-            ) {
+            match super::to_event(&message, PREFIX, bridge.plain.as_ref(), state.max_body_bytes) {
                 Ok(event) => events.push(event),
                 Err(reason) => {
                     dead += 1;
                     tracing::warn!(%reason, routing_key = %delivery.routing_key, "AMQP bridge in: a dead letter");
-                    events.push(super::dead_letter(
-                        source,
-                        &reason,
-                        &message,
-                        place(delivery),
-                    ));
+                    events.push(super::dead_letter(source, &reason, &message, place(delivery)));
                 }
             }
         }
         let last = batch.last().expect("a batch has a first delivery");
         match crate::ingest::store(state, events, bytes).await {
             Ok(_) => {
-                last.ack(BasicAckOptions { multiple: true })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                last.ack(BasicAckOptions { multiple: true }).await.map_err(|e| e.to_string())?;
                 status.consumed(batch.len(), dead);
                 backoff.reset();
             }
             Err(error) => {
                 // not stored: the broker keeps them for a later try, nothing is lost
                 tracing::error!(%error, "AMQP bridge in: the store failed; the messages go back to the queue");
-                let _ = last
-                    .nack(BasicNackOptions {
-                        multiple: true,
-                        requeue: true,
-                    })
-                    .await;
+                let _ = last.nack(BasicNackOptions { multiple: true, requeue: true }).await;
                 tokio::time::sleep(backoff.next()).await;
             }
         }
@@ -210,17 +180,9 @@ async fn consume(
 
 /// Declares the durable topic exchange `name` (a no-op when it exists so).
 async fn declare_exchange(channel: &lapin::Channel, name: &str) -> Result<(), String> {
-    let options = ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    let options = ExchangeDeclareOptions { durable: true, ..Default::default() };
     channel
-        .exchange_declare(
-            name.into(),
-            ExchangeKind::Topic,
-            options,
-            FieldTable::default(),
-        )
+        .exchange_declare(name.into(), ExchangeKind::Topic, options, FieldTable::default())
         .await
         .map_err(|e| format!("exchange `{name}`: {e}"))
 }
@@ -231,13 +193,7 @@ fn message_of(delivery: &Delivery) -> Message {
     let headers = properties
         .headers()
         .as_ref()
-        .map(|table| {
-            table
-                .inner()
-                .iter()
-                .map(|(name, value)| (name.to_string(), header_value(value)))
-                .collect()
-        })
+        .map(|table| table.inner().iter().map(|(name, value)| (name.to_string(), header_value(value))).collect())
         .unwrap_or_default();
     Message {
         content_type: properties.content_type().as_ref().map(ToString::to_string),
@@ -276,9 +232,7 @@ fn header_value(value: &AMQPValue) -> HeaderValue {
 /// The URL without its password, for logs and errors.
 fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
-        }
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_owned(),
     }
 }
@@ -288,13 +242,9 @@ pub(crate) async fn run_out(name: String, bridge: AmqpOut, url: String, state: A
     let status = state.bridges.status(&format!("amqp-out:{name}"));
     let cursor = format!("amqp-out:{name}");
     // the configuration was checked at start ([`AmqpOut::validate`])
-    let Ok(patterns) = super::patterns(&bridge.types) else {
-        return;
-    };
-    super::supervise(&name, "AMQP bridge out", &state, &status, || {
-        publish(&bridge, &url, &patterns, &cursor, &state, &status)
-    })
-    .await;
+    let Ok(patterns) = super::patterns(&bridge.types) else { return };
+    super::supervise(&name, "AMQP bridge out", &state, &status, || publish(&bridge, &url, &patterns, &cursor, &state, &status))
+        .await;
 }
 
 async fn publish(
@@ -308,10 +258,7 @@ async fn publish(
     let connection = Connection::connect(url, ConnectionProperties::default())
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", redacted(url)))?;
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(|e| e.to_string())?;
+    let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
     declare_exchange(&channel, &bridge.exchange).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -334,15 +281,9 @@ async fn publish(
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            let returned = channel
-                .wait_for_confirms()
-                .await
-                .map_err(|e| e.to_string())?;
+            let returned = channel.wait_for_confirms().await.map_err(|e| e.to_string())?;
             if !returned.is_empty() {
-                tracing::warn!(
-                    count = returned.len(),
-                    "AMQP bridge out: the exchange routed some events to no queue"
-                );
+                tracing::warn!(count = returned.len(), "AMQP bridge out: the exchange routed some events to no queue");
             }
             Ok(())
         }

@@ -83,9 +83,7 @@ const FETCH_WAIT_MS: i32 = 500;
 
 async fn connect(brokers: &[String]) -> Result<Client, String> {
     // rskafka retries by itself; a bound keeps a dead broker from hanging the bridge
-    let build = ClientBuilder::new(brokers.to_vec())
-        .client_id("herald")
-        .build();
+    let build = ClientBuilder::new(brokers.to_vec()).client_id("herald").build();
     tokio::time::timeout(Duration::from_secs(10), build)
         .await
         .map_err(|_| format!("no Kafka broker of {brokers:?} answered within 10 s"))?
@@ -95,10 +93,7 @@ async fn connect(brokers: &[String]) -> Result<Client, String> {
 /// A client for each partition of `topic`, which must exist.
 async fn partition_clients(client: &Client, topic: &str) -> Result<Vec<PartitionClient>, String> {
     let topics = client.list_topics().await.map_err(|e| e.to_string())?;
-    let found = topics
-        .iter()
-        .find(|t| t.name == topic)
-        .ok_or_else(|| format!("the topic `{topic}` does not exist"))?;
+    let found = topics.iter().find(|t| t.name == topic).ok_or_else(|| format!("the topic `{topic}` does not exist"))?;
     let mut partitions = Vec::with_capacity(found.partitions.len());
     for &number in &found.partitions {
         let partition = client
@@ -114,10 +109,8 @@ async fn partition_clients(client: &Client, topic: &str) -> Result<Vec<Partition
 pub(crate) async fn run_in(name: String, bridge: KafkaIn, brokers: Vec<String>, state: AppState) {
     let status = state.bridges.status(&format!("kafka-in:{name}"));
     let source = format!("urn:herald:bridge:kafka-in:{name}");
-    super::supervise(&name, "Kafka bridge in", &state, &status, || {
-        consume(&name, &bridge, &brokers, &source, &state, &status)
-    })
-    .await;
+    super::supervise(&name, "Kafka bridge in", &state, &status, || consume(&name, &bridge, &brokers, &source, &state, &status))
+        .await;
 }
 
 async fn consume(
@@ -138,15 +131,8 @@ async fn consume(
     // one task per partition; the first failure ends them all and the bridge reconnects
     let mut tasks = tokio::task::JoinSet::new();
     for partition in partitions {
-        let (name, bridge, source, state) = (
-            name.to_owned(),
-            bridge.clone(),
-            source.to_owned(),
-            state.clone(),
-        );
-        tasks.spawn(
-            async move { consume_partition(&name, &bridge, partition, &source, &state).await },
-        );
+        let (name, bridge, source, state) = (name.to_owned(), bridge.clone(), source.to_owned(), state.clone());
+        tasks.spawn(async move { consume_partition(&name, &bridge, partition, &source, &state).await });
     }
     match tasks.join_next().await {
         Some(Ok(Err(error))) => Err(error),
@@ -179,10 +165,7 @@ async fn consume_partition(
                 Start::Earliest => OffsetAt::Earliest,
                 Start::Latest => OffsetAt::Latest,
             };
-            partition
-                .get_offset(at)
-                .await
-                .map_err(|e| format!("{topic}/{number}: {e}"))?
+            partition.get_offset(at).await.map_err(|e| format!("{topic}/{number}: {e}"))?
         }
     };
     loop {
@@ -200,32 +183,21 @@ async fn consume_partition(
         for record in &records {
             let message = message_of(&record.record);
             bytes += message.body.len();
-            match super::to_event(
-                &message,
-                PREFIX,
-                bridge.plain.as_ref(),
-                state.max_body_bytes,
-            ) {
+            match super::to_event(&message, PREFIX, bridge.plain.as_ref(), state.max_body_bytes) {
                 Ok(event) => events.push(event),
                 Err(reason) => {
                     dead += 1;
                     tracing::warn!(%reason, %topic, partition = number, offset = record.offset, "Kafka bridge in: a dead letter");
-                    let place =
-                        json!({ "topic": topic, "partition": number, "offset": record.offset });
+                    let place = json!({ "topic": topic, "partition": number, "offset": record.offset });
                     events.push(super::dead_letter(source, &reason, &message, place));
                 }
             }
         }
         let next = last + 1;
         // the events and the offset after them in one commit: a restart resumes exactly
-        crate::ingest::store_with_cursors(
-            state,
-            events,
-            bytes,
-            vec![(cursor.clone(), next as u64)],
-        )
-        .await
-        .map_err(|e| format!("the store failed: {e}"))?;
+        crate::ingest::store_with_cursors(state, events, bytes, vec![(cursor.clone(), next as u64)])
+            .await
+            .map_err(|e| format!("the store failed: {e}"))?;
         status.consumed(records.len(), dead);
         status.set_lag(high_watermark.saturating_sub(next).max(0) as u64);
         offset = next;
@@ -253,10 +225,7 @@ fn message_of(record: &Record) -> Message {
         content_type,
         headers,
         body: record.value.clone().unwrap_or_default(),
-        key: record
-            .key
-            .as_ref()
-            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        key: record.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
         message_id: None,
     }
 }
@@ -265,13 +234,9 @@ fn message_of(record: &Record) -> Message {
 pub(crate) async fn run_out(name: String, bridge: KafkaOut, brokers: Vec<String>, state: AppState) {
     let status = state.bridges.status(&format!("kafka-out:{name}"));
     let cursor = format!("kafka-out:{name}");
-    let Ok(patterns) = super::patterns(&bridge.types) else {
-        return;
-    };
-    super::supervise(&name, "Kafka bridge out", &state, &status, || {
-        produce(&bridge, &brokers, &patterns, &cursor, &state, &status)
-    })
-    .await;
+    let Ok(patterns) = super::patterns(&bridge.types) else { return };
+    super::supervise(&name, "Kafka bridge out", &state, &status, || produce(&bridge, &brokers, &patterns, &cursor, &state, &status))
+        .await;
 }
 
 async fn produce(
@@ -294,23 +259,14 @@ async fn produce(
             let mut by_partition: BTreeMap<usize, Vec<Record>> = BTreeMap::new();
             for stored in page {
                 let (record, key) = binary_record(&stored.event);
-                let index = partition_of(
-                    key.as_deref().unwrap_or(stored.event.source.as_bytes()),
-                    partitions.len(),
-                );
+                let index = partition_of(key.as_deref().unwrap_or(stored.event.source.as_bytes()), partitions.len());
                 by_partition.entry(index).or_default().push(record);
             }
             for (index, records) in by_partition {
                 partitions[index]
                     .produce(records, Compression::NoCompression)
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "{}/{}: {e}",
-                            partitions[index].topic(),
-                            partitions[index].partition()
-                        )
-                    })?;
+                    .map_err(|e| format!("{}/{}: {e}", partitions[index].topic(), partitions[index].partition()))?;
             }
             Ok(())
         }
@@ -337,12 +293,7 @@ pub(crate) fn binary_record(event: &CloudEvent) -> (Record, Option<Vec<u8>>) {
         headers.insert("content-type".into(), media.into_bytes());
     }
     let key = event.subject.as_ref().map(|s| s.as_bytes().to_vec());
-    let record = Record {
-        key: key.clone(),
-        value: Some(body),
-        headers,
-        timestamp: chrono_now(),
-    };
+    let record = Record { key: key.clone(), value: Some(body), headers, timestamp: chrono_now() };
     (record, key)
 }
 
@@ -395,19 +346,10 @@ mod tests {
     #[test]
     fn murmur2_matches_the_java_client() {
         // Kafka's own test vectors (clients/src/test/.../UtilsTest.java, testMurmur2)
-        let cases: [(&[u8], i32); 4] = [
-            (b"21", -973932308),
-            (b"foobar", -790332482),
-            (b"a-little-bit-long-string", -985981536),
-            (b"a-little-bit-longer-string", -1486304829),
-        ];
+        let cases: [(&[u8], i32); 4] =
+            [(b"21", -973932308), (b"foobar", -790332482), (b"a-little-bit-long-string", -985981536), (b"a-little-bit-longer-string", -1486304829)];
         for (data, expected) in cases {
-            assert_eq!(
-                murmur2(data) as i32,
-                expected,
-                "{}",
-                String::from_utf8_lossy(data)
-            );
+            assert_eq!(murmur2(data) as i32, expected, "{}", String::from_utf8_lossy(data));
         }
     }
 

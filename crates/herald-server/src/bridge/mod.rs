@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_protocol::{
-    CloudEvent, DeadLetter, Event, TopicPattern, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON,
-};
+use herald_protocol::{CloudEvent, DeadLetter, Event, TopicPattern, CLOUDEVENTS_BATCH_JSON, CLOUDEVENTS_JSON};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -86,21 +84,12 @@ pub(crate) fn to_event(
     max_bytes: usize,
 ) -> Result<CloudEvent, String> {
     if message.body.len() > max_bytes {
-        return Err(format!(
-            "the message is {} bytes; the limit is {max_bytes}",
-            message.body.len()
-        ));
+        return Err(format!("the message is {} bytes; the limit is {max_bytes}", message.body.len()));
     }
     let media = message
         .content_type
         .as_deref()
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
     if media == CLOUDEVENTS_JSON {
         return CloudEvent::from_json(&message.body).map_err(|e| format!("structured mode: {e}"));
@@ -109,11 +98,7 @@ pub(crate) fn to_event(
         return Err(format!("`{CLOUDEVENTS_BATCH_JSON}` is not a mode of the broker bindings: one event per message"));
     }
     let specversion = format!("{prefix}specversion");
-    if message
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case(&specversion))
-    {
+    if message.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case(&specversion)) {
         return binary(message, prefix).map_err(|e| format!("binary mode: {e}"));
     }
     match plain {
@@ -131,10 +116,7 @@ pub(crate) fn to_event(
 fn binary(message: &Message, prefix: &str) -> Result<CloudEvent, String> {
     let mut attributes = serde_json::Map::new();
     for (name, value) in &message.headers {
-        let Some(attribute) = name
-            .get(..prefix.len())
-            .filter(|p| p.eq_ignore_ascii_case(prefix))
-            .map(|_| &name[prefix.len()..])
+        let Some(attribute) = name.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(prefix)).map(|_| &name[prefix.len()..])
         else {
             continue;
         };
@@ -163,35 +145,22 @@ fn binary(message: &Message, prefix: &str) -> Result<CloudEvent, String> {
             return Err(format!("header `{name}` appears more than once"));
         }
     }
-    crate::ingest::binary_mode(
-        attributes,
-        prefix,
-        message.content_type.as_deref(),
-        &message.body,
-    )
-    .map_err(|e| e.to_string())
+    crate::ingest::binary_mode(attributes, prefix, message.content_type.as_deref(), &message.body)
+        .map_err(|e| e.to_string())
 }
 
 fn plain_event(message: &Message, plain: &PlainMapping) -> Result<CloudEvent, String> {
-    let data: Value =
-        serde_json::from_slice(&message.body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let data: Value = serde_json::from_slice(&message.body).map_err(|e| format!("the body is not JSON: {e}"))?;
     let key = message.key.as_deref().filter(|k| !k.is_empty());
     let ty = match (&plain.ty, key) {
         (Some(ty), _) => ty.clone(),
         (None, Some(key)) => key.to_owned(),
-        (None, None) => {
-            return Err(
-                "a plain message needs a routing key (its type) or a configured type".into(),
-            )
-        }
+        (None, None) => return Err("a plain message needs a routing key (its type) or a configured type".into()),
     };
     // a redelivery must be the same event: the message id, else what the message is
     let id = match &message.message_id {
         Some(id) if !id.is_empty() => id.clone(),
-        _ => format!(
-            "sha256-{}",
-            digest(&[key.unwrap_or("").as_bytes(), &message.body])
-        ),
+        _ => format!("sha256-{}", digest(&[key.unwrap_or("").as_bytes(), &message.body])),
     };
     let mut event = CloudEvent::new(id, plain.source.clone(), ty).with_data(data);
     event.datacontenttype = Some("application/json".into());
@@ -207,26 +176,15 @@ fn plain_event(message: &Message, plain: &PlainMapping) -> Result<CloudEvent, St
 /// the raw message (`body` as text, or `body_base64`; at most 16 KiB of it, `bytes` the
 /// whole size; `headers`; `key`; and `where`, the bridge's place it came from). Its `id`
 /// is a digest of the message, so a redelivery is stored once.
-pub(crate) fn dead_letter(
-    source: &str,
-    reason: &str,
-    message: &Message,
-    place: Value,
-) -> CloudEvent {
+pub(crate) fn dead_letter(source: &str, reason: &str, message: &Message, place: Value) -> CloudEvent {
     let kept = &message.body[..message.body.len().min(DEAD_LETTER_BODY_BYTES)];
     let mut raw = serde_json::Map::new();
     match std::str::from_utf8(kept) {
         Ok(text) => raw.insert("body".into(), Value::String(text.to_owned())),
-        Err(_) => raw.insert(
-            "body_base64".into(),
-            Value::String(crate::ingest::base64(kept)),
-        ),
+        Err(_) => raw.insert("body_base64".into(), Value::String(crate::ingest::base64(kept))),
     };
     raw.insert("bytes".into(), Value::from(message.body.len()));
-    raw.insert(
-        "truncated".into(),
-        Value::Bool(kept.len() < message.body.len()),
-    );
+    raw.insert("truncated".into(), Value::Bool(kept.len() < message.body.len()));
     let headers: serde_json::Map<String, Value> = message
         .headers
         .iter()
@@ -242,24 +200,15 @@ pub(crate) fn dead_letter(
         .iter()
         .flat_map(|(name, value)| format!("{name}={value:?};").into_bytes())
         .collect();
-    let id = digest(&[
-        source.as_bytes(),
-        message.key.as_deref().unwrap_or("").as_bytes(),
-        &header_bytes,
-        &message.body,
-    ]);
+    let id = digest(&[source.as_bytes(), message.key.as_deref().unwrap_or("").as_bytes(), &header_bytes, &message.body]);
     let letter = DeadLetter {
         reason: reason.to_owned(),
         subscriber: source.to_owned(),
         version: 1,
         event: Value::Object(raw),
     };
-    let mut event = CloudEvent::new(
-        format!("deadletter-{id}"),
-        source,
-        <DeadLetter as Event>::TYPE,
-    )
-    .with_data(serde_json::to_value(letter).expect("a dead letter serialises"));
+    let mut event = CloudEvent::new(format!("deadletter-{id}"), source, <DeadLetter as Event>::TYPE)
+        .with_data(serde_json::to_value(letter).expect("a dead letter serialises"));
     event.datacontenttype = Some("application/json".into());
     event.time = Some(rfc3339(crate::store::now_millis() / 1000));
     event
@@ -283,10 +232,7 @@ fn digest(parts: &[&[u8]]) -> String {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }
-    hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `secs` since the Unix epoch as an RFC 3339 UTC timestamp.
@@ -311,9 +257,7 @@ pub(crate) fn binary_parts(event: &CloudEvent) -> (Vec<(String, Value)>, Vec<u8>
         match (name.as_str(), value) {
             ("data", Value::String(text)) if !json_data => body = text.into_bytes(),
             ("data", data) => body = serde_json::to_vec(&data).expect("JSON serialises"),
-            ("data_base64", Value::String(b64)) => {
-                body = crate::ingest::base64_decode(&b64).unwrap_or_default()
-            }
+            ("data_base64", Value::String(b64)) => body = crate::ingest::base64_decode(&b64).unwrap_or_default(),
             ("datacontenttype", Value::String(media)) => content_type = Some(media),
             (_, value) => attributes.push((name, value)),
         }
@@ -325,13 +269,7 @@ pub(crate) fn binary_parts(event: &CloudEvent) -> (Vec<(String, Value)>, Vec<u8>
 }
 
 fn is_json(media: Option<&str>) -> bool {
-    let media = media
-        .unwrap_or("application/json")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = media.unwrap_or("application/json").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     media == "application/json" || media.ends_with("+json")
 }
 
@@ -346,10 +284,7 @@ pub(crate) fn validate_types(types: &[String]) -> Result<(), String> {
 pub(crate) fn patterns(types: &[String]) -> Result<Vec<TopicPattern>, String> {
     types
         .iter()
-        .map(|ty| {
-            ty.parse::<TopicPattern>()
-                .map_err(|e| format!("types: `{ty}`: {e}"))
-        })
+        .map(|ty| ty.parse::<TopicPattern>().map_err(|e| format!("types: `{ty}`: {e}")))
         .collect()
 }
 
@@ -357,22 +292,14 @@ pub(crate) fn patterns(types: &[String]) -> Result<Vec<TopicPattern>, String> {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::StoreError> + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
 }
 
 /// Keeps a bridge running until the gateway shuts down: `connect` runs one connection's
 /// life; when it fails, the bridge is down and tries again after a backoff (reset once a
 /// connection was up).
-pub(crate) async fn supervise<F, Fut>(
-    name: &str,
-    what: &str,
-    state: &crate::AppState,
-    status: &BridgeStatus,
-    mut connect: F,
-) where
+pub(crate) async fn supervise<F, Fut>(name: &str, what: &str, state: &crate::AppState, status: &BridgeStatus, mut connect: F)
+where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
@@ -431,10 +358,7 @@ where
             let _ = tokio::time::timeout(Duration::from_secs(1), live.recv()).await;
             continue;
         };
-        let matching: Vec<_> = page
-            .into_iter()
-            .filter(|s| patterns.iter().any(|p| p.matches(&s.event.ty)))
-            .collect();
+        let matching: Vec<_> = page.into_iter().filter(|s| patterns.iter().any(|p| p.matches(&s.event.ty))).collect();
         let count = matching.len();
         if count > 0 {
             send(matching).await?;
@@ -504,8 +428,7 @@ impl BridgeStatus {
 
     pub(crate) fn consumed(&self, messages: usize, dead_letters: usize) {
         self.messages.fetch_add(messages as u64, Ordering::Relaxed);
-        self.dead_letters
-            .fetch_add(dead_letters as u64, Ordering::Relaxed);
+        self.dead_letters.fetch_add(dead_letters as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn published(&self, events: usize) {
@@ -554,10 +477,7 @@ impl BridgeStatus {
 
     /// Why the bridge is down, when it is.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Events behind: an outbound bridge's events not yet confirmed by the broker; an
@@ -574,22 +494,12 @@ pub struct Bridges(Mutex<BTreeMap<String, Arc<BridgeStatus>>>);
 impl Bridges {
     /// The status of the bridge `name`, made when it is first asked for.
     pub fn status(&self, name: &str) -> Arc<BridgeStatus> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.to_owned())
-            .or_default()
-            .clone()
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(name.to_owned()).or_default().clone()
     }
 
     /// Every bridge's name and status.
     pub fn all(&self) -> Vec<(String, Arc<BridgeStatus>)> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(n, s)| (n.clone(), s.clone()))
-            .collect()
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(n, s)| (n.clone(), s.clone())).collect()
     }
 
     /// The Prometheus lines of every bridge.
@@ -600,54 +510,14 @@ impl Bridges {
             return;
         }
         let families: [(&str, &str, &str, fn(&BridgeStatus) -> u64); 8] = [
-            (
-                "herald_bridge_up",
-                "gauge",
-                "1 while the bridge is connected to its broker.",
-                |s| s.up.load(Ordering::Relaxed) as u64,
-            ),
-            (
-                "herald_bridge_messages_total",
-                "counter",
-                "Messages a bridge consumed and stored (dead letters included).",
-                |s| s.messages.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_dead_letters_total",
-                "counter",
-                "Messages a bridge stored as herald.deadletter.",
-                |s| s.dead_letters.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_published_total",
-                "counter",
-                "Events a bridge published and the broker confirmed.",
-                |s| s.published.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_lag",
-                "gauge",
-                "Events or messages a bridge is behind.",
-                |s| s.lag.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_reconnects_total",
-                "counter",
-                "Times a bridge lost its broker and reconnected.",
-                |s| s.reconnects.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_failures_total",
-                "counter",
-                "Delivery attempts of an outbound webhook that failed.",
-                |s| s.failures.load(Ordering::Relaxed),
-            ),
-            (
-                "herald_bridge_paused",
-                "gauge",
-                "1 while an outbound webhook waits to be resumed.",
-                |s| u64::from(s.is_paused()),
-            ),
+            ("herald_bridge_up", "gauge", "1 while the bridge is connected to its broker.", |s| s.up.load(Ordering::Relaxed) as u64),
+            ("herald_bridge_messages_total", "counter", "Messages a bridge consumed and stored (dead letters included).", |s| s.messages.load(Ordering::Relaxed)),
+            ("herald_bridge_dead_letters_total", "counter", "Messages a bridge stored as herald.deadletter.", |s| s.dead_letters.load(Ordering::Relaxed)),
+            ("herald_bridge_published_total", "counter", "Events a bridge published and the broker confirmed.", |s| s.published.load(Ordering::Relaxed)),
+            ("herald_bridge_lag", "gauge", "Events or messages a bridge is behind.", |s| s.lag.load(Ordering::Relaxed)),
+            ("herald_bridge_reconnects_total", "counter", "Times a bridge lost its broker and reconnected.", |s| s.reconnects.load(Ordering::Relaxed)),
+            ("herald_bridge_failures_total", "counter", "Delivery attempts of an outbound webhook that failed.", |s| s.failures.load(Ordering::Relaxed)),
+            ("herald_bridge_paused", "gauge", "1 while an outbound webhook waits to be resumed.", |s| u64::from(s.is_paused())),
         ];
         for (name, kind, help, value) in families {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -662,17 +532,10 @@ impl Bridges {
 mod tests {
     use super::*;
 
-    fn message(
-        headers: Vec<(&str, HeaderValue)>,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> Message {
+    fn message(headers: Vec<(&str, HeaderValue)>, content_type: Option<&str>, body: &[u8]) -> Message {
         Message {
             content_type: content_type.map(str::to_owned),
-            headers: headers
-                .into_iter()
-                .map(|(n, v)| (n.to_owned(), v))
-                .collect(),
+            headers: headers.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
             body: body.to_vec(),
             key: Some("nop.noise.reading".into()),
             message_id: None,
@@ -716,54 +579,27 @@ mod tests {
         );
         assert_eq!(to_event(&structured, "ce_", None, 1024).unwrap().id, "a");
         let plain = message(vec![], Some("application/json"), br#"{"db": 1}"#);
-        assert!(to_event(&plain, "ce_", None, 1024)
-            .unwrap_err()
-            .contains("neither"));
-        let mapping = PlainMapping {
-            source: "urn:nop:rabbitmq".into(),
-            ty: None,
-            subject_from_key: true,
-        };
+        assert!(to_event(&plain, "ce_", None, 1024).unwrap_err().contains("neither"));
+        let mapping = PlainMapping { source: "urn:nop:rabbitmq".into(), ty: None, subject_from_key: true };
         let event = to_event(&plain, "ce_", Some(&mapping), 1024).unwrap();
         assert_eq!(event.ty, "nop.noise.reading");
         assert_eq!(event.subject.as_deref(), Some("nop.noise.reading"));
-        assert_eq!(
-            event.id,
-            to_event(&plain, "ce_", Some(&mapping), 1024).unwrap().id,
-            "the same message, the same id"
-        );
+        assert_eq!(event.id, to_event(&plain, "ce_", Some(&mapping), 1024).unwrap().id, "the same message, the same id");
         let big = message(vec![], Some("application/json"), &[b' '; 2048]);
-        assert!(to_event(&big, "ce_", Some(&mapping), 1024)
-            .unwrap_err()
-            .contains("limit"));
+        assert!(to_event(&big, "ce_", Some(&mapping), 1024).unwrap_err().contains("limit"));
         let float = message(
-            vec![
-                ("ce_specversion", text("1.0")),
-                ("ce_id", HeaderValue::Other("a float")),
-            ],
+            vec![("ce_specversion", text("1.0")), ("ce_id", HeaderValue::Other("a float"))],
             None,
             b"",
         );
-        assert!(to_event(&float, "ce_", None, 1024)
-            .unwrap_err()
-            .contains("ce_id"));
+        assert!(to_event(&float, "ce_", None, 1024).unwrap_err().contains("ce_id"));
     }
 
     #[test]
     fn a_dead_letter_keeps_the_raw_message_and_is_the_same_for_a_redelivery() {
         let m = message(vec![("h", text("v"))], Some("text/plain"), &[0xff, 0xfe]);
-        let a = dead_letter(
-            "urn:herald:bridge:amqp-in:nop",
-            "not JSON",
-            &m,
-            json!({"queue": "q"}),
-        );
-        let b = dead_letter(
-            "urn:herald:bridge:amqp-in:nop",
-            "not JSON",
-            &m,
-            json!({"queue": "q"}),
-        );
+        let a = dead_letter("urn:herald:bridge:amqp-in:nop", "not JSON", &m, json!({"queue": "q"}));
+        let b = dead_letter("urn:herald:bridge:amqp-in:nop", "not JSON", &m, json!({"queue": "q"}));
         assert_eq!(a.id, b.id);
         assert_eq!(a.ty, "herald.deadletter");
         let data = a.data.unwrap();

@@ -117,18 +117,12 @@ async fn check_endpoint(url: &str, allow_private: bool) -> Result<(), String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("`{url}`: only http and https endpoints"));
     }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| format!("`{url}` has no host"))?
-        .to_owned();
+    let host = parsed.host_str().ok_or_else(|| format!("`{url}` has no host"))?.to_owned();
     if allow_private {
         return Ok(());
     }
     let port = parsed.port_or_known_default().unwrap_or(80);
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => tokio::net::lookup_host((host.as_str(), port))
@@ -179,20 +173,10 @@ fn is_public(ip: &IpAddr) -> bool {
 
 /// Runs subscription `name` until the gateway shuts down or the subscription is removed
 /// (the task is aborted): handshake, then deliveries from its cursor.
-pub(crate) async fn run(
-    name: String,
-    hook: WebhookOut,
-    origin: String,
-    state: AppState,
-    status: Arc<BridgeStatus>,
-) {
+pub(crate) async fn run(name: String, hook: WebhookOut, origin: String, state: AppState, status: Arc<BridgeStatus>) {
     let cursor = format!("webhook-out:{name}");
-    let Ok(patterns) = super::patterns(&hook.types) else {
-        return;
-    };
-    let Ok(key) = signing_key(&hook.secret) else {
-        return;
-    };
+    let Ok(patterns) = super::patterns(&hook.types) else { return };
+    let Ok(key) = signing_key(&hook.secret) else { return };
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(hook.timeout_secs.max(1)))
         .redirect(reqwest::redirect::Policy::none())
@@ -205,18 +189,8 @@ pub(crate) async fn run(
         }
     };
     let source = format!("urn:herald:webhook-out:{name}");
-    let delivery = Delivery {
-        hook: &hook,
-        key: &key,
-        client: &client,
-        state: &state,
-        status: &status,
-        source: &source,
-    };
-    super::supervise(&name, "webhook out", &state, &status, || {
-        delivery.run(&origin, &patterns, &cursor)
-    })
-    .await;
+    let delivery = Delivery { hook: &hook, key: &key, client: &client, state: &state, status: &status, source: &source };
+    super::supervise(&name, "webhook out", &state, &status, || delivery.run(&origin, &patterns, &cursor)).await;
 }
 
 struct Delivery<'a> {
@@ -229,29 +203,17 @@ struct Delivery<'a> {
 }
 
 impl Delivery<'_> {
-    async fn run(
-        &self,
-        origin: &str,
-        patterns: &[TopicPattern],
-        cursor: &str,
-    ) -> Result<(), String> {
+    async fn run(&self, origin: &str, patterns: &[TopicPattern], cursor: &str) -> Result<(), String> {
         let rate = self.handshake(origin).await?;
         self.status.up();
         // at most `rate` requests a minute, as the endpoint allowed
-        let spacing =
-            rate.map(|per_minute| Duration::from_secs_f64(60.0 / f64::from(per_minute.max(1))));
-        super::publish_from_cursor(
-            self.state,
-            self.status,
-            cursor,
-            patterns,
-            |page| async move {
-                for stored in page {
-                    self.deliver(&stored, spacing).await?;
-                }
-                Ok(())
-            },
-        )
+        let spacing = rate.map(|per_minute| Duration::from_secs_f64(60.0 / f64::from(per_minute.max(1))));
+        super::publish_from_cursor(self.state, self.status, cursor, patterns, |page| async move {
+            for stored in page {
+                self.deliver(&stored, spacing).await?;
+            }
+            Ok(())
+        })
         .await
     }
 
@@ -268,13 +230,8 @@ impl Delivery<'_> {
             .send()
             .await
             .map_err(|e| format!("the handshake could not reach the endpoint: {e}"))?;
-        let allowed = response
-            .headers()
-            .get("webhook-allowed-origin")
-            .and_then(|v| v.to_str().ok());
-        if !response.status().is_success()
-            || !allowed.is_some_and(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-        {
+        let allowed = response.headers().get("webhook-allowed-origin").and_then(|v| v.to_str().ok());
+        if !response.status().is_success() || !allowed.is_some_and(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
             return Err(format!(
                 "the endpoint refused the abuse-protection handshake ({}, WebHook-Allowed-Origin {allowed:?}): nothing is delivered",
                 response.status()
@@ -304,10 +261,7 @@ impl Delivery<'_> {
             let sent = self
                 .client
                 .post(&self.hook.url)
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    herald_protocol::CLOUDEVENTS_JSON,
-                )
+                .header(reqwest::header::CONTENT_TYPE, herald_protocol::CLOUDEVENTS_JSON)
                 .header("webhook-id", &id)
                 .header("webhook-timestamp", timestamp.to_string())
                 .header("webhook-signature", signature)
@@ -341,10 +295,7 @@ impl Delivery<'_> {
             if attempt == self.hook.max_attempts {
                 break;
             }
-            let jittered = backoff / 2
-                + Duration::from_millis(
-                    crate::stream::random_u64() % (backoff.as_millis() as u64 / 2 + 1),
-                );
+            let jittered = backoff / 2 + Duration::from_millis(crate::stream::random_u64() % (backoff.as_millis() as u64 / 2 + 1));
             tokio::time::sleep(retry_after.unwrap_or(jittered).min(most)).await;
             backoff = (backoff * 2).min(most);
         }
@@ -354,10 +305,7 @@ impl Delivery<'_> {
     /// Stores the event as a `herald.deadletter` of this subscription and, when so
     /// configured, pauses it.
     async fn dead_letter(&self, stored: &Stored, last: &str) -> Result<(), String> {
-        let reason = format!(
-            "not delivered to {} after {} attempt(s): {last}",
-            self.hook.url, self.hook.max_attempts
-        );
+        let reason = format!("not delivered to {} after {} attempt(s): {last}", self.hook.url, self.hook.max_attempts);
         tracing::warn!(position = %stored.position, %reason, "webhook out: a dead letter");
         let letter = DeadLetter {
             reason,
@@ -365,12 +313,8 @@ impl Delivery<'_> {
             version: 1,
             event: serde_json::from_str::<serde_json::Value>(&stored.json).unwrap_or_default(),
         };
-        let mut event = CloudEvent::new(
-            format!("deadletter-{}", stored.position),
-            self.source,
-            <DeadLetter as Event>::TYPE,
-        )
-        .with_data(serde_json::to_value(letter).expect("a dead letter serialises"));
+        let mut event = CloudEvent::new(format!("deadletter-{}", stored.position), self.source, <DeadLetter as Event>::TYPE)
+            .with_data(serde_json::to_value(letter).expect("a dead letter serialises"));
         event.datacontenttype = Some("application/json".into());
         event.causationid = Some(stored.event.id.clone());
         crate::ingest::store(self.state, vec![event], stored.json.len())
@@ -402,19 +346,7 @@ mod tests {
 
     #[test]
     fn only_public_addresses_unless_allowed() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
+        for private in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
             assert!(!is_public(&private.parse().unwrap()), "{private}");
         }
         for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
@@ -424,23 +356,9 @@ mod tests {
 
     #[tokio::test]
     async fn endpoints_are_checked() {
-        let hook = |url: &str| {
-            WebhookOut::new(
-                url,
-                vec!["nop.>".into()],
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            )
-        };
-        assert!(hook("ftp://example.com/x")
-            .validate(true)
-            .await
-            .unwrap_err()
-            .contains("http"));
-        assert!(hook("http://127.0.0.1:9/x")
-            .validate(false)
-            .await
-            .unwrap_err()
-            .contains("not a public address"));
+        let hook = |url: &str| WebhookOut::new(url, vec!["nop.>".into()], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert!(hook("ftp://example.com/x").validate(true).await.unwrap_err().contains("http"));
+        assert!(hook("http://127.0.0.1:9/x").validate(false).await.unwrap_err().contains("not a public address"));
         assert!(hook("http://[::1]:9/x").validate(false).await.is_err());
         assert!(hook("http://127.0.0.1:9/x").validate(true).await.is_ok());
         let mut bad = hook("http://127.0.0.1:9/x");

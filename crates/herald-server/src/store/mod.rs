@@ -82,15 +82,8 @@ impl Stored {
 /// `json` (a structured-mode event) with the `heraldposition` attribute added in front.
 pub(crate) fn with_position(json: &str, position: Position) -> String {
     let rest = json.strip_prefix('{').unwrap_or(json);
-    let separator = if rest.trim_start().starts_with('}') {
-        ""
-    } else {
-        ","
-    };
-    format!(
-        "{{\"{}\":\"{position}\"{separator}{rest}",
-        crate::POSITION_ATTRIBUTE
-    )
+    let separator = if rest.trim_start().starts_with('}') { "" } else { "," };
+    format!("{{\"{}\":\"{position}\"{separator}{rest}", crate::POSITION_ATTRIBUTE)
 }
 
 /// What [`EventStore::append`] did with one event of a batch.
@@ -167,25 +160,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// Stores `events` as [`EventStore::append`] does and, in the same commit, sets each
     /// named cursor of `cursors` (a bridge's progress: an offset consumed, a position
     /// published). Default: only without cursors, for a store that keeps none.
-    fn append_with_cursors(
-        &self,
-        events: Vec<CloudEvent>,
-        cursors: &[(&str, u64)],
-    ) -> Result<Vec<Appended>, StoreError> {
+    fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Appended>, StoreError> {
         if cursors.is_empty() {
             return self.append(events);
         }
-        Err(StoreError::Rejected(
-            "this event store keeps no bridge cursors: use the embedded store".into(),
-        ))
+        Err(StoreError::Rejected("this event store keeps no bridge cursors: use the embedded store".into()))
     }
 
     /// The value of the cursor `name`, `None` when it was never set.
     fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let _ = name;
-        Err(StoreError::Rejected(
-            "this event store keeps no bridge cursors: use the embedded store".into(),
-        ))
+        Err(StoreError::Rejected("this event store keeps no bridge cursors: use the embedded store".into()))
     }
 
     /// Removes the events `rules` no longer keep, as of `now_millis`; returns how many.
@@ -208,10 +193,7 @@ pub trait EventStore: Send + Sync + 'static {
 
 /// The file `name` in the data directory `dir` (created if missing), and its path as the
 /// store's errors name it: where an embedded store keeps its events.
-pub(crate) fn data_file(
-    dir: &std::path::Path,
-    name: &str,
-) -> Result<(std::path::PathBuf, String), StoreError> {
+pub(crate) fn data_file(dir: &std::path::Path, name: &str) -> Result<(std::path::PathBuf, String), StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
         path: dir.display().to_string(),
         source,

@@ -144,12 +144,9 @@ impl NatsStore {
     /// The NATS subject of events of type `ty`; `Rejected` when the type cannot be one.
     fn subject(&self, ty: &str) -> Result<String, StoreError> {
         let valid = !ty.is_empty()
-            && ty.split('.').all(|token| {
-                !token.is_empty()
-                    && token != "*"
-                    && token != ">"
-                    && !token.contains(char::is_whitespace)
-            });
+            && ty
+                .split('.')
+                .all(|token| !token.is_empty() && token != "*" && token != ">" && !token.contains(char::is_whitespace));
         if !valid {
             return Err(StoreError::Rejected(format!(
                 "the NATS store keeps event types of dot-separated tokens without spaces, `*` or `>`; `{ty}` is not one"
@@ -160,22 +157,17 @@ impl NatsStore {
 
     fn stored(&self, message: &jetstream::Message) -> Result<Arc<Stored>, StoreError> {
         let seq = message.info().map_err(unavailable)?.stream_sequence;
-        let json =
-            String::from_utf8(message.payload.to_vec()).map_err(|e| StoreError::Corrupt {
-                path: self.config.stream.clone(),
-                record: seq,
-                reason: e.to_string(),
-            })?;
+        let json = String::from_utf8(message.payload.to_vec()).map_err(|e| StoreError::Corrupt {
+            path: self.config.stream.clone(),
+            record: seq,
+            reason: e.to_string(),
+        })?;
         let event = CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
             path: self.config.stream.clone(),
             record: seq,
             reason: e.to_string(),
         })?;
-        Ok(Arc::new(Stored::new(
-            Position::new(self.epoch, seq),
-            event,
-            json,
-        )))
+        Ok(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)))
     }
 
     async fn stream_state(&self) -> Result<stream::State, StoreError> {
@@ -186,10 +178,7 @@ impl NatsStore {
 
 /// The stream's messages from `start_sequence` on, through an ordered consumer (one
 /// ephemeral consumer that recreates itself on a gap).
-async fn messages_from(
-    stream: &stream::Stream,
-    start_sequence: u64,
-) -> Result<consumer::pull::Ordered, StoreError> {
+async fn messages_from(stream: &stream::Stream, start_sequence: u64) -> Result<consumer::pull::Ordered, StoreError> {
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
             deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
@@ -219,24 +208,17 @@ impl EventStore for NatsStore {
     }
 
     fn append(&self, events: Vec<CloudEvent>) -> Result<Vec<Appended>, StoreError> {
-        let subjects = events
-            .iter()
-            .map(|e| self.subject(&e.ty))
-            .collect::<Result<Vec<_>, _>>()?;
+        let subjects = events.iter().map(|e| self.subject(&e.ty)).collect::<Result<Vec<_>, _>>()?;
         self.runtime.block_on(async {
             // publish everything, then wait for every acknowledgement (pipelined)
             let mut pending = Vec::with_capacity(events.len());
             for (event, subject) in events.into_iter().zip(subjects) {
                 let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
                 let mut headers = async_nats::HeaderMap::new();
-                headers.insert(
-                    async_nats::header::NATS_MESSAGE_ID,
-                    message_id(&event).as_str(),
-                );
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id(&event).as_str());
                 let ack = tokio::time::timeout(
                     self.config.ack_timeout,
-                    self.jetstream
-                        .publish_with_headers(subject, headers, json.clone().into()),
+                    self.jetstream.publish_with_headers(subject, headers, json.clone().into()),
                 )
                 .await
                 .map_err(|_| unavailable("NATS did not take the event in time"))?

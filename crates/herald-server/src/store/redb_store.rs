@@ -29,18 +29,12 @@ impl RedbStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let (file, path) = super::data_file(dir, "events.redb")?;
-        let err = |e: redb::Error| StoreError::Database {
-            path: path.clone(),
-            source: Box::new(e),
-        };
+        let err = |e: redb::Error| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let db = Database::create(&file).map_err(|e| err(e.into()))?;
         let tx = db.begin_write().map_err(|e| err(e.into()))?;
         let epoch = {
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
-            let existing = meta
-                .get("epoch")
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value());
+            let existing = meta.get("epoch").map_err(|e| err(e.into()))?.map(|v| v.value());
             match existing {
                 Some(epoch) => epoch,
                 None => {
@@ -55,12 +49,7 @@ impl RedbStore {
         tx.open_table(KEYS).map_err(|e| err(e.into()))?;
         tx.open_table(TRIMMED).map_err(|e| err(e.into()))?;
         tx.commit().map_err(|e| err(e.into()))?;
-        Ok(RedbStore {
-            epoch,
-            db,
-            write: Mutex::new(()),
-            path,
-        })
+        Ok(RedbStore { epoch, db, write: Mutex::new(()), path })
     }
 
     fn err(&self) -> impl Fn(redb::Error) -> StoreError + '_ {
@@ -80,10 +69,7 @@ impl EventStore for RedbStore {
         let err = self.err();
         let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
         let meta = tx.open_table(META).map_err(|e| err(e.into()))?;
-        let head = meta
-            .get("head")
-            .map_err(|e| err(e.into()))?
-            .map(|v| v.value());
+        let head = meta.get("head").map_err(|e| err(e.into()))?.map(|v| v.value());
         Ok(head.unwrap_or(0))
     }
 
@@ -97,11 +83,7 @@ impl EventStore for RedbStore {
             let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
             let mut table = tx.open_table(EVENTS).map_err(|e| err(e.into()))?;
             let mut keys = tx.open_table(KEYS).map_err(|e| err(e.into()))?;
-            let mut head = meta
-                .get("head")
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value())
-                .unwrap_or(0);
+            let mut head = meta.get("head").map_err(|e| err(e.into()))?.map(|v| v.value()).unwrap_or(0);
             for event in events {
                 let key = (event.source.as_str(), event.id.as_str());
                 let first = keys.get(key).map_err(|e| err(e.into()))?.map(|v| v.value());
@@ -112,14 +94,8 @@ impl EventStore for RedbStore {
                 head += 1;
                 let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
                 keys.insert(key, head).map_err(|e| err(e.into()))?;
-                table
-                    .insert(head, (now, json.as_str()))
-                    .map_err(|e| err(e.into()))?;
-                out.push(Appended::New(Arc::new(Stored::new(
-                    Position::new(self.epoch, head),
-                    event,
-                    json,
-                ))));
+                table.insert(head, (now, json.as_str())).map_err(|e| err(e.into()))?;
+                out.push(Appended::New(Arc::new(Stored::new(Position::new(self.epoch, head), event, json))));
             }
             meta.insert("head", head).map_err(|e| err(e.into()))?;
         }
@@ -132,24 +108,15 @@ impl EventStore for RedbStore {
         let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
         let table = tx.open_table(EVENTS).map_err(|e| err(e.into()))?;
         let mut out = Vec::new();
-        for row in table
-            .range(after.saturating_add(1)..)
-            .map_err(|e| err(e.into()))?
-            .take(limit)
-        {
+        for row in table.range(after.saturating_add(1)..).map_err(|e| err(e.into()))?.take(limit) {
             let (seq, value) = row.map_err(|e| err(e.into()))?;
             let (seq, json) = (seq.value(), value.value().1.to_owned());
-            let event =
-                CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    record: seq,
-                    reason: e.to_string(),
-                })?;
-            out.push(Arc::new(Stored::new(
-                Position::new(self.epoch, seq),
-                event,
-                json,
-            )));
+            let event = CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                record: seq,
+                reason: e.to_string(),
+            })?;
+            out.push(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)));
         }
         Ok(out)
     }
@@ -183,21 +150,18 @@ impl EventStore for RedbStore {
             for row in table.iter().map_err(|e| err(e.into()))?.rev() {
                 let (seq, value) = row.map_err(|e| err(e.into()))?;
                 let (stored_ms, json) = value.value();
-                let event =
-                    CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
-                        path: self.path.clone(),
-                        record: seq.value(),
-                        reason: e.to_string(),
-                    })?;
-                let Some(rule) = Retention::for_topic(rules, &event.ty) else {
-                    continue;
-                };
+                let event = CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    record: seq.value(),
+                    reason: e.to_string(),
+                })?;
+                let Some(rule) = Retention::for_topic(rules, &event.ty) else { continue };
                 let count = counts.entry(event.ty.clone()).or_default();
                 *count += 1;
                 let too_many = rule.max_count.is_some_and(|max| *count > max);
-                let too_old = rule.max_age.is_some_and(|age| {
-                    stored_ms < now_millis.saturating_sub(age.as_millis() as u64)
-                });
+                let too_old = rule
+                    .max_age
+                    .is_some_and(|age| stored_ms < now_millis.saturating_sub(age.as_millis() as u64));
                 if too_many || too_old {
                     doomed.push((seq.value(), event.ty, event.source, event.id));
                 }
@@ -210,17 +174,10 @@ impl EventStore for RedbStore {
             let mut trimmed = tx.open_table(TRIMMED).map_err(|e| err(e.into()))?;
             for (seq, topic, source, id) in &doomed {
                 table.remove(*seq).map_err(|e| err(e.into()))?;
-                keys.remove((source.as_str(), id.as_str()))
-                    .map_err(|e| err(e.into()))?;
-                let upto = trimmed
-                    .get(topic.as_str())
-                    .map_err(|e| err(e.into()))?
-                    .map(|v| v.value())
-                    .unwrap_or(0);
+                keys.remove((source.as_str(), id.as_str())).map_err(|e| err(e.into()))?;
+                let upto = trimmed.get(topic.as_str()).map_err(|e| err(e.into()))?.map(|v| v.value()).unwrap_or(0);
                 if *seq > upto {
-                    trimmed
-                        .insert(topic.as_str(), *seq)
-                        .map_err(|e| err(e.into()))?;
+                    trimmed.insert(topic.as_str(), *seq).map_err(|e| err(e.into()))?;
                 }
             }
         }

@@ -52,25 +52,15 @@ impl SqliteStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let (file, path) = super::data_file(dir, "events.sqlite3")?;
-        let db = |e| StoreError::Database {
-            path: path.clone(),
-            source: Box::new(e),
-        };
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let writer = Connection::open(&file).map_err(db)?;
         writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
-            )
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
             .map_err(db)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
-        let reader = Connection::open_with_flags(
-            &file,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(db)?;
-        reader
-            .execute_batch("PRAGMA busy_timeout = 5000;")
+        let reader = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(db)?;
+        reader.execute_batch("PRAGMA busy_timeout = 5000;").map_err(db)?;
         let mut store = Self::with(writer, Some(reader), path)?;
         store.dir = Some(dir.to_path_buf());
         Ok(store)
@@ -79,28 +69,16 @@ impl SqliteStore {
     /// A store in memory only: nothing survives the process (tests, throwaway demos).
     pub fn in_memory() -> Result<Self, StoreError> {
         let path = ":memory:".to_owned();
-        let db = |e| StoreError::Database {
-            path: path.clone(),
-            source: Box::new(e),
-        };
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let writer = Connection::open_in_memory().map_err(db)?;
         writer.execute_batch(SCHEMA).map_err(db)?;
         Self::with(writer, None, path)
     }
 
-    fn with(
-        writer: Connection,
-        reader: Option<Connection>,
-        path: String,
-    ) -> Result<Self, StoreError> {
-        let db = |e| StoreError::Database {
-            path: path.clone(),
-            source: Box::new(e),
-        };
+    fn with(writer: Connection, reader: Option<Connection>, path: String) -> Result<Self, StoreError> {
+        let db = |e| StoreError::Database { path: path.clone(), source: Box::new(e) };
         let epoch: Option<u64> = writer
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))
             .optional()
             .map_err(db)?;
         let epoch = match epoch {
@@ -108,10 +86,7 @@ impl SqliteStore {
             None => {
                 let epoch = super::now_millis();
                 writer
-                    .execute(
-                        "INSERT INTO meta (key, value) VALUES ('epoch', ?1)",
-                        [epoch],
-                    )
+                    .execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [epoch])
                     .map_err(db)?;
                 epoch
             }
@@ -135,24 +110,18 @@ impl SqliteStore {
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
         // SQLite rolls back a transaction left open by a panic; the connection is sound.
-        self.writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn reader(&self) -> MutexGuard<'_, Connection> {
         match &self.reader {
-            Some(reader) => reader
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(reader) => reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
             None => self.writer(),
         }
     }
 
     fn failing(&self) -> MutexGuard<'_, Option<String>> {
-        self.failing
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends `events` and sets `cursors` in one transaction, committed before it returns.
@@ -187,16 +156,9 @@ impl SqliteStore {
                 }
                 let json = serde_json::to_string(&event).expect("a CloudEvent always serialises");
                 let seq: u64 = insert
-                    .query_row(
-                        params![event.source, event.id, event.ty, now, json],
-                        |row| row.get(0),
-                    )
+                    .query_row(params![event.source, event.id, event.ty, now, json], |row| row.get(0))
                     .map_err(&db)?;
-                out.push(Appended::New(Arc::new(Stored::new(
-                    Position::new(self.epoch, seq),
-                    event,
-                    json,
-                ))));
+                out.push(Appended::New(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json))));
             }
             let mut set = tx
                 .prepare_cached(
@@ -221,11 +183,7 @@ impl EventStore for SqliteStore {
     fn head(&self) -> Result<u64, StoreError> {
         let seq: Option<u64> = self
             .reader()
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |row| row.get(0))
             .optional()
             .map_err(self.db())?;
         Ok(seq.unwrap_or(0))
@@ -235,11 +193,7 @@ impl EventStore for SqliteStore {
         self.append_with_cursors(events, &[])
     }
 
-    fn append_with_cursors(
-        &self,
-        events: Vec<CloudEvent>,
-        cursors: &[(&str, u64)],
-    ) -> Result<Vec<Appended>, StoreError> {
+    fn append_with_cursors(&self, events: Vec<CloudEvent>, cursors: &[(&str, u64)]) -> Result<Vec<Appended>, StoreError> {
         let outcome = self.append_in_one_transaction(events, cursors);
         *self.failing() = outcome.as_ref().err().map(ToString::to_string);
         outcome
@@ -247,9 +201,7 @@ impl EventStore for SqliteStore {
 
     fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
         self.reader()
-            .query_row("SELECT value FROM cursors WHERE name = ?1", [name], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM cursors WHERE name = ?1", [name], |row| row.get(0))
             .optional()
             .map_err(self.db())
     }
@@ -257,12 +209,8 @@ impl EventStore for SqliteStore {
     /// `200` while appends succeed; after a failed one (a full disk), `503` until
     /// [`PROBE_BYTES`] can be written and flushed in the data directory again.
     fn health(&self) -> Result<(), String> {
-        let Some(reason) = self.failing().clone() else {
-            return Ok(());
-        };
-        let Some(dir) = &self.dir else {
-            return Err(reason);
-        };
+        let Some(reason) = self.failing().clone() else { return Ok(()) };
+        let Some(dir) = &self.dir else { return Err(reason) };
         let probe = dir.join("health.probe");
         let written = std::fs::File::create(&probe).and_then(|mut file| {
             std::io::Write::write_all(&mut file, &vec![0; PROBE_BYTES])?;
@@ -274,9 +222,7 @@ impl EventStore for SqliteStore {
                 *self.failing() = None;
                 Ok(())
             }
-            Err(error) => Err(format!(
-                "{reason}; the data directory cannot take writes: {error}"
-            )),
+            Err(error) => Err(format!("{reason}; the data directory cannot take writes: {error}")),
         }
     }
 
@@ -287,24 +233,17 @@ impl EventStore for SqliteStore {
             .prepare_cached("SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
             .map_err(&db)?;
         let rows = select
-            .query_map(params![after, limit as i64], |row| {
-                Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?))
-            })
+            .query_map(params![after, limit as i64], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, String>(1)?)))
             .map_err(&db)?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, json) = row.map_err(&db)?;
-            let event =
-                CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    record: seq,
-                    reason: e.to_string(),
-                })?;
-            out.push(Arc::new(Stored::new(
-                Position::new(self.epoch, seq),
-                event,
-                json,
-            )));
+            let event = CloudEvent::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                record: seq,
+                reason: e.to_string(),
+            })?;
+            out.push(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)));
         }
         Ok(out)
     }
@@ -312,9 +251,7 @@ impl EventStore for SqliteStore {
     fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError> {
         let db = self.db();
         let conn = self.reader();
-        let mut select = conn
-            .prepare_cached("SELECT type FROM trimmed WHERE upto > ?1")
-            .map_err(&db)?;
+        let mut select = conn.prepare_cached("SELECT type FROM trimmed WHERE upto > ?1").map_err(&db)?;
         let rows = select.query_map([after], |row| row.get(0)).map_err(&db)?;
         rows.collect::<Result<_, _>>().map(Some).map_err(db)
     }
@@ -327,9 +264,7 @@ impl EventStore for SqliteStore {
         let mut conn = self.writer();
         let tx = conn.transaction().map_err(&db)?;
         let topics: Vec<String> = {
-            let mut select = tx
-                .prepare("SELECT DISTINCT type FROM events")
-                .map_err(&db)?;
+            let mut select = tx.prepare("SELECT DISTINCT type FROM events").map_err(&db)?;
             let rows = select.query_map([], |row| row.get(0)).map_err(&db)?;
             rows.collect::<Result<_, _>>().map_err(&db)?
         };
@@ -365,10 +300,7 @@ impl EventStore for SqliteStore {
                 continue;
             }
             removed += tx
-                .execute(
-                    "DELETE FROM events WHERE type = ?1 AND seq <= ?2",
-                    params![topic, upto],
-                )
+                .execute("DELETE FROM events WHERE type = ?1 AND seq <= ?2", params![topic, upto])
                 .map_err(&db)? as u64;
             tx.execute(
                 "INSERT INTO trimmed (type, upto) VALUES (?1, ?2)

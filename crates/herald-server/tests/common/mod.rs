@@ -40,11 +40,7 @@ pub fn reading(id: &str, ty: &str, db: f64) -> Value {
 }
 
 impl Gateway {
-    pub async fn post(
-        &self,
-        body: impl Into<reqwest::Body>,
-        content_type: &str,
-    ) -> (u16, Value, String) {
+    pub async fn post(&self, body: impl Into<reqwest::Body>, content_type: &str) -> (u16, Value, String) {
         let response = self
             .client
             .post(format!("{}/events", self.base))
@@ -70,9 +66,7 @@ impl Gateway {
     }
 
     pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseReader {
-        let mut request = self
-            .client
-            .get(format!("{}/events/stream?{query}", self.base));
+        let mut request = self.client.get(format!("{}/events/stream?{query}", self.base));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
@@ -95,8 +89,7 @@ pub struct Frame {
 }
 
 pub struct SseReader {
-    pub body:
-        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    pub body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     pub buffer: String,
 }
 
@@ -129,9 +122,7 @@ impl SseReader {
                     data: serde_json::from_str(&data.join("\n")).unwrap(),
                 });
             }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .ok()??;
+            let chunk = tokio::time::timeout_at(deadline, self.body.next()).await.ok()??;
             let Ok(chunk) = chunk else { return None }; // the connection failed
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
@@ -172,20 +163,16 @@ pub fn spawn_logging(args: &[&str], data: &Path, filter: &str) -> Result<Process
         .spawn()
         .map_err(|e| e.to_string())?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).map_err(|e| e.to_string())?;
     match line.trim().strip_prefix("herald-server listening on ") {
-        Some(url) => Ok(Process {
-            child,
-            base: url.trim_end_matches('/').to_owned(),
-        }),
+        Some(url) => Ok(Process { child, base: url.trim_end_matches('/').to_owned() }),
         None => {
             let output = child.wait_with_output().map_err(|e| e.to_string())?;
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
         }
     }
 }
+
 
 /// Keeps a stream of `query` open against whatever gateway `base` names now and, whenever
 /// it ends or fails, resumes with `Last-Event-ID`; pushes each event's (position, id).
@@ -206,10 +193,7 @@ pub async fn follow(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let mut sse = SseReader {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        };
+        let mut sse = SseReader { body: Box::pin(response.bytes_stream()), buffer: String::new() };
         while let Some(frame) = sse.next_or_end().await {
             if let Some(id) = frame.id {
                 received.lock().unwrap().push((id.clone(), frame.data));
@@ -223,21 +207,13 @@ pub async fn follow(
 /// A metric's value in the `/metrics` text of the gateway at `base`; `name` with its
 /// labels, as the text has it (`herald_bridge_up{bridge="amqp-in:nop"}`).
 pub async fn metric(base: &str, name: &str) -> f64 {
-    metric_or(base, name)
-        .await
-        .unwrap_or_else(|| panic!("/metrics has no {name}"))
+    metric_or(base, name).await.unwrap_or_else(|| panic!("/metrics has no {name}"))
 }
 
 /// [`metric`], `None` when the gateway does not answer or has no such metric.
 pub async fn metric_or(base: &str, name: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    let text = reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Waits (up to 30 s) until `/metrics` of the gateway at `base` says the bridge `bridge`
@@ -246,10 +222,7 @@ pub async fn bridge_up(base: &str, bridge: &str) {
     let name = format!("herald_bridge_up{{bridge=\"{bridge}\"}}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while metric_or(base, &name).await != Some(1.0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the bridge {bridge} did not come up"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the bridge {bridge} did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -258,10 +231,7 @@ pub async fn bridge_up(base: &str, bridge: &str) {
 pub async fn streams_open(base: &str, streams: f64) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while metric(base, "herald_stream_connections").await < streams {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stream did not open"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "the stream did not open");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -281,27 +251,14 @@ pub async fn health(base: &str) -> Value {
 
 /// The binary without authorization on a free port, with the configuration file `config`.
 pub fn configured(data: &Path, config: &str) -> Process {
-    spawn(
-        &[
-            "--dev-no-auth",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            config,
-        ],
-        data,
-    )
-    .unwrap()
+    spawn(&["--dev-no-auth", "--listen", "127.0.0.1:0", "--config", config], data).unwrap()
 }
 
 /// Waits (checking every 50 ms) until `done`, failing after `limit` with `what`.
 pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -31,16 +31,10 @@ pub async fn peer() -> Object {
             panic!("cannot import the peer module {PEER} ({e:?}); build it with `cargo xtask peer`")
         })
         .unchecked_into();
-    let init: Function = Reflect::get(&module, &"default".into())
-        .unwrap()
-        .unchecked_into();
-    JsFuture::from(
-        init.call0(&JsValue::NULL)
-            .unwrap()
-            .unchecked_into::<Promise>(),
-    )
-    .await
-    .expect("the peer module initialises");
+    let init: Function = Reflect::get(&module, &"default".into()).unwrap().unchecked_into();
+    JsFuture::from(init.call0(&JsValue::NULL).unwrap().unchecked_into::<Promise>())
+        .await
+        .expect("the peer module initialises");
     PEER_MODULE.with(|p| *p.borrow_mut() = Some(module.clone()));
     module
 }

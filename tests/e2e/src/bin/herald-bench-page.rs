@@ -7,9 +7,7 @@ use herald_e2e::{Browser, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let url = std::env::args()
-        .nth(1)
-        .ok_or("usage: herald-bench-page URL")?;
+    let url = std::env::args().nth(1).ok_or("usage: herald-bench-page URL")?;
     let browser = Browser::start().await?;
     browser.client.goto(&url).await?;
     let result = browser

@@ -18,9 +18,7 @@ const RECORD: &str = "window.__lat = []; addEventListener('herald:nop.noise.read
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let base = args
-        .next()
-        .ok_or("usage: herald-bench-push URL [EVENTS] [RATE]")?;
+    let base = args.next().ok_or("usage: herald-bench-push URL [EVENTS] [RATE]")?;
     let base = base.trim_end_matches('/').to_owned();
     let events: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(500);
     let rate: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(50.0);
@@ -31,12 +29,7 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-async fn measure(
-    browser: &Browser,
-    base: &str,
-    events: usize,
-    rate: f64,
-) -> Result<serde_json::Value, Error> {
+async fn measure(browser: &Browser, base: &str, events: usize, rate: f64) -> Result<serde_json::Value, Error> {
     browser.client.goto(&format!("{base}/")).await?;
     browser
         .wait_for_script(
@@ -69,11 +62,7 @@ async fn measure(
     }
     let count = "return String(__lat.length)";
     browser
-        .wait_for_script(
-            count,
-            |n| n.parse::<usize>().unwrap_or(0) >= events,
-            Duration::from_secs(60),
-        )
+        .wait_for_script(count, |n| n.parse::<usize>().unwrap_or(0) >= events, Duration::from_secs(60))
         .await?;
     let values = browser.client.execute("return __lat", vec![]).await?;
     let mut micros: Vec<f64> = values
@@ -84,7 +73,5 @@ async fn measure(
         .collect();
     micros.sort_by(f64::total_cmp);
     let at = |p: f64| micros[((micros.len() - 1) as f64 * p).round() as usize] / 1000.0;
-    Ok(
-        json!({ "events": micros.len(), "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0) }),
-    )
+    Ok(json!({ "events": micros.len(), "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0) }))
 }

@@ -12,9 +12,7 @@ use herald_e2e::{Browser, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let url = std::env::args()
-        .nth(1)
-        .ok_or("usage: nop-page-weight URL")?;
+    let url = std::env::args().nth(1).ok_or("usage: nop-page-weight URL")?;
     let browser = Browser::start().await?;
     let result = weigh(&browser, &url).await;
     browser.close().await?;

@@ -28,9 +28,7 @@ async fn main() -> Result<(), Error> {
         .await?;
     browser
         .client
-        .find(Locator::Css(
-            r#"nop-sensor-list li[data-sensor="s-2"] button"#,
-        ))
+        .find(Locator::Css(r#"nop-sensor-list li[data-sensor="s-2"] button"#))
         .await?
         .click()
         .await?;
@@ -39,11 +37,7 @@ async fn main() -> Result<(), Error> {
         .await?;
     // the plain-JS <nop-alerts> raises an alert for the busy-road sensor soon enough
     browser
-        .wait_for_text(
-            "nop-alerts li",
-            |t| t.contains("loud readings"),
-            Duration::from_secs(60),
-        )
+        .wait_for_text("nop-alerts li", |t| t.contains("loud readings"), Duration::from_secs(60))
         .await?;
     // and <nop-stream-status> has logged it to the gateway
     browser
