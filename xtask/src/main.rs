@@ -28,7 +28,9 @@ USAGE:
 COMMANDS:
     install [--dry-run]    Install what is missing: the wasm32 target, wasm-bindgen-cli (at the
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
-                           (apt), wasm-opt (npm binaryen@132, project-local). Says what it does.
+                           (apt), wasm-opt (npm binaryen@132, project-local), the official
+                           clients the tests use (PyPI into .tools/py; npm `ci` in
+                           tests/clients: @microsoft/signalr). Says what it does.
     build                  Build the NOP page with trunk (release, wasm-opt) into dist/, with
                            a brotli (.br) and a gzip (.gz) variant beside each text and wasm
                            file where smaller.

@@ -317,6 +317,7 @@ export function herald_crashed(message) {
   if (state.crashed) return;
   state.crashed = true;
   const element = state.current ? state.current.localName : null;
+  console.error(`herald: the module of <${state.tags.join(">, <")}> panicked: ${message}`);
   for (const root of state.live.values()) fallback(root);
   const detail = {
     specversion: "1.0",
@@ -411,16 +412,16 @@ extern "C" {
 
 /// Installs, once per module, the panic hook that contains a panic: the module is marked
 /// crashed (never called again: its bus listeners fall silent, its elements show a
-/// fallback) and `herald.mfe.crashed` is published. The hook that was installed before
-/// (a test harness's, `console_error_panic_hook`'s) still runs after it.
+/// fallback), the panic's message goes to `console.error`, and `herald.mfe.crashed` is
+/// published. It replaces the hook that was there: on `wasm32-unknown-unknown` std's
+/// default hook writes to a stderr that goes nowhere, and keeping it to chain to would
+/// bring std's backtrace and thread-name printing into every module's wasm.
 fn contain_panics() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
+        std::panic::set_hook(Box::new(|info| {
             herald_bus::mark_crashed();
             herald_crashed(&info.to_string());
-            previous(info);
         }));
     });
 }

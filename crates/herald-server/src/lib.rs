@@ -9,6 +9,7 @@
 //! | `POST /events`           | ingest CloudEvents (structured, binary, batch); `202` + positions |
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
+//! | `/hubs/events`           | a SignalR hub (JSON protocol): `StreamEvents`, `Publish`          |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
 //! | `/webhook-subscriptions` | outbound webhooks: list, create, delete, resume (admin token)     |
@@ -49,6 +50,7 @@ mod ingest;
 mod log;
 mod metrics;
 mod serve;
+mod signalr;
 pub mod store;
 mod stream;
 mod subscriptions;
@@ -450,6 +452,8 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/events/ws", get(ws::get_ws))
+        .route(signalr::HUB_PATH, get(signalr::connect))
+        .route(&format!("{}/negotiate", signalr::HUB_PATH), post(signalr::negotiate))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))
         .route("/webhook-subscriptions", get(subscriptions::list).post(subscriptions::create))

@@ -279,7 +279,7 @@ fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
 
 
 /// Whether a read failed because the message (or a frame) was over the size limit.
-fn too_big(error: &axum::Error) -> bool {
+pub(crate) fn too_big(error: &axum::Error) -> bool {
     use tungstenite::error::{CapacityError, Error};
     matches!(
         std::error::Error::source(error).and_then(|inner| inner.downcast_ref::<Error>()),

@@ -537,6 +537,26 @@ impl<'de> Reader<'de> {
     }
 
     /// An object's key, and its `:` read.
+    /// The elements of the array just entered, to `visitor`, and its closing bracket.
+    fn items<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let value = visitor.visit_seq(Items {
+            reader: &mut *self,
+            first: true,
+        })?;
+        self.leave(b']')?;
+        Ok(value)
+    }
+
+    /// The members of the object just entered, to `visitor`, and its closing brace.
+    fn entries<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let value = visitor.visit_map(Entries {
+            reader: &mut *self,
+            first: true,
+        })?;
+        self.leave(b'}')?;
+        Ok(value)
+    }
+
     fn name(&mut self) -> Result<Text<'de>, Error> {
         if self.peek()? != b'"' {
             return Err(self.error("expected a string as the object key"));
@@ -569,22 +589,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             Token::Number(Number::Unsigned(n)) => visitor.visit_u64(n),
             Token::Number(Number::Signed(n)) => visitor.visit_i64(n),
             Token::Number(Number::Float(n)) => visitor.visit_f64(n),
-            Token::Array => {
-                let value = visitor.visit_seq(Items {
-                    reader: &mut *self,
-                    first: true,
-                })?;
-                self.leave(b']')?;
-                Ok(value)
-            }
-            Token::Object => {
-                let value = visitor.visit_map(Entries {
-                    reader: &mut *self,
-                    first: true,
-                })?;
-                self.leave(b'}')?;
-                Ok(value)
-            }
+            Token::Array => self.items(visitor),
+            Token::Object => self.entries(visitor),
         }
     }
 
@@ -684,14 +690,20 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.peek()? {
-            b'[' => self.deserialize_any(visitor),
+            b'[' => {
+                self.enter()?;
+                self.items(visitor)
+            }
             _ => Err(self.invalid_type(&visitor)),
         }
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.peek()? {
-            b'{' => self.deserialize_any(visitor),
+            b'{' => {
+                self.enter()?;
+                self.entries(visitor)
+            }
             _ => Err(self.invalid_type(&visitor)),
         }
     }
@@ -704,7 +716,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
     ) -> Result<V::Value, Error> {
         // an object, or (as serde_json allows) the fields in order as an array
         match self.peek()? {
-            b'{' | b'[' => self.deserialize_any(visitor),
+            b'{' => self.deserialize_map(visitor),
+            b'[' => self.deserialize_seq(visitor),
             _ => Err(self.invalid_type(&visitor)),
         }
     }
