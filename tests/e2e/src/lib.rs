@@ -44,6 +44,8 @@ pub struct Gateway {
     pub base: String,
     process: Option<ChildGuard>,
     data: tempdir::TempDir,
+    /// The flags it was started with beyond the usual ones, kept for [`Gateway::restart`].
+    extra: Vec<String>,
 }
 
 mod tempdir {
@@ -89,6 +91,7 @@ impl Gateway {
             base,
             process: Some(process),
             data,
+            extra: extra.iter().map(|flag| flag.to_string()).collect(),
         })
     }
 
@@ -101,8 +104,8 @@ impl Gateway {
         Ok(())
     }
 
-    /// Starts the gateway again on the same address, on the same data directory (`fresh`:
-    /// on a new, empty one — a new epoch).
+    /// Starts the gateway again on the same address and flags, on the same data directory
+    /// (`fresh`: on a new, empty one — a new epoch).
     pub fn restart(&mut self, fresh: bool) -> Result<(), Error> {
         self.kill()?;
         if fresh {
@@ -112,7 +115,8 @@ impl Gateway {
         let mut last = None;
         // the port is free again at once (SO_REUSEADDR), but allow the kernel a moment
         for _ in 0..50 {
-            match spawn_gateway(&address, self.data.path()) {
+            let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+            match spawn_gateway_with(&address, self.data.path(), &extra) {
                 Ok((process, _)) => {
                     self.process = Some(process);
                     return Ok(());
@@ -157,10 +161,6 @@ pub async fn post(base: &str, event: &Value) -> Result<String, Error> {
 
 /// Starts the gateway binary on `listen` with the data directory `data`, serving the
 /// built page; the process and its base URL.
-fn spawn_gateway(listen: &str, data: &Path) -> Result<(ChildGuard, String), Error> {
-    spawn_gateway_with(listen, data, &[])
-}
-
 fn spawn_gateway_with(listen: &str, data: &Path, extra: &[&str]) -> Result<(ChildGuard, String), Error> {
     let root = workspace_root();
     let bin = env_path("HERALD_SERVER_BIN", root.join("target/debug/herald-server"));
