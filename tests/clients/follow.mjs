@@ -4,10 +4,13 @@
 const sequenceOf = (position) => Number(position.split("-")[1]);
 
 /// A hub connection to the gateway at `base` that reconnects every 200 ms, for as long as
-/// the test lets it.
-export function connect(signalR, base, token) {
+/// the test lets it; `transport` "sse" keeps it to Server-Sent Events, else SignalR picks
+/// (WebSockets).
+export function connect(signalR, base, token, transport) {
+  const options = { accessTokenFactory: () => token };
+  if (transport === "sse") options.transport = signalR.HttpTransportType.ServerSentEvents;
   return new signalR.HubConnectionBuilder()
-    .withUrl(`${base}/hubs/events`, { accessTokenFactory: () => token })
+    .withUrl(`${base}/hubs/events`, options)
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: () => 200 })
     .configureLogging(signalR.LogLevel.None)
     .build();
@@ -17,8 +20,8 @@ export function connect(signalR, base, token) {
 /// `sig.published`, and goes on across reconnects, each time from the last position
 /// received, until `count` items came. `say` hears {subscribed}, {published},
 /// {received: n} every 250, {reconnected: n}, and last {done: …} with what was seen.
-export async function follow(signalR, { base, token, pattern, from, count }, say) {
-  const connection = connect(signalR, base, token);
+export async function follow(signalR, { base, token, pattern, from, count, transport }, say) {
+  const connection = connect(signalR, base, token, transport);
   let last = from;
   const received = [];
   const ids = new Set();

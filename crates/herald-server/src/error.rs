@@ -82,6 +82,12 @@ pub enum AppError {
     /// 503: the store is out of reach; nothing was stored, try again.
     #[error("the event store is unavailable; the event was not stored, try again: {0}")]
     Unavailable(String),
+    /// 404: the resource named does not exist (the message says which).
+    #[error("{0}")]
+    NoSuch(String),
+    /// 503: the gateway is too busy for this now; try again (the message says what).
+    #[error("{0}")]
+    Busy(String),
     /// 500: something inside the gateway failed; the message is for the log.
     #[error("the gateway failed to handle the request")]
     Internal(String),
@@ -97,13 +103,13 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::NoSuch(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -110,6 +110,7 @@ pub struct AppState {
     bridges: Arc<Bridges>,
     configured: Arc<Vec<Configured>>,
     subscriptions: Arc<subscriptions::Subscriptions>,
+    hub_connections: Arc<signalr::Connections>,
     allow_private_webhook_targets: bool,
     webhook_origin: String,
     shutdown: watch::Receiver<bool>,
@@ -136,6 +137,7 @@ impl AppState {
             bridges: Arc::default(),
             configured: Arc::default(),
             subscriptions: Arc::default(),
+            hub_connections: Arc::default(),
             allow_private_webhook_targets: false,
             webhook_origin: DEFAULT_WEBHOOK_ORIGIN.into(),
             shutdown: rx,
@@ -452,7 +454,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/events/ws", get(ws::get_ws))
-        .route(signalr::HUB_PATH, get(signalr::connect))
+        .route(signalr::HUB_PATH, get(signalr::connect).post(signalr::send))
         .route(&format!("{}/negotiate", signalr::HUB_PATH), post(signalr::negotiate))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))

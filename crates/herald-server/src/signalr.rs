@@ -1,9 +1,9 @@
 //! `/hubs/events`: the gateway as an ASP.NET Core SignalR hub, so that SignalR's official
 //! clients (`@microsoft/signalr`) connect to it unchanged.
 //!
-//! It speaks the SignalR transport protocol (negotiate, then a WebSocket) and the JSON hub
-//! protocol, version 1: every message is a JSON object ended by the record separator
-//! `0x1E`, in text frames. The hub has two methods:
+//! It speaks the SignalR transport protocol (negotiate, then a WebSocket, or Server-Sent
+//! Events out with `POST`s in) and the JSON hub protocol, version 1: every message is a
+//! JSON object ended by the record separator `0x1E`. The hub has two methods:
 //!
 //! - `StreamEvents(patterns, fromPosition)`, a streaming method: one stream item per event
 //!   whose type matches one of `patterns` (a pattern or an array of them) and the bearer's
@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -64,36 +64,187 @@ pub(crate) struct NegotiateQuery {
     negotiate_version: Option<String>,
 }
 
+/// How long a negotiated connection token waits for its transport.
+const UNCLAIMED: Duration = Duration::from_secs(60);
+/// Negotiated connections not yet claimed, at most (beyond: `503`).
+const MAX_UNCLAIMED: usize = 100_000;
+
+/// The hub's connections by connection token: negotiated and waiting for a transport, or
+/// served over Server-Sent Events (whose client sends its messages by `POST`).
+#[derive(Default)]
+pub(crate) struct Connections {
+    by_token: std::sync::Mutex<HashMap<String, Connection>>,
+}
+
+enum Connection {
+    Negotiated(std::time::Instant),
+    Sse(mpsc::Sender<Input>),
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Connection>> {
+        self.by_token.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Removes a Server-Sent Events connection's token when its session ends.
+struct Registered {
+    connections: std::sync::Arc<Connections>,
+    token: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.connections.lock().remove(&self.token);
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConnectionQuery {
+    #[serde(default)]
+    id: Option<String>,
+}
+
 /// `POST /hubs/events/negotiate`: a connection id (and, from negotiate version 1 on, a
 /// connection token) and the transports. The bearer's token is checked here already, so a
-/// refused client fails before it opens a socket.
-pub(crate) async fn negotiate(_access: Access, Query(query): Query<NegotiateQuery>) -> Response {
+/// refused client fails before it opens a connection.
+pub(crate) async fn negotiate(
+    State(state): State<AppState>,
+    _access: Access,
+    Query(query): Query<NegotiateQuery>,
+) -> Result<Response, AppError> {
     let version = query.negotiate_version.as_deref().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     let id = random_id();
-    let transports = json!([{ "transport": "WebSockets", "transferFormats": ["Text"] }]);
+    let token = if version >= 1 { random_id() } else { id.clone() };
+    {
+        let mut connections = state.hub_connections.lock();
+        connections.retain(|_, c| !matches!(c, Connection::Negotiated(at) if at.elapsed() > UNCLAIMED));
+        if connections.len() >= MAX_UNCLAIMED {
+            return Err(AppError::Busy("too many SignalR connections are being negotiated; try again".into()));
+        }
+        connections.insert(token.clone(), Connection::Negotiated(std::time::Instant::now()));
+    }
+    let transports = json!([
+        { "transport": "WebSockets", "transferFormats": ["Text"] },
+        { "transport": "ServerSentEvents", "transferFormats": ["Text"] },
+    ]);
     let body = if version >= 1 {
-        json!({ "connectionId": id, "connectionToken": random_id(), "negotiateVersion": 1, "availableTransports": transports })
+        json!({ "connectionId": id, "connectionToken": token, "negotiateVersion": 1, "availableTransports": transports })
     } else {
         json!({ "connectionId": id, "negotiateVersion": 0, "availableTransports": transports })
     };
-    Json(body).into_response()
+    Ok(Json(body).into_response())
 }
 
-/// `GET /hubs/events` (`?id=` the connection token): the WebSocket transport.
+/// `GET /hubs/events` (`?id=` the connection token): the WebSocket transport, or with
+/// `Accept: text/event-stream` the Server-Sent Events one.
 pub(crate) async fn connect(
     State(state): State<AppState>,
     access: Access,
+    Query(query): Query<ConnectionQuery>,
+    headers: axum::http::HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
-    let upgrade = upgrade.map_err(|_| {
-        AppError::BadRequest("this hub's transport is WebSockets: connect with a WebSocket upgrade".into())
-    })?;
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(_) => {
+            let wants_sse = headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/event-stream"));
+            if !wants_sse {
+                return Err(AppError::BadRequest(
+                    "connect with a WebSocket upgrade, or with `Accept: text/event-stream` for Server-Sent Events".into(),
+                ));
+            }
+            return sse(state, access, query.id);
+        }
+    };
+    if let Some(token) = &query.id {
+        state.hub_connections.lock().remove(token);
+    }
     let limit = state.max_body_bytes;
     Ok(upgrade
         .max_message_size(limit)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| session(state, access, socket)))
+        .on_upgrade(move |socket| {
+            let (sink, source) = socket.split();
+            let input = source.map(socket_input).take_while(|input| std::future::ready(input.is_some())).filter_map(std::future::ready);
+            session(state, access, Box::pin(input), sink)
+        }))
+}
+
+/// The Server-Sent Events transport of negotiated connection `token`: hub messages go
+/// out as `data:` lines, and come in by `POST /hubs/events?id=TOKEN`.
+fn sse(state: AppState, access: Access, token: Option<String>) -> Result<Response, AppError> {
+    let token = token.ok_or_else(|| AppError::BadRequest("Server-Sent Events need `?id=` the connection token of negotiate".into()))?;
+    let (input_tx, input_rx) = mpsc::channel::<Input>(16);
+    {
+        let mut connections = state.hub_connections.lock();
+        match connections.get(&token) {
+            Some(Connection::Negotiated(_)) => {
+                connections.insert(token.clone(), Connection::Sse(input_tx));
+            }
+            Some(Connection::Sse(_)) => {
+                return Err(AppError::Conflict("this connection already has its Server-Sent Events stream".into()))
+            }
+            None => return Err(AppError::NoSuch("no such connection: negotiate first".into())),
+        }
+    }
+    let (body_tx, body_rx) = mpsc::channel::<Result<bytes::Bytes, std::convert::Infallible>>(OUTGOING);
+    let registered = Registered { connections: state.hub_connections.clone(), token };
+    tokio::spawn(async move {
+        let _registered = registered;
+        let input = tokio_stream_of(input_rx);
+        session(state, access, input, SseOutput(body_tx)).await;
+    });
+    let body = axum::body::Body::from_stream(tokio_stream_of(body_rx));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `POST /hubs/events?id=TOKEN`: the messages of a Server-Sent Events connection's client.
+pub(crate) async fn send(
+    State(state): State<AppState>,
+    Query(query): Query<ConnectionQuery>,
+    body: String,
+) -> Result<Response, AppError> {
+    let sender = match query.id.as_deref().and_then(|token| match state.hub_connections.lock().get(token) {
+        Some(Connection::Sse(sender)) => Some(sender.clone()),
+        _ => None,
+    }) {
+        Some(sender) => sender,
+        None => return Err(AppError::NoSuch("no such Server-Sent Events connection".into())),
+    };
+    sender
+        .send(Input::Text(body))
+        .await
+        .map_err(|_| AppError::NoSuch("the connection has ended".into()))?;
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+/// A channel's receiving end as a stream.
+fn tokio_stream_of<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> + Unpin + Send {
+    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// A Server-Sent Events body: each hub message one event.
+struct SseOutput(mpsc::Sender<Result<bytes::Bytes, std::convert::Infallible>>);
+
+impl Output for SseOutput {
+    async fn send(&mut self, messages: String) -> bool {
+        self.0.send(Ok(bytes::Bytes::from(format!("data: {messages}\n\n")))).await.is_ok()
+    }
+
+    /// The body ends when the session drops this.
+    async fn close(&mut self, _code: u16, _reason: &'static str) {}
 }
 
 /// One message from a client. Fields a message type does not use are ignored.
@@ -145,21 +296,66 @@ impl Messages {
     }
 }
 
-async fn session(state: AppState, access: Access, socket: WebSocket) {
+/// What a transport brings in.
+enum Input {
+    /// A text frame (WebSocket) or a POST body (Server-Sent Events): hub messages.
+    Text(String),
+    /// A binary frame: this hub speaks the JSON protocol only.
+    Binary,
+    /// A message over the size limit.
+    TooBig,
+    /// A WebSocket ping or pong: the client is alive.
+    Alive,
+}
+
+/// How a session writes to its client: a WebSocket, or a Server-Sent Events body.
+trait Output {
+    /// Sends one or more hub messages; `false` once the client is gone.
+    async fn send(&mut self, messages: String) -> bool;
+    /// Ends the connection (`code`, `reason`: a WebSocket's Close frame).
+    async fn close(&mut self, code: u16, reason: &'static str);
+}
+
+impl<S: futures_util::Sink<Message> + Unpin> Output for S {
+    async fn send(&mut self, messages: String) -> bool {
+        SinkExt::send(self, Message::Text(messages.into())).await.is_ok()
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let _ = SinkExt::send(self, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    }
+}
+
+/// The WebSocket's frames as [`Input`]; `None` once it closed or failed.
+fn socket_input(message: Result<Message, axum::Error>) -> Option<Input> {
+    match message {
+        Ok(Message::Text(frame)) => Some(Input::Text(frame.as_str().to_owned())),
+        Ok(Message::Binary(_)) => Some(Input::Binary),
+        Ok(Message::Ping(_) | Message::Pong(_)) => Some(Input::Alive),
+        Err(error) if crate::ws::too_big(&error) => Some(Input::TooBig),
+        Ok(Message::Close(_)) | Err(_) => None,
+    }
+}
+
+async fn session(
+    state: AppState,
+    access: Access,
+    mut input: impl futures_util::Stream<Item = Input> + Unpin,
+    mut output: impl Output,
+) {
     let _connection = state.metrics.connection();
-    let (mut sink, mut source) = socket.split();
     let mut messages = Messages::default();
 
     // the handshake: `{"protocol":"json","version":1}`, answered `{}` or `{"error":…}`
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         loop {
-            match source.next().await {
-                Some(Ok(Message::Text(frame))) => {
+            match input.next().await {
+                Some(Input::Text(frame)) => {
                     if let Some(first) = messages.push(&frame).into_iter().next() {
                         return Some(first);
                     }
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Input::Alive) => {}
                 _ => return None,
             }
         }
@@ -168,17 +364,17 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
     let request = match handshake {
         Ok(Some(request)) => request,
         Ok(None) => return,
-        Err(_) => return close(&mut sink, 1002, "no handshake").await,
+        Err(_) => return output.close(1002, "no handshake").await,
     };
     if let Err(error) = check_handshake(&request) {
-        let _ = sink.send(text(framed(&json!({ "error": error })))).await;
-        return close(&mut sink, 1002, "bad handshake").await;
+        output.send(framed(&json!({ "error": error }))).await;
+        return output.close(1002, "bad handshake").await;
     }
-    if sink.send(text(format!("{{}}{SEPARATOR}"))).await.is_err() {
+    if !output.send(format!("{{}}{SEPARATOR}")).await {
         return;
     }
-    // messages that arrived in the handshake's frame after it
-    let early: Vec<String> = messages.push("");
+    // messages that came after the handshake in the same frame
+    let mut batch: Vec<String> = messages.push("");
 
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(OUTGOING);
     let mut streams: HashMap<String, Stream> = HashMap::new();
@@ -186,66 +382,58 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
     let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = tokio::time::Instant::now();
-    let mut backlog = early;
     loop {
-        let frame = if backlog.is_empty() {
-            tokio::select! {
-                biased;
-                () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
-                    let _ = sink.send(text(close_message("herald.drain: the gateway is shutting down; resume from your last position", true))).await;
-                    return close(&mut sink, 1001, "draining").await;
-                }
-                out = out_rx.recv() => match out {
-                    Some(Out::Message(message)) => { if sink.send(text(message)).await.is_err() { return; } continue; }
-                    Some(Out::Close(error)) => {
-                        let _ = sink.send(text(close_message(&error, true))).await;
-                        return close(&mut sink, 1008, "too slow").await;
-                    }
-                    None => continue,
-                },
-                _ = pings.tick() => {
-                    if last_heard.elapsed() > CLIENT_TIMEOUT {
-                        let _ = sink.send(text(close_message("the client sent nothing for 30 s", true))).await;
-                        return close(&mut sink, 1001, "timeout").await;
-                    }
-                    if sink.send(text(framed(&json!({ "type": kind::PING })))).await.is_err() { return; }
-                    continue;
-                }
-                message = source.next() => match message {
-                    Some(Ok(Message::Text(frame))) => {
-                        last_heard = tokio::time::Instant::now();
-                        frame
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        let _ = sink.send(text(close_message("the JSON hub protocol is sent in text frames", false))).await;
-                        return close(&mut sink, 1003, "binary frame").await;
-                    }
-                    Some(Err(error)) if crate::ws::too_big(&error) => {
-                        let error = format!("a message is at most {} bytes", state.max_body_bytes);
-                        let _ = sink.send(text(close_message(&error, false))).await;
-                        return close(&mut sink, 1009, "message too big").await;
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => { last_heard = tokio::time::Instant::now(); continue; }
-                },
-            }
-        } else {
-            Utf8Bytes::from("")
-        };
-        let mut batch = std::mem::take(&mut backlog);
-        batch.extend(messages.push(frame.as_str()));
-        for message in batch {
+        for message in std::mem::take(&mut batch) {
             match handle(&state, &access, &message, &mut streams, &out_tx).await {
                 Ok(Some(reply)) => {
-                    if sink.send(text(reply)).await.is_err() {
+                    if !output.send(reply).await {
                         return;
                     }
                 }
                 Ok(None) => {}
                 Err(Ending::ClientClosed) => return,
                 Err(Ending::Protocol(error)) => {
-                    let _ = sink.send(text(close_message(&error, false))).await;
-                    return close(&mut sink, 1002, "protocol error").await;
+                    output.send(close_message(&error, false)).await;
+                    return output.close(1002, "protocol error").await;
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                output.send(close_message("herald.drain: the gateway is shutting down; resume from your last position", true)).await;
+                return output.close(1001, "draining").await;
+            }
+            out = out_rx.recv() => match out {
+                Some(Out::Message(message)) => if !output.send(message).await { return },
+                Some(Out::Close(error)) => {
+                    output.send(close_message(&error, true)).await;
+                    return output.close(1008, "too slow").await;
+                }
+                None => {}
+            },
+            _ = pings.tick() => {
+                if last_heard.elapsed() > CLIENT_TIMEOUT {
+                    output.send(close_message("the client sent nothing for 30 s", true)).await;
+                    return output.close(1001, "timeout").await;
+                }
+                if !output.send(framed(&json!({ "type": kind::PING }))).await { return; }
+            }
+            message = input.next() => {
+                last_heard = tokio::time::Instant::now();
+                match message {
+                    Some(Input::Text(frame)) => batch = messages.push(&frame),
+                    Some(Input::Alive) => {}
+                    Some(Input::Binary) => {
+                        output.send(close_message("the JSON hub protocol is sent in text frames", false)).await;
+                        return output.close(1003, "binary frame").await;
+                    }
+                    Some(Input::TooBig) => {
+                        let error = format!("a message is at most {} bytes", state.max_body_bytes);
+                        output.send(close_message(&error, false)).await;
+                        return output.close(1009, "message too big").await;
+                    }
+                    None => return,
                 }
             }
         }
@@ -433,14 +621,6 @@ fn close_message(error: &str, allow_reconnect: bool) -> String {
 
 fn framed(message: &Value) -> String {
     format!("{message}{SEPARATOR}")
-}
-
-fn text(message: String) -> Message {
-    Message::Text(message.into())
-}
-
-async fn close<S: futures_util::Sink<Message> + Unpin>(sink: &mut S, code: u16, reason: &'static str) {
-    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
 /// 22 URL-safe characters of randomness, as SignalR's connection ids are.

@@ -117,6 +117,17 @@ fn gateway(port: u16, data: &std::path::Path) -> Process {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_client_streams_in_order_publishes_and_resumes_across_a_kill_9() {
+    follow_across_a_kill_9("websockets").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_over_server_sent_events() {
+    follow_across_a_kill_9("sse").await;
+}
+
+/// 1,000 posted readings and the one the client publishes itself, in order, across a
+/// SIGKILL and restart of the gateway, over `transport`.
+async fn follow_across_a_kill_9(transport: &str) {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut process = gateway(port, data.path());
@@ -125,8 +136,7 @@ async fn the_official_client_streams_in_order_publishes_and_resumes_across_a_kil
     let client = token(&["sig.>"], &["sig.>"]);
     let start = post(&base, &producer, vec![reading("start-1", "start", 0.0)]).await.remove(0);
 
-    // 1,000 posted readings and the one the client publishes itself
-    let node = Node::run(&["follow", &base, &client, "sig.>", &start, "1001"]);
+    let node = Node::run(&["follow", &base, &client, "sig.>", &start, "1001", transport]);
     node.until("subscribed", WAIT * 4);
     let published = node.until("published", WAIT * 4);
     let published = published.as_str().expect("Publish completes with the position").to_owned();
@@ -227,4 +237,14 @@ async fn bad_input_ends_in_the_protocols_own_errors() {
     assert!(close["error"].as_str().unwrap().contains("at most"), "{close}");
     let healthy = reqwest::get(format!("{}/healthz", process.base)).await.unwrap();
     assert_eq!(healthy.status(), 200);
+
+    // the Server-Sent Events transport's requests, without a negotiated connection
+    let http = reqwest::Client::new();
+    let hub = format!("{}/hubs/events", process.base);
+    let plain = http.get(&hub).bearer_auth(&client).send().await.unwrap();
+    assert_eq!(plain.status(), 400, "neither an upgrade nor an event stream");
+    let unknown = http.get(format!("{hub}?id=nobody")).bearer_auth(&client).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(unknown.status(), 404, "an event stream for a connection never negotiated");
+    let post = http.post(format!("{hub}?id=nobody")).bearer_auth(&client).body(format!("{{\"type\":6}}{RS}")).send().await.unwrap();
+    assert_eq!(post.status(), 404, "messages for a connection that does not exist");
 }
