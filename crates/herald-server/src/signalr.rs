@@ -405,7 +405,12 @@ async fn session(
                 return output.close(1001, "draining").await;
             }
             out = out_rx.recv() => match out {
-                Some(Out::Message(message)) => if !output.send(message).await { return },
+                Some(Out::Message(message)) => {
+                    let sent = output.send(message).await;
+                    if !sent {
+                        return;
+                    }
+                }
                 Some(Out::Close(error)) => {
                     output.send(close_message(&error, true)).await;
                     return output.close(1008, "too slow").await;
