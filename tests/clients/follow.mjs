@@ -1,12 +1,49 @@
-// What a SignalR front end of herald does, written once for Node (signalr.mjs) and for
-// Chromium (signalr.html): `signalR` is the official client's module either way.
+// What a front end of herald on SignalR or Socket.IO does, written once for Node
+// (signalr.mjs, socketio.mjs) and for Chromium (signalr.html, socketio.html): `signalR`
+// and `io` are the official clients' modules either way. Each `say`s one object per
+// step: {subscribed}, {published}, {received: n} every 250, {reconnected: n}, and last
+// {done: {received, repeated, outOfOrder, reconnects}}.
 
 const sequenceOf = (position) => Number(position.split("-")[1]);
+
+/// The one event each client publishes itself, of type `sig.published`.
+const PUBLISHED = {
+  specversion: "1.0",
+  source: "/test/client",
+  type: "sig.published",
+  datacontenttype: "application/json",
+};
+
+/// Counts what arrives: repeats by id, order by position; resolves `finished` once
+/// `count` events came. `last` is the position to resume after.
+function tracker(from, count, say) {
+  const received = [];
+  const ids = new Set();
+  let repeated = 0;
+  let outOfOrder = 0;
+  let resolve;
+  const t = {
+    last: from,
+    finished: new Promise((r) => { resolve = r; }),
+    take(event) {
+      const position = event.heraldposition;
+      if (ids.has(event.id)) repeated += 1;
+      if (t.last !== null && sequenceOf(position) <= sequenceOf(t.last)) outOfOrder += 1;
+      ids.add(event.id);
+      t.last = position;
+      received.push({ id: event.id, position });
+      if (received.length % 250 === 0) say({ received: received.length });
+      if (received.length === count) resolve();
+    },
+    summary: (reconnects) => ({ received, repeated, outOfOrder, reconnects }),
+  };
+  return t;
+}
 
 /// A hub connection to the gateway at `base` that reconnects every 200 ms, for as long as
 /// the test lets it; `transport` "sse" keeps it to Server-Sent Events, else SignalR picks
 /// (WebSockets).
-export function connect(signalR, base, token, transport) {
+function hub(signalR, base, token, transport) {
   const options = { accessTokenFactory: () => token };
   if (transport === "sse") options.transport = signalR.HttpTransportType.ServerSentEvents;
   return new signalR.HubConnectionBuilder()
@@ -16,66 +53,39 @@ export function connect(signalR, base, token, transport) {
     .build();
 }
 
-/// Streams `pattern` after position `from` (null: live only), publishes one event of type
-/// `sig.published`, and goes on across reconnects, each time from the last position
-/// received, until `count` items came. `say` hears {subscribed}, {published},
-/// {received: n} every 250, {reconnected: n}, and last {done: …} with what was seen.
-export async function follow(signalR, { base, token, pattern, from, count, transport }, say) {
-  const connection = connect(signalR, base, token, transport);
-  let last = from;
-  const received = [];
-  const ids = new Set();
-  let repeated = 0;
-  let outOfOrder = 0;
+/// SignalR: streams `pattern` after position `from` (null: live only) with
+/// `StreamEvents`, publishes one event with `Publish`, and goes on across reconnects, each
+/// time from the last position received, until `count` events came.
+export async function followSignalR(signalR, { base, token, pattern, from, count, transport }, say) {
+  const connection = hub(signalR, base, token, transport);
+  const t = tracker(from, count, say);
   let reconnects = 0;
   let stream = null;
-  const finished = new Promise((resolve) => {
-    const subscribe = () => {
-      stream = connection.stream("StreamEvents", [pattern], last).subscribe({
-        next: (event) => {
-          const position = event.heraldposition;
-          if (ids.has(event.id)) repeated += 1;
-          if (last !== null && sequenceOf(position) <= sequenceOf(last)) outOfOrder += 1;
-          ids.add(event.id);
-          last = position;
-          received.push({ id: event.id, position });
-          if (received.length % 250 === 0) say({ received: received.length });
-          if (received.length === count) resolve();
-        },
-        // the connection went: onreconnected subscribes again from `last`
-        error: () => {},
-        complete: () => {},
-      });
-    };
-    connection.onreconnected(() => {
-      reconnects += 1;
-      say({ reconnected: reconnects });
-      subscribe();
-    });
-    connection.start().then(() => {
-      subscribe();
-      say({ subscribed: true });
-      return connection.invoke("Publish", {
-        specversion: "1.0",
-        id: "signalr-published-1",
-        source: "/test/signalr",
-        type: "sig.published",
-        datacontenttype: "application/json",
-        data: { by: "signalr" },
-      });
-    }).then((published) => say({ published }), (error) => say({ failed: String(error.message ?? error) }));
+  const subscribe = () => {
+    // the connection going ends the stream: onreconnected subscribes again
+    stream = connection.stream("StreamEvents", [pattern], t.last).subscribe({ next: t.take, error() {}, complete() {} });
+  };
+  connection.onreconnected(() => {
+    reconnects += 1;
+    say({ reconnected: reconnects });
+    subscribe();
   });
-  await finished;
-  say({ done: { received, repeated, outOfOrder, reconnects } });
+  await connection.start();
+  subscribe();
+  say({ subscribed: true });
+  const published = await connection.invoke("Publish", { ...PUBLISHED, id: "signalr-published-1" });
+  say({ published });
+  await t.finished;
+  say({ done: t.summary(reconnects) });
   stream?.dispose();
   await connection.stop();
 }
 
-/// Streams `pattern` with a token that may not: says {refused: error} when the hub
-/// refuses it, {items: n} a second later, or {startFailed: error} when the client cannot
-/// even connect.
-export async function refused(signalR, { base, token, pattern }, say) {
-  const connection = connect(signalR, base, token);
+/// SignalR with a token that may not stream `pattern`: {refused: error} when the hub
+/// refuses the stream, {items: n} a second later, or {startFailed: error} when the client
+/// cannot even connect.
+export async function refusedSignalR(signalR, { base, token, pattern }, say) {
+  const connection = hub(signalR, base, token);
   try {
     await connection.start();
   } catch (error) {
@@ -93,4 +103,58 @@ export async function refused(signalR, { base, token, pattern }, say) {
   });
   say({ items });
   await connection.stop();
+}
+
+/// A socket on the gateway's `/herald` namespace that reconnects every 200 ms;
+/// `transports` as socket.io-client takes them (default: polling, then the upgrade).
+function herald(io, base, token, transports) {
+  return io(`${base}/herald`, {
+    auth: { token },
+    transports: transports ?? ["polling", "websocket"],
+    reconnectionDelay: 200,
+    reconnectionDelayMax: 200,
+  });
+}
+
+/// Socket.IO: subscribes to `pattern` after `from` with the `subscribe` ack, publishes one
+/// event with the `publish` ack, and on every reconnect subscribes again from the last
+/// position received, until `count` events came.
+export async function followSocketIo(io, { base, token, pattern, from, count, transports }, say) {
+  const socket = herald(io, base, token, transports);
+  const t = tracker(from, count, say);
+  let connects = 0;
+  socket.on("event", t.take);
+  socket.on("connect", async () => {
+    connects += 1;
+    if (connects > 1) say({ reconnected: connects - 1 });
+    const answer = await socket.emitWithAck("subscribe", { topics: [pattern], from: t.last });
+    if (answer.error) return say({ failed: answer.error.detail });
+    if (connects > 1) return;
+    say({ subscribed: true, transport: socket.io.engine.transport.name });
+    const published = await socket.emitWithAck("publish", { ...PUBLISHED, id: "socketio-published-1" });
+    say({ published: published.position ?? published });
+  });
+  await t.finished;
+  say({ done: { ...t.summary(connects - 1), transport: socket.io.engine.transport.name } });
+  socket.disconnect();
+}
+
+/// Socket.IO with a token that may not subscribe to `pattern`: {refused: error} from the
+/// ack and {items: n} a second later, or {connectFailed: error} when the namespace
+/// refuses the connection.
+export async function refusedSocketIo(io, { base, token, pattern }, say) {
+  const socket = herald(io, base, token);
+  socket.io.reconnection(false);
+  let items = 0;
+  socket.on("event", () => { items += 1; });
+  const connected = await new Promise((resolve) => {
+    socket.on("connect", () => resolve(true));
+    socket.on("connect_error", (error) => { say({ connectFailed: String(error.message ?? error) }); resolve(false); });
+  });
+  if (!connected) return;
+  const answer = await socket.emitWithAck("subscribe", { topics: [pattern] });
+  say({ refused: answer.error?.detail ?? null });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  say({ items });
+  socket.disconnect();
 }

@@ -6,13 +6,13 @@
 //
 // follow.mjs says what each does.
 import * as signalR from "@microsoft/signalr";
-import { follow, refused } from "./follow.mjs";
+import { followSignalR, refusedSignalR } from "./follow.mjs";
 
 const [mode, base, token, pattern, from, count, transport] = process.argv.slice(2);
 const say = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 if (mode === "refused") {
-  await refused(signalR, { base, token, pattern }, say);
+  await refusedSignalR(signalR, { base, token, pattern }, say);
 } else {
-  await follow(signalR, { base, token, pattern, from: from === "-" ? null : from, count: Number(count), transport }, say);
+  await followSignalR(signalR, { base, token, pattern, from: from === "-" ? null : from, count: Number(count), transport }, say);
 }
 process.exit(0);

@@ -10,6 +10,7 @@
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
 //! | `/hubs/events`           | a SignalR hub (JSON protocol): `StreamEvents`, `Publish`          |
+//! | `/socket.io/`            | Socket.IO v4, namespace `/herald`: subscribe, publish with acks   |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
 //! | `/webhook-subscriptions` | outbound webhooks: list, create, delete, resume (admin token)     |
@@ -51,6 +52,7 @@ mod log;
 mod metrics;
 mod serve;
 mod signalr;
+mod socketio;
 pub mod store;
 mod stream;
 mod subscriptions;
@@ -450,6 +452,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.max_body_bytes;
     let limits = state.limits.clone();
     let cors_origins = Arc::new(state.cors_origins.clone());
+    let socketio_state = state.clone();
     let router = Router::new()
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
@@ -474,6 +477,8 @@ pub fn app(state: AppState) -> Router {
     // files' and the extractors' rejections
     let router = router
         .layer(map_response(error::problem_documents))
+        // Socket.IO answers `/socket.io/` itself, with its own error bodies
+        .layer(socketio::layer(&socketio_state))
         .layer(from_fn_with_state(limits.body_read_timeout, serve::body_deadline))
         .layer(from_fn_with_state(limits.max_header_bytes, serve::head_limits));
     if cors_origins.is_empty() {

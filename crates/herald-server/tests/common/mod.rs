@@ -1,6 +1,8 @@
 //! Shared helpers of the gateway tests: a gateway on a real listener, an SSE reader.
 #![allow(dead_code)]
 
+pub mod clients;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
