@@ -4,10 +4,38 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The transports a client streams events over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// `GET /events/stream`.
+    Sse,
+    /// `GET /events/ws`.
+    WebSocket,
+    /// `/hubs/events`, either of its transports.
+    SignalR,
+    /// `/socket.io/`, namespace `/herald`.
+    SocketIo,
+}
+
+impl Transport {
+    const ALL: [Transport; 4] = [Transport::Sse, Transport::WebSocket, Transport::SignalR, Transport::SocketIo];
+
+    /// Its `transport` label in `/metrics`.
+    fn label(self) -> &'static str {
+        match self {
+            Transport::Sse => "sse",
+            Transport::WebSocket => "websocket",
+            Transport::SignalR => "signalr",
+            Transport::SocketIo => "socketio",
+        }
+    }
+}
+
 /// The gateway's counters, shared by every route.
 #[derive(Default)]
 pub struct Metrics {
     connections: AtomicI64,
+    by_transport: [AtomicI64; 4],
     ingested: AtomicU64,
     ingest_bytes: AtomicU64,
     delivered: AtomicU64,
@@ -75,10 +103,11 @@ impl Metrics {
         self.delivered.load(Ordering::Relaxed)
     }
 
-    /// Counts an open stream until the guard is dropped.
-    pub(crate) fn connection(self: &std::sync::Arc<Self>) -> ConnectionGuard {
+    /// Counts an open stream over `transport` until the guard is dropped.
+    pub(crate) fn connection(self: &std::sync::Arc<Self>, transport: Transport) -> ConnectionGuard {
         self.connections.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard(self.clone())
+        self.by_transport[transport as usize].fetch_add(1, Ordering::Relaxed);
+        ConnectionGuard(self.clone(), transport)
     }
 
     /// The open streams right now.
@@ -93,7 +122,7 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed).to_string();
-        metric("herald_stream_connections", "gauge", "Open event streams (SSE and WebSocket).", self.connections().to_string());
+        metric("herald_stream_connections", "gauge", "Open event streams, every transport.", self.connections().to_string());
         metric("herald_events_ingested_total", "counter", "Events accepted and stored.", get(&self.ingested));
         metric("herald_ingest_bytes_total", "counter", "Bytes of accepted request bodies.", get(&self.ingest_bytes));
         metric("herald_events_delivered_total", "counter", "Events sent live to streams.", get(&self.delivered));
@@ -126,6 +155,12 @@ impl Metrics {
         let seconds = self.append_micros.load(Ordering::Relaxed) as f64 / 1e6;
         metric("herald_store_append_seconds_sum", "counter", "Time spent storing accepted events.", format!("{seconds}"));
         metric("herald_store_append_seconds_count", "counter", "Store appends (a batch is one).", get(&self.appends));
+        let name = "herald_transport_connections";
+        let _ = writeln!(out, "# HELP {name} Open event streams per transport.\n# TYPE {name} gauge");
+        for transport in Transport::ALL {
+            let open = self.by_transport[transport as usize].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{transport=\"{}\"}} {open}", transport.label());
+        }
         out
     }
 }
@@ -137,10 +172,11 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// An open stream, counted while it lives.
-pub(crate) struct ConnectionGuard(std::sync::Arc<Metrics>);
+pub(crate) struct ConnectionGuard(std::sync::Arc<Metrics>, Transport);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        self.0.by_transport[self.1 as usize].fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -343,7 +343,7 @@ async fn session(
     mut input: impl futures_util::Stream<Item = Input> + Unpin,
     mut output: impl Output,
 ) {
-    let _connection = state.metrics.connection();
+    let _connection = state.metrics.connection(crate::metrics::Transport::SignalR);
     let mut messages = Messages::default();
 
     // the handshake: `{"protocol":"json","version":1}`, answered `{}` or `{"error":…}`

@@ -86,7 +86,7 @@ fn connected(state: AppState, socket: SocketRef, auth: Option<Value>) {
         let _ = socket.disconnect();
         return;
     };
-    let connection = Arc::new(state.metrics.connection());
+    let connection = Arc::new(state.metrics.connection(crate::metrics::Transport::SocketIo));
     let subscriptions: Subscriptions = Arc::default();
     {
         let (state, access, subscriptions) = (state.clone(), access.clone(), subscriptions.clone());
@@ -200,10 +200,21 @@ async fn subscribe(
                     }
                     (crate::store::with_position(&serde_json::to_string(&notice).unwrap_or_default(), head), false)
                 }
-                Item::Drain(notice) | Item::Slow(notice) => (serde_json::to_string(&notice).unwrap_or_default(), true),
+                // the subscription ends, the connection stays: the client subscribes again
+                // from its last position (after a drain, once it has reconnected)
+                Item::Drain(mut notice) | Item::Slow(mut notice) => {
+                    if let Some(Value::Object(data)) = &mut notice.data {
+                        data.insert("topic".into(), topic.clone().into());
+                    }
+                    (serde_json::to_string(&notice).unwrap_or_default(), true)
+                }
             };
-            if !emit(&socket, &frame).await || last {
+            if !emit(&socket, &frame).await {
+                // gone, or its queue stayed full: a client that cannot take its events
                 let _ = socket.clone().disconnect();
+                return;
+            }
+            if last {
                 return;
             }
         }

@@ -81,7 +81,7 @@ pub(crate) async fn get_stream(
         first: Some(retry),
         feed,
         heartbeat,
-        _connection: state.metrics.connection(),
+        _connection: state.metrics.connection(crate::metrics::Transport::Sse),
     };
     let body = stream::unfold(stream, SseStream::next).map(Ok::<_, Infallible>);
     let headers = [

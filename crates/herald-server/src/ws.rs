@@ -83,7 +83,7 @@ impl Drop for Subscription {
 }
 
 async fn session(state: AppState, access: Access, socket: WebSocket) {
-    let _connection = state.metrics.connection();
+    let _connection = state.metrics.connection(crate::metrics::Transport::WebSocket);
     let (mut sink, mut source) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(OUTGOING_FRAMES);
     let mut subscriptions: HashMap<String, Subscription> = HashMap::new();

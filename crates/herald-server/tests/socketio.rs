@@ -28,6 +28,9 @@ async fn a_token_without_the_grant_is_refused_and_sees_nothing() {
     let node = Node::run("socketio.mjs", &["refused", &process.base, &other, "sig.>"]);
     let refused = node.until("refused", WAIT * 4);
     assert!(refused.as_str().unwrap().contains("sig.>"), "{refused}");
+    // still connected, and counted per transport
+    let open = metric(&process.base, "herald_transport_connections{transport=\"socketio\"}").await;
+    assert_eq!(open, 1.0);
     post(&process.base, &producer, readings(0, 10)).await;
     assert_eq!(node.until("items", WAIT * 4), 0, "no event of a topic not granted");
     // no token: the namespace refuses the connection (CONNECT_ERROR)

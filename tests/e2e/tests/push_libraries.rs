@@ -1,7 +1,7 @@
-//! SignalR's official browser client (`@microsoft/signalr` 10, tests/clients) in headless
-//! Chromium against the gateway's hub, from another origin (CORS with credentials):
-//! streams 1,000 posted events in order across a SIGKILL and restart of the gateway, and
-//! publishes one with `Publish`, whose result is its position.
+//! The push libraries' official browser clients (tests/clients: `@microsoft/signalr` 10,
+//! `socket.io-client` 4) in headless Chromium against the gateway, from another origin
+//! (CORS, with credentials for SignalR): each streams 1,000 posted events in order across
+//! a SIGKILL and restart of the gateway, and publishes one, whose answer is its position.
 
 use std::time::Duration;
 
@@ -43,9 +43,20 @@ async fn line(browser: &Browser, key: &str) -> Result<Value, Error> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signalr_in_chromium_streams_in_order_publishes_and_resumes_across_a_kill_9() -> Result<(), Error> {
+    follow_in_chromium("signalr.html", "node_modules/@microsoft/signalr/dist/browser/signalr.min.js", "signalr-published-1").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn socketio_in_chromium_streams_in_order_publishes_and_resumes_across_a_kill_9() -> Result<(), Error> {
+    follow_in_chromium("socketio.html", "node_modules/socket.io-client/dist/socket.io.min.js", "socketio-published-1").await
+}
+
+/// The client of `page` (loading `client`, the library's browser bundle) follows `sig.>`
+/// from another origin across a SIGKILL; its own event has id `published_id`.
+async fn follow_in_chromium(page_name: &str, client: &str, published_id: &str) -> Result<(), Error> {
     let clients = workspace_root().join("tests/clients");
-    if !clients.join("node_modules/@microsoft/signalr/dist/browser/signalr.min.js").is_file() {
-        return Err("the official SignalR client is not in tests/clients: run `cargo xtask install`".into());
+    if !clients.join(client).is_file() {
+        return Err(format!("no {client} in tests/clients: run `cargo xtask install`").into());
     }
     let page = StaticServer::start(&clients).await?;
     let mut gateway = Gateway::start_with(&["--cors-origin", &page.origin])?;
@@ -54,7 +65,7 @@ async fn signalr_in_chromium_streams_in_order_publishes_and_resumes_across_a_kil
     let from = gateway.post(&start).await?;
     Browser::session(async |browser| {
         let url = format!(
-            "{}/signalr.html?gateway={}&pattern=sig.%3E&from={from}&count=1001",
+            "{}/{page_name}?gateway={}&pattern=sig.%3E&from={from}&count=1001",
             page.base, gateway.base
         );
         browser.client.goto(&url).await?;
@@ -78,7 +89,7 @@ async fn signalr_in_chromium_streams_in_order_publishes_and_resumes_across_a_kil
             received.iter().filter_map(|r| r["id"].as_str()).filter(|id| id.starts_with("sig-")).collect();
         let expected: Vec<String> = (0..1000).map(|n| format!("sig-{n}")).collect();
         assert_eq!(posted, expected, "every posted reading, in the order posted");
-        let mine = received.iter().find(|r| r["id"] == "signalr-published-1").ok_or("its own event did not come back")?;
+        let mine = received.iter().find(|r| r["id"] == published_id).ok_or("its own event did not come back")?;
         assert_eq!(mine["position"], published.as_str(), "Publish's result is the event's position");
         Ok(())
     })
