@@ -1,7 +1,7 @@
 // herald's page runtime (docs/protocol.md §2.10): what belongs to the page, not to a
 // micro-frontend, done once per page however many modules and herald versions it has.
-// It holds the push connection to each gateway stream (Server-Sent Events or a
-// WebSocket, one per browser through a Web Lock and a BroadcastChannel), its backoff,
+// It holds the push connection to each gateway stream (Server-Sent Events, a WebSocket
+// or Socket.IO; one per browser through a Web Lock and a BroadcastChannel), its backoff,
 // resume, and exactly-once delivery into the bus, and the upstream publishes.
 //
 // A page loads it once: from a <script type="module"> of its own, or, when it has none,
@@ -19,6 +19,10 @@ const JSON_KEY = Symbol.for("herald.json");
 const SEEN = 4096;
 const PUSH_SOURCE = "urn:herald:push";
 const CONNECTION = "herald.connection";
+const TRANSPORTS = ["sse", "websocket", "socketio"];
+// Socket.IO: herald's namespace, and the start of an `event` packet in it
+const SIO_NS = "/herald";
+const SIO_EVENT = `42${SIO_NS},["event",`;
 
 function create() {
   const streams = new Map();
@@ -282,6 +286,8 @@ function create() {
       ws.onclose = () => on("error");
       ws.onmessage = (e) => { if (typeof e.data === "string") on("message", e.data, ""); };
       connection.source = ws;
+    } else if (transport === "socketio") {
+      connection.source = socketIo(st, connection, topics, on);
     } else {
       const href = new URL(st.url);
       for (const t of topics) href.searchParams.append("topic", t);
@@ -294,6 +300,57 @@ function create() {
       connection.source = es;
     }
     return connection;
+  }
+  // Socket.IO (Engine.IO 4 over a WebSocket, no polling): `/socket.io/` on the stream
+  // URL's origin, namespace `/herald`, herald's event names (docs/protocol.md §3.13). The
+  // connection counts as open once the `subscribe` is acked; `event`s go to `on` as
+  // their JSON text, cut out of the packet.
+  function socketIo(st, connection, topics, on) {
+    const href = new URL(st.url);
+    const ws = new WebSocket(`${href.protocol === "https:" ? "wss:" : "ws:"}//${href.host}/socket.io/?EIO=4&transport=websocket`);
+    const send = (packet) => { if (ws.readyState === 1) ws.send(packet); };
+    connection.emit = (name, json, answer) => {
+      const ack = ++connection.acks;
+      connection.answers.set(ack, answer);
+      send(`42${SIO_NS},${ack}["${name}",${json}]`);
+    };
+    connection.acks = 0;
+    connection.answers = new Map();
+    ws.onmessage = (e) => {
+      const p = typeof e.data === "string" ? e.data : "";
+      if (p[0] === "0") return send(`40${SIO_NS},${JSON.stringify(connection.token ? { token: connection.token } : {})}`);
+      if (p === "2") return send("3");
+      if (p.startsWith(SIO_EVENT)) {
+        const body = p.slice(SIO_EVENT.length);
+        if (body.endsWith("]")) on("message", body.slice(0, -1), "");
+        return;
+      }
+      if (p.startsWith(`40${SIO_NS},`)) {
+        const data = { topics };
+        if (st.last) data.from = st.last;
+        return connection.emit("subscribe", JSON.stringify(data), (answer) => {
+          if (answer?.error) {
+            console.warn("herald: the Socket.IO server refused the subscription:", JSON.stringify(answer.error));
+            on("error");
+          } else on("open");
+        });
+      }
+      const ack = /^43\/herald,(\d+)(.*)$/s.exec(p);
+      if (ack) {
+        const answer = connection.answers.get(Number(ack[1]));
+        connection.answers.delete(Number(ack[1]));
+        let args = [];
+        try { args = JSON.parse(ack[2]); } catch {}
+        return answer?.(Array.isArray(args) ? args[0] : undefined);
+      }
+      // refused (44), disconnected by the server (41), or closing (1)
+      if (p.startsWith(`44${SIO_NS}`) || p.startsWith(`41${SIO_NS}`) || p === "1") {
+        if (p.startsWith("44")) console.warn("herald: the Socket.IO server refused the connection:", p.slice(SIO_NS.length + 3));
+        on("error");
+      }
+    };
+    ws.onclose = () => on("error");
+    return ws;
   }
   // Closes the connection and opens it again after the backoff delay (`soon`: the first
   // step's, for a planned close such as a drain).
@@ -387,7 +444,7 @@ function create() {
   function stated(given) {
     const o = given ?? {};
     return {
-      transport: o.transport === "websocket" || o.transport === "sse" ? o.transport : undefined,
+      transport: TRANSPORTS.includes(o.transport) ? o.transport : undefined,
       perBrowser: typeof o.perTab === "boolean" ? !o.perTab : undefined,
       token: typeof o.token === "string" && o.token ? o.token : undefined,
       base: Number(o.backoffBaseMs) > 0 ? Number(o.backoffBaseMs) : undefined,
@@ -432,6 +489,18 @@ function create() {
     const st = streams.get(String(url));
     const o = given ?? {};
     const text = String(json);
+    // the page's open Socket.IO connection carries it, answered by the `publish` ack
+    if (st?.connection?.transport === "socketio" && st.connection.open && st.connection.source.readyState === 1) {
+      return new Promise((resolve, reject) => {
+        const key = `socketio\u0000${st.connection.acks + 1}`;
+        st.acks.set(key, { resolve, reject });
+        st.connection.emit("publish", text, (answer) => {
+          if (!st.acks.delete(key)) return;
+          if (typeof answer?.position === "string") resolve(answer.position);
+          else reject({ status: Number(answer?.error?.status) || 0, detail: String(answer?.error?.detail ?? JSON.stringify(answer)) });
+        });
+      });
+    }
     // the page's open WebSocket carries it, answered by herald.ack / herald.error
     if (st?.connection?.transport === "websocket" && st.connection.open && st.connection.source.readyState === 1) {
       let event;

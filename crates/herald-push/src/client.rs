@@ -20,6 +20,11 @@ pub enum Transport {
     /// WebSocket (`…/events/ws`, subprotocol `cloudevents.json`); the owner's publishes go
     /// over the socket.
     WebSocket,
+    /// Socket.IO (Engine.IO 4 over a WebSocket): `/socket.io/` on the stream URL's
+    /// origin, namespace `/herald`, herald's event names (docs/protocol.md §3.13) — the
+    /// gateway's, or any Socket.IO server that speaks them; the owner's publishes go over
+    /// the socket, as `publish` with an ack.
+    SocketIo,
 }
 
 /// The gateway's stream, as the page shares it: declare topics with
@@ -135,6 +140,7 @@ impl Push {
         let transport = self.transport.map(|t| match t {
             Transport::Sse => "sse",
             Transport::WebSocket => "websocket",
+            Transport::SocketIo => "socketio",
         });
         #[cfg(feature = "embedded-runtime")]
         crate::embedded::install();

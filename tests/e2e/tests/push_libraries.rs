@@ -95,3 +95,112 @@ async fn follow_in_chromium(page_name: &str, client: &str, published_id: &str) -
     })
     .await
 }
+
+/// A Node process of tests/clients, its first stdout line (JSON) read.
+struct NodeServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl NodeServer {
+    fn start(script: &str) -> Result<Self, Error> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("node")
+            .arg(script)
+            .current_dir(workspace_root().join("tests/clients"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node: {e}"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+        let first: Value = serde_json::from_str(&line).map_err(|e| format!("{script} said {line:?}: {e}"))?;
+        let port = first["port"].as_u64().ok_or(format!("{script} said {line:?}"))? as u16;
+        Ok(NodeServer { child, port })
+    }
+
+    async fn control(&self, what: &str, body: Value) -> Result<Value, Error> {
+        let answer = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}/control/{what}", self.port))
+            .body(body.to_string())
+            .send()
+            .await?;
+        Ok(answer.json().await?)
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// herald-push's Socket.IO transport, from a Rust MFE (`<nop-stream-status
+/// transport="socketio">` of `cargo xtask dist`), against the official `socket.io` 4
+/// server on Node written to herald's documented event names (not herald's gateway):
+/// every event into the bus exactly once, across a cut where the server sends an event
+/// again; and a publish over the socket answered with its position.
+#[tokio::test(flavor = "multi_thread")]
+async fn herald_push_over_socketio_delivers_into_the_bus_exactly_once() -> Result<(), Error> {
+    let server = NodeServer::start("herald-socketio-server.mjs")?;
+    let dist = std::env::var_os("HERALD_DIST").map(std::path::PathBuf::from).unwrap_or_else(|| workspace_root().join("dist"));
+    let mfe = dist.join("mfe/nop-stream-status");
+    let version = std::fs::read_dir(&mfe)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(|c: char| c.is_ascii_digit()))
+        .max()
+        .ok_or(format!("no dist build in {} (run `cargo xtask dist`)", mfe.display()))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+    let dir = std::env::temp_dir().join(format!("herald-socketio-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::os::unix::fs::symlink(&mfe, dir.join("nop-stream-status"))?;
+    let stream = format!("http://127.0.0.1:{}/events/stream", server.port);
+    std::fs::write(
+        dir.join("page.html"),
+        format!(
+            r#"<!doctype html><meta charset="utf-8"><title>herald-push over Socket.IO</title>
+<script>
+  window.ids = [];
+  addEventListener("herald:sig.reading", (e) => ids.push(e.detail.id));
+</script>
+<script type="module" src="nop-stream-status/{version}/nop-stream-status.js"></script>
+<nop-stream-status stream="{stream}" transport="socketio" topics="sig.>"></nop-stream-status>
+"#
+        ),
+    )?;
+    let page = StaticServer::start(&dir).await?;
+    let result = Browser::session(async |browser| {
+        browser.client.goto(&format!("{}/page.html", page.base)).await?;
+        let state = "return document.querySelector('nop-stream-status .nop-conn')?.textContent ?? ''";
+        browser.wait_for_script(state, |t| t == "open", WAIT).await?;
+        let count = "return String(window.ids.length)";
+        server.control("append", json!({ "count": 300 })).await?;
+        browser.wait_for_script(count, |t| t == "300", WAIT).await?;
+        // the server cuts every transport and, on the resubscribe, sends sig-299 again
+        server.control("cut", json!({})).await?;
+        browser.wait_for_script(state, |t| t == "reconnecting" || t == "connecting", WAIT).await?;
+        browser.wait_for_script(state, |t| t == "open", WAIT).await?;
+        server.control("append", json!({ "count": 300 })).await?;
+        browser.wait_for_script(count, |t| t == "600", WAIT).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await; // anything more would show now
+        let ids = browser.client.execute("return window.ids", vec![]).await?;
+        let ids: Vec<String> = serde_json::from_value(ids)?;
+        let expected: Vec<String> = (0..600).map(|k| format!("sig-{k}")).collect();
+        assert_eq!(ids, expected, "every event once, in order, though one came twice");
+        // upstream over the same socket: the server's ack carries the position
+        let publish = format!(
+            "const rt = globalThis[Symbol.for('herald.runtime.v1')];
+             rt.publish('{stream}', JSON.stringify({{specversion: '1.0', id: 'from-page-1', source: '/test/page', type: 'sig.published', data: {{}}}}))
+               .then((p) => {{ window.published = p; }}, (e) => {{ window.published = 'refused: ' + JSON.stringify(e); }});
+             return ''"
+        );
+        browser.client.execute(&publish, vec![]).await?;
+        let published = browser.wait_for_script("return window.published ?? ''", |t| !t.is_empty(), WAIT).await?;
+        assert_eq!(published, "1-601", "the server's position for it");
+        Ok(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
