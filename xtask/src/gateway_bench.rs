@@ -21,11 +21,14 @@ const EVENTS: usize = 200;
 const RATE: usize = 100;
 const REPLAY: usize = 10_000;
 
-/// The servers of one run: herald on its embedded store, herald on NATS JetStream (with
-/// `--store nats`), and Socket.IO.
+/// The servers of one run: herald on its embedded store (its SSE, its SignalR hub, its
+/// Socket.IO namespace), herald on NATS JetStream (with `--store nats`), and the Node
+/// Socket.IO server.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Herald,
+    HeraldSignalR,
+    HeraldSocketIo,
     HeraldNats,
     SocketIo,
 }
@@ -34,6 +37,8 @@ impl Kind {
     fn label(self) -> &'static str {
         match self {
             Kind::Herald => "herald",
+            Kind::HeraldSignalR => "herald/SignalR",
+            Kind::HeraldSocketIo => "herald/Socket.IO",
             Kind::HeraldNats => "herald/NATS",
             Kind::SocketIo => "Socket.IO",
         }
@@ -58,7 +63,7 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
             .current_dir(&socketio)
             .status()?;
     }
-    let mut kinds = vec![Kind::Herald];
+    let mut kinds = vec![Kind::Herald, Kind::HeraldSignalR, Kind::HeraldSocketIo];
     if with_nats {
         kinds.push(Kind::HeraldNats);
     }
@@ -78,7 +83,8 @@ pub fn bench_gateway(args: &[&str]) -> Result<(), String> {
         }
     }
     let mut replays = Vec::new();
-    for kind in kinds.iter().filter(|k| **k != Kind::SocketIo) {
+    // a resume is SSE's Last-Event-ID (the other transports resume the same feed)
+    for kind in kinds.iter().filter(|k| matches!(k, Kind::Herald | Kind::HeraldNats)) {
         run += 1;
         let process = start(&root, *kind, run)?;
         let replay = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
@@ -582,7 +588,7 @@ fn start(root: &Path, kind: Kind, run: usize) -> Result<Server, String> {
     // herald on NATS gets a nats-server of its own per run: every run starts empty
     let nats = if kind == Kind::HeraldNats { Some(NatsServer::start(root, run)?) } else { None };
     let (command, data) = match kind {
-        Kind::Herald | Kind::HeraldNats => {
+        Kind::Herald | Kind::HeraldSignalR | Kind::HeraldSocketIo | Kind::HeraldNats => {
             let (mut command, data) = herald_command(root, &format!("gateway/data-{}-{run}", std::process::id()))?;
             if let Some(nats) = &nats {
                 command = command.args(["--store", &nats.url]);
@@ -599,7 +605,12 @@ fn start(root: &Path, kind: Kind, run: usize) -> Result<Server, String> {
 }
 
 fn load(root: &Path, kind: Kind, process: &Server, clients: usize, source_ip: &str) -> Result<Value, String> {
-    let target = if kind == Kind::SocketIo { "socketio" } else { "herald" };
+    let target = match kind {
+        Kind::Herald | Kind::HeraldNats => "herald",
+        Kind::HeraldSignalR => "herald-signalr",
+        Kind::HeraldSocketIo => "herald-socketio",
+        Kind::SocketIo => "socketio",
+    };
     let output = Cmd::new(root.join("target/release/herald-bench-gateway-load"))
         .args(["fanout", "--target", target, "--base", &process.url])
         .args(["--clients", &clients.to_string(), "--events", &EVENTS.to_string(), "--rate", &RATE.to_string()])
@@ -616,14 +627,14 @@ fn num(value: &Value, key: &str) -> f64 {
 /// Socket.IO, and the replay times.
 pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String, String> {
     let mut out = String::from(
-        "| clients | server      | delivered        | deliveries/s | p50 ms  | p99 ms  | RSS/idle conn |\n\
-         |--------:|-------------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
+        "| clients | server           | delivered        | deliveries/s | p50 ms  | p99 ms  | RSS/idle conn |\n\
+         |--------:|------------------|-----------------:|-------------:|--------:|--------:|--------------:|\n",
     );
     for (server, r) in rows {
         let rss = r["kib_per_idle_connection"].as_f64().map(|k| format!("{k:.1} KiB")).unwrap_or("-".into());
         let count = |key: &str| r[key].as_u64().unwrap_or(0);
         out.push_str(&format!(
-            "| {:>7} | {:<11} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
+            "| {:>7} | {:<16} | {:>16} | {:>12.0} | {:>7.1} | {:>7.1} | {:>13} |\n",
             count("clients"),
             server,
             format!("{}/{}", count("delivered"), count("expected")),
@@ -642,7 +653,7 @@ pub fn table(rows: &[(&str, Value)], replays: &[(&str, Value)]) -> Result<String
             continue;
         };
         out.push_str(&format!(
-            "{} clients: {server}/Socket.IO deliveries/s {:.2}x, p99 latency {:.2}x\n",
+            "{} clients: {server} against Socket.IO on Node: deliveries/s {:.2}x, p99 latency {:.2}x\n",
             r["clients"],
             num(r, "deliveries_per_sec") / num(socketio, "deliveries_per_sec"),
             num(r, "p99_ms") / num(socketio, "p99_ms"),
@@ -716,12 +727,13 @@ mod tests {
     #[test]
     fn the_table_puts_herald_against_socketio_per_client_count() {
         let row = |rate: f64, p99: f64| json!({ "clients": 1000, "delivered": 10, "expected": 10, "deliveries_per_sec": rate, "p50_ms": 1.0, "p99_ms": p99, "kib_per_idle_connection": 2.5 });
-        let rows = [("herald", row(300.0, 2.0)), ("herald/NATS", row(200.0, 4.0)), ("Socket.IO", row(100.0, 8.0))];
+        let rows = [("herald", row(300.0, 2.0)), ("herald/NATS", row(200.0, 4.0)), ("herald/Socket.IO", row(150.0, 4.0)), ("Socket.IO", row(100.0, 8.0))];
         let replay = json!({ "events": 10000, "seconds": 0.5, "events_per_sec": 20000.0 });
         let text = table(&rows, &[("herald", replay)]).unwrap();
-        assert!(text.contains("1000 clients: herald/Socket.IO deliveries/s 3.00x, p99 latency 0.25x"), "{text}");
-        assert!(text.contains("1000 clients: herald/NATS/Socket.IO deliveries/s 2.00x, p99 latency 0.50x"), "{text}");
-        assert!(text.contains("| Socket.IO   |"));
+        assert!(text.contains("1000 clients: herald against Socket.IO on Node: deliveries/s 3.00x, p99 latency 0.25x"), "{text}");
+        assert!(text.contains("1000 clients: herald/NATS against Socket.IO on Node: deliveries/s 2.00x, p99 latency 0.50x"), "{text}");
+        assert!(text.contains("1000 clients: herald/Socket.IO against Socket.IO on Node: deliveries/s 1.50x"), "{text}");
+        assert!(text.contains("| Socket.IO        |"));
         assert!(text.contains("2.5 KiB"));
         assert!(text.contains("replay on resume (herald): 10000 missed events in 0.500 s"));
     }

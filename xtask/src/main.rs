@@ -85,8 +85,9 @@ COMMANDS:
     bench store            The embedded stores (SQLite, redb) side by side: durable appends and
                            a paged replay, events/s.
     bench gateway [--store nats]
-                           The gateway against Socket.IO (npm, on Node) with 1,000 and 10,000
-                           stream clients from a Rust load generator: deliveries/s, p50/p99
+                           The gateway (its SSE, its SignalR hub and its Socket.IO namespace)
+                           against Socket.IO (npm, on Node) with 1,000 and 10,000 stream
+                           clients from a Rust load generator: deliveries/s, p50/p99
                            latency, RSS per idle connection, ratios; replay of 10,000 events;
                            RSS per idle stream beside a bare hyper server; and the reconnect
                            storm (bench storm). With --store nats, also the gateway on NATS

@@ -1,8 +1,9 @@
 //! The load generator of `cargo xtask bench gateway`.
 //!
-//! `herald-gateway-load fanout --target herald|socketio --base URL --clients N --events K
-//! --rate R --pid PID` connects N stream clients (herald: SSE; Socket.IO: its WebSocket
-//! transport, Engine.IO 4), measures the server's RSS with them idle, publishes K events
+//! `herald-gateway-load fanout --target herald|herald-signalr|herald-socketio|socketio
+//! --base URL --clients N --events K --rate R --pid PID` connects N stream clients
+//! (herald: SSE, or its SignalR hub or Socket.IO namespace over a WebSocket; socketio: the
+//! Node Socket.IO server's WebSocket transport, Engine.IO 4), measures the server's RSS with them idle, publishes K events
 //! at R per second by HTTP POST, and waits until every client has every event (or a
 //! deadline). Each event carries its publish time; clients parse only that. Prints one
 //! JSON object: deliveries/s, p50/p99 publish-to-receive latency, RSS per idle
@@ -41,7 +42,13 @@ mod soak;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Target {
+    /// herald's Server-Sent Events.
     Herald,
+    /// herald's SignalR hub, over its WebSocket transport.
+    HeraldSignalR,
+    /// herald's Socket.IO namespace `/herald`, over Engine.IO's WebSocket transport.
+    HeraldSocketIo,
+    /// The Node Socket.IO server of bench/socketio (namespace `/`).
     SocketIo,
 }
 
@@ -99,8 +106,10 @@ fn parse_args() -> Result<Args, String> {
             "--target" => {
                 args.target = match value.as_str() {
                     "herald" => Target::Herald,
+                    "herald-signalr" => Target::HeraldSignalR,
+                    "herald-socketio" => Target::HeraldSocketIo,
                     "socketio" => Target::SocketIo,
-                    other => return Err(format!("--target {other}: herald or socketio")),
+                    other => return Err(format!("--target {other}: herald, herald-signalr, herald-socketio or socketio")),
                 }
             }
             "--base" => args.base = value.trim_end_matches('/').to_owned(),
@@ -252,16 +261,24 @@ async fn herald_client(
     Ok(latencies)
 }
 
-/// One Socket.IO client over its WebSocket transport (Engine.IO 4, Socket.IO 5 protocol).
+/// One Socket.IO client over its WebSocket transport (Engine.IO 4, Socket.IO 5 protocol):
+/// on the Node server's namespace `/`, whose events are broadcast, or (`herald`) on the
+/// gateway's `/herald`, subscribed with an ack.
 async fn socketio_client(
     args: Arc<Args>,
     ready: tokio::sync::mpsc::Sender<()>,
     received: Arc<AtomicU64>,
     stop: tokio::sync::watch::Receiver<bool>,
+    herald: bool,
 ) -> Result<Latencies, String> {
     let stream = connect_tcp(&args).await?;
     let url = format!("{}/socket.io/?EIO=4&transport=websocket", args.base.replace("http://", "ws://"));
     let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    let (connect, connected, subscribe, acked, event) = if herald {
+        ("40/herald,{}", "40/herald,", "42/herald,1[\"subscribe\",{\"topics\":[\"nop.noise.reading\"]}]", "43/herald,1", "42/herald,")
+    } else {
+        ("40", "40", "", "", "42")
+    };
     let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
@@ -272,19 +289,65 @@ async fn socketio_client(
         let Some(message) = message else { return Err("the socket closed".into()) };
         let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
         let text = text.as_str();
-        match text.as_bytes().first() {
-            Some(b'0') => socket.send(Message::text("40")).await.map_err(|e| e.to_string())?, // open → connect to "/"
-            Some(b'2') => socket.send(Message::text("3")).await.map_err(|e| e.to_string())?, // ping → pong
-            Some(b'4') if text.starts_with("40") => {
-                let _ = ready.send(()).await;
+        if text.starts_with('0') {
+            socket.send(Message::text(connect)).await.map_err(|e| e.to_string())?; // open → connect
+        } else if text == "2" {
+            socket.send(Message::text("3")).await.map_err(|e| e.to_string())?; // ping → pong
+        } else if text.starts_with(event) {
+            if let Some(sent) = sent_us(text) {
+                latencies.push(now_micros().saturating_sub(sent) as u32);
+                received.fetch_add(1, Ordering::Relaxed);
             }
-            Some(b'4') if text.starts_with("42") => {
-                if let Some(sent) = sent_us(text) {
+        } else if text.starts_with(connected) && !subscribe.is_empty() {
+            socket.send(Message::text(subscribe)).await.map_err(|e| e.to_string())?;
+        } else if text.starts_with(connected) || (!acked.is_empty() && text.starts_with(acked)) {
+            let _ = ready.send(()).await;
+        }
+    }
+    Ok(latencies)
+}
+
+/// One SignalR client of herald's hub over its WebSocket transport (negotiate skipped, as
+/// the official client's `skipNegotiation` does): the JSON hub protocol's handshake, then
+/// `StreamEvents(["nop.noise.reading"], null)`; each StreamItem is an event. It answers
+/// the hub's pings with a ping.
+async fn signalr_client(
+    args: Arc<Args>,
+    ready: tokio::sync::mpsc::Sender<()>,
+    received: Arc<AtomicU64>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Latencies, String> {
+    const RS: char = '\u{1e}';
+    let stream = connect_tcp(&args).await?;
+    let url = format!("{}/hubs/events", args.base.replace("http://", "ws://"));
+    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    socket.send(Message::text(format!("{{\"protocol\":\"json\",\"version\":1}}{RS}"))).await.map_err(|e| e.to_string())?;
+    let mut latencies = Vec::with_capacity(args.events.min(4096));
+    let mut stop = stop;
+    while latencies.len() < args.events {
+        let message = tokio::select! {
+            m = socket.next() => m,
+            _ = stop.changed() => break,
+        };
+        let Some(message) = message else { return Err("the socket closed".into()) };
+        let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        for message in text.as_str().split(RS).filter(|m| !m.is_empty()) {
+            if message == "{}" {
+                let stream = format!(
+                    "{{\"type\":4,\"invocationId\":\"1\",\"target\":\"StreamEvents\",\"arguments\":[[\"nop.noise.reading\"],null]}}{RS}"
+                );
+                socket.send(Message::text(stream)).await.map_err(|e| e.to_string())?;
+                let _ = ready.send(()).await;
+            } else if message.starts_with("{\"type\":2,") {
+                if let Some(sent) = sent_us(message) {
                     latencies.push(now_micros().saturating_sub(sent) as u32);
                     received.fetch_add(1, Ordering::Relaxed);
                 }
+            } else if message.contains("\"type\":6") {
+                socket.send(Message::text(format!("{{\"type\":6}}{RS}"))).await.map_err(|e| e.to_string())?;
+            } else if message.starts_with("{\"error\"") || message.contains("\"type\":7") {
+                return Err(format!("the hub refused: {message}"));
             }
-            _ => {}
         }
     }
     Ok(latencies)
@@ -450,7 +513,9 @@ async fn connect_all(
         clients.push(tokio::spawn(async move {
             match args.target {
                 Target::Herald => herald_client(args, signal_tx, received, stop).await,
-                Target::SocketIo => socketio_client(args, signal_tx, received, stop).await,
+                Target::HeraldSignalR => signalr_client(args, signal_tx, received, stop).await,
+                Target::HeraldSocketIo => socketio_client(args, signal_tx, received, stop, true).await,
+                Target::SocketIo => socketio_client(args, signal_tx, received, stop, false).await,
             }
         }));
         // a permit is released once its client is connected (or has failed)
