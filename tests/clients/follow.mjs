@@ -1,6 +1,6 @@
-// What a front end of herald on SignalR or Socket.IO does, written once for Node
-// (signalr.mjs, socketio.mjs) and for Chromium (signalr.html, socketio.html): `signalR`
-// and `io` are the official clients' modules either way. Each `say`s one object per
+// What a front end of herald on SignalR, Socket.IO or gRPC-web does, written once for
+// Node (signalr.mjs, socketio.mjs, grpc.mjs) and for Chromium (signalr.html,
+// socketio.html): the official clients' modules are passed in either way. Each `say`s one object per
 // step: {subscribed}, {published}, {received: n} every 250, {reconnected: n}, and last
 // {done: {received, repeated, outOfOrder, reconnects}}.
 
@@ -24,6 +24,7 @@ function tracker(from, count, say) {
   let resolve;
   const t = {
     last: from,
+    done: false,
     finished: new Promise((r) => { resolve = r; }),
     take(event) {
       const position = event.heraldposition;
@@ -33,7 +34,10 @@ function tracker(from, count, say) {
       t.last = position;
       received.push({ id: event.id, position });
       if (received.length % 250 === 0) say({ received: received.length });
-      if (received.length === count) resolve();
+      if (received.length === count) {
+        t.done = true;
+        resolve();
+      }
     },
     summary: (reconnects) => ({ received, repeated, outOfOrder, reconnects }),
   };
@@ -157,4 +161,68 @@ export async function refusedSocketIo(io, { base, token, pattern }, say) {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   say({ items });
   socket.disconnect();
+}
+
+/// gRPC-web with Connect (`lib`: `createClient` of @connectrpc/connect,
+/// `createGrpcWebTransport` of @connectrpc/connect-web, and the `Herald` service that
+/// protoc-gen-es generated): `Subscribe` from `from`, one `Publish`, and after the stream
+/// fails (the gateway went) `Subscribe` again from the last position, every 200 ms,
+/// until `count` events came.
+export async function followGrpc(lib, { base, token, pattern, from, count }, say) {
+  const client = grpcClient(lib, base, token);
+  const t = tracker(from, count, say);
+  let reconnects = 0;
+  let first = true;
+  while (!t.done) {
+    try {
+      const stream = client.subscribe({ patterns: [pattern], fromPosition: t.last ?? "" });
+      if (first) {
+        first = false;
+        say({ subscribed: true });
+        client.publish({ event: grpcEvent("grpc-published-1", { by: "grpc" }) })
+          .then((answer) => say({ published: answer.position }), (error) => say({ failed: String(error.message) }));
+      }
+      for await (const event of stream) {
+        t.take({ id: event.id, heraldposition: event.attributes.heraldposition?.attr.value });
+        if (t.done) break;
+      }
+    } catch {
+      // the stream ended with the connection: subscribe again from `t.last`
+    }
+    if (t.done) break;
+    reconnects += 1;
+    say({ reconnected: reconnects });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  say({ done: t.summary(reconnects) });
+}
+
+/// gRPC-web with a token that may not subscribe to `pattern`: {refused: message, code}
+/// when the gateway ends the stream with an error, {items: n} otherwise.
+export async function refusedGrpc(lib, { base, token, pattern }, say) {
+  const client = grpcClient(lib, base, token);
+  let items = 0;
+  try {
+    for await (const _ of client.subscribe({ patterns: [pattern], fromPosition: "" })) items += 1;
+  } catch (error) {
+    say({ refused: String(error.message), code: error.code });
+  }
+  say({ items });
+}
+
+function grpcClient(lib, base, token) {
+  const interceptors = token ? [(next) => (request) => { request.header.set("authorization", `Bearer ${token}`); return next(request); }] : [];
+  return lib.createClient(lib.Herald, lib.createGrpcWebTransport({ baseUrl: base, interceptors }));
+}
+
+/// A CloudEvent in its protobuf format (io.cloudevents.v1), JSON data as `text_data`.
+function grpcEvent(id, data) {
+  return {
+    id,
+    source: PUBLISHED.source,
+    specVersion: "1.0",
+    type: PUBLISHED.type,
+    attributes: { datacontenttype: { attr: { case: "ceString", value: "application/json" } } },
+    data: { case: "textData", value: JSON.stringify(data) },
+  };
 }

@@ -1,7 +1,7 @@
 // herald's page runtime (docs/protocol.md §2.10): what belongs to the page, not to a
 // micro-frontend, done once per page however many modules and herald versions it has.
-// It holds the push connection to each gateway stream (Server-Sent Events, a WebSocket
-// or Socket.IO; one per browser through a Web Lock and a BroadcastChannel), its backoff,
+// It holds the push connection to each gateway stream (Server-Sent Events, a WebSocket,
+// Socket.IO or SignalR; one per browser through a Web Lock and a BroadcastChannel), its backoff,
 // resume, and exactly-once delivery into the bus, and the upstream publishes.
 //
 // A page loads it once: from a <script type="module"> of its own, or, when it has none,
@@ -19,7 +19,11 @@ const JSON_KEY = Symbol.for("herald.json");
 const SEEN = 4096;
 const PUSH_SOURCE = "urn:herald:push";
 const CONNECTION = "herald.connection";
-const TRANSPORTS = ["sse", "websocket", "socketio"];
+const TRANSPORTS = ["sse", "websocket", "socketio", "signalr"];
+// SignalR: the JSON hub protocol's record separator, and the start of a StreamItem of the
+// runtime's one stream (herald's hub writes its members in this order)
+const RS = "\u001e";
+const HUB_ITEM = '{"type":2,"invocationId":"s","item":';
 // Socket.IO: herald's namespace, and the start of an `event` packet in it
 const SIO_NS = "/herald";
 const SIO_EVENT = `42${SIO_NS},["event",`;
@@ -288,6 +292,8 @@ function create() {
       connection.source = ws;
     } else if (transport === "socketio") {
       connection.source = socketIo(st, connection, topics, on);
+    } else if (transport === "signalr") {
+      connection.source = signalR(st, connection, topics, on);
     } else {
       const href = new URL(st.url);
       for (const t of topics) href.searchParams.append("topic", t);
@@ -347,6 +353,60 @@ function create() {
       if (p.startsWith(`44${SIO_NS}`) || p.startsWith(`41${SIO_NS}`) || p === "1") {
         if (p.startsWith("44")) console.warn("herald: the Socket.IO server refused the connection:", p.slice(SIO_NS.length + 3));
         on("error");
+      }
+    };
+    ws.onclose = () => on("error");
+    return ws;
+  }
+  // SignalR (the JSON hub protocol over a WebSocket, negotiate skipped): the hub
+  // `/hubs/events` on the stream URL's origin, `StreamEvents(topics, last)` (docs/protocol.md
+  // §3.12). Open once the handshake is answered; each StreamItem's item is a message.
+  function signalR(st, connection, topics, on) {
+    const href = new URL(st.url);
+    const hub = new URL("/hubs/events", href);
+    hub.protocol = href.protocol === "https:" ? "wss:" : "ws:";
+    if (connection.token) hub.searchParams.append("access_token", connection.token);
+    const ws = new WebSocket(hub.href);
+    const send = (message) => { if (ws.readyState === 1) ws.send(JSON.stringify(message) + RS); };
+    connection.acks = 0;
+    connection.answers = new Map();
+    connection.emit = (name, json, answer) => {
+      const id = `p${++connection.acks}`;
+      connection.answers.set(id, answer);
+      if (ws.readyState === 1) ws.send(`{"type":1,"invocationId":"${id}","target":"${name}","arguments":[${json}]}${RS}`);
+    };
+    let handshaken = false;
+    ws.onopen = () => ws.send(`{"protocol":"json","version":1}${RS}`);
+    ws.onmessage = (e) => {
+      for (const m of (typeof e.data === "string" ? e.data : "").split(RS)) {
+        if (!m) continue;
+        if (m.startsWith(HUB_ITEM) && m.endsWith("}")) { on("message", m.slice(HUB_ITEM.length, -1), ""); continue; }
+        let message;
+        try { message = JSON.parse(m); } catch { continue; }
+        if (!handshaken) {
+          handshaken = true;
+          if (message.error) {
+            console.warn("herald: the SignalR hub refused the handshake:", message.error);
+            return on("error");
+          }
+          send({ type: 4, invocationId: "s", target: "StreamEvents", arguments: [topics, st.last ?? null] });
+          on("open");
+        } else if (message.type === 2 && message.invocationId === "s") {
+          on("message", JSON.stringify(message.item), "");
+        } else if (message.type === 3) {
+          const answer = connection.answers.get(message.invocationId);
+          connection.answers.delete(message.invocationId);
+          if (answer) answer(message);
+          else {
+            // the stream ended: refused, or the hub completed it
+            if (message.error) console.warn("herald: the SignalR hub ended the stream:", message.error);
+            return on("error");
+          }
+        } else if (message.type === 6) {
+          send({ type: 6 });
+        } else if (message.type === 7) {
+          return on("error");
+        }
       }
     };
     ws.onclose = () => on("error");
@@ -489,15 +549,24 @@ function create() {
     const st = streams.get(String(url));
     const o = given ?? {};
     const text = String(json);
-    // the page's open Socket.IO connection carries it, answered by the `publish` ack
-    if (st?.connection?.transport === "socketio" && st.connection.open && st.connection.source.readyState === 1) {
+    // the page's open Socket.IO or SignalR connection carries it, answered by the
+    // `publish` ack or `Publish`'s completion
+    const over = st?.connection?.transport;
+    if ((over === "socketio" || over === "signalr") && st.connection.open && st.connection.source.readyState === 1) {
       return new Promise((resolve, reject) => {
-        const key = `socketio\u0000${st.connection.acks + 1}`;
+        const key = `${over}\u0000${st.connection.acks + 1}`;
         st.acks.set(key, { resolve, reject });
-        st.connection.emit("publish", text, (answer) => {
+        st.connection.emit(over === "socketio" ? "publish" : "Publish", text, (answer) => {
           if (!st.acks.delete(key)) return;
-          if (typeof answer?.position === "string") resolve(answer.position);
-          else reject({ status: Number(answer?.error?.status) || 0, detail: String(answer?.error?.detail ?? JSON.stringify(answer)) });
+          const position = over === "socketio" ? answer?.position : answer?.result;
+          if (typeof position === "string") resolve(position);
+          else if (over === "socketio") {
+            reject({ status: Number(answer?.error?.status) || 0, detail: String(answer?.error?.detail ?? JSON.stringify(answer)) });
+          } else {
+            // the hub's error is `STATUS REASON: detail`
+            const error = String(answer?.error ?? JSON.stringify(answer));
+            reject({ status: Number(/^(\d{3}) /.exec(error)?.[1]) || 0, detail: error });
+          }
         });
       });
     }

@@ -25,6 +25,10 @@ pub enum Transport {
     /// gateway's, or any Socket.IO server that speaks them; the owner's publishes go over
     /// the socket, as `publish` with an ack.
     SocketIo,
+    /// SignalR (the JSON hub protocol over a WebSocket): the hub `/hubs/events` on the
+    /// stream URL's origin, `StreamEvents` (docs/protocol.md §3.12) — the gateway's, or
+    /// any hub with that method; the owner's publishes go over the socket, as `Publish`.
+    SignalR,
 }
 
 /// The gateway's stream, as the page shares it: declare topics with
@@ -141,6 +145,7 @@ impl Push {
             Transport::Sse => "sse",
             Transport::WebSocket => "websocket",
             Transport::SocketIo => "socketio",
+            Transport::SignalR => "signalr",
         });
         #[cfg(feature = "embedded-runtime")]
         crate::embedded::install();

@@ -10,6 +10,7 @@
 //! | `GET /events/stream`     | SSE: `?topic=PATTERN` (repeatable), resume with `Last-Event-ID`    |
 //! | `GET /events/ws`         | WebSocket, subprotocol `cloudevents.json`: subscribe and publish  |
 //! | `/hubs/events`           | a SignalR hub (JSON protocol): `StreamEvents`, `Publish`          |
+//! | `/herald.v1.Herald/*`    | gRPC-web: `Subscribe` (server stream), `Publish`; CloudEvents protobuf |
 //! | `/socket.io/`            | Socket.IO v4, namespace `/herald`: subscribe, publish with acks   |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
@@ -45,6 +46,7 @@ mod error;
 mod eventgrid;
 mod feed;
 mod files;
+mod grpc;
 #[doc(hidden)]
 pub mod fuzz;
 mod ingest;
@@ -459,6 +461,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events/ws", get(ws::get_ws))
         .route(signalr::HUB_PATH, get(signalr::connect).post(signalr::send))
         .route(&format!("{}/negotiate", signalr::HUB_PATH), post(signalr::negotiate))
+        .route_service(grpc::ROUTE, grpc::service(&state))
         .route("/webhooks/{name}", post(webhooks::post_webhook).options(webhooks::options_webhook))
         .route("/eventgrid/{name}", post(eventgrid::post_eventgrid).options(eventgrid::options_eventgrid))
         .route("/webhook-subscriptions", get(subscriptions::list).post(subscriptions::create))

@@ -15,10 +15,12 @@ pub(crate) enum Transport {
     SignalR,
     /// `/socket.io/`, namespace `/herald`.
     SocketIo,
+    /// `herald.v1.Herald/Subscribe` (gRPC-web).
+    Grpc,
 }
 
 impl Transport {
-    const ALL: [Transport; 4] = [Transport::Sse, Transport::WebSocket, Transport::SignalR, Transport::SocketIo];
+    const ALL: [Transport; 5] = [Transport::Sse, Transport::WebSocket, Transport::SignalR, Transport::SocketIo, Transport::Grpc];
 
     /// Its `transport` label in `/metrics`.
     fn label(self) -> &'static str {
@@ -27,6 +29,7 @@ impl Transport {
             Transport::WebSocket => "websocket",
             Transport::SignalR => "signalr",
             Transport::SocketIo => "socketio",
+            Transport::Grpc => "grpc",
         }
     }
 }
@@ -35,7 +38,7 @@ impl Transport {
 #[derive(Default)]
 pub struct Metrics {
     connections: AtomicI64,
-    by_transport: [AtomicI64; 4],
+    by_transport: [AtomicI64; 5],
     ingested: AtomicU64,
     ingest_bytes: AtomicU64,
     delivered: AtomicU64,

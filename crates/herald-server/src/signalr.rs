@@ -47,6 +47,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// behind, fall behind the live feed and end the connection as too slow).
 const OUTGOING: usize = 256;
 
+/// Queued messages written to the client at once, at most.
+const BATCH: usize = 64;
+
 /// The hub's message types (JSON hub protocol).
 mod kind {
     pub const INVOCATION: u64 = 1;
@@ -404,19 +407,36 @@ async fn session(
                 output.send(close_message("herald.drain: the gateway is shutting down; resume from your last position", true)).await;
                 return output.close(1001, "draining").await;
             }
-            out = out_rx.recv() => match out {
-                Some(Out::Message(message)) => {
-                    let sent = output.send(message).await;
-                    if !sent {
-                        return;
+            out = out_rx.recv() => {
+                // what else is ready goes in the same frame (or event): one write for many
+                // messages, each ended by its separator
+                let mut batch = String::new();
+                let mut next = out;
+                let mut closing = None;
+                let mut taken = 0;
+                loop {
+                    match next {
+                        Some(Out::Message(message)) => batch.push_str(&message),
+                        Some(Out::Close(error)) => {
+                            closing = Some(error);
+                            break;
+                        }
+                        None => break,
                     }
+                    taken += 1;
+                    if taken == BATCH {
+                        break;
+                    }
+                    next = out_rx.try_recv().ok();
                 }
-                Some(Out::Close(error)) => {
+                if !batch.is_empty() && !output.send(batch).await {
+                    return;
+                }
+                if let Some(error) = closing {
                     output.send(close_message(&error, true)).await;
                     return output.close(1008, "too slow").await;
                 }
-                None => {}
-            },
+            }
             _ = pings.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     output.send(close_message("the client sent nothing for 30 s", true)).await;
@@ -543,10 +563,10 @@ async fn invoke(state: &AppState, access: &Access, target: Option<&str>, argumen
     }
     let [event] = <[Value; 1]>::try_from(arguments)
         .map_err(|args| format!("Publish takes one argument (a CloudEvent), not {}", args.len()))?;
-    let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
-    let event = CloudEvent::from_json(&bytes).map_err(|e| AppError::from(e).to_string())?;
-    access.check_publish(&event.ty).map_err(|e| e.to_string())?;
-    let position = crate::ingest::store(state, vec![event], bytes.len()).await.map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(&event).map_err(|e| hub_error(&AppError::BadRequest(e.to_string())))?;
+    let event = CloudEvent::from_json(&bytes).map_err(|e| hub_error(&AppError::from(e)))?;
+    access.check_publish(&event.ty).map_err(|e| hub_error(&e))?;
+    let position = crate::ingest::store(state, vec![event], bytes.len()).await.map_err(|e| hub_error(&e))?;
     Ok(Value::String(position[0].to_string()))
 }
 
@@ -573,7 +593,7 @@ async fn stream_events(
     let resume = match arguments.next() {
         None | Some(Value::Null) => None,
         Some(Value::String(p)) if p.is_empty() => None,
-        Some(Value::String(p)) => Some(p.parse::<Position>().map_err(|e| AppError::from(e).to_string())?),
+        Some(Value::String(p)) => Some(p.parse::<Position>().map_err(|e| hub_error(&AppError::from(e)))?),
         Some(_) => return Err("StreamEvents: fromPosition is a position string or null".into()),
     };
     if arguments.next().is_some() {
@@ -583,10 +603,10 @@ async fn stream_events(
         .iter()
         .map(|p| p.parse::<TopicPattern>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AppError::from(e).to_string())?;
-    let grants = access.check_subscribe(&patterns).map_err(|e| e.to_string())?;
+        .map_err(|e| hub_error(&AppError::from(e)))?;
+    let grants = access.check_subscribe(&patterns).map_err(|e| hub_error(&e))?;
     let filter = Filter { patterns, grants, subject: None };
-    let mut feed = Feed::open(state, filter, resume).await.map_err(|e| e.to_string())?;
+    let mut feed = Feed::open(state, filter, resume).await.map_err(|e| hub_error(&e))?;
     let out = out.clone();
     let id_json = Value::String(id.to_owned()).to_string();
     let task = tokio::spawn(async move {
@@ -606,6 +626,13 @@ async fn stream_events(
         }
     });
     Ok(Stream(task))
+}
+
+/// A hub error from what the HTTP routes would answer: `STATUS REASON: detail`
+/// (`403 Forbidden: the token does not grant …`), so that a client can tell them apart.
+fn hub_error(error: &AppError) -> String {
+    let status = error.status();
+    format!("{} {}: {error}", status.as_u16(), status.canonical_reason().unwrap_or(""))
 }
 
 /// A StreamItem of invocation `id_json` (the id as a JSON string) carrying `item` (JSON).

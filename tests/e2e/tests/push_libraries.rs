@@ -136,59 +136,72 @@ impl Drop for NodeServer {
     }
 }
 
-/// herald-push's Socket.IO transport, from a Rust MFE (`<nop-stream-status
-/// transport="socketio">` of `cargo xtask dist`), against the official `socket.io` 4
-/// server on Node written to herald's documented event names (not herald's gateway):
-/// every event into the bus exactly once, across a cut where the server sends an event
-/// again; and a publish over the socket answered with its position.
-#[tokio::test(flavor = "multi_thread")]
-async fn herald_push_over_socketio_delivers_into_the_bus_exactly_once() -> Result<(), Error> {
-    let server = NodeServer::start("herald-socketio-server.mjs")?;
-    let dist = std::env::var_os("HERALD_DIST").map(std::path::PathBuf::from).unwrap_or_else(|| workspace_root().join("dist"));
-    let mfe = dist.join("mfe/nop-stream-status");
-    let version = std::fs::read_dir(&mfe)?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|name| name.starts_with(|c: char| c.is_ascii_digit()))
-        .max()
-        .ok_or(format!("no dist build in {} (run `cargo xtask dist`)", mfe.display()))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let dir = std::env::temp_dir().join(format!("herald-socketio-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::os::unix::fs::symlink(&mfe, dir.join("nop-stream-status"))?;
-    let stream = format!("http://127.0.0.1:{}/events/stream", server.port);
-    std::fs::write(
-        dir.join("page.html"),
-        format!(
-            r#"<!doctype html><meta charset="utf-8"><title>herald-push over Socket.IO</title>
+/// A page of `<nop-stream-status>` (of `cargo xtask dist`) following `sig.>` from
+/// `stream` over `transport`, counting every `sig.reading` the bus delivers in
+/// `window.ids`; served from a temporary folder, removed when dropped.
+struct StatusPage {
+    dir: std::path::PathBuf,
+    server: StaticServer,
+}
+
+impl StatusPage {
+    async fn new(stream: &str, transport: &str) -> Result<Self, Error> {
+        let dist = std::env::var_os("HERALD_DIST").map(std::path::PathBuf::from).unwrap_or_else(|| workspace_root().join("dist"));
+        let mfe = dist.join("mfe/nop-stream-status");
+        let version = std::fs::read_dir(&mfe)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with(|c: char| c.is_ascii_digit()))
+            .max()
+            .ok_or(format!("no dist build in {} (run `cargo xtask dist`)", mfe.display()))?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+        let dir = std::env::temp_dir().join(format!("herald-{transport}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::os::unix::fs::symlink(&mfe, dir.join("nop-stream-status"))?;
+        std::fs::write(
+            dir.join("page.html"),
+            format!(
+                r#"<!doctype html><meta charset="utf-8"><title>herald-push over {transport}</title>
 <script>
   window.ids = [];
   addEventListener("herald:sig.reading", (e) => ids.push(e.detail.id));
 </script>
 <script type="module" src="nop-stream-status/{version}/nop-stream-status.js"></script>
-<nop-stream-status stream="{stream}" transport="socketio" topics="sig.>"></nop-stream-status>
+<nop-stream-status stream="{stream}" transport="{transport}" topics="sig.>"></nop-stream-status>
 "#
-        ),
-    )?;
-    let page = StaticServer::start(&dir).await?;
-    let result = Browser::session(async |browser| {
-        browser.client.goto(&format!("{}/page.html", page.base)).await?;
-        let state = "return document.querySelector('nop-stream-status .nop-conn')?.textContent ?? ''";
-        browser.wait_for_script(state, |t| t == "open", WAIT).await?;
-        let count = "return String(window.ids.length)";
-        server.control("append", json!({ "count": 300 })).await?;
-        browser.wait_for_script(count, |t| t == "300", WAIT).await?;
-        // the server cuts every transport and, on the resubscribe, sends sig-299 again
-        server.control("cut", json!({})).await?;
-        browser.wait_for_script(state, |t| t == "reconnecting" || t == "connecting", WAIT).await?;
-        browser.wait_for_script(state, |t| t == "open", WAIT).await?;
-        server.control("append", json!({ "count": 300 })).await?;
-        browser.wait_for_script(count, |t| t == "600", WAIT).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await; // anything more would show now
-        let ids = browser.client.execute("return window.ids", vec![]).await?;
-        let ids: Vec<String> = serde_json::from_value(ids)?;
-        let expected: Vec<String> = (0..600).map(|k| format!("sig-{k}")).collect();
-        assert_eq!(ids, expected, "every event once, in order, though one came twice");
-        // upstream over the same socket: the server's ack carries the position
+            ),
+        )?;
+        let server = StaticServer::start(&dir).await?;
+        Ok(StatusPage { dir, server })
+    }
+
+    async fn open(&self, browser: &Browser) -> Result<(), Error> {
+        browser.client.goto(&format!("{}/page.html", self.server.base)).await?;
+        self.state(browser, "open").await
+    }
+
+    async fn state(&self, browser: &Browser, state: &str) -> Result<(), Error> {
+        let script = "return document.querySelector('nop-stream-status .nop-conn')?.textContent ?? ''";
+        browser.wait_for_script(script, |t| t == state, WAIT).await?;
+        Ok(())
+    }
+
+    async fn delivered(&self, browser: &Browser, count: usize) -> Result<(), Error> {
+        browser.wait_for_script("return String(window.ids.length)", |t| t == count.to_string(), WAIT).await?;
+        Ok(())
+    }
+
+    /// After a moment for anything more to show: the ids delivered are `sig-0`… once each,
+    /// in order.
+    async fn exactly_once(&self, browser: &Browser, count: usize) -> Result<(), Error> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ids: Vec<String> = serde_json::from_value(browser.client.execute("return window.ids", vec![]).await?)?;
+        let expected: Vec<String> = (0..count).map(|k| format!("sig-{k}")).collect();
+        assert_eq!(ids, expected, "every event once, in order");
+        Ok(())
+    }
+
+    /// Publishes an event through the page runtime over `stream`'s connection; its position.
+    async fn publish(&self, browser: &Browser, stream: &str) -> Result<String, Error> {
         let publish = format!(
             "const rt = globalThis[Symbol.for('herald.runtime.v1')];
              rt.publish('{stream}', JSON.stringify({{specversion: '1.0', id: 'from-page-1', source: '/test/page', type: 'sig.published', data: {{}}}}))
@@ -196,11 +209,62 @@ async fn herald_push_over_socketio_delivers_into_the_bus_exactly_once() -> Resul
              return ''"
         );
         browser.client.execute(&publish, vec![]).await?;
-        let published = browser.wait_for_script("return window.published ?? ''", |t| !t.is_empty(), WAIT).await?;
-        assert_eq!(published, "1-601", "the server's position for it");
+        browser.wait_for_script("return window.published ?? ''", |t| !t.is_empty(), WAIT).await
+    }
+}
+
+impl Drop for StatusPage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// herald-push's Socket.IO transport, from a Rust MFE (`<nop-stream-status
+/// transport="socketio">`), against the official `socket.io` 4 server on Node written to
+/// herald's documented event names (not herald's gateway): every event into the bus
+/// exactly once, across a cut where the server sends an event again; and a publish over
+/// the socket answered with its position.
+#[tokio::test(flavor = "multi_thread")]
+async fn herald_push_over_socketio_delivers_into_the_bus_exactly_once() -> Result<(), Error> {
+    let server = NodeServer::start("herald-socketio-server.mjs")?;
+    let stream = format!("http://127.0.0.1:{}/events/stream", server.port);
+    let page = StatusPage::new(&stream, "socketio").await?;
+    Browser::session(async |browser| {
+        page.open(browser).await?;
+        server.control("append", json!({ "count": 300 })).await?;
+        page.delivered(browser, 300).await?;
+        // the server cuts every transport and, on the resubscribe, sends sig-299 again
+        server.control("cut", json!({})).await?;
+        page.state(browser, "open").await?;
+        server.control("append", json!({ "count": 300 })).await?;
+        page.delivered(browser, 600).await?;
+        page.exactly_once(browser, 600).await?;
+        assert_eq!(page.publish(browser, &stream).await?, "1-601", "the server's position for it");
         Ok(())
     })
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    .await
+}
+
+/// herald-push's SignalR transport, from the same Rust MFE, against the gateway's hub:
+/// every event into the bus exactly once across a SIGKILL and restart of the gateway, and
+/// a publish over the hub answered with its position.
+#[tokio::test(flavor = "multi_thread")]
+async fn herald_push_over_signalr_delivers_into_the_bus_exactly_once_across_a_kill_9() -> Result<(), Error> {
+    let mut gateway = Gateway::start()?;
+    let stream = format!("{}/events/stream", gateway.base);
+    let page = StatusPage::new(&stream, "signalr").await?;
+    Browser::session(async |browser| {
+        page.open(browser).await?;
+        post_readings(&gateway.base, 0, 300).await?;
+        page.delivered(browser, 300).await?;
+        gateway.restart(false)?;
+        page.state(browser, "open").await?;
+        post_readings(&gateway.base, 300, 600).await?;
+        page.delivered(browser, 600).await?;
+        page.exactly_once(browser, 600).await?;
+        let published = page.publish(browser, &stream).await?;
+        assert!(published.starts_with(|c: char| c.is_ascii_digit()) && published.contains('-'), "a position: {published}");
+        Ok(())
+    })
+    .await
 }

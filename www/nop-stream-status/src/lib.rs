@@ -8,8 +8,8 @@
 //! Attributes: `stream` — the gateway's stream URL (default: the page's
 //! `<meta name="herald-stream">`, else `/events/stream`); `topics` —
 //! space-separated topic patterns to count (default `nop.noise.reading`); `transport` —
-//! `websocket` to ask for the WebSocket transport, `socketio` for Socket.IO (default:
-//! Server-Sent Events; the first module of the page to connect decides).
+//! `websocket` to ask for the WebSocket transport, `socketio` for Socket.IO, `signalr` for
+//! SignalR (default: Server-Sent Events; the first module of the page to connect decides).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
@@ -141,6 +141,7 @@ impl CustomElement for StreamStatus {
         let transport = match element.get_attribute("transport").as_deref() {
             Some("websocket") => Transport::WebSocket,
             Some("socketio") => Transport::SocketIo,
+            Some("signalr") => Transport::SignalR,
             _ => Transport::Sse,
         };
         let push = match Push::new(&stream).map(|push| push.transport(transport)) {

@@ -70,7 +70,7 @@ impl Node {
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.get(key).is_some() => return line[key].clone(),
                 Ok(_) => continue,
-                Err(_) => panic!("the SignalR client said no `{key}` within {wait:?}"),
+                Err(_) => panic!("the client said no `{key}` within {wait:?}"),
             }
         }
     }
@@ -155,3 +155,39 @@ pub async fn follow_across_a_kill_9(script: &str, transport: &str, published_id:
     assert_eq!(mine["position"], published.as_str(), "Publish's result is the event's position");
 }
 
+
+/// Generates the JavaScript code of `proto/` (herald's service and the CloudEvents
+/// format) into tests/clients/gen/ with the official generator, protoc-gen-es: protox
+/// parses the files, as the build script does, and the plugin gets them as protoc would
+/// hand them to it. Once per test process.
+pub fn generate_grpc_client() {
+    static GENERATED: std::sync::Once = std::sync::Once::new();
+    GENERATED.call_once(|| {
+        use prost::Message;
+        use std::io::Write;
+        let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let files = protox::compile(["herald/v1/herald.proto"], [&proto]).expect("the .proto files compile");
+        let request = prost_types::compiler::CodeGeneratorRequest {
+            file_to_generate: vec!["io/cloudevents/v1/cloudevents.proto".into(), "herald/v1/herald.proto".into()],
+            parameter: Some("target=js,import_extension=js".into()),
+            proto_file: files.file,
+            compiler_version: None,
+        };
+        let dir = clients();
+        let mut plugin = Command::new(dir.join("node_modules/.bin/protoc-gen-es"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("protoc-gen-es runs");
+        plugin.stdin.take().unwrap().write_all(&request.encode_to_vec()).unwrap();
+        let output = plugin.wait_with_output().unwrap();
+        assert!(output.status.success(), "protoc-gen-es failed");
+        let response = prost_types::compiler::CodeGeneratorResponse::decode(output.stdout.as_slice()).unwrap();
+        assert_eq!(response.error, None, "protoc-gen-es refused the request");
+        for file in response.file {
+            let path = dir.join("gen").join(file.name());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file.content()).unwrap();
+        }
+    });
+}
