@@ -19,6 +19,8 @@ use crate::AppError;
 /// How long a browser may cache a preflight's answer, in seconds.
 const MAX_AGE_SECS: &str = "600";
 const METHODS: &str = "GET, POST, OPTIONS";
+/// The answer headers a page may read (`Access-Control-Expose-Headers`).
+const EXPOSED: &str = "grpc-status, grpc-message, grpc-status-details-bin";
 
 /// The middleware: `origins` is the allow-list.
 pub(crate) async fn cors(State(origins): State<Arc<Vec<HeaderValue>>>, request: Request, next: Next) -> Response {
@@ -43,6 +45,8 @@ pub(crate) async fn cors(State(origins): State<Arc<Vec<HeaderValue>>>, request: 
     if allowed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        // a gRPC-web answer without a body carries its status in headers
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
     }
     response
 }

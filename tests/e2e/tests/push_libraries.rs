@@ -1,6 +1,6 @@
 //! The push libraries' official browser clients (tests/clients: `@microsoft/signalr` 10,
-//! `socket.io-client` 4) in headless Chromium against the gateway, from another origin
-//! (CORS, with credentials for SignalR): each streams 1,000 posted events in order across
+//! `socket.io-client` 4, Connect's gRPC-web 2) in headless Chromium against the gateway,
+//! from another origin (CORS, with credentials for SignalR): each streams 1,000 posted events in order across
 //! a SIGKILL and restart of the gateway, and publishes one, whose answer is its position.
 
 use std::time::Duration;
@@ -49,6 +49,12 @@ async fn signalr_in_chromium_streams_in_order_publishes_and_resumes_across_a_kil
 #[tokio::test(flavor = "multi_thread")]
 async fn socketio_in_chromium_streams_in_order_publishes_and_resumes_across_a_kill_9() -> Result<(), Error> {
     follow_in_chromium("socketio.html", "node_modules/socket.io-client/dist/socket.io.min.js", "socketio-published-1").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_web_in_chromium_streams_in_order_publishes_and_resumes_across_a_kill_9() -> Result<(), Error> {
+    herald_grpc_codegen::generate()?;
+    follow_in_chromium("grpc.html", "node_modules/@connectrpc/connect-web/dist/esm/index.js", "grpc-published-1").await
 }
 
 /// The client of `page` (loading `client`, the library's browser bundle) follows `sig.>`

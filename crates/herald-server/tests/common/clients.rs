@@ -156,38 +156,7 @@ pub async fn follow_across_a_kill_9(script: &str, transport: &str, published_id:
 }
 
 
-/// Generates the JavaScript code of `proto/` (herald's service and the CloudEvents
-/// format) into tests/clients/gen/ with the official generator, protoc-gen-es: protox
-/// parses the files, as the build script does, and the plugin gets them as protoc would
-/// hand them to it. Once per test process.
+/// Generates the gRPC client's JavaScript code into tests/clients/gen/ (once).
 pub fn generate_grpc_client() {
-    static GENERATED: std::sync::Once = std::sync::Once::new();
-    GENERATED.call_once(|| {
-        use prost::Message;
-        use std::io::Write;
-        let proto = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
-        let files = protox::compile(["herald/v1/herald.proto"], [&proto]).expect("the .proto files compile");
-        let request = prost_types::compiler::CodeGeneratorRequest {
-            file_to_generate: vec!["io/cloudevents/v1/cloudevents.proto".into(), "herald/v1/herald.proto".into()],
-            parameter: Some("target=js,import_extension=js".into()),
-            proto_file: files.file,
-            compiler_version: None,
-        };
-        let dir = clients();
-        let mut plugin = Command::new(dir.join("node_modules/.bin/protoc-gen-es"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("protoc-gen-es runs");
-        plugin.stdin.take().unwrap().write_all(&request.encode_to_vec()).unwrap();
-        let output = plugin.wait_with_output().unwrap();
-        assert!(output.status.success(), "protoc-gen-es failed");
-        let response = prost_types::compiler::CodeGeneratorResponse::decode(output.stdout.as_slice()).unwrap();
-        assert_eq!(response.error, None, "protoc-gen-es refused the request");
-        for file in response.file {
-            let path = dir.join("gen").join(file.name());
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, file.content()).unwrap();
-        }
-    });
+    herald_grpc_codegen::generate().expect("the gRPC client code is generated");
 }
