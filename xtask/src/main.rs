@@ -30,8 +30,8 @@ COMMANDS:
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
                            (apt), wasm-opt (npm binaryen@132, project-local), the official
                            clients the tests use (PyPI into .tools/py; npm `ci` in
-                           tests/clients: @microsoft/signalr, socket.io-client). Says what it
-                           does.
+                           tests/clients: @microsoft/signalr, socket.io-client and socket.io,
+                           Connect's gRPC-web and protoc-gen-es). Says what it does.
     build                  Build the NOP page with trunk (release, wasm-opt) into dist/, with
                            a brotli (.br) and a gzip (.gz) variant beside each text and wasm
                            file where smaller.
