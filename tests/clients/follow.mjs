@@ -6,6 +6,22 @@
 
 const sequenceOf = (position) => Number(position.split("-")[1]);
 
+/// What a test page does: runs `follow` (one of the follow functions below) with `lib`
+/// and the page's query (`?gateway=BASE&token=T&pattern=P&from=POSITION&count=N`),
+/// appending each line it says to `window.heraldTest.lines`.
+export function fromPage(follow, lib) {
+  const query = new URLSearchParams(location.search);
+  const lines = [];
+  window.heraldTest = { lines };
+  return follow(lib, {
+    base: query.get("gateway"),
+    token: query.get("token") ?? "",
+    pattern: query.get("pattern"),
+    from: query.get("from"),
+    count: Number(query.get("count")),
+  }, (line) => lines.push(line));
+}
+
 /// The one event each client publishes itself, of type `sig.published`.
 const PUBLISHED = {
   specversion: "1.0",

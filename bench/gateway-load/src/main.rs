@@ -250,15 +250,47 @@ async fn herald_client(
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line = &buffer[..end];
             if line.starts_with(b"data:") {
-                if let Some(sent) = sent_us(&String::from_utf8_lossy(line)) {
-                    latencies.push(now_micros().saturating_sub(sent) as u32);
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
+                record(&String::from_utf8_lossy(line), &mut latencies, &received);
             }
             buffer.drain(..=end);
         }
     }
     Ok(latencies)
+}
+
+/// Counts one event received, its publish time read from `frame`.
+fn record(frame: &str, latencies: &mut Latencies, received: &AtomicU64) {
+    if let Some(sent) = sent_us(frame) {
+        latencies.push(now_micros().saturating_sub(sent) as u32);
+        received.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// A WebSocket to `path` of the server, from `--source-ip`.
+async fn websocket(args: &Args, path: &str) -> Result<Socket, String> {
+    let stream = connect_tcp(args).await?;
+    let url = format!("{}{path}", args.base.replace("http://", "ws://"));
+    let (socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
+/// The next text message of `socket` (other frames skipped); `None` once the run stops.
+async fn next_text(
+    socket: &mut Socket,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>, String> {
+    loop {
+        let message = tokio::select! {
+            m = socket.next() => m,
+            _ = stop.changed() => return Ok(None),
+        };
+        let Some(message) = message else { return Err("the socket closed".into()) };
+        if let Message::Text(text) = message.map_err(|e| e.to_string())? {
+            return Ok(Some(text));
+        }
+    }
 }
 
 /// One Socket.IO client over its WebSocket transport (Engine.IO 4, Socket.IO 5 protocol):
@@ -271,9 +303,7 @@ async fn socketio_client(
     stop: tokio::sync::watch::Receiver<bool>,
     herald: bool,
 ) -> Result<Latencies, String> {
-    let stream = connect_tcp(&args).await?;
-    let url = format!("{}/socket.io/?EIO=4&transport=websocket", args.base.replace("http://", "ws://"));
-    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    let mut socket = websocket(&args, "/socket.io/?EIO=4&transport=websocket").await?;
     let (connect, connected, subscribe, acked, event) = if herald {
         ("40/herald,{}", "40/herald,", "42/herald,1[\"subscribe\",{\"topics\":[\"nop.noise.reading\"]}]", "43/herald,1", "42/herald,")
     } else {
@@ -282,22 +312,14 @@ async fn socketio_client(
     let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
-        let message = tokio::select! {
-            m = socket.next() => m,
-            _ = stop.changed() => break,
-        };
-        let Some(message) = message else { return Err("the socket closed".into()) };
-        let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        let Some(text) = next_text(&mut socket, &mut stop).await? else { break };
         let text = text.as_str();
         if text.starts_with('0') {
             socket.send(Message::text(connect)).await.map_err(|e| e.to_string())?; // open → connect
         } else if text == "2" {
             socket.send(Message::text("3")).await.map_err(|e| e.to_string())?; // ping → pong
         } else if text.starts_with(event) {
-            if let Some(sent) = sent_us(text) {
-                latencies.push(now_micros().saturating_sub(sent) as u32);
-                received.fetch_add(1, Ordering::Relaxed);
-            }
+            record(text, &mut latencies, &received);
         } else if text.starts_with(connected) && !subscribe.is_empty() {
             socket.send(Message::text(subscribe)).await.map_err(|e| e.to_string())?;
         } else if text.starts_with(connected) || (!acked.is_empty() && text.starts_with(acked)) {
@@ -318,19 +340,12 @@ async fn signalr_client(
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Latencies, String> {
     const RS: char = '\u{1e}';
-    let stream = connect_tcp(&args).await?;
-    let url = format!("{}/hubs/events", args.base.replace("http://", "ws://"));
-    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|e| e.to_string())?;
+    let mut socket = websocket(&args, "/hubs/events").await?;
     socket.send(Message::text(format!("{{\"protocol\":\"json\",\"version\":1}}{RS}"))).await.map_err(|e| e.to_string())?;
     let mut latencies = Vec::with_capacity(args.events.min(4096));
     let mut stop = stop;
     while latencies.len() < args.events {
-        let message = tokio::select! {
-            m = socket.next() => m,
-            _ = stop.changed() => break,
-        };
-        let Some(message) = message else { return Err("the socket closed".into()) };
-        let Message::Text(text) = message.map_err(|e| e.to_string())? else { continue };
+        let Some(text) = next_text(&mut socket, &mut stop).await? else { break };
         for message in text.as_str().split(RS).filter(|m| !m.is_empty()) {
             if message == "{}" {
                 let stream = format!(
@@ -339,10 +354,7 @@ async fn signalr_client(
                 socket.send(Message::text(stream)).await.map_err(|e| e.to_string())?;
                 let _ = ready.send(()).await;
             } else if message.starts_with("{\"type\":2,") {
-                if let Some(sent) = sent_us(message) {
-                    latencies.push(now_micros().saturating_sub(sent) as u32);
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
+                record(message, &mut latencies, &received);
             } else if message.contains("\"type\":6") {
                 socket.send(Message::text(format!("{{\"type\":6}}{RS}"))).await.map_err(|e| e.to_string())?;
             } else if message.starts_with("{\"error\"") || message.contains("\"type\":7") {

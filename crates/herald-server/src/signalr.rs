@@ -199,10 +199,10 @@ fn sse(state: AppState, access: Access, token: Option<String>) -> Result<Respons
     let registered = Registered { connections: state.hub_connections.clone(), token };
     tokio::spawn(async move {
         let _registered = registered;
-        let input = tokio_stream_of(input_rx);
+        let input = stream_of(input_rx);
         session(state, access, input, SseOutput(body_tx)).await;
     });
-    let body = axum::body::Body::from_stream(tokio_stream_of(body_rx));
+    let body = axum::body::Body::from_stream(stream_of(body_rx));
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/event-stream"),
@@ -234,7 +234,7 @@ pub(crate) async fn send(
 }
 
 /// A channel's receiving end as a stream.
-fn tokio_stream_of<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> + Unpin + Send {
+fn stream_of<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> + Unpin + Send {
     Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 

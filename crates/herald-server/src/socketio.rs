@@ -127,11 +127,10 @@ fn connected(state: AppState, socket: SocketRef, auth: Option<Value>) {
             }
         });
     }
-    socket.on_fallback(|socket: SocketRef, ack: AckSender| async move {
+    socket.on_fallback(|ack: AckSender| async move {
         let _ = ack.send(&error_of(&AppError::BadRequest(
             "unknown event: this namespace takes `subscribe`, `unsubscribe` and `publish`".into(),
         )));
-        drop(socket);
     });
     socket.on_disconnect(move || {
         // the feeds hold the socket: stop them, and the connection is no longer counted
@@ -163,18 +162,9 @@ struct Topics {
 /// A subscription's name (the patterns joined by spaces), patterns and resume position.
 fn topics_of(data: Value) -> Result<(String, Vec<TopicPattern>, Option<Position>), AppError> {
     let data: Topics = serde_json::from_value(data).map_err(|e| AppError::BadRequest(format!("subscription data: {e}")))?;
-    let list = match (data.topic, data.topics) {
-        (Some(topic), None) => vec![topic],
-        (None, Some(topics)) if !topics.is_empty() => topics,
-        _ => {
-            return Err(AppError::BadRequest(
-                "give `topic` (a pattern) or `topics` (a non-empty array of patterns), not both".into(),
-            ))
-        }
-    };
-    let patterns = list.iter().map(|t| t.parse::<TopicPattern>()).collect::<Result<Vec<_>, _>>()?;
+    let (name, patterns) = crate::ws::patterns_of(data.topic, data.topics)?;
     let from = data.from.as_deref().filter(|p| !p.is_empty()).map(str::parse::<Position>).transpose()?;
-    Ok((list.join(" "), patterns, from))
+    Ok((name, patterns, from))
 }
 
 async fn subscribe(

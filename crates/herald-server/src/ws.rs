@@ -156,7 +156,7 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
 
 /// The patterns of a `herald.subscribe` or `herald.unsubscribe` (`topic`, or `topics`),
 /// and the subscription's name: the pattern, or the patterns joined by spaces.
-fn patterns_of(topic: Option<String>, topics: Option<Vec<String>>) -> Result<(String, Vec<TopicPattern>), AppError> {
+pub(crate) fn patterns_of(topic: Option<String>, topics: Option<Vec<String>>) -> Result<(String, Vec<TopicPattern>), AppError> {
     let list = match (topic, topics) {
         (Some(topic), None) => vec![topic],
         (None, Some(topics)) if !topics.is_empty() => topics,

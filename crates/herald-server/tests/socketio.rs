@@ -39,6 +39,19 @@ async fn a_token_without_the_grant_is_refused_and_sees_nothing() {
     assert!(failed.as_str().unwrap().contains("token"), "{failed}");
 }
 
+/// Whether `socket` ends (closes or fails) within [`WAIT`], whatever it sends first.
+async fn ends(socket: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin)) -> bool {
+    let end = async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, end).await.is_ok()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_ends_in_the_protocols_own_errors() {
     let data = tempfile::tempdir().unwrap();
@@ -55,30 +68,12 @@ async fn bad_input_ends_in_the_protocols_own_errors() {
     let open = socket.next().await.unwrap().unwrap();
     assert!(open.to_text().unwrap().starts_with("0{"), "{open:?}");
     socket.send(Message::text("this is not a packet")).await.unwrap();
-    let ended = tokio::time::timeout(WAIT, async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the connection ends");
+    assert!(ends(&mut socket).await, "the connection ends");
     // a 10 MB message over a WebSocket: refused, and the gateway serves on
     let url = format!("{}/socket.io/?EIO=4&transport=websocket", process.base.replace("http://", "ws://"));
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     socket.next().await.unwrap().unwrap();
     let _ = socket.send(Message::text(format!("42/herald,[\"publish\",\"{}\"]", "x".repeat(10 << 20)))).await;
-    let ended = tokio::time::timeout(WAIT, async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the oversized message ends the connection");
+    assert!(ends(&mut socket).await, "the oversized message ends the connection");
     assert_eq!(reqwest::get(format!("{}/healthz", process.base)).await.unwrap().status(), 200);
 }
