@@ -33,6 +33,9 @@ thread_local! {
 struct Cause {
     id: String,
     correlation: String,
+    /// Whether the event was valid (validated, or checked where it was made): an event
+    /// published while handling it carries these ids, and is checked only if they are.
+    valid: bool,
 }
 
 /// A handle on the bus: where events are dispatched and heard, and the `source` this
@@ -102,7 +105,9 @@ impl Bus {
     /// anywhere else it starts a new one.
     pub fn publish<E: Event>(&self, data: &E::Data) -> Result<CloudEvent<()>, Error> {
         let event = self.envelope(E::TYPE, E::VERSION).with_data(data);
-        self.dispatch(&event)?;
+        // valid by construction when its origin is: checked here, not by every subscriber
+        let checked = herald_protocol::is_valid_origin(&self.source, E::TYPE, E::VERSION) && handling_is_valid();
+        self.dispatch(&event, checked)?;
         Ok(event.map_data(|_| ()))
     }
 
@@ -115,7 +120,7 @@ impl Bus {
     ) -> Result<CloudEvent<()>, Error> {
         let event = self.envelope(ty, 1).with_data(data);
         event.validate()?;
-        self.dispatch(&event)?;
+        self.dispatch(&event, true)?;
         Ok(event.map_data(|_| ()))
     }
 
@@ -156,10 +161,12 @@ impl Bus {
     /// Dispatches a complete envelope as it is, e.g. one that arrived from the gateway.
     pub fn publish_event<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
         event.validate()?;
-        self.dispatch(event)
+        self.dispatch(event, true)
     }
 
-    pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>) -> Result<(), Error> {
+    /// Dispatches `event`; `checked` marks it valid for herald's subscribers, which then
+    /// do not validate it again (docs/protocol.md §2.1).
+    pub(crate) fn dispatch<T: Serialize>(&self, event: &CloudEvent<T>, checked: bool) -> Result<(), Error> {
         let json = codec::encode(event)?;
         js::herald_dispatch(
             &self.target,
@@ -167,6 +174,7 @@ impl Bus {
             json.as_bytes(),
             false,
             true,
+            checked,
         );
         Ok(())
     }
@@ -239,6 +247,7 @@ pub(crate) fn dispatch_json(
         &JsValue::from_str(name),
         json.as_bytes(),
         cancelable,
+        false,
         false,
     )
 }
@@ -327,15 +336,23 @@ pub(crate) fn handling() -> Option<(String, String)> {
     })
 }
 
+/// Whether the event being handled, if any, was valid: what an event published now takes
+/// from it (its ids) is then valid too.
+fn handling_is_valid() -> bool {
+    HANDLING.with(|stack| stack.borrow().last().is_none_or(|cause| cause.valid))
+}
+
 /// Marks an event as being handled for as long as it lives.
 pub(crate) struct HandlingGuard;
 
 impl HandlingGuard {
-    pub(crate) fn enter<T>(envelope: &CloudEvent<T>) -> Self {
+    /// `valid`: whether the envelope was validated (or checked where it was made).
+    pub(crate) fn enter<T>(envelope: &CloudEvent<T>, valid: bool) -> Self {
         HANDLING.with(|stack| {
             stack.borrow_mut().push(Cause {
                 id: envelope.id.clone(),
                 correlation: envelope.correlation_id().to_owned(),
+                valid,
             })
         });
         HandlingGuard

@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 //   retained record's (docs/protocol.md §2.6), with `at` and `n`: the record has its own
 //   copy of the bytes, so that it does not keep the event's whole chunk alive.
 // - `HeraldEvent`: a herald bus event, with its envelope as UTF-8 bytes, as JSON text and
-//   as `detail`.
+//   as `detail`, and whether its publisher checked it (`Symbol.for("herald.checked")`).
 // - `jsonOfDetail`: earlier herald publishers kept the text on the detail.
 // - `utf8Of`: the envelope of an event (its bytes and text under the symbols) or of a
 //   retained record (under `utf8` and `json`) as UTF-8 bytes: the bytes a herald event
@@ -43,6 +43,7 @@ use wasm_bindgen::prelude::*;
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
 const UTF8_KEY = Symbol.for("herald.utf8");
+const CHECKED_KEY = Symbol.for("herald.checked");
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const CHUNK = 16384;
@@ -62,8 +63,9 @@ function keep(utf8) {
 class Body {
   #text;
   #detail;
-  constructor(utf8) {
+  constructor(utf8, checked) {
     this.utf8 = utf8;
+    this.checked = checked;
   }
   get json() {
     return (this.#text ??= decoder.decode(this.utf8));
@@ -84,6 +86,9 @@ class HeraldEvent extends CustomEvent {
   get [JSON_KEY]() {
     return this.#body.json;
   }
+  get [CHECKED_KEY]() {
+    return this.#body.checked;
+  }
   get detail() {
     return this.#body.detail;
   }
@@ -103,8 +108,8 @@ function utf8Of(holder, utf8Key, jsonKey) {
 }
 const INIT = { bubbles: true, composed: true, cancelable: false };
 const CANCELABLE = { bubbles: true, composed: true, cancelable: true };
-export function herald_dispatch(target, name, utf8, cancelable, wildcard) {
-  const body = new Body(keep(utf8));
+export function herald_dispatch(target, name, utf8, cancelable, wildcard, checked) {
+  const body = new Body(keep(utf8), checked);
   const init = cancelable ? CANCELABLE : INIT;
   const notCanceled = target.dispatchEvent(new HeraldEvent(name, init, body));
   if (wildcard && (globalThis[KEY]?.wildcards ?? 0) > 0) {
@@ -122,7 +127,7 @@ export function herald_listen(target, name, callback) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      callback(utf8Of(e, UTF8_KEY, JSON_KEY), e);
+      callback(utf8Of(e, UTF8_KEY, JSON_KEY), e[CHECKED_KEY] === true, e);
     } catch (error) {
       if (!crashed) throw error;
     }
@@ -135,6 +140,9 @@ export function herald_unlisten(target, name, listener) {
 }
 export function herald_record_utf8(record) {
   return utf8Of(record, "utf8", "json");
+}
+export function herald_record_checked(record) {
+  return record.checked === true;
 }
 function state() {
   let s = globalThis[KEY];
@@ -169,7 +177,7 @@ export function herald_retain(type, kind, n, ms) {
     const at = Date.now();
     const n = ++s.records;
     topic.events.push(UTF8_KEY in e
-      ? Object.assign(new Body(e[UTF8_KEY].slice()), { at, n })
+      ? Object.assign(new Body(e[UTF8_KEY].slice(), e[CHECKED_KEY] === true), { at, n })
       : typeof e[JSON_KEY] === "string"
         ? { json: e[JSON_KEY], at, n, get detail() { return e.detail; } }
         : { detail: e.detail, at, n });
@@ -201,7 +209,7 @@ export function herald_dead_letter(target, source, correlationid, causationid, r
   const data = JSON.stringify({ reason, subscriber, version }).slice(0, -1) + `,"event":${event}}`;
   const tail = JSON.stringify({ correlationid, causationid });
   const json = `${head.slice(0, -1)},"data":${data}${tail === "{}" ? "}" : "," + tail.slice(1)}`;
-  return herald_dispatch(target, "herald:herald.deadletter", encoder.encode(json), false, true);
+  return herald_dispatch(target, "herald:herald.deadletter", encoder.encode(json), false, true, false);
 }
 export function herald_wildcards_add(delta) { state().wildcards += delta; }
 export function herald_number_text(n) { return String(n); }
@@ -216,7 +224,8 @@ export function herald_text_of(value) {
 extern "C" {
     /// Dispatches `herald:<type>` (named `name`) carrying the envelope's JSON text `utf8`
     /// (its text and `detail` made from it when read), and with `wildcard` its `herald:*`
-    /// copy while pattern subscriptions are live; returns `dispatchEvent`'s result
+    /// copy while pattern subscriptions are live; `checked` says the envelope is valid
+    /// (herald's subscribers do not validate it again); returns `dispatchEvent`'s result
     /// (`false` when a listener called `preventDefault`). It cannot throw: a listener's
     /// exception is reported by the browser, not thrown by `dispatchEvent`.
     pub fn herald_dispatch(
@@ -225,6 +234,7 @@ extern "C" {
         utf8: &[u8],
         cancelable: bool,
         wildcard: bool,
+        checked: bool,
     ) -> bool;
     /// Listens for `name`, calling `callback` with the envelope's JSON text as UTF-8 (the
     /// bytes the event carries, or its detail's JSON if that is an object) and the event;
@@ -242,6 +252,8 @@ extern "C" {
     /// A retained record's envelope as JSON text in UTF-8, `None` if its detail is not an
     /// object JSON can express.
     pub fn herald_record_utf8(record: &JsValue) -> Option<Vec<u8>>;
+    /// Whether a retained record's envelope was checked where it was made.
+    pub fn herald_record_checked(record: &JsValue) -> bool;
     /// Declares `type` retained; returns `""`, or the JSON of the policy already declared.
     pub fn herald_retain(ty: &str, kind: &str, n: u32, ms: f64) -> String;
     /// The retained records (`{detail, at, n}`, and `json`) of `type`, oldest first.

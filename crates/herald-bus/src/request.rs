@@ -104,7 +104,7 @@ impl Bus {
         let listener = Listener::new(
             self.as_raw(),
             dom_event_name(Q::TYPE),
-            move |json, event| {
+            move |json, _checked, event| {
                 answer::<Q>(&bus, json.as_deref(), &event, &responder);
             },
         );
@@ -136,7 +136,7 @@ fn answer<Q: Request>(
         return; // busy with an outer request: leave it to another responder
     };
     event.prevent_default();
-    let _cause = HandlingGuard::enter(&request);
+    let _cause = HandlingGuard::enter(&request, false);
     let version = request.data_version();
     let mut data = None;
     let envelope = request.map_data(|d| data = Some(d));
@@ -258,7 +258,7 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
         pending._listener = Some(Listener::new(
             &window_target(),
             reply_to,
-            move |json, _event| {
+            move |json, _checked, _event| {
                 on_reply
                     .borrow_mut()
                     .settle(read_reply::<Q::Reply>(json.as_deref()));
@@ -327,7 +327,7 @@ impl<Q: Request> Drop for PendingRequest<Q> {
                 .bus
                 .envelope::<Cancel>(CANCEL_TYPE, 1)
                 .with_data(Cancel { id: &self.id });
-            let _ = self.bus.dispatch(&cancel);
+            let _ = self.bus.dispatch(&cancel, false);
         }
     }
 }

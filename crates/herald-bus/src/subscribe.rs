@@ -172,8 +172,8 @@ impl<E: Event> SubscriptionBuilder<E> {
         let listener = Listener::new(
             self.bus.as_raw(),
             dom_event_name(E::TYPE),
-            move |json, event| {
-                listener_delivery.deliver(Incoming::event(json, event));
+            move |json, checked, event| {
+                listener_delivery.deliver(Incoming::event(json, checked, event));
             },
         );
         if replay {
@@ -201,10 +201,10 @@ impl Bus {
         let pattern: TopicPattern = pattern.parse()?;
         let guard = WildcardGuard::new();
         let matching = pattern.clone();
-        let delivery = Delivery::new(move |incoming: Incoming| match incoming.decode() {
+        let delivery = Delivery::new(move |incoming: Incoming| match incoming.envelope() {
             Ok(event) if matching.matches(&event.ty) => {
                 let event = event.map_data(RawJsonBuf::from_raw);
-                let _cause = HandlingGuard::enter(&event);
+                let _cause = HandlingGuard::enter(&event, true);
                 handler(&event);
             }
             Ok(_) => {}
@@ -216,8 +216,8 @@ impl Bus {
         let listener = Listener::new(
             self.as_raw(),
             DOM_WILDCARD_EVENT.to_owned(),
-            move |json, event| {
-                listener_delivery.deliver(Incoming::event(json, event));
+            move |json, checked, event| {
+                listener_delivery.deliver(Incoming::event(json, checked, event));
             },
         );
         for entry in js::herald_retained_all().iter() {
@@ -237,18 +237,20 @@ impl Bus {
     }
 }
 
-/// One event for a subscription: its envelope's JSON text, and what carried it (the DOM
-/// event or a retained record, docs/protocol.md §2.6), read only to report a `detail`
-/// that is not JSON.
+/// One event for a subscription: its envelope's JSON text, whether its publisher checked
+/// it, and what carried it (the DOM event or a retained record, docs/protocol.md §2.6),
+/// read only to report a `detail` that is not JSON.
 struct Incoming {
     json: Option<String>,
+    checked: bool,
     holder: JsValue,
 }
 
 impl Incoming {
-    fn event(json: Option<String>, event: web_sys::Event) -> Self {
+    fn event(json: Option<String>, checked: bool, event: web_sys::Event) -> Self {
         Incoming {
             json,
+            checked,
             holder: event.into(),
         }
     }
@@ -256,16 +258,24 @@ impl Incoming {
     fn record(record: JsValue) -> Self {
         Incoming {
             json: codec::text(js::herald_record_utf8(&record)),
+            checked: js::herald_record_checked(&record),
             holder: record,
         }
     }
 
-    fn decode(&self) -> Result<CloudEvent<RawJson<'_>>, String> {
-        codec::decode(
+    /// The envelope, its payload unread, validated unless its publisher checked it (one
+    /// copy per module, whatever the number of subscribed types).
+    #[inline(never)]
+    fn envelope(&self) -> Result<CloudEvent<RawJson<'_>>, String> {
+        let event = codec::decode(
             self.json
                 .as_deref()
                 .ok_or("`detail` is not a JSON object")?,
-        )
+        )?;
+        if !self.checked {
+            event.validate().map_err(|e| e.to_string())?;
+        }
+        Ok(event)
     }
 
     /// The event as JSON text: its envelope's, or a JSON string saying what its `detail`
@@ -384,7 +394,7 @@ impl<E: Event> Process for Typed<E> {
                         return;
                     }
                 }
-                let _cause = HandlingGuard::enter(&received.envelope);
+                let _cause = HandlingGuard::enter(&received.envelope, true);
                 (self.handler)(&received);
             }
             Err(reason) => dead_letter(
@@ -431,8 +441,7 @@ impl<E: Event> Typed<E> {
 /// module, whatever the number of subscribed types.)
 #[inline(never)]
 fn envelope_of<'a>(incoming: &'a Incoming, ty: &str) -> Result<CloudEvent<RawJson<'a>>, String> {
-    let event = incoming.decode()?;
-    event.validate().map_err(|e| e.to_string())?;
+    let event = incoming.envelope()?;
     if event.ty != ty {
         return Err(format!("the event's type `{}` is not `{ty}`", event.ty));
     }

@@ -317,3 +317,39 @@ async fn an_event_kept_by_javascript_stays_whole_after_many_more_and_a_growing_m
         "the memory did not grow: {before} -> {after}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn an_envelope_is_checked_once_where_it_is_made_and_one_from_a_bad_origin_is_validated() {
+    // what herald's publishers say of their events (docs/protocol.md §2.1)
+    let listen = js_sys::Function::new_no_args(
+        r#"
+        const seen = [];
+        window.addEventListener("herald:test.noise.reading", (e) => {
+          seen.push([e.detail.source, e[Symbol.for("herald.checked")]]);
+        });
+        return seen;
+        "#,
+    );
+    let seen = listen.call0(&JsValue::NULL).unwrap();
+    let letters: Log<String> = Rc::default();
+    let sink = letters.clone();
+    let got: Log<String> = Rc::default();
+    let into = got.clone();
+    let _sub = Bus::page()
+        .subscription::<Reading>()
+        .no_replay()
+        .on_error(move |letter| sink.borrow_mut().push(letter.reason.clone()))
+        .handle(move |r| into.borrow_mut().push(r.envelope.source.clone()));
+
+    Bus::page().with_source("/test/checked").publish::<Reading>(&reading("s-1", 1.0)).unwrap();
+    // a source with a space is no URI-reference: herald does not vouch for the envelope,
+    // and its subscribers validate it as they do any other
+    Bus::page().with_source("/test/not checked").publish::<Reading>(&reading("s-2", 2.0)).unwrap();
+
+    let seen = js_sys::JSON::stringify(&seen).unwrap().as_string().unwrap();
+    assert_eq!(seen, r#"[["/test/checked",true],["/test/not checked",false]]"#);
+    assert_eq!(*got.borrow(), vec!["/test/checked".to_string()]);
+    let letters = letters.borrow();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(letters[0].contains("source"), "{}", letters[0]);
+}

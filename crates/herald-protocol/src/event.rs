@@ -287,6 +287,27 @@ impl CloudEvent<Value> {
     }
 }
 
+/// Whether every envelope made as herald's bus makes one — a fresh non-empty id, the time
+/// now, a `sequence`, the correlation of an event already valid — from `source`, of type
+/// `ty`, with payload `version`, is valid: the parts a publisher chooses, checked without
+/// the envelope. (herald-bus marks such events checked, and its subscribers do not
+/// validate them again: docs/protocol.md §2.1.)
+///
+/// ```
+/// assert!(herald_protocol::is_valid_origin("/mfe/nop-meter", "nop.noise.reading", 1));
+/// assert!(!herald_protocol::is_valid_origin("/mfe/nop meter", "nop.noise.reading", 1));
+/// assert!(!herald_protocol::is_valid_origin("/mfe/nop-meter", "", 1));
+/// assert!(!herald_protocol::is_valid_origin("/mfe/nop-meter", "nop.noise.reading", 0));
+/// ```
+pub fn is_valid_origin(source: &str, ty: &str, version: u32) -> bool {
+    !source.is_empty()
+        && !ty.is_empty()
+        && is_string(source)
+        && is_string(ty)
+        && !source.chars().any(char::is_whitespace)
+        && (1..=i32::MAX as u32).contains(&version)
+}
+
 /// Whether `value` is a CloudEvents String: no control characters (U+0000-U+001F,
 /// U+007F-U+009F) and no noncharacters (U+FDD0-U+FDEF, the last two code points of each
 /// plane); a Rust `str` has no surrogates.

@@ -88,6 +88,9 @@ pub enum AppError {
     /// 503: the gateway is too busy for this now; try again (the message says what).
     #[error("{0}")]
     Busy(String),
+    /// 501: this gateway cannot do what the route asks (the message says why).
+    #[error("{0}")]
+    NotImplemented(String),
     /// 500: something inside the gateway failed; the message is for the log.
     #[error("the gateway failed to handle the request")]
     Internal(String),
@@ -110,6 +113,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

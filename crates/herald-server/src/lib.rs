@@ -52,6 +52,7 @@ pub mod fuzz;
 mod ingest;
 mod log;
 mod metrics;
+pub mod query;
 mod serve;
 mod signalr;
 mod socketio;
@@ -458,6 +459,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
+        .route("/events/query", get(query::get_query))
         .route("/events/ws", get(ws::get_ws))
         .route(signalr::HUB_PATH, get(signalr::connect).post(signalr::send))
         .route(&format!("{}/negotiate", signalr::HUB_PATH), post(signalr::negotiate))

@@ -117,6 +117,11 @@ impl EventLog {
         Self::with_store(store).expect("an empty in-memory store has a head")
     }
 
+    /// The store under the log (queries read it directly).
+    pub fn store(&self) -> &dyn EventStore {
+        &*self.store
+    }
+
     /// A log over any store.
     pub fn with_store(store: impl EventStore) -> Result<Self, StoreError> {
         let head = store.head()?;

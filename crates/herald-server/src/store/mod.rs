@@ -189,6 +189,35 @@ pub trait EventStore: Send + Sync + 'static {
     fn health(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Every event type stored (for `GET /events/query`, to keep an answer to the types
+    /// the asker may read). Default: [`Answer::Unsupported`].
+    fn types(&self) -> Result<Answer<Vec<String>>, StoreError> {
+        Ok(Answer::Unsupported)
+    }
+
+    /// Runs one compiled query (`GET /events/query`, docs/protocol.md §3.15): at most
+    /// `sql.limit + 1` rows, each a JSON value per column of `sql.columns`, or
+    /// [`Answer::TimedOut`] when it ran longer than `QUERY_TIME`. Default:
+    /// [`Answer::Unsupported`].
+    fn query(&self, sql: &crate::query::Sql) -> Result<Answer<Vec<Vec<serde_json::Value>>>, StoreError> {
+        let _ = sql;
+        Ok(Answer::Unsupported)
+    }
+}
+
+/// How long one query may run.
+pub const QUERY_TIME: Duration = Duration::from_secs(5);
+
+/// What a store answers a query with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    /// The answer.
+    Done(T),
+    /// It ran longer than [`QUERY_TIME`] and was stopped.
+    TimedOut,
+    /// This store cannot run queries.
+    Unsupported,
 }
 
 /// The file `name` in the data directory `dir` (created if missing), and its path as the

@@ -4,9 +4,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use herald_protocol::{CloudEvent, Position};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
 
-use super::{Appended, EventStore, Retention, Stored};
+use super::{Answer, Appended, EventStore, Retention, Stored};
+use crate::query::{Output, Param, Sql};
 use crate::StoreError;
 
 const SCHEMA: &str = "
@@ -37,6 +40,8 @@ pub struct SqliteStore {
     /// A second connection for replays, so that a long replay does not hold up appends
     /// (WAL readers do not block the writer). `None` in memory, where there is one.
     reader: Option<Mutex<Connection>>,
+    /// A third for queries (`GET /events/query`), so that one does not hold up replays.
+    querier: Option<Mutex<Connection>>,
     path: String,
     /// The data directory (`None` in memory), where [`EventStore::health`] probes.
     dir: Option<std::path::PathBuf>,
@@ -61,7 +66,11 @@ impl SqliteStore {
         let reader = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(db)?;
         reader.execute_batch("PRAGMA busy_timeout = 5000;").map_err(db)?;
+        let querier = Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(db)?;
+        querier.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;").map_err(db)?;
         let mut store = Self::with(writer, Some(reader), path)?;
+        store.querier = Some(Mutex::new(querier));
         store.dir = Some(dir.to_path_buf());
         Ok(store)
     }
@@ -95,6 +104,7 @@ impl SqliteStore {
             epoch,
             writer: Mutex::new(writer),
             reader: reader.map(Mutex::new),
+            querier: None,
             path,
             dir: None,
             failing: Mutex::new(None),
@@ -120,8 +130,49 @@ impl SqliteStore {
         }
     }
 
+    fn querier(&self) -> MutexGuard<'_, Connection> {
+        match &self.querier {
+            Some(querier) => querier.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.writer(),
+        }
+    }
+
     fn failing(&self) -> MutexGuard<'_, Option<String>> {
         self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The rows of `sql`, each column as JSON.
+    fn run(&self, conn: &Connection, sql: &Sql) -> Result<Vec<Vec<Value>>, rusqlite::Error> {
+        let mut select = conn.prepare(&sql.text)?;
+        let params = sql.params.iter().map(|p| match p {
+            Param::Text(t) => SqlValue::Text(t.clone()),
+            Param::Integer(n) => SqlValue::Integer(*n),
+            Param::Real(n) => SqlValue::Real(*n),
+        });
+        let mut rows = select.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(sql.columns.len());
+            for (i, (_, output)) in sql.columns.iter().enumerate() {
+                let cell: SqlValue = row.get(i)?;
+                values.push(match (output, cell) {
+                    (_, SqlValue::Null) => Value::Null,
+                    (Output::Position, SqlValue::Integer(seq)) => {
+                        Value::String(Position::new(self.epoch, seq as u64).to_string())
+                    }
+                    (Output::Millis, SqlValue::Integer(ms)) => {
+                        Value::String(herald_protocol::rfc3339_from_unix_millis(ms.max(0) as u64))
+                    }
+                    (Output::Json, SqlValue::Text(text)) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                    (_, SqlValue::Integer(n)) => Value::from(n),
+                    (_, SqlValue::Real(n)) => Value::from(n),
+                    (_, SqlValue::Text(text)) => Value::String(text),
+                    (_, SqlValue::Blob(_)) => Value::Null,
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
     }
 
     /// Appends `events` and sets `cursors` in one transaction, committed before it returns.
@@ -246,6 +297,32 @@ impl EventStore for SqliteStore {
             out.push(Arc::new(Stored::new(Position::new(self.epoch, seq), event, json)));
         }
         Ok(out)
+    }
+
+    fn types(&self) -> Result<Answer<Vec<String>>, StoreError> {
+        let db = self.db();
+        let conn = self.querier();
+        let mut select = conn.prepare_cached("SELECT DISTINCT type FROM events").map_err(&db)?;
+        let rows = select.query_map([], |row| row.get(0)).map_err(&db)?;
+        rows.collect::<Result<_, _>>().map(Answer::Done).map_err(db)
+    }
+
+    fn query(&self, sql: &Sql) -> Result<Answer<Vec<Vec<Value>>>, StoreError> {
+        let db = self.db();
+        let mut conn = self.querier();
+        let deadline = std::time::Instant::now() + super::QUERY_TIME;
+        conn.progress_handler(10_000, Some(move || std::time::Instant::now() > deadline))
+            .map_err(&db)?;
+        let rows = self.run(&conn, sql);
+        // the handler off again (it holds the deadline); the rows are what matter
+        let _ = conn.progress_handler(0, None::<fn() -> bool>);
+        match rows {
+            Ok(rows) => Ok(Answer::Done(rows)),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::OperationInterrupted => {
+                Ok(Answer::TimedOut)
+            }
+            Err(e) => Err(db(e)),
+        }
     }
 
     fn trimmed_since(&self, after: u64) -> Result<Option<Vec<String>>, StoreError> {
