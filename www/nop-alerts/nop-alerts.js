@@ -8,7 +8,8 @@
 // `max-loud` readings (default 3) above `threshold` dB (default 85) within `window-s`
 // seconds (default 60), and lists the latest 50 alerts; with the `upstream` attribute it
 // also sends each alert to the gateway (through the page runtime). Clicking an alert publishes
-// `nop.sensor.selected`; the selected sensor's alerts are highlighted.
+// `nop.sensor.selected` in the alert's correlation chain (so <nop-event-query> can trace
+// it); the selected sensor's alerts are highlighted.
 
 const SOURCE = "/mfe/nop-alerts";
 const LISTED = 50;
@@ -77,9 +78,10 @@ class NopAlerts extends HTMLElement {
   #onSelected = (e) => {
     if (isEnvelope(e.detail, "nop.sensor.selected")) this.#select(e.detail.data.sensor);
   };
+  #alerts = new WeakMap(); // listed item -> the alert's envelope
   #onClick = (e) => {
     const item = e.target.closest?.("[data-sensor]");
-    if (item) publish(window, "nop.sensor.selected", { sensor: item.dataset.sensor });
+    if (item) publish(window, "nop.sensor.selected", { sensor: item.dataset.sensor }, this.#alerts.get(item));
   };
 
   get threshold() { return Number(this.getAttribute("threshold") ?? 85); }
@@ -133,7 +135,7 @@ class NopAlerts extends HTMLElement {
       const alert = { sensor, count: times.length, window_s: this.windowMs / 1000, at: now };
       const sent = publish(window, "nop.noise.alert", alert, event);
       if (this.#stream && this.hasAttribute("upstream")) this.#upstream(this.#stream.href, sent);
-      this.#show(alert);
+      this.#show(alert, sent);
     } else if (!raised) {
       this.#raised.delete(sensor);
     }
@@ -150,8 +152,9 @@ class NopAlerts extends HTMLElement {
       );
   }
 
-  #show(alert) {
+  #show(alert, envelope) {
     const item = document.createElement("li");
+    this.#alerts.set(item, envelope);
     item.dataset.sensor = alert.sensor;
     item.className = alert.sensor === this.#selected ? "nop-selected" : "";
     item.innerHTML = `<button></button> <span></span>`;
