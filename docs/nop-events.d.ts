@@ -57,11 +57,35 @@ export interface NoiseAlert {
   window_s: number;
 }
 
+/** `data` of `nop.sensor.muted`, payload version 1. */
+export interface SensorMuted {
+  /** When, in milliseconds since the Unix epoch. */
+  at: number;
+  /** Whether it is muted now. */
+  muted: boolean;
+  /** The sensor's id. */
+  sensor: string;
+}
+
+/** `data` of `nop.sensor.calibrated`, payload version 1. */
+export interface SensorCalibrated {
+  /** When, in milliseconds since the Unix epoch. */
+  at: number;
+  /** The URL of the calibration record at this revision. */
+  record: string;
+  /** The record's revision: a new calibration, a new revision. */
+  revision: number;
+  /** The sensor's id. */
+  sensor: string;
+}
+
 /** herald's DOM events by name. */
 export interface HeraldEventMap {
   "herald:nop.noise.reading": CustomEvent<CloudEvent<NoiseReading>>;
   "herald:nop.sensor.selected": CustomEvent<CloudEvent<SensorSelected>>;
   "herald:nop.noise.alert": CustomEvent<CloudEvent<NoiseAlert>>;
+  "herald:nop.sensor.muted": CustomEvent<CloudEvent<SensorMuted>>;
+  "herald:nop.sensor.calibrated": CustomEvent<CloudEvent<SensorCalibrated>>;
 }
 
 declare global {

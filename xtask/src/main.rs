@@ -58,7 +58,8 @@ COMMANDS:
     serve [--listen ADDR] [--broker rabbitmq]
                            Install, build, then serve the NOP demo: the gateway on its embedded
                            store (data in .herald/), serving dist/, with the noise simulator
-                           posting readings. Default ADDR: 127.0.0.1:8787. With --broker
+                           posting readings and NOP's read model (nop-sensors) following the
+                           log on port 8788 of ADDR's host. Default ADDR: 127.0.0.1:8787. With --broker
                            rabbitmq, NOP runs as the lecture's case study: a local RabbitMQ
                            (loopback, data in .herald/rabbitmq/) that the simulator publishes
                            readings to, the gateway bridging it (www/nop-rabbitmq.toml) and
@@ -217,9 +218,9 @@ pub fn build_peer() -> Result<(), String> {
 }
 
 fn build_binaries() -> Result<(), String> {
-    say("building herald-server and nop-simulator");
+    say("building herald-server, nop-simulator and nop-sensors");
     cargo()
-        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
+        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator", "-p", "nop-sensors"])
         .status()
 }
 
@@ -236,10 +237,12 @@ fn serve_from_args(args: &[&str]) -> Result<(), String> {
     serve(listen, broker)
 }
 
-/// The running NOP demo: the gateway, the simulator and, on RabbitMQ, the broker.
+/// The running NOP demo: the gateway, the simulator, the read model and, on RabbitMQ,
+/// the broker.
 struct Demo {
     gateway: run::Gateway,
     _simulator: run::Guard,
+    _projector: run::Guard,
     _broker: Option<herald_brokers::Rabbit>,
 }
 
@@ -261,7 +264,8 @@ fn start_demo(listen: &str, data: &Path, broker: Option<&str>) -> Result<Demo, S
     let gateway = run::Gateway::start(&root, listen, data, &root.join("dist"), &extra)?;
     let amqp = broker.as_ref().map(herald_brokers::Rabbit::url);
     let simulator = run::spawn_simulator(&root, &gateway.url, amqp.as_deref())?;
-    Ok(Demo { gateway, _simulator: simulator, _broker: broker })
+    let projector = run::spawn_projector(&root, &gateway.url)?;
+    Ok(Demo { gateway, _simulator: simulator, _projector: projector, _broker: broker })
 }
 
 fn serve(listen: &str, broker: Option<&str>) -> Result<(), String> {

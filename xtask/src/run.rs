@@ -219,3 +219,19 @@ pub fn spawn_simulator(root: &Path, gateway: &str, amqp: Option<&str>) -> Result
     };
     simulator.spawn(Stdio::null()).map(Guard)
 }
+
+/// Starts NOP's read model (`nop-sensors`) following `gateway`, on port 8788 of the
+/// gateway's address (where `<nop-sensor-state>` looks for it), answering the page's
+/// origin (also as `localhost` when the gateway is on 127.0.0.1).
+pub fn spawn_projector(root: &Path, gateway: &str) -> Result<Guard, String> {
+    let gateway = gateway.trim_end_matches('/');
+    let host = gateway.trim_start_matches("http://").rsplit_once(':').map_or("127.0.0.1", |(host, _)| host);
+    let mut command = Cmd::new(root.join("target/debug/nop-sensors"))
+        .args(["--gateway", gateway, "--listen", &format!("{host}:8788"), "--cors-origin", gateway]);
+    if host == "127.0.0.1" {
+        command = command.args(["--cors-origin", &gateway.replace("127.0.0.1", "localhost")]);
+    }
+    let (process, url) = spawn_announced(command, "nop-sensors")?;
+    say(&format!("NOP's read model (nop-sensors) is at {url}"));
+    Ok(process)
+}

@@ -132,7 +132,7 @@ pub fn test_all() -> ExitCode {
     let built = build_page()
         .and_then(|()| {
             cargo()
-                .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator"])
+                .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator", "-p", "nop-sensors"])
                 .status()
         })
         // the embedding tests load the dist folders, and a second version of one MFE

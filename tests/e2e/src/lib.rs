@@ -219,6 +219,41 @@ async fn poll(
     }
 }
 
+/// NOP's read model, the `nop-sensors` binary, following `gateway` on a free loopback
+/// port and answering the gateway's page origin; stops when dropped.
+pub struct Projector {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    _process: ChildGuard,
+}
+
+impl Projector {
+    /// Starts it (built by `cargo build -p nop-sensors`).
+    pub fn start(gateway: &Gateway) -> Result<Self, Error> {
+        let bin = env_path("NOP_SENSORS_BIN", workspace_root().join("target/debug/nop-sensors"));
+        if !bin.is_file() {
+            return Err(format!("no projector binary at {} (run `cargo build -p nop-sensors`)", bin.display()).into());
+        }
+        let mut child = Command::new(&bin)
+            .args(["--gateway", &gateway.base, "--listen", "127.0.0.1:0", "--cors-origin", &gateway.base])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let process = ChildGuard(child);
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let base = line
+            .trim()
+            .strip_prefix("nop-sensors listening on ")
+            .ok_or_else(|| format!("nop-sensors did not start: {line:?}"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Projector { base, _process: process })
+    }
+}
+
 /// A NOP noise reading as a CloudEvent.
 pub fn noise_reading(id: &str, sensor: &str, db: f64) -> Value {
     json!({

@@ -78,6 +78,45 @@ impl Event for NoiseAlert {
     type Data = Self;
 }
 
+/// A sensor was muted or unmuted: its producer reports that it now sends (or no longer
+/// sends) readings. Type `nop.sensor.muted`, v1; the acknowledgement of a mute command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SensorMuted {
+    /// The sensor's id.
+    pub sensor: String,
+    /// Whether it is muted now.
+    pub muted: bool,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for SensorMuted {
+    const TYPE: &'static str = "nop.sensor.muted";
+    type Data = Self;
+}
+
+/// A sensor was calibrated: a *pointer* event. The calibration record is large and
+/// changes rarely, so the event carries where to read it, not the record. Type
+/// `nop.sensor.calibrated`, v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SensorCalibrated {
+    /// The sensor's id.
+    pub sensor: String,
+    /// The record's revision: a new calibration, a new revision.
+    pub revision: u64,
+    /// The URL of the calibration record at this revision.
+    pub record: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for SensorCalibrated {
+    const TYPE: &'static str = "nop.sensor.calibrated";
+    type Data = Self;
+}
+
 /// Every NOP contract, for `cargo xtask schema`.
 #[cfg(feature = "schema")]
 pub fn contracts() -> Vec<herald_schema::Contract> {
@@ -86,5 +125,7 @@ pub fn contracts() -> Vec<herald_schema::Contract> {
         Contract::of::<NoiseReading>(),
         Contract::of::<SensorSelected>(),
         Contract::of::<NoiseAlert>(),
+        Contract::of::<SensorMuted>(),
+        Contract::of::<SensorCalibrated>(),
     ]
 }
