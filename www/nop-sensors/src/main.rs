@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
-use futures_util::StreamExt;
+use herald_client::Client;
 use herald_protocol::{CloudEvent, Position};
 use nop_sensors::Projection;
 use serde_json::{json, Value};
@@ -54,67 +54,8 @@ const REBUILD_TIME: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 struct AppState {
     live: Arc<Mutex<Projection>>,
-    stream: Arc<StreamSource>,
+    gateway: Client,
     cors: Arc<Vec<HeaderValue>>,
-}
-
-/// Where the events come from.
-struct StreamSource {
-    client: reqwest::Client,
-    url: String,
-    token: Option<String>,
-}
-
-/// One message of the stream: its `id:` (a position; none for a notice) and its event.
-struct Frame {
-    position: Option<Position>,
-    event: CloudEvent,
-}
-
-impl StreamSource {
-    /// Streams the NOP events after `from`, handing each to `on_frame` until it says stop
-    /// (then `Ok(true)`) or the stream ends (`Ok(false)`).
-    async fn stream(&self, from: &str, mut on_frame: impl FnMut(Frame) -> ControlFlow<()>) -> Result<bool, String> {
-        let mut request = self.client.get(&self.url).query(&[("topic", "nop.>")]).header("last-event-id", from);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        if !response.status().is_success() {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            return Err(format!("the gateway answered {status}: {body}"));
-        }
-        let mut body = response.bytes_stream();
-        let mut pending = Vec::new();
-        let (mut id, mut data) = (None::<String>, String::new());
-        while let Some(chunk) = body.next().await {
-            pending.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    if !data.is_empty() {
-                        let event = CloudEvent::from_json(data.as_bytes()).map_err(|e| format!("a message that is no CloudEvent: {e}"))?;
-                        let position = id.take().map(|p| p.parse::<Position>()).transpose().map_err(|e| format!("a bad `id:`: {e}"))?;
-                        if on_frame(Frame { position, event }).is_break() {
-                            return Ok(true);
-                        }
-                    }
-                    (id, data) = (None, String::new());
-                } else if let Some(value) = line.strip_prefix("id:") {
-                    id = Some(value.trim_start().to_owned());
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    if !data.is_empty() {
-                        data.push('\n');
-                    }
-                    data.push_str(value.strip_prefix(' ').unwrap_or(value));
-                }
-            }
-        }
-        Ok(false)
-    }
 }
 
 /// What a `herald.reset` asks of a follower: the position to start again from, zero of
@@ -138,8 +79,8 @@ async fn follow(state: AppState) {
         let from = cursor.map_or("0-0".to_owned(), |p| p.to_string());
         let mut restart: Option<Position> = None;
         let result = state
-            .stream
-            .stream(&from, |frame| {
+            .gateway
+            .stream(&["nop.>"], Some(&from), |frame| {
                 // the lock is taken per event, so that REST readers and rebuilds interleave
                 let Ok(mut model) = state.live.try_lock() else {
                     // a rebuild holds it: start again from where the model is once it is done
@@ -180,7 +121,7 @@ async fn follow(state: AppState) {
         match result {
             Ok(_) => backoff = Duration::from_millis(250),
             Err(e) => {
-                eprintln!("nop-sensors: the stream from {}: {e}", state.stream.url);
+                eprintln!("nop-sensors: the stream of {}: {e}", state.gateway.base());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -222,7 +163,7 @@ async fn rebuild(State(state): State<AppState>) -> Response {
     };
     let mut fresh = Projection::default();
     let from = Position::new(target.epoch, 0).to_string();
-    let replay = state.stream.stream(&from, |frame| {
+    let replay = state.gateway.stream(&["nop.>"], Some(&from), |frame| {
         match frame.position {
             Some(position) if frame.event.ty != "herald.reset" => fresh.apply(position, &frame.event),
             // the log is not the one the live projection read
@@ -288,11 +229,7 @@ async fn main() -> std::process::ExitCode {
     }
     let state = AppState {
         live: Arc::default(),
-        stream: Arc::new(StreamSource {
-            client: reqwest::Client::new(),
-            url: format!("{}/events/stream", cli.gateway.trim_end_matches('/')),
-            token: cli.token,
-        }),
+        gateway: Client::new(&cli.gateway).with_token(cli.token),
         cors: Arc::new(cors),
     };
     let listener = match tokio::net::TcpListener::bind(cli.listen).await {
