@@ -6,6 +6,15 @@
 // Attributes:
 // - `projection`: the base URL of `nop-sensors` (else the page's `?projection=` query
 //   parameter, else port 8788 of the page's host, where `cargo xtask serve` runs it).
+// - `stream`: the gateway's stream URL (else the page's `<meta name="herald-stream">`,
+//   else `/events/stream`), where commands go and acknowledgements come from.
+// - `ack-timeout-ms`: how long a command waits for its acknowledgement (default 5000).
+//
+// Commands with acknowledgement: each row's button sends `nop.sensor.mute` upstream
+// (through the page runtime, docs/protocol.md §2.10) to the sensor's producer, which
+// mutes or unmutes it and acknowledges with `nop.sensor.muted` whose `causationid` is the
+// command's id. The row says "pending" until the acknowledgement arrives, then "done", or
+// that none came in time.
 //
 // It reads the model again (at most twice a second) whenever a NOP event that changes it
 // passes on the bus, and every 5 s (alerts leave the last hour by themselves). "Rebuild
@@ -13,6 +22,26 @@
 // live one. Every value is shown as text.
 
 const CHANGES = ["nop.noise.reading", "nop.noise.alert", "nop.sensor.muted", "nop.sensor.calibrated"];
+const SOURCE = "/mfe/nop-sensor-state";
+const RUNTIME = Symbol.for("herald.runtime.v1");
+const LOADING = Symbol.for("herald.runtime.loading");
+
+/** The page runtime: the page's, or the copy beside this file (docs/protocol.md §2.10). */
+function pageRuntime() {
+  if (globalThis[RUNTIME]) return Promise.resolve(globalThis[RUNTIME]);
+  if (!globalThis[LOADING]) {
+    const loading = import(new URL("./herald-runtime.js", import.meta.url).href).then((m) => m.runtime());
+    Object.defineProperty(globalThis, LOADING, { value: loading, configurable: true });
+  }
+  return globalThis[LOADING];
+}
+
+/** A fresh event id (`crypto.randomUUID` exists only in secure contexts). */
+function freshId() {
+  if (globalThis.crypto?.randomUUID && globalThis.isSecureContext) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 const COLUMNS = [
   ["sensor", "sensor"],
   ["level", (s) => (typeof s.level_db === "number" ? `${s.level_db.toFixed(1)} dB` : "–")],
@@ -29,6 +58,13 @@ class NopSensorState extends HTMLElement {
   #rebuilt = null;
   #timer = null;
   #soon = null;
+  #interest = null;
+  #commands = new Map(); // sensor -> what its latest command's row says
+  #waiting = new Map(); // command id -> the acknowledgement's resolver
+  #onAck = (e) => {
+    const done = this.#waiting.get(e.detail?.causationid);
+    if (done) done(e.detail);
+  };
   #onChange = () => {
     this.#soon ??= setTimeout(() => {
       this.#soon = null;
@@ -39,12 +75,18 @@ class NopSensorState extends HTMLElement {
   connectedCallback() {
     if (!this.#body) this.#render();
     for (const type of CHANGES) window.addEventListener(`herald:${type}`, this.#onChange);
+    window.addEventListener("herald:nop.sensor.muted", this.#onAck);
+    const stream = this.#stream().href;
+    this.#interest = pageRuntime().then((rt) => rt.interest(stream, ["nop.sensor.muted"]));
     this.#timer = setInterval(() => this.refresh(), 5000);
     this.refresh();
   }
 
   disconnectedCallback() {
     for (const type of CHANGES) window.removeEventListener(`herald:${type}`, this.#onChange);
+    window.removeEventListener("herald:nop.sensor.muted", this.#onAck);
+    this.#interest?.then((interest) => interest.release());
+    this.#interest = null;
     clearInterval(this.#timer);
     clearTimeout(this.#soon);
     this.#soon = null;
@@ -55,6 +97,69 @@ class NopSensorState extends HTMLElement {
     const given = this.getAttribute("projection") ?? new URLSearchParams(location.search).get("projection");
     if (given) return new URL(given, document.baseURI);
     return new URL(`${location.protocol}//${location.hostname}:8788/`);
+  }
+
+  #stream() {
+    const stream = this.getAttribute("stream")
+      ?? document.querySelector('meta[name="herald-stream"]')?.getAttribute("content")
+      ?? "/events/stream";
+    const url = new URL(stream, document.baseURI);
+    url.search = "";
+    url.hash = "";
+    return url;
+  }
+
+  /**
+   * Sends the command to mute (or unmute) `sensor` to its producer and waits for the
+   * acknowledgement; resolves to what the row then says.
+   */
+  async command(sensor, muted) {
+    const id = freshId();
+    const command = {
+      specversion: "1.0", id, source: SOURCE, type: "nop.sensor.mute", time: new Date().toISOString(),
+      datacontenttype: "application/json", data: { sensor, muted },
+    };
+    const timeout = Number(this.getAttribute("ack-timeout-ms") ?? 5000);
+    const verb = muted ? "mute" : "unmute";
+    this.#say(sensor, `${verb}: pending…`, "pending");
+    const acked = new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      setTimeout(() => resolve(null), timeout);
+    });
+    try {
+      const rt = await pageRuntime();
+      await rt.publish(this.#stream().href, JSON.stringify(command));
+    } catch (error) {
+      this.#waiting.delete(id);
+      return this.#say(sensor, `${verb}: not sent (${error?.detail ?? error?.message ?? error})`, "failed");
+    }
+    const ack = await acked;
+    this.#waiting.delete(id);
+    if (!ack) return this.#say(sensor, `${verb}: no acknowledgement within ${timeout / 1000} s`, "timeout");
+    this.refresh();
+    return this.#say(sensor, `${verb}: done`, "done");
+  }
+
+  #say(sensor, text, state) {
+    this.#commands.set(sensor, { text, state });
+    const row = [...this.#body.rows].find((r) => r.dataset.sensor === sensor);
+    if (row) this.#commandCell(row.cells[row.cells.length - 1], sensor);
+    return text;
+  }
+
+  #commandCell(cell, sensor, muted) {
+    const said = this.#commands.get(sensor);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "nop-command";
+    const mute = muted ?? cell.parentElement?.dataset.muted !== "true";
+    button.textContent = mute ? "mute" : "unmute";
+    button.addEventListener("click", () => this.command(sensor, mute));
+    const status = document.createElement("span");
+    status.className = "nop-command-status";
+    status.textContent = said?.text ?? "";
+    if (said) cell.parentElement.dataset.command = said.state;
+    cell.replaceChildren(button, " ", status);
   }
 
   /** Reads the model and shows it. */
@@ -104,9 +209,11 @@ class NopSensorState extends HTMLElement {
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
     for (const [name] of COLUMNS) head.appendChild(document.createElement("th")).textContent = name;
+    head.appendChild(document.createElement("th")).textContent = "command";
     this.#body = table.createTBody();
     const button = document.createElement("button");
     button.type = "button";
+    button.className = "nop-rebuild";
     button.textContent = "Rebuild from zero";
     button.addEventListener("click", () => this.rebuild());
     this.#rebuilt = document.createElement("p");
@@ -120,9 +227,11 @@ class NopSensorState extends HTMLElement {
     this.#body.replaceChildren(...sensors.map((sensor) => {
       const row = document.createElement("tr");
       row.dataset.sensor = String(sensor.sensor);
+      row.dataset.muted = String(sensor.muted === true);
       for (const [, value] of COLUMNS) {
         row.insertCell().textContent = String(typeof value === "function" ? value(sensor) : sensor[value] ?? "");
       }
+      this.#commandCell(row.insertCell(), String(sensor.sensor), sensor.muted !== true);
       return row;
     }));
   }

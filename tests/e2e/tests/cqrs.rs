@@ -47,9 +47,8 @@ async fn scenario(gateway: &Gateway, projector: &Projector, browser: &Browser) -
     let hostile = r#"<img src=x onerror="window.__nopXss = 1">"#;
     gateway.post(&noise_reading("cq-hostile", hostile, 40.0)).await?;
     let row = browser
-        .wait_for_text(r#"nop-sensor-state tr[data-sensor="cq-3"]"#, |t| t.starts_with("cq-3 95.0 dB 4") && t.ends_with(" 1"), WAIT)
+        .wait_for_text(r#"nop-sensor-state tr[data-sensor="cq-3"]"#, |t| t.starts_with("cq-3 95.0 dB 4 – 1 "), WAIT)
         .await?;
-    assert!(row.contains("–"), "no calibration yet: {row}");
     browser.wait_for_text("nop-sensor-state tbody", |t| t.contains(hostile), WAIT).await?;
     let markup = client
         .execute("return [document.querySelectorAll('nop-sensor-state img').length, String(window.__nopXss)]", vec![])
@@ -62,7 +61,7 @@ async fn scenario(gateway: &Gateway, projector: &Projector, browser: &Browser) -
     browser.wait_for_text("nop-sensor-state .nop-position", |t| t == position, WAIT).await?;
 
     // rebuilt from position zero: equal to the live projection
-    client.find(Locator::Css("nop-sensor-state button")).await?.click().await?;
+    client.find(Locator::Css("nop-sensor-state .nop-rebuild")).await?.click().await?;
     let said = browser
         .wait_for_text("nop-sensor-state .nop-rebuilt", |t| t.contains("equal to the live projection"), WAIT)
         .await?;
@@ -71,5 +70,101 @@ async fn scenario(gateway: &Gateway, projector: &Projector, browser: &Browser) -
     let rebuilt: Value = reqwest::get(format!("{}/sensors", projector.base)).await?.json().await?;
     assert_eq!(rebuilt["sensors"], live["sensors"]);
     assert_eq!(rebuilt["events"], live["events"]);
+    Ok(())
+}
+
+/// The NOP simulator (two sensors, a reading each every 200 ms), taking commands.
+fn simulator(gateway: &Gateway) -> Result<herald_e2e::ChildGuard, Error> {
+    let bin = herald_e2e::workspace_root().join("target/debug/nop-simulator");
+    let child = std::process::Command::new(&bin)
+        .args(["--gateway", &gateway.base, "--sensors", "2", "--interval-ms", "200"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    Ok(herald_e2e::ChildGuard(child))
+}
+
+async fn readings(projector: &Projector, sensor: &str) -> Result<u64, Error> {
+    let view: Value = reqwest::get(format!("{}/sensors/{sensor}", projector.base)).await?.json().await?;
+    view["readings"].as_u64().ok_or_else(|| format!("no readings of {sensor}: {view}").into())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mute_command_is_acknowledged_by_its_producer_and_one_nobody_takes_times_out() -> Result<(), Error> {
+    let gateway = Gateway::start()?;
+    let _simulator = simulator(&gateway)?;
+    let projector = Projector::start(&gateway)?;
+    Browser::session(async |browser| commands(&gateway, &projector, browser).await).await
+}
+
+async fn commands(gateway: &Gateway, projector: &Projector, browser: &Browser) -> Result<(), Error> {
+    let client = &browser.client;
+    client.goto(&format!("{}/?projection={}/", gateway.base, projector.base)).await?;
+    for sensor in ["s-1", "s-2"] {
+        browser.wait_for_text(&format!(r#"nop-sensor-state tr[data-sensor="{sensor}"] .nop-command"#), |t| t == "mute", WAIT).await?;
+    }
+    // the page's stream is up once a reading reaches the list
+    browser.wait_for_text(r#"nop-sensor-list li[data-sensor="s-1"] .nop-db"#, |t| t.ends_with(" dB"), WAIT).await?;
+
+    // mute s-1: pending, then acknowledged by the simulator, which stops its readings
+    click(browser, r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command"#).await?;
+    browser
+        .wait_for_text(r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command-status"#, |t| t == "mute: done", WAIT)
+        .await?;
+    let row = browser
+        .wait_for_text(r#"nop-sensor-state tr[data-sensor="s-1"]"#, |t| t.contains(" muted ") && t.contains("unmute"), WAIT)
+        .await?;
+    assert!(row.contains("mute: done"), "{row}");
+    // the acknowledgement is stored in the command's chain
+    let (muted_1, going_2) = (readings(projector, "s-1").await?, readings(projector, "s-2").await?);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(readings(projector, "s-1").await? <= muted_1 + 1, "s-1 went on sending readings");
+    assert!(readings(projector, "s-2").await? > going_2 + 3, "s-2 stopped sending readings");
+    let chain: Value = reqwest::Client::new()
+        .get(format!("{}/events/query", gateway.base))
+        .query(&[("q", r#"events | where type startswith "nop.sensor.mute" | project type, source, causationid"#)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let rows = chain["rows"].as_array().ok_or("no rows")?;
+    assert_eq!(rows.len(), 2, "{chain}");
+    assert_eq!((rows[0][0].as_str(), rows[0][1].as_str()), (Some("nop.sensor.mute"), Some("/mfe/nop-sensor-state")));
+    assert_eq!((rows[1][0].as_str(), rows[1][1].as_str()), (Some("nop.sensor.muted"), Some("urn:nop:simulator")));
+
+    // a sensor no producer has: the command gets no acknowledgement and times out
+    gateway.post(&noise_reading("cq-orphan-1", "cq-orphan", 45.0)).await?;
+    client
+        .execute("document.querySelector('nop-sensor-state').setAttribute('ack-timeout-ms', '1500')", vec![])
+        .await?;
+    let orphan = r#"nop-sensor-state tr[data-sensor="cq-orphan"]"#;
+    browser.wait_for_text(&format!("{orphan} .nop-command"), |t| t == "mute", WAIT).await?;
+    click(browser, &format!("{orphan} .nop-command")).await?;
+    browser.wait_for_text(&format!("{orphan} .nop-command-status"), |t| t == "mute: pending…", WAIT).await?;
+    browser
+        .wait_for_text(&format!("{orphan} .nop-command-status"), |t| t == "mute: no acknowledgement within 1.5 s", WAIT)
+        .await?;
+
+    // unmute s-1: its readings come back
+    click(browser, r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command"#).await?;
+    browser
+        .wait_for_text(r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command-status"#, |t| t == "unmute: done", WAIT)
+        .await?;
+    let unmuted = readings(projector, "s-1").await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(readings(projector, "s-1").await? > unmuted, "s-1 did not send readings again");
+    Ok(())
+}
+
+/// Clicks the element `css` names as it is now (the table is drawn again on every change,
+/// so a WebDriver element found earlier may be gone).
+async fn click(browser: &Browser, css: &str) -> Result<(), Error> {
+    let clicked = browser
+        .client
+        .execute("const e = document.querySelector(arguments[0]); if (e) e.click(); return !!e;", vec![json!(css)])
+        .await?;
+    if clicked != json!(true) {
+        return Err(format!("nothing to click at `{css}`").into());
+    }
     Ok(())
 }

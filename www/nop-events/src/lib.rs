@@ -78,6 +78,24 @@ impl Event for NoiseAlert {
     type Data = Self;
 }
 
+/// A command to a sensor's producer: stop (or start again) sending its readings. Type
+/// `nop.sensor.mute`, v1. The producer that has the sensor carries it out and
+/// acknowledges with [`SensorMuted`], whose `causationid` is the command's `id`; a
+/// command no producer takes gets no acknowledgement (its sender times out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MuteSensor {
+    /// The sensor's id.
+    pub sensor: String,
+    /// `true` to mute it, `false` to unmute it.
+    pub muted: bool,
+}
+
+impl Event for MuteSensor {
+    const TYPE: &'static str = "nop.sensor.mute";
+    type Data = Self;
+}
+
 /// A sensor was muted or unmuted: its producer reports that it now sends (or no longer
 /// sends) readings. Type `nop.sensor.muted`, v1; the acknowledgement of a mute command.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +143,7 @@ pub fn contracts() -> Vec<herald_schema::Contract> {
         Contract::of::<NoiseReading>(),
         Contract::of::<SensorSelected>(),
         Contract::of::<NoiseAlert>(),
+        Contract::of::<MuteSensor>(),
         Contract::of::<SensorMuted>(),
         Contract::of::<SensorCalibrated>(),
     ]

@@ -3,13 +3,23 @@
 //! `--amqp URL`, publishes them to a RabbitMQ topic exchange (structured mode of the
 //! CloudEvents AMQP binding, persistent, with publisher confirms) as the lecture's NOP
 //! does; a gateway bridging that exchange streams them on.
+//!
+//! It also takes commands: it follows the gateway's stream of `nop.sensor.mute`, mutes
+//! (or unmutes) the sensors of its own that a command names, and acknowledges each with
+//! `nop.sensor.muted` posted to the gateway in the command's chain (`causationid`: the
+//! command's id). A command for a sensor it does not simulate is not its to answer.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use clap::Parser;
-use herald_protocol::{CloudEvent, Event, CLOUDEVENTS_JSON};
-use nop_events::NoiseReading;
+use herald_client::Client;
+use herald_protocol::{CloudEvent, Event, Position, CLOUDEVENTS_JSON};
+use nop_events::{MuteSensor, NoiseReading, SensorMuted};
 
 /// Simulates NOP noise sensors and posts their readings to a herald gateway.
 #[derive(Debug, Parser)]
@@ -35,6 +45,56 @@ struct Cli {
     /// the routing key is the event type.
     #[arg(long, default_value = "nop")]
     exchange: String,
+    /// Take no commands (`nop.sensor.mute`) from the gateway.
+    #[arg(long)]
+    no_commands: bool,
+}
+
+/// Follows the gateway's `nop.sensor.mute` commands for ever: mutes or unmutes the named
+/// sensor when it is one of `muted`'s (`s-1` is index 0) and acknowledges it.
+async fn take_commands(gateway: Client, muted: Arc<Vec<AtomicBool>>) {
+    let mut from: Option<Position> = None;
+    loop {
+        let mut acks = Vec::new();
+        let result = gateway
+            .stream(&[MuteSensor::TYPE], from.map(|p| p.to_string()).as_deref(), |frame| {
+                let Some(position) = frame.position else {
+                    return ControlFlow::Break(()); // herald.slow or herald.drain: follow again
+                };
+                from = Some(position);
+                if frame.event.ty != MuteSensor::TYPE {
+                    return ControlFlow::Continue(()); // herald.reset: live from here on
+                }
+                let command = frame.event;
+                let Ok(mute) = serde_json::from_value::<MuteSensor>(command.data.clone().unwrap_or_default()) else {
+                    eprintln!("nop-simulator: a command {} that is not a MuteSensor; ignored", command.id);
+                    return ControlFlow::Continue(());
+                };
+                let index = mute.sensor.strip_prefix("s-").and_then(|n| n.parse::<usize>().ok()).and_then(|n| n.checked_sub(1));
+                if let Some(flag) = index.and_then(|i| muted.get(i)) {
+                    flag.store(mute.muted, Ordering::Relaxed);
+                    let ack = SensorMuted { sensor: mute.sensor, muted: mute.muted, at: now_millis() };
+                    let event = CloudEvent::new(format!("{}-ack", command.id), "urn:nop:simulator", SensorMuted::TYPE)
+                        .with_subject(ack.sensor.clone())
+                        .with_time_millis(ack.at)
+                        .with_data(ack)
+                        .caused_by(&command);
+                    acks.push(event);
+                }
+                // acknowledge what was carried out so far before reading on
+                if acks.is_empty() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+            })
+            .await;
+        for ack in acks {
+            if let Err(error) = gateway.publish(&ack).await {
+                eprintln!("nop-simulator: the acknowledgement {} did not go: {error}", ack.id);
+            }
+        }
+        if let Err(error) = result {
+            eprintln!("nop-simulator: commands: {error}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
 
 /// Where readings go: the gateway's HTTP API, or a RabbitMQ exchange.
@@ -157,6 +217,10 @@ async fn main() -> ExitCode {
         },
     };
     eprintln!("nop-simulator: sending readings of {} sensors to {}", cli.sensors, sink.describe());
+    let muted: Arc<Vec<AtomicBool>> = Arc::new((0..cli.sensors).map(|_| AtomicBool::new(false)).collect());
+    if !cli.no_commands {
+        tokio::spawn(take_commands(Client::new(&cli.gateway), muted.clone()));
+    }
     let mut interval = tokio::time::interval(Duration::from_millis(cli.interval_ms.max(1)));
     let mut failures = 0u32;
     let levels_len = levels.len();
@@ -166,6 +230,9 @@ async fn main() -> ExitCode {
         }
         interval.tick().await;
         for (i, level) in levels.iter_mut().enumerate() {
+            if muted[i].load(Ordering::Relaxed) {
+                continue;
+            }
             // a random walk that keeps returning to the sensor's ambient level, with the odd
             // loud spike
             let pull = (ambient[i] - *level) * 0.1;
