@@ -425,6 +425,51 @@ pub fn rfc3339_from_unix_millis(unix_millis: u64) -> String {
     )
 }
 
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's days_from_civil).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (month, day) = (i64::from(month), i64::from(day));
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// An RFC 3339 timestamp (as [`CloudEvent::validate`] takes one: any offset, any number of
+/// fraction digits, of which milliseconds count) as milliseconds since the Unix epoch;
+/// `None` when it is not one, or is before 1970.
+///
+/// ```
+/// use herald_protocol::{rfc3339_from_unix_millis, unix_millis_from_rfc3339};
+/// assert_eq!(unix_millis_from_rfc3339("2026-12-01T02:36:01.5Z"), Some(1_796_092_561_500));
+/// assert_eq!(unix_millis_from_rfc3339("2026-12-01T03:36:01.5+01:00"), Some(1_796_092_561_500));
+/// assert_eq!(unix_millis_from_rfc3339(&rfc3339_from_unix_millis(42)), Some(42));
+/// assert_eq!(unix_millis_from_rfc3339("yesterday"), None);
+/// ```
+pub fn unix_millis_from_rfc3339(time: &str) -> Option<u64> {
+    if !is_rfc3339(time) {
+        return None;
+    }
+    let b = time.as_bytes();
+    let num = |from: usize, to: usize| b[from..to].iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+    let days = days_from_civil(num(0, 4), num(5, 7) as u32, num(8, 10) as u32);
+    let mut ms = ((days * 24 + num(11, 13)) * 60 + num(14, 16)) * 60_000 + num(17, 19) * 1000;
+    let mut at = 19;
+    if b[at] == b'.' {
+        let digits = b[at + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        for (i, d) in b[at + 1..at + 1 + digits.min(3)].iter().enumerate() {
+            ms += i64::from(d - b'0') * [100, 10, 1][i];
+        }
+        at += 1 + digits;
+    }
+    if matches!(b[at], b'+' | b'-') {
+        let sign = if b[at] == b'-' { -1 } else { 1 };
+        ms -= sign * (num(at + 1, at + 3) * 60 + num(at + 4, at + 6)) * 60_000;
+    }
+    u64::try_from(ms).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

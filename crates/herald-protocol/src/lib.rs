@@ -54,7 +54,7 @@ mod window;
 pub use deadletter::{DeadLetter, MfeCrashed};
 pub use error::Error;
 pub use event_serde::Attributes;
-pub use event::{is_valid_origin, rfc3339_from_unix_millis, CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
+pub use event::{days_from_civil, is_valid_origin, rfc3339_from_unix_millis, unix_millis_from_rfc3339, CloudEvent, EXT_DATAVERSION, EXT_REPLYTO, EXT_SEQUENCE, SPEC_VERSION};
 pub use event_type::{Event, Request};
 pub use extensions::{ExtensionValue, Extensions};
 pub use position::Position;

@@ -11,6 +11,7 @@
 // runtime installed at globalThis[Symbol.for("herald.runtime.v1")] and installs nothing. Its API is the object there:
 //   interest(url, topics, options) -> { release() }
 //   publish(url, json, options)    -> Promise<position>
+//   forward(url, types, options)   -> { release() }: requests of `types` answered upstream
 //   connection(url)                -> the last herald.connection data, or undefined
 //   streams()                      -> every stream as it is now (for devtools and tests)
 const RUNTIME = Symbol.for("herald.runtime.v1");
@@ -598,6 +599,65 @@ function create() {
       (error) => { throw { status: 0, detail: String(error?.message ?? error) }; },
     );
   }
+  // --- requests answered upstream (§2.10): the runtime claims the page's requests of
+  // `types` (§2.8) as their responder, publishes each to the gateway, and hands the page
+  // the server's reply (herald.reply or herald.reply.error whose causationid is the
+  // request's id) as the request's reply event
+  const awaiting = new Map(); // request id -> the reply event's name
+  const REPLIES = ["herald.reply", "herald.reply.error"];
+  function onRequest(url) {
+    return (e) => {
+      if (!e.cancelable || e.defaultPrevented) return;
+      const text = typeof e[JSON_KEY] === "string" ? e[JSON_KEY] : JSON.stringify(e.detail);
+      let request;
+      try { request = JSON.parse(text); } catch { return; }
+      const replyTo = request?.replyto;
+      if (typeof request?.id !== "string" || typeof replyTo !== "string") return;
+      e.preventDefault(); // claimed: the gateway's responder answers it
+      awaiting.set(request.id, replyTo);
+      publish(url, text).catch((error) => {
+        if (!awaiting.delete(request.id)) return;
+        const failed = envelope("herald.reply.error", { message: `the request did not reach the gateway: ${error?.detail ?? error}` });
+        failed.causationid = request.id;
+        failed.correlationid = request.correlationid ?? request.id;
+        const json = JSON.stringify(failed);
+        globalThis.dispatchEvent(new PageEvent(replyTo, json, undefined));
+      });
+    };
+  }
+  function onReply(e) {
+    const text = typeof e[JSON_KEY] === "string" ? e[JSON_KEY] : JSON.stringify(e.detail);
+    let reply;
+    try { reply = JSON.parse(text); } catch { return; }
+    const replyTo = awaiting.get(reply?.causationid);
+    if (replyTo === undefined) return;
+    awaiting.delete(reply.causationid);
+    globalThis.dispatchEvent(new PageEvent(replyTo, text, undefined));
+  }
+  for (const type of REPLIES) globalThis.addEventListener("herald:" + type, onReply);
+  globalThis.addEventListener("herald:herald.request.cancel", (e) => {
+    const id = e.detail?.data?.id;
+    if (typeof id === "string") awaiting.delete(id);
+  });
+  function forward(url, types, given) {
+    url = String(url);
+    if (!Array.isArray(types)) throw new TypeError("herald: forward(url, types): types must be an array of event types");
+    const listeners = types.map(String).map((type) => {
+      const listener = onRequest(url);
+      globalThis.addEventListener("herald:" + type, listener);
+      return [type, listener];
+    });
+    const replies = interest(url, REPLIES, given);
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        replies.release();
+        for (const [type, listener] of listeners) globalThis.removeEventListener("herald:" + type, listener);
+      },
+    };
+  }
   // the stream's last herald.connection data, its position as of now
   function connection(url) {
     const st = streams.get(String(url));
@@ -627,7 +687,7 @@ function create() {
       for (const st of streams.values()) schedule(st);
     });
   }
-  return Object.freeze({ version: 1, interest, publish, connection, streams: list });
+  return Object.freeze({ version: 1, interest, publish, forward, connection, streams: list });
 }
 
 /** The page's runtime: installed by the first copy of this file a page evaluates. */

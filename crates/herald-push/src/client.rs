@@ -162,6 +162,20 @@ impl Push {
         Ok(Interest { handle })
     }
 
+    /// Has the page runtime answer this page's requests of type `Q` (herald-bus's
+    /// [`Bus::request`](herald_bus::Bus::request)) upstream, until the returned
+    /// [`Interest`] is dropped: it claims each request as its responder, sends it to the
+    /// gateway, and hands back as the request's reply the server's `herald.reply` (or
+    /// `herald.reply.error`) whose `causationid` is the request's id (docs/protocol.md
+    /// §2.10). A server-side responder follows the gateway's stream of `Q`'s type and
+    /// publishes the reply; with none, the request times out as any other.
+    pub fn forward<Q: herald_protocol::Request>(&self) -> Result<Interest, Error> {
+        #[cfg(feature = "embedded-runtime")]
+        crate::embedded::install();
+        let handle = js::herald_forward(&self.url, vec![Q::TYPE.to_owned()], self.token.as_deref(), &herald_bus::module_id())?;
+        Ok(Interest { handle })
+    }
+
     /// Sends an event to the gateway with the envelope a bus publish would have — so,
     /// called inside a bus handler, it continues the handled event's correlation chain
     /// (the envelope is made at the call, not when the future first runs); resolves to

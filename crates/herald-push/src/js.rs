@@ -29,17 +29,23 @@ function load() {
   }
   return loading;
 }
-export function herald_interest(url, topics, transport, perTab, token, backoffBaseMs, backoffMaxMs, module) {
-  const options = { transport, perTab, token, backoffBaseMs, backoffMaxMs, module };
+function handle(take) {
   const rt = globalThis[RUNTIME];
-  if (rt) return rt.interest(url, topics, options);
-  const handle = { real: null, released: false, release() {
+  if (rt) return take(rt);
+  const later = { real: null, released: false, release() {
     if (this.released) return;
     this.released = true;
     this.real?.release();
   } };
-  load().then((rt) => { if (!handle.released) handle.real = rt.interest(url, topics, options); }, () => {});
-  return handle;
+  load().then((rt) => { if (!later.released) later.real = take(rt); }, () => {});
+  return later;
+}
+export function herald_interest(url, topics, transport, perTab, token, backoffBaseMs, backoffMaxMs, module) {
+  const options = { transport, perTab, token, backoffBaseMs, backoffMaxMs, module };
+  return handle((rt) => rt.interest(url, topics, options));
+}
+export function herald_forward(url, types, token, module) {
+  return handle((rt) => rt.forward(url, types, { token, module }));
 }
 export function herald_release(handle) {
   handle.release();
@@ -66,6 +72,11 @@ extern "C" {
         max_ms: Option<f64>,
         module: &str,
     ) -> Result<JsValue, JsValue>;
+    /// Has the page runtime answer the page's requests of `types` upstream: each goes to
+    /// the gateway, and the server's reply comes back as the request's reply, until the
+    /// returned handle is released.
+    #[wasm_bindgen(catch)]
+    pub fn herald_forward(url: &str, types: Vec<String>, token: Option<&str>, module: &str) -> Result<JsValue, JsValue>;
     /// Withdraws an interest (once; again is nothing).
     pub fn herald_release(handle: &JsValue);
     /// Sends the envelope `json` to the gateway; resolves to its position, or rejects

@@ -761,7 +761,7 @@ fn instant_of(text: &str) -> Result<i64, QueryError> {
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return Err(bad());
     }
-    let mut ms = days_from_civil(year, month, day) * 86_400_000;
+    let mut ms = herald_protocol::days_from_civil(year, month as u32, day as u32) * 86_400_000;
     if b.len() == 10 {
         return Ok(ms);
     }
@@ -809,17 +809,6 @@ fn instant_of(text: &str) -> Result<i64, QueryError> {
             Ok(ms - sign * (hours * 60 + minutes) * 60_000)
         }
     }
-}
-
-/// Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 // ---------------------------------------------------------------------------------------

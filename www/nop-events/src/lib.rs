@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use herald_protocol::Event;
+use herald_protocol::{Event, Request};
 use serde::{Deserialize, Serialize};
 
 /// A noise sensor measured a level. Type `nop.noise.reading`, v1.
@@ -78,6 +78,25 @@ impl Event for NoiseAlert {
     type Data = Self;
 }
 
+/// A question for a server-side responder: what is the latest reading of `sensor`? Type
+/// `nop.sensor.latest`, v1, a request (herald-bus's request/response, forwarded upstream
+/// by the page runtime); the reply is that reading, or `null` when the log has none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LatestReading {
+    /// The sensor's id.
+    pub sensor: String,
+}
+
+impl Event for LatestReading {
+    const TYPE: &'static str = "nop.sensor.latest";
+    type Data = Self;
+}
+
+impl Request for LatestReading {
+    type Reply = Option<NoiseReading>;
+}
+
 /// A command to a sensor's producer: stop (or start again) sending its readings. Type
 /// `nop.sensor.mute`, v1. The producer that has the sensor carries it out and
 /// acknowledges with [`SensorMuted`], whose `causationid` is the command's `id`; a
@@ -143,6 +162,7 @@ pub fn contracts() -> Vec<herald_schema::Contract> {
         Contract::of::<NoiseReading>(),
         Contract::of::<SensorSelected>(),
         Contract::of::<NoiseAlert>(),
+        Contract::of::<LatestReading>(),
         Contract::of::<MuteSensor>(),
         Contract::of::<SensorMuted>(),
         Contract::of::<SensorCalibrated>(),

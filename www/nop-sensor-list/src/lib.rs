@@ -1,18 +1,25 @@
 //! `<nop-sensor-list>`: the NOP sensors with their latest level. Clicking a sensor
 //! publishes `nop.sensor.selected` on the bus.
 //!
+//! Request/response, synchronously wrapped: when a sensor is selected, the list asks the
+//! server for that sensor's latest reading (`nop.sensor.latest`, herald-bus's
+//! `request`, which the page runtime forwards to the gateway, where `nop-sensors`
+//! answers) and shows the typed reply, or that none came within 3 s.
+//!
 //! Attributes: `stream` — the gateway's stream URL (default: the page's
 //! `<meta name="herald-stream">`, else `/events/stream`).
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use gloo::events::EventListener;
 use herald_bus::{Bus, Event};
 use herald_element::{define_once, CustomElement, Host};
 use herald_push::Push;
-use nop_events::{NoiseAlert, NoiseReading, SensorSelected};
+use herald_bus::RequestError;
+use nop_events::{LatestReading, NoiseAlert, NoiseReading, SensorSelected};
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element};
 
@@ -44,6 +51,8 @@ struct View {
     document: Document,
     list: Element,
     status: Element,
+    /// The server's answer to "the latest reading of the selected sensor".
+    latest: Element,
     /// The rows, sorted by sensor id (a sorted `Vec` is all a few dozen sensors need,
     /// and keeps a B-tree's code out of the module).
     rows: Vec<(String, Element)>,
@@ -64,6 +73,7 @@ impl CustomElement for SensorList {
         host.set_html(
             "<section class=\"nop-card\"><h2>Sensors</h2>\
              <p class=\"nop-status\">waiting for readings…</p>\
+             <p class=\"nop-latest\"></p>\
              <ul class=\"nop-sensor-list\"></ul></section>",
         );
         let find = |selector: &str| host.query(selector).expect_throw("the skeleton was just rendered");
@@ -71,6 +81,7 @@ impl CustomElement for SensorList {
             document,
             list: find("ul"),
             status: find(".nop-status"),
+            latest: find(".nop-latest"),
             rows: Vec::new(),
             selected: None,
             alerted: Vec::new(),
@@ -80,8 +91,13 @@ impl CustomElement for SensorList {
         let stream_url = herald_push::stream_url_of(host.element());
         let on_reading = view.clone();
         // the page's one stream connection carries the readings onto the bus
-        match Push::new(&stream_url).and_then(|push| push.subscribe(&[NoiseReading::TYPE])) {
-            Ok(interest) => host.keep(interest),
+        // and answers this page's `nop.sensor.latest` requests upstream
+        let interests = Push::new(&stream_url).and_then(|push| Ok((push.subscribe(&[NoiseReading::TYPE])?, push.forward::<LatestReading>()?)));
+        match interests {
+            Ok((interest, forward)) => {
+                host.keep(interest);
+                host.keep(forward);
+            }
             Err(error) => view.borrow().status.set_text_content(Some(&format!("stream unavailable: {error}"))),
         }
         host.keep(Bus::page().subscribe::<NoiseReading>(move |event| {
@@ -90,7 +106,22 @@ impl CustomElement for SensorList {
 
         let on_selected = view.clone();
         host.keep(bus.subscribe::<SensorSelected>(move |event| {
-            on_selected.borrow_mut().select(&event.data.sensor);
+            let sensor = event.data.sensor.clone();
+            on_selected.borrow_mut().select(&sensor);
+            // ask the server, inside the handler: the request continues the selection's chain
+            let asked = Bus::page().request::<LatestReading>(&LatestReading { sensor: sensor.clone() }).timeout(Duration::from_secs(3));
+            let latest = on_selected.borrow().latest.clone();
+            latest.set_text_content(Some(&format!("asking the server for {sensor}…")));
+            wasm_bindgen_futures::spawn_local(async move {
+                let said = match asked.await {
+                    Ok(Some(reading)) => format!("server: {} {}", reading.sensor, nop_events::db_label(reading.db)),
+                    Ok(None) => format!("server: no reading of {sensor} yet"),
+                    Err(RequestError::Timeout(_)) => "server: no answer within 3 s".to_owned(),
+                    Err(RequestError::Responder(message)) => format!("server: {message}"),
+                    Err(_) => "server: the answer could not be read".to_owned(),
+                };
+                latest.set_text_content(Some(&said));
+            });
         }));
 
         // alerts come from another micro-frontend (plain JavaScript, as it happens)

@@ -42,6 +42,9 @@ pub struct Sensor {
     pub readings: u64,
     /// When its latest reading was measured (RFC 3339).
     pub last_reading: Option<String>,
+    /// Its latest reading, as it came.
+    #[serde(skip)]
+    latest: Option<NoiseReading>,
     /// Whether it is muted (the latest `nop.sensor.muted` says so).
     pub muted: bool,
     /// Its latest calibration: the pointer of the latest `nop.sensor.calibrated`.
@@ -94,6 +97,7 @@ impl Projection {
                 sensor.level_db = Some(r.db);
                 sensor.readings += 1;
                 sensor.last_reading = Some(herald_protocol::rfc3339_from_unix_millis(r.at));
+                sensor.latest = Some(r);
             }),
             NoiseAlert::TYPE => serde_json::from_value::<NoiseAlert>(data).map(|a| {
                 let alerts = &mut self.sensor(&a.sensor).alerts;
@@ -120,6 +124,11 @@ impl Projection {
             sensor: id.to_owned(),
             ..Sensor::default()
         })
+    }
+
+    /// The latest reading of `sensor`, as it came (the answer to `nop.sensor.latest`).
+    pub fn latest(&self, sensor: &str) -> Option<&NoiseReading> {
+        self.sensors.get(sensor)?.latest.as_ref()
     }
 
     /// One sensor as JSON, its alerts counted over the hour before `now_ms`.

@@ -8,6 +8,11 @@
 //! - `POST /rebuild`: a new projection from position zero up to the live one's position,
 //!   compared with it and put in its place: `{"position", "events", "equal"}`.
 //!
+//! It is also a server-side responder (request/response over events): a
+//! `nop.sensor.latest` request in the stream, sent in the last 30 s, is answered with a
+//! `herald.reply` event posted to the gateway, `causationid` the request's id, `data` the
+//! sensor's latest reading (or `null`).
+//!
 //! Errors are RFC 9457 problem documents. The gateway's `herald.reset` (another store, or
 //! a position it cannot honour) makes it start again from zero; `herald.slow` and
 //! `herald.drain`, or a lost connection, make it resume from its position.
@@ -24,7 +29,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Parser;
 use herald_client::Client;
-use herald_protocol::{CloudEvent, Position};
+use herald_protocol::{CloudEvent, Event, Position, EXT_REPLYTO};
+use nop_events::LatestReading;
 use nop_sensors::Projection;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -104,9 +110,12 @@ async fn follow(state: AppState) {
                             ControlFlow::Break(())
                         }
                     },
-                    (Some(position), _) => {
+                    (Some(position), ty) => {
                         if model.position().is_none_or(|p| p.epoch != position.epoch || p.seq < position.seq) {
                             model.apply(position, &frame.event);
+                            if ty == LatestReading::TYPE {
+                                answer(&state.gateway, &frame.event, &model);
+                            }
                         }
                         cursor = Some(position);
                         ControlFlow::Continue(())
@@ -127,6 +136,38 @@ async fn follow(state: AppState) {
             }
         }
     }
+}
+
+/// How old a request may be and still be answered: a replay of the log (a restart, a
+/// new epoch) does not answer requests whose senders stopped waiting long ago.
+const ANSWER_WITHIN_MS: u64 = 30_000;
+
+/// Answers the `nop.sensor.latest` request `request` from `model`, if it is a request
+/// (it has `replyto`) sent in the last [`ANSWER_WITHIN_MS`]: a `herald.reply` posted to
+/// the gateway in the request's chain.
+fn answer(gateway: &Client, request: &CloudEvent, model: &Projection) {
+    if !request.extensions.contains_key(EXT_REPLYTO) {
+        return;
+    }
+    let sent = request.time.as_deref().and_then(herald_protocol::unix_millis_from_rfc3339).unwrap_or(0);
+    if now_ms().saturating_sub(sent) > ANSWER_WITHIN_MS {
+        return;
+    }
+    let asked = request.data.clone().map(serde_json::from_value::<LatestReading>);
+    let (ty, data) = match asked {
+        Some(Ok(asked)) => ("herald.reply", json!(model.latest(&asked.sensor))),
+        _ => ("herald.reply.error", json!({"message": "the request is not a nop.sensor.latest request ({\"sensor\": ID})"})),
+    };
+    let reply: CloudEvent = CloudEvent::new(format!("{}-reply", request.id), "urn:nop:sensors", ty)
+        .with_time_millis(now_ms())
+        .with_data(data)
+        .caused_by(request);
+    let gateway = gateway.clone();
+    tokio::spawn(async move {
+        if let Err(error) = gateway.publish(&reply).await {
+            eprintln!("nop-sensors: the reply {} did not go: {error}", reply.id);
+        }
+    });
 }
 
 fn now_ms() -> u64 {
