@@ -57,6 +57,20 @@ export interface NoiseAlert {
   window_s: number;
 }
 
+/** `data` of `nop.sensor.latest`, payload version 1. */
+export interface LatestReading {
+  /** The sensor's id. */
+  sensor: string;
+}
+
+/** `data` of `nop.sensor.mute`, payload version 1. */
+export interface MuteSensor {
+  /** `true` to mute it, `false` to unmute it. */
+  muted: boolean;
+  /** The sensor's id. */
+  sensor: string;
+}
+
 /** `data` of `nop.sensor.muted`, payload version 1. */
 export interface SensorMuted {
   /** When, in milliseconds since the Unix epoch. */
@@ -84,6 +98,8 @@ export interface HeraldEventMap {
   "herald:nop.noise.reading": CustomEvent<CloudEvent<NoiseReading>>;
   "herald:nop.sensor.selected": CustomEvent<CloudEvent<SensorSelected>>;
   "herald:nop.noise.alert": CustomEvent<CloudEvent<NoiseAlert>>;
+  "herald:nop.sensor.latest": CustomEvent<CloudEvent<LatestReading>>;
+  "herald:nop.sensor.mute": CustomEvent<CloudEvent<MuteSensor>>;
   "herald:nop.sensor.muted": CustomEvent<CloudEvent<SensorMuted>>;
   "herald:nop.sensor.calibrated": CustomEvent<CloudEvent<SensorCalibrated>>;
 }
