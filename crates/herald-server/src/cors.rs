@@ -18,9 +18,9 @@ use crate::AppError;
 
 /// How long a browser may cache a preflight's answer, in seconds.
 const MAX_AGE_SECS: &str = "600";
-const METHODS: &str = "GET, POST, OPTIONS";
+const METHODS: &str = "GET, POST, PUT, OPTIONS";
 /// The answer headers a page may read (`Access-Control-Expose-Headers`).
-const EXPOSED: &str = "grpc-status, grpc-message, grpc-status-details-bin";
+const EXPOSED: &str = "grpc-status, grpc-message, grpc-status-details-bin, etag";
 
 /// The middleware: `origins` is the allow-list.
 pub(crate) async fn cors(State(origins): State<Arc<Vec<HeaderValue>>>, request: Request, next: Next) -> Response {

@@ -53,6 +53,7 @@ mod ingest;
 mod log;
 mod metrics;
 pub mod query;
+mod records;
 mod serve;
 mod signalr;
 mod socketio;
@@ -460,6 +461,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/events/query", get(query::get_query))
+        .route("/records/{name}", get(records::get_record).put(records::put_record))
         .route("/events/ws", get(ws::get_ws))
         .route(signalr::HUB_PATH, get(signalr::connect).post(signalr::send))
         .route(&format!("{}/negotiate", signalr::HUB_PATH), post(signalr::negotiate))

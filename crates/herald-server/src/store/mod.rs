@@ -190,6 +190,11 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The store's records (docs/protocol.md §3.16), if it keeps any. Default: none.
+    fn records(&self) -> Option<&dyn Records> {
+        None
+    }
+
     /// Every event type stored (for `GET /events/query`, to keep an answer to the types
     /// the asker may read). Default: [`Answer::Unsupported`].
     fn types(&self) -> Result<Answer<Vec<String>>, StoreError> {
@@ -204,6 +209,19 @@ pub trait EventStore: Send + Sync + 'static {
         let _ = sql;
         Ok(Answer::Unsupported)
     }
+}
+
+/// What the gateway's records (`/records/{name}`, the documents pointer events point at,
+/// docs/protocol.md §3.16) need of a store; a store without them answers
+/// [`Answer::Unsupported`].
+pub trait Records {
+    /// Stores `json` as the next revision of record `name` (durably, before it returns);
+    /// the revision, from 1.
+    fn put_record(&self, name: &str, json: &str) -> Result<Answer<u64>, StoreError>;
+
+    /// Revision `revision` of record `name` (`None`: its latest) and its JSON text;
+    /// `None` when there is no such record or revision.
+    fn record(&self, name: &str, revision: Option<u64>) -> Result<Answer<Option<(u64, String)>>, StoreError>;
 }
 
 /// How long one query may run.

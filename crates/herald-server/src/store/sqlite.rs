@@ -8,7 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
-use super::{Answer, Appended, EventStore, Retention, Stored};
+use super::{Answer, Appended, EventStore, Records, Retention, Stored};
 use crate::query::{Output, Param, Sql};
 use crate::StoreError;
 
@@ -26,6 +26,13 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS events_by_type ON events (type, seq);
     CREATE TABLE IF NOT EXISTS trimmed (type TEXT PRIMARY KEY, upto INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS records (
+        name      TEXT NOT NULL,
+        revision  INTEGER NOT NULL,
+        stored_ms INTEGER NOT NULL,
+        json      TEXT NOT NULL,
+        PRIMARY KEY (name, revision)
+    );
 ";
 
 /// Events in an SQLite database, `events.sqlite3` in the data directory.
@@ -299,6 +306,10 @@ impl EventStore for SqliteStore {
         Ok(out)
     }
 
+    fn records(&self) -> Option<&dyn Records> {
+        Some(self)
+    }
+
     fn types(&self) -> Result<Answer<Vec<String>>, StoreError> {
         let db = self.db();
         let conn = self.querier();
@@ -388,5 +399,41 @@ impl EventStore for SqliteStore {
         }
         tx.commit().map_err(db)?;
         Ok(removed)
+    }
+}
+
+impl Records for SqliteStore {
+    fn put_record(&self, name: &str, json: &str) -> Result<Answer<u64>, StoreError> {
+        let db = self.db();
+        let mut conn = self.writer();
+        let tx = conn.transaction().map_err(&db)?;
+        let revision: u64 = tx
+            .query_row("SELECT coalesce(max(revision), 0) + 1 FROM records WHERE name = ?1", [name], |row| row.get(0))
+            .map_err(&db)?;
+        tx.execute(
+            "INSERT INTO records (name, revision, stored_ms, json) VALUES (?1, ?2, ?3, ?4)",
+            params![name, revision, super::now_millis(), json],
+        )
+        .map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(Answer::Done(revision))
+    }
+
+    fn record(&self, name: &str, revision: Option<u64>) -> Result<Answer<Option<(u64, String)>>, StoreError> {
+        let db = self.db();
+        let conn = self.reader();
+        let found = match revision {
+            Some(revision) => conn.query_row(
+                "SELECT revision, json FROM records WHERE name = ?1 AND revision = ?2",
+                params![name, revision],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            ),
+            None => conn.query_row(
+                "SELECT revision, json FROM records WHERE name = ?1 ORDER BY revision DESC LIMIT 1",
+                [name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            ),
+        };
+        found.optional().map(Answer::Done).map_err(db)
     }
 }
