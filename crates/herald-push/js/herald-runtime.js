@@ -12,6 +12,7 @@
 //   interest(url, topics, options) -> { release() }
 //   publish(url, json, options)    -> Promise<position>
 //   forward(url, types, options)   -> { release() }: requests of `types` answered upstream
+//   resolve(url, options)          -> Promise<JSON text>: a pointer event's document
 //   connection(url)                -> the last herald.connection data, or undefined
 //   streams()                      -> every stream as it is now (for devtools and tests)
 const RUNTIME = Symbol.for("herald.runtime.v1");
@@ -658,6 +659,49 @@ function create() {
       },
     };
   }
+  // --- pointers (§2.10): the document a pointer event points at, fetched once per
+  // revision (a URL with `revision` never changes) and revalidated with its ETag
+  // otherwise; one cache for the page, whoever asks
+  const documents = new Map(); // absolute URL -> Promise<{text, etag}>
+  const pointerStats = { fetched: 0, revalidated: 0, reused: 0 };
+  const DOCUMENTS = 256;
+  function resolve(href, given) {
+    const base = globalThis.document?.baseURI ?? globalThis.location?.href;
+    const url = new URL(String(href), base);
+    const key = url.href;
+    const immutable = url.searchParams.has("revision");
+    const known = documents.get(key);
+    if (known && immutable) {
+      pointerStats.reused++;
+      documents.delete(key);
+      documents.set(key, known); // most recently used last
+      return known.then((d) => d.text);
+    }
+    const headers = { accept: "application/json" };
+    if (given?.token) headers.authorization = `Bearer ${given.token}`;
+    const fetching = (known ?? Promise.resolve(null)).catch(() => null).then((before) => {
+      if (before?.etag) headers["if-none-match"] = before.etag;
+      return fetch(key, { headers, credentials: "same-origin" }).then(async (response) => {
+        if (response.status === 304 && before) {
+          pointerStats.revalidated++;
+          return before;
+        }
+        const text = await response.text();
+        if (!response.ok) {
+          let detail = text;
+          try { detail = JSON.parse(text).detail ?? text; } catch {}
+          throw { status: response.status, detail };
+        }
+        pointerStats.fetched++;
+        return { text, etag: response.headers.get("etag") };
+      });
+    });
+    documents.delete(key);
+    documents.set(key, fetching);
+    fetching.catch(() => { if (documents.get(key) === fetching) documents.delete(key); });
+    while (documents.size > DOCUMENTS) documents.delete(documents.keys().next().value);
+    return fetching.then((d) => d.text);
+  }
   // the stream's last herald.connection data, its position as of now
   function connection(url) {
     const st = streams.get(String(url));
@@ -687,7 +731,7 @@ function create() {
       for (const st of streams.values()) schedule(st);
     });
   }
-  return Object.freeze({ version: 1, interest, publish, forward, connection, streams: list });
+  return Object.freeze({ version: 1, interest, publish, forward, resolve, pointers: () => ({ ...pointerStats }), connection, streams: list });
 }
 
 /** The page's runtime: installed by the first copy of this file a page evaluates. */
