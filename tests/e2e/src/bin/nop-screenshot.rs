@@ -1,13 +1,16 @@
 //! `nop-screenshot OUT.png [URL]`: saves a headless Chromium screenshot of the NOP demo once
-//! both micro-frontends show live readings and a sensor is selected. Without URL it serves
-//! the demo itself (gateway + simulator on a free port); with URL it shoots a running one,
-//! such as `cargo xtask serve`'s. Run by `cargo xtask screenshot`.
+//! every micro-frontend shows live data: readings, a selected sensor, an alert logged back
+//! and traced in the event store, the read model with a sensor muted by command, and a
+//! calibration record resolved from its pointer event. Without URL it serves the demo
+//! itself (gateway, simulator and read model on free ports); with URL it shoots a running
+//! one, such as `cargo xtask serve`'s. Run by `cargo xtask screenshot`.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::Locator;
-use herald_e2e::{workspace_root, Browser, ChildGuard, Error, Gateway};
+use herald_e2e::{workspace_root, Browser, ChildGuard, Error, Gateway, Projector};
+use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,8 +19,8 @@ async fn main() -> Result<(), Error> {
     let (url, _demo) = match args.next() {
         Some(url) => (url, None),
         None => {
-            let (gateway, simulator) = serve_demo()?;
-            (format!("{}/", gateway.base), Some((gateway, simulator)))
+            let (gateway, simulator, projector) = serve_demo()?;
+            (format!("{}/?projection={}/", gateway.base, projector.base), Some((gateway, simulator, projector)))
         }
     };
     let browser = Browser::start().await?;
@@ -25,6 +28,19 @@ async fn main() -> Result<(), Error> {
     let wait = Duration::from_secs(20);
     browser
         .wait_for_text("nop-sensor-list ul", |t| t.contains("s-4"), wait)
+        .await?;
+    // calibrations: each sensor's record stored, then its pointer event published
+    let base = url.split("/?").next().unwrap_or(&url).trim_end_matches('/').to_owned();
+    for (i, sensor) in ["s-1", "s-2", "s-3", "s-4"].iter().enumerate() {
+        calibrate(&base, sensor, i as f64).await?;
+    }
+    // a command: mute s-1, acknowledged by the simulator
+    browser
+        .client
+        .execute("document.querySelector('nop-sensor-state tr[data-sensor=\"s-1\"] .nop-command')?.click()", vec![])
+        .await?;
+    browser
+        .wait_for_text(r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command-status"#, |t| t == "mute: done", wait)
         .await?;
     browser
         .client
@@ -43,8 +59,16 @@ async fn main() -> Result<(), Error> {
     browser
         .wait_for_text("nop-stream-status .nop-forwarded", |t| t != "0", wait)
         .await?;
+    // a click on the alert: its sensor is selected, and its chain traced in the store
+    browser.client.find(Locator::Css("nop-alerts li button")).await?.click().await?;
+    browser
+        .wait_for_text("nop-event-query tbody", |t| t.contains("nop.noise.alert"), wait)
+        .await?;
+    browser
+        .wait_for_text("nop-sensor-detail .nop-status", |t| t.starts_with("revision "), wait)
+        .await?;
     // tall enough for every card
-    browser.client.set_window_size(1000, 960).await?;
+    browser.client.set_window_size(1100, 1520).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await?;
     std::fs::write(&out, png)?;
@@ -53,8 +77,30 @@ async fn main() -> Result<(), Error> {
     Ok(())
 }
 
-fn serve_demo() -> Result<(Gateway, ChildGuard), Error> {
+/// Stores a calibration record of `sensor` and publishes its pointer event.
+async fn calibrate(base: &str, sensor: &str, offset: f64) -> Result<(), Error> {
+    let client = reqwest::Client::new();
+    let record = json!({"sensor": sensor, "offset_db": offset / 4.0 - 0.25, "reference_db": 94.0, "by": "NOP calibration rig"});
+    let stored: Value = client
+        .put(format!("{base}/records/nop.calibration.{sensor}"))
+        .header("content-type", "application/json")
+        .body(record.to_string())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let event = json!({
+        "specversion": "1.0", "id": format!("screenshot-cal-{sensor}-{}", stored["revision"]), "source": "urn:nop:calibration",
+        "type": "nop.sensor.calibrated", "datacontenttype": "application/json",
+        "data": {"sensor": sensor, "revision": stored["revision"], "record": stored["url"], "at": 0}
+    });
+    herald_e2e::post(base, &event).await?;
+    Ok(())
+}
+
+fn serve_demo() -> Result<(Gateway, ChildGuard, Projector), Error> {
     let gateway = Gateway::start()?;
+    let projector = Projector::start(&gateway)?;
     let simulator = workspace_root().join("target/debug/nop-simulator");
     let simulator = ChildGuard(
         Command::new(&simulator)
@@ -64,5 +110,5 @@ fn serve_demo() -> Result<(Gateway, ChildGuard), Error> {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", simulator.display()))?,
     );
-    Ok((gateway, simulator))
+    Ok((gateway, simulator, projector))
 }
