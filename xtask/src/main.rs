@@ -70,8 +70,9 @@ COMMANDS:
                            exits non-zero on any failure.
     screenshot [--broker rabbitmq] [OUT]
                            Serve the demo on a free port (with --broker rabbitmq: on RabbitMQ, as
-                           serve does) and save a headless Chromium screenshot (default
-                           docs/nop.png).
+                           serve does) and save headless Chromium screenshots: the dashboard
+                           (default docs/nop.png) and <herald-devtools> (devtools.png beside
+                           it).
     bench bus              Benchmark the bus in headless Chromium against raw DOM events and
                            mitt (npm): events/s and the ratio of each to raw JS (the median
                            over rounds of each round's ratio), herald's DOM transport alone

@@ -72,6 +72,21 @@ async fn main() -> Result<(), Error> {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await?;
     std::fs::write(&out, png)?;
+    // and <herald-devtools>, showing the alert's causation graph
+    browser
+        .client
+        .execute(
+            "const root = document.querySelector('herald-devtools').shadowRoot; \
+             root.querySelector('li.event[data-type=\"nop.noise.alert\"]')?.click(); \
+             document.querySelector('herald-devtools').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let devtools = browser.client.find(Locator::Css("herald-devtools")).await?.screenshot().await?;
+    let devtools_out = std::path::Path::new(&out).with_file_name("devtools.png");
+    std::fs::write(&devtools_out, devtools)?;
+    eprintln!("nop-screenshot: wrote {}", devtools_out.display());
     browser.close().await?;
     eprintln!("nop-screenshot: wrote {out}");
     Ok(())
