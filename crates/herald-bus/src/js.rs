@@ -123,7 +123,9 @@ export function herald_mark_crashed(module) {
   const s = state();
   s.crashed.add(module);
 }
-export function herald_listen(target, name, callback) {
+export function herald_listen(target, name, callback, module) {
+  const listeners = (state().listeners ??= new Map());
+  listeners.set(module, (listeners.get(module) ?? 0) + 1);
   const listener = (e) => {
     if (crashed) return;
     try {
@@ -135,8 +137,11 @@ export function herald_listen(target, name, callback) {
   target.addEventListener(name, listener);
   return listener;
 }
-export function herald_unlisten(target, name, listener) {
+export function herald_unlisten(target, name, listener, module) {
   target.removeEventListener(name, listener);
+  const listeners = (state().listeners ??= new Map());
+  const n = (listeners.get(module) ?? 1) - 1;
+  if (n > 0) listeners.set(module, n); else listeners.delete(module);
 }
 export function herald_record_utf8(record) {
   return utf8Of(record, "utf8", "json");
@@ -238,17 +243,19 @@ extern "C" {
     ) -> bool;
     /// Listens for `name`, calling `callback` with the envelope's JSON text as UTF-8 (the
     /// bytes the event carries, or its detail's JSON if that is an object) and the event;
-    /// returns the listener to remove.
+    /// counts the listener for `module` in the page state's `listeners`; returns the
+    /// listener to remove.
     pub fn herald_listen(
         target: &web_sys::EventTarget,
         name: &str,
         callback: &js_sys::Function,
+        module: &str,
     ) -> js_sys::Function;
     /// Silences every listener of this module for good (it panicked), and records the
     /// module as crashed in the page state.
     pub fn herald_mark_crashed(module: &str);
-    /// Removes a listener made by `herald_listen`.
-    pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function);
+    /// Removes a listener made by `herald_listen`, and its count.
+    pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function, module: &str);
     /// A retained record's envelope as JSON text in UTF-8, `None` if its detail is not an
     /// object JSON can express.
     pub fn herald_record_utf8(record: &JsValue) -> Option<Vec<u8>>;

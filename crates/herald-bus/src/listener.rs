@@ -70,7 +70,7 @@ impl Listener {
         let closure: Callback = Closure::new(move |utf8: Option<Vec<u8>>, checked, event| {
             callback(crate::codec::text(utf8), checked, event)
         });
-        let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref());
+        let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref(), &crate::bus::module_id());
         Listener {
             target: target.clone(),
             name,
@@ -93,7 +93,7 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         if self.closure.is_some() {
-            js::herald_unlisten(&self.target, &self.name, &self.listener);
+            js::herald_unlisten(&self.target, &self.name, &self.listener, &crate::bus::module_id());
         }
     }
 }

@@ -9,7 +9,8 @@
 //   the one its `causationid` names).
 // - Connections: the page runtime's streams (§2.10): state, transport, position, topics,
 //   interests.
-// - Dead letters (`herald.deadletter`) and crashed modules (§2.6).
+// - Live herald listeners per Rust module (the page state's `listeners`), dead letters
+//   (`herald.deadletter`) and crashed modules (§2.6).
 //
 // Every value is shown as text.
 
@@ -128,12 +129,14 @@ class HeraldDevtools extends HTMLElement {
     const connections = make("ol", "connections");
     const letters = make("ol", "letters");
     const crashed = make("p", "crashed");
+    const listeners = make("ol", "listeners");
     this.#root.replaceChildren(style, title, bar, timeline,
       make("h3", "", "causation graph (click an event)"), graph,
       make("h3", "", "connections"), connections,
+      make("h3", "", "live listeners per module"), listeners,
       make("h3", "", "dead letters"), letters,
       make("h3", "", "crashed modules"), crashed);
-    this.#parts = { filter, count, timeline, graph, connections, letters, crashed };
+    this.#parts = { filter, count, timeline, graph, connections, letters, crashed, listeners };
   }
 
   #draw(now) {
@@ -235,6 +238,14 @@ class HeraldDevtools extends HTMLElement {
       return item;
     }));
     if (!streams.length) this.#parts.connections.textContent = "no page runtime streams";
+    const listeners = [...(globalThis[BUS]?.listeners ?? new Map())];
+    this.#parts.listeners.replaceChildren(...listeners.map(([module, n]) => {
+      const item = document.createElement("li");
+      item.className = "module";
+      item.textContent = `module ${module}: ${n} listener${n === 1 ? "" : "s"}`;
+      return item;
+    }));
+    if (!listeners.length) this.#parts.listeners.textContent = "none";
     const crashed = [...(globalThis[BUS]?.crashed ?? [])];
     this.#parts.crashed.textContent = crashed.length ? crashed.join(", ") : "none";
   }

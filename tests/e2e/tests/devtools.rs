@@ -85,6 +85,16 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
         .execute("document.querySelector('herald-devtools').shadowRoot.querySelector('.pause').click()", vec![])
         .await?;
     browser.wait_for_script(&inside(".count"), |t| t.ends_with("· paused"), WAIT).await?;
+    // the live listeners of each Rust module: the four NOP wasm modules hold some
+    let modules = client
+        .execute(
+            "return [...document.querySelector('herald-devtools').shadowRoot.querySelectorAll('.listeners li.module')].map((li) => li.textContent)",
+            vec![],
+        )
+        .await?;
+    let modules = modules.as_array().ok_or("no module list")?;
+    assert!(modules.len() >= 4, "{modules:?}");
+    assert!(modules.iter().all(|m| m.as_str().is_some_and(|m| m.contains(" listener"))), "{modules:?}");
     // nothing crashed, no dead letters
     assert_eq!(client.execute(&inside(".crashed"), vec![]).await?, json!("none"));
     assert_eq!(client.execute(&inside(".letters"), vec![]).await?, json!("none"));
