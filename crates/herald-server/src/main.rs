@@ -18,7 +18,8 @@ use tracing_subscriber::EnvFilter;
 /// POST /eventgrid/NAME, WebSocket, broker bridges),
 /// streams out (Server-Sent Events at GET /events/stream?topic=PATTERN, WebSocket at
 /// GET /events/ws), the stored events queried in a subset of KQL
-/// (GET /events/query?q=QUERY), and the page's static files.
+/// (GET /events/query?q=QUERY), the documents pointer events point at
+/// (PUT/GET /records/NAME), and the page's static files.
 ///
 /// Settings come from flags, else the environment variable named in brackets, else the
 /// --config file, else the default. Retention rules and webhooks are set in the config
