@@ -125,6 +125,9 @@ pub enum Compare {
 /// A string operator: KQL's, which ignore ASCII case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Text {
+    /// `has`: the value holds the term as a whole word (delimited by anything but ASCII
+    /// letters and digits).
+    Has,
     /// `contains`
     Contains,
     /// `startswith`
@@ -584,6 +587,7 @@ impl Parser {
         let negated = self.eat_symbol("!");
         if let Some(Token::Word(word)) = self.peek().cloned() {
             let text = match word.as_str() {
+                "has" => Some(Text::Has),
                 "contains" => Some(Text::Contains),
                 "startswith" => Some(Text::StartsWith),
                 "endswith" => Some(Text::EndsWith),
@@ -611,7 +615,7 @@ impl Parser {
             };
         }
         if negated {
-            return fail(format!("expected `contains`, `startswith`, `endswith` or `in` after `!`, found {}", self.found()));
+            return fail(format!("expected `has`, `contains`, `startswith`, `endswith` or `in` after `!`, found {}", self.found()));
         }
         let compare = match self.next() {
             Some(Token::Symbol("==")) => Compare::Eq,
@@ -928,11 +932,21 @@ impl Builder {
                     _ => format!("({left} {} {})", sql_compare(*compare), self.literal(value)?),
                 }
             }
+            Condition::Text(column, Text::Has, term, negated) => {
+                if term.is_empty() || !term.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return fail(format!("`has {term:?}`: a term is ASCII letters and digits; use `contains` for other text"));
+                }
+                // a whole word: the lower-cased value, padded, holds the term between non-word characters
+                let left = self.value(column);
+                let not = if *negated { "NOT " } else { "" };
+                let pattern = format!("*[^a-z0-9]{}[^a-z0-9]*", term.to_ascii_lowercase());
+                format!("(lower(' ' || coalesce({left}, '') || ' ') {not}GLOB {})", self.bind(Param::Text(pattern)))
+            }
             Condition::Text(column, op, value, negated) => {
                 let left = self.value(column);
                 let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
                 let pattern = match op {
-                    Text::Contains => format!("%{escaped}%"),
+                    Text::Contains | Text::Has => format!("%{escaped}%"),
                     Text::StartsWith => format!("{escaped}%"),
                     Text::EndsWith => format!("%{escaped}"),
                 };

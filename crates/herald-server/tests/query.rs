@@ -122,6 +122,11 @@ async fn summaries_payload_comparisons_positions_and_take() {
     assert_eq!(rows, json!([["a-old"], ["a-xss"]]));
     let rows = gw.rows(r#"events | where source startswith "/TEST" and id !in ("r-0", "r-1") | summarize count()"#).await;
     assert_eq!(rows, json!([[7]]));
+    // `has`: a whole term, any case (the source is /test/producer)
+    let rows = gw.rows(r#"events | where source has "PRODUCER" and source !has "prod" | summarize count()"#).await;
+    assert_eq!(rows, json!([[9]]));
+    let rows = gw.rows(r#"events | where data.sensor has "img" | project id"#).await;
+    assert_eq!(rows, json!([["a-xss"]]));
 
     let (status, body, _) = gw.query("events | take 3", None).await;
     assert_eq!(status, 200);

@@ -162,7 +162,8 @@ fn what_the_subset_does_not_take_is_a_clear_error() {
         ("events | project id | summarize count()", "`summarize` cannot come here"),
         ("events | summarize avg(data.db)", "`avg()` is not in herald's subset"),
         ("events | where type = \"a\"", "write `==`"),
-        ("events | where type has \"a\"", "`has` is not an operator"),
+        ("events | where type has \"a-b\"", "a term is ASCII letters and digits"),
+        ("events | where type contains_cs \"a\"", "`contains_cs` is not an operator"),
         ("events | where time > \"2026-01-01\"", "compared with ago"),
         ("events | where data.db > ago(1h)", "compare with `time` or `stored`"),
         ("events | where time > ago(1w)", "unit is one of d, h, m, s, ms"),
@@ -200,4 +201,15 @@ fn datetimes_read_as_rfc_3339_and_as_dates() {
     assert_eq!(instant_of("2000-02-29T00:00"), Ok(951_782_400_000));
     assert!(instant_of("2026-13-01").is_err());
     assert!(instant_of("2026-12-01T10:00:00+0100").is_err());
+}
+
+#[test]
+fn has_matches_a_whole_term_ignoring_case() {
+    let got = sql(r#"events | where subject has "Road" and source !has "sim" | project id"#);
+    assert_eq!(
+        got.text,
+        "SELECT id AS c0 FROM events WHERE ((lower(' ' || coalesce((json ->> ?), '') || ' ') GLOB ?) \
+         AND (lower(' ' || coalesce(source, '') || ' ') NOT GLOB ?)) ORDER BY seq ASC LIMIT 10001"
+    );
+    assert_eq!(got.params, vec![text("$.subject"), text("*[^a-z0-9]road[^a-z0-9]*"), text("*[^a-z0-9]sim[^a-z0-9]*")]);
 }
