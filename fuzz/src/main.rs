@@ -29,7 +29,7 @@ use herald_protocol::{CloudEvent, Position, TopicPattern};
 /// A target: the input's outcome as a short signature, or `Err` when a property broke.
 type Target = fn(&[u8]) -> Result<String, String>;
 
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 10] = [
     ("structured", structured),
     ("batch", batch),
     ("binary", binary),
@@ -39,6 +39,7 @@ const TARGETS: [(&str, Target); 9] = [
     ("position", position),
     ("frames", frames),
     ("eventgrid", eventgrid),
+    ("query", query),
 ];
 
 /// Tokens the mutator inserts: the grammar's and the protocol's words.
@@ -48,7 +49,9 @@ const DICTIONARY: &[&str] = &[
     "\"data_base64\":", "\"time\":", "\"subject\":", "\"datacontenttype\":", "\"dataversion\":", "\"sequence\":",
     "\"correlationid\":", "application/json", "text/plain", "2026-12-01T10:00:00Z", ">", "*", ".", "..", "-", "%",
     "%00", "%C3%A9", "\n", "\r", "\u{85}", "\u{fffe}", "ce-", "ce_", "cloudEvents:", "\"eventType\":",
-    "\"eventTime\":", "\"dataVersion\":", "\"topic\":",
+    "\"eventTime\":", "\"dataVersion\":", "\"topic\":", "events", " | ", "where ", "project ", "summarize ",
+    "count()", " by ", "order by ", "take ", "top ", " and ", " or ", "not(", "==", "!=", "=~", " has ", " contains ",
+    " startswith ", " in (", "ago(1h)", "datetime(", "now()", "data.", "'", "//", "isempty(", "asc", "desc",
 ];
 
 struct Rng(u64);
@@ -305,6 +308,42 @@ fn eventgrid(input: &[u8]) -> Result<String, String> {
     match serde_json::from_slice::<serde_json::Value>(input) {
         Ok(value) => outcome(herald_server::from_event_grid(&value, "urn:herald:eventgrid:fuzz")),
         Err(_) => Ok("not JSON".into()),
+    }
+}
+
+/// A KQL query (`GET /events/query`): parsed and compiled, or refused; what compiles has
+/// one bound parameter per `?`, nothing of the query in its text (no quote but the fixed
+/// ones), and runs on SQLite without an error.
+fn query(input: &[u8]) -> Result<String, String> {
+    use herald_server::query::{compile, parse};
+    use herald_server::store::{Answer, EventStore, SqliteStore};
+    thread_local! {
+        static STORE: SqliteStore = SqliteStore::in_memory().expect("an in-memory store");
+    }
+    let text = text(input);
+    let Ok(parsed) = parse(&text, 1_764_000_000_000) else {
+        return Ok(format!("refused: {}", parse(&text, 0).err().map(|e| e.to_string()).unwrap_or_default()));
+    };
+    let sql = match compile(&parsed, 1_733_000_000_000, Some(&["nop.noise.alert".to_owned()])) {
+        Ok(sql) => sql,
+        Err(e) => return Ok(format!("refused: {e}")),
+    };
+    let placeholders = sql.text.matches('?').count();
+    if placeholders != sql.params.len() {
+        return Err(format!("{placeholders} placeholders, {} parameters: {}", sql.params.len(), sql.text));
+    }
+    let mut rest = sql.text.clone();
+    for fixed in ["'$.time'", "'subsec'", "''", "'\\'", "' '"] {
+        rest = rest.replace(fixed, "");
+    }
+    if rest.contains('\'') {
+        return Err(format!("a quote the compiler did not write: {}", sql.text));
+    }
+    match STORE.with(|store| store.query(&sql)) {
+        Ok(Answer::Done(rows)) if rows.len() as u64 <= sql.limit + 1 => Ok("ran".into()),
+        Ok(Answer::Done(rows)) => Err(format!("{} rows over the limit {}", rows.len(), sql.limit)),
+        Ok(other) => Err(format!("the store answered {other:?}")),
+        Err(e) => Err(format!("compiled SQL that does not run ({e}): {}", sql.text)),
     }
 }
 
