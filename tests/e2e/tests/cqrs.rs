@@ -46,7 +46,8 @@ async fn scenario(gateway: &Gateway, projector: &Projector, browser: &Browser) -
     // a hostile sensor name is text in the table, not markup
     let hostile = r#"<img src=x onerror="window.__nopXss = 1">"#;
     gateway.post(&noise_reading("cq-hostile", hostile, 40.0)).await?;
-    let row = browser
+    // four readings, no calibration yet, one alert in the last hour
+    browser
         .wait_for_text(r#"nop-sensor-state tr[data-sensor="cq-3"]"#, |t| t.starts_with("cq-3 95.0 dB 4 – 1 "), WAIT)
         .await?;
     browser.wait_for_text("nop-sensor-state tbody", |t| t.contains(hostile), WAIT).await?;
