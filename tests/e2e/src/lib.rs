@@ -171,13 +171,21 @@ fn spawn_gateway_with(listen: &str, data: &Path, extra: &[&str]) -> Result<(Chil
     if !dist.join("index.html").is_file() {
         return Err(format!("no built page in {} (run `cargo xtask build`)", dist.display()).into());
     }
-    let mut child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    command
         .args(["--dev-no-auth", "--listen", listen, "--data"])
         .arg(data)
         .arg("--static-dir")
         .arg(&dist)
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    spawn_announced(command, &bin, "herald-server").map_err(|e| format!("the gateway did not start on {listen}: {e}").into())
+}
+
+/// Starts `command` (the binary `bin`) and reads the first line it prints,
+/// `NAME listening on URL`; the process and the URL without its trailing `/`.
+fn spawn_announced(mut command: Command, bin: &Path, name: &str) -> Result<(ChildGuard, String), Error> {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -188,8 +196,8 @@ fn spawn_gateway_with(listen: &str, data: &Path, extra: &[&str]) -> Result<(Chil
     BufReader::new(stdout).read_line(&mut line)?;
     let base = line
         .trim()
-        .strip_prefix("herald-server listening on ")
-        .ok_or_else(|| format!("the gateway did not start on {listen}: {line:?}"))?
+        .strip_prefix(&format!("{name} listening on "))
+        .ok_or_else(|| format!("{name} said {line:?}"))?
         .trim_end_matches('/')
         .to_owned();
     Ok((process, base))
@@ -234,22 +242,9 @@ impl Projector {
         if !bin.is_file() {
             return Err(format!("no projector binary at {} (run `cargo build -p nop-sensors`)", bin.display()).into());
         }
-        let mut child = Command::new(&bin)
-            .args(["--gateway", &gateway.base, "--listen", "127.0.0.1:0", "--cors-origin", &gateway.base])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let process = ChildGuard(child);
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let base = line
-            .trim()
-            .strip_prefix("nop-sensors listening on ")
-            .ok_or_else(|| format!("nop-sensors did not start: {line:?}"))?
-            .trim_end_matches('/')
-            .to_owned();
+        let mut command = Command::new(&bin);
+        command.args(["--gateway", &gateway.base, "--listen", "127.0.0.1:0", "--cors-origin", &gateway.base]);
+        let (process, base) = spawn_announced(command, &bin, "nop-sensors")?;
         Ok(Projector { base, _process: process })
     }
 }
