@@ -158,6 +158,54 @@ impl Client {
     }
 }
 
+/// A record's revision as the gateway stored it (docs/protocol.md §3.16).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Stored {
+    /// The record's name.
+    pub name: String,
+    /// Its revision, from 1.
+    pub revision: u64,
+    /// The revision's URL, `/records/{name}?revision=N` (relative to the gateway).
+    pub url: String,
+}
+
+impl Client {
+    /// Stores `document` as the next revision of the record `name` (`PUT /records/{name}`,
+    /// the documents pointer events point at).
+    pub async fn put_record<T: Serialize + ?Sized>(&self, name: &str, document: &T) -> Result<Stored, Error> {
+        let url = format!("{}/records/{name}", self.base);
+        let response = self
+            .authorized(self.http.put(&url))
+            .json(document)
+            .send()
+            .await
+            .map_err(|source| Error::Http { url: url.clone(), source })?;
+        refused(response).await?.json().await.map_err(|source| Error::Http { url, source })
+    }
+
+    /// The latest revision of the record `name` and its number, `None` when there is none.
+    pub async fn record(&self, name: &str) -> Result<Option<(u64, serde_json::Value)>, Error> {
+        let url = format!("{}/records/{name}", self.base);
+        let response = self
+            .authorized(self.http.get(&url))
+            .send()
+            .await
+            .map_err(|source| Error::Http { url: url.clone(), source })?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = refused(response).await?;
+        let revision = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|tag| tag.to_str().ok())
+            .and_then(|tag| tag.trim_matches('"').parse().ok())
+            .ok_or_else(|| Error::Protocol(format!("{url} answered without a revision's ETag")))?;
+        let document = response.json().await.map_err(|source| Error::Http { url, source })?;
+        Ok(Some((revision, document)))
+    }
+}
+
 /// `response`, or [`Error::Refused`] with its problem document's detail.
 async fn refused(response: reqwest::Response) -> Result<reqwest::Response, Error> {
     if response.status().is_success() {

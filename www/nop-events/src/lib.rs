@@ -154,6 +154,190 @@ impl Event for SensorCalibrated {
     type Data = Self;
 }
 
+/// A step of recalibrating a sensor, the saga's steps in their order: take the sensor
+/// offline, calibrate it, put it back online. Each has a compensation: `offline`'s is to
+/// put the sensor back online, `calibrate`'s to restore the calibration it replaced;
+/// `online` is the last step and needs none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RecalibrationStep {
+    /// Take the sensor offline: its producer stops sending its readings.
+    Offline,
+    /// Calibrate it: a new revision of its calibration record, and the pointer event.
+    Calibrate,
+    /// Put it back online: its producer sends its readings again.
+    Online,
+}
+
+/// How a recalibration's steps are coordinated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SagaStyle {
+    /// A process manager sends each participant a [`RecalibrationCommand`] and waits for
+    /// the fact that answers it; it decides what comes next and what to compensate.
+    Orchestrated,
+    /// No coordinator: each participant reacts to the other participants' facts.
+    Choreographed,
+}
+
+/// Recalibrate a sensor: the start of a saga of three steps ([`RecalibrationStep`]).
+/// Type `nop.recalibration.requested`, v1. Its `id` names the saga: every event of it is in
+/// its correlation chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecalibrationRequested {
+    /// The sensor's id.
+    pub sensor: String,
+    /// Orchestrated or choreographed.
+    pub style: SagaStyle,
+    /// A failure to inject at this step, to see the compensations run (`null`: none).
+    #[serde(default)]
+    pub fail_at: Option<RecalibrationStep>,
+}
+
+impl Event for RecalibrationRequested {
+    const TYPE: &'static str = "nop.recalibration.requested";
+    type Data = Self;
+}
+
+/// The orchestrated saga's process manager asks a participant to carry out a step, or
+/// its compensation. Type `nop.recalibration.command`, v1. The participant answers with the
+/// step's fact ([`SensorOffline`], [`SensorCalibrated`], [`SensorOnline`],
+/// [`CalibrationReverted`]) or [`RecalibrationFailed`], `causationid` the command's `id`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecalibrationCommand {
+    /// The sensor's id.
+    pub sensor: String,
+    /// The step.
+    pub step: RecalibrationStep,
+    /// `true`: undo the step (its compensation) instead of doing it.
+    pub compensate: bool,
+    /// `true`: fail the step (an injected failure).
+    #[serde(default)]
+    pub fail: bool,
+}
+
+impl Event for RecalibrationCommand {
+    const TYPE: &'static str = "nop.recalibration.command";
+    type Data = Self;
+}
+
+/// A sensor went offline: its producer no longer sends its readings. Type
+/// `nop.sensor.offline`, v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SensorOffline {
+    /// The sensor's id.
+    pub sensor: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for SensorOffline {
+    const TYPE: &'static str = "nop.sensor.offline";
+    type Data = Self;
+}
+
+/// A sensor is back online: its producer sends its readings again. Type
+/// `nop.sensor.online`, v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SensorOnline {
+    /// The sensor's id.
+    pub sensor: String,
+    /// `true` when it is the compensation of taking it offline (the saga failed later),
+    /// `false` when it is the saga's last step.
+    pub compensation: bool,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for SensorOnline {
+    const TYPE: &'static str = "nop.sensor.online";
+    type Data = Self;
+}
+
+/// A calibration was undone (the compensation of a recalibration's `calibrate` step): the
+/// record's new revision holds the document the calibration had replaced. Type
+/// `nop.calibration.reverted`, v1, a pointer event like [`SensorCalibrated`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CalibrationReverted {
+    /// The sensor's id.
+    pub sensor: String,
+    /// The record's revision that holds the restored document.
+    pub revision: u64,
+    /// The URL of the calibration record at this revision.
+    pub record: String,
+    /// The revision whose document was restored (`null`: the factory calibration).
+    #[serde(default)]
+    pub restored: Option<u64>,
+    /// When, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl Event for CalibrationReverted {
+    const TYPE: &'static str = "nop.calibration.reverted";
+    type Data = Self;
+}
+
+/// A step of a recalibration failed. Type `nop.recalibration.failed`, v1: published by the
+/// participant whose step failed, or by the process manager when a participant did not
+/// answer in time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecalibrationFailed {
+    /// The sensor's id.
+    pub sensor: String,
+    /// The step that failed.
+    pub step: RecalibrationStep,
+    /// Why.
+    pub reason: String,
+}
+
+impl Event for RecalibrationFailed {
+    const TYPE: &'static str = "nop.recalibration.failed";
+    type Data = Self;
+}
+
+/// How an orchestrated recalibration ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RecalibrationOutcome {
+    /// Every step was done.
+    Completed,
+    /// A step failed and the steps done before it were compensated.
+    Compensated,
+    /// A compensation failed or got no answer: the sensor needs a person.
+    Stuck,
+}
+
+/// An orchestrated recalibration ended. Type `nop.recalibration.ended`, v1, from its process
+/// manager (a choreographed saga has nobody who knows that it ended).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct RecalibrationEnded {
+    /// The sensor's id.
+    pub sensor: String,
+    /// How.
+    pub outcome: RecalibrationOutcome,
+    /// The step that failed (`null` when completed).
+    #[serde(default)]
+    pub failed_step: Option<RecalibrationStep>,
+    /// The steps compensated, in the order they were undone.
+    #[serde(default)]
+    pub compensated: Vec<RecalibrationStep>,
+}
+
+impl Event for RecalibrationEnded {
+    const TYPE: &'static str = "nop.recalibration.ended";
+    type Data = Self;
+}
+
 /// Every NOP contract, for `cargo xtask schema`.
 #[cfg(feature = "schema")]
 pub fn contracts() -> Vec<herald_schema::Contract> {
@@ -166,5 +350,12 @@ pub fn contracts() -> Vec<herald_schema::Contract> {
         Contract::of::<MuteSensor>(),
         Contract::of::<SensorMuted>(),
         Contract::of::<SensorCalibrated>(),
+        Contract::of::<RecalibrationRequested>(),
+        Contract::of::<RecalibrationCommand>(),
+        Contract::of::<SensorOffline>(),
+        Contract::of::<SensorOnline>(),
+        Contract::of::<CalibrationReverted>(),
+        Contract::of::<RecalibrationFailed>(),
+        Contract::of::<RecalibrationEnded>(),
     ]
 }
