@@ -20,7 +20,7 @@
 //! assert_eq!(manager.next_deadline(), Some(5_000));
 //! ```
 
-use herald_protocol::CloudEvent;
+use herald_protocol::{CloudEvent, DeadLetter};
 use nop_events::{
     CalibrationReverted, RecalibrationCommand, RecalibrationEnded, RecalibrationFailed, RecalibrationOutcome, RecalibrationRequested,
     RecalibrationStep, SagaStyle, SensorCalibrated, SensorOffline, SensorOnline,
@@ -87,6 +87,9 @@ impl Orchestrator {
     /// What to publish on `event`, in order.
     pub fn on_event(&mut self, event: &CloudEvent<Value>, now_ms: u64) -> Vec<Outgoing> {
         let chain = event.correlation_id().to_owned();
+        if event.ty == <RecalibrationRequested as herald_protocol::Event>::TYPE && payload::<RecalibrationRequested>(event).is_none() {
+            return vec![dead_letter(event, now_ms)];
+        }
         if let Some(request) = payload::<RecalibrationRequested>(event) {
             if request.style != SagaStyle::Orchestrated || self.sagas.get(&chain).is_some() {
                 return Vec::new();
@@ -207,6 +210,25 @@ impl Orchestrator {
     }
 }
 
+/// A request the process manager cannot take (its payload is not a
+/// [`RecalibrationRequested`]): a `herald.deadletter` in its chain, carrying it.
+fn dead_letter(request: &CloudEvent<Value>, now_ms: u64) -> Outgoing {
+    let reason = match serde_json::from_value::<RecalibrationRequested>(request.data.clone().unwrap_or(Value::Null)) {
+        Err(error) => format!("not a recalibration request: {error}"),
+        Ok(_) => "not a recalibration request".to_owned(),
+    };
+    let letter = DeadLetter {
+        reason,
+        subscriber: <RecalibrationRequested as herald_protocol::Event>::TYPE.to_owned(),
+        version: 1,
+        event: serde_json::to_value(request).unwrap_or(Value::Null),
+    };
+    CloudEvent::new(format!("{}.deadletter", request.id), SOURCE, <DeadLetter as herald_protocol::Event>::TYPE)
+        .with_time_millis(now_ms)
+        .with_data(serde_json::to_value(letter).unwrap_or(Value::Null))
+        .caused_by(request)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +326,20 @@ mod tests {
         assert!(manager.on_event(&answered, 3).is_empty(), "the same answer twice moves it once");
         let other = CloudEvent::new("c", "/x", RecalibrationRequested::TYPE).with_data(json!({"sensor": "s-1", "style": "choreographed"}));
         assert!(manager.on_event(&other, 4).is_empty(), "choreographed sagas have no manager");
+    }
+
+    #[test]
+    fn a_request_that_is_not_one_is_a_dead_letter_and_starts_nothing() {
+        let mut manager = Orchestrator::new(1_000);
+        let bad = CloudEvent::new("bad", "/x", RecalibrationRequested::TYPE).with_data(json!({"sensor": "s-1", "style": "sideways"}));
+        let out = manager.on_event(&bad, 0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ty, "herald.deadletter");
+        assert_eq!(out[0].correlation_id(), "bad");
+        let letter = out[0].data.as_ref().unwrap();
+        assert!(letter["reason"].as_str().unwrap().contains("sideways"), "{letter}");
+        assert_eq!(letter["event"]["id"], "bad");
+        assert_eq!(manager.under_way(), 0);
     }
 
     #[test]

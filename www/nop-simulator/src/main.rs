@@ -8,6 +8,10 @@
 //! (or unmutes) the sensors of its own that a command names, and acknowledges each with
 //! `nop.sensor.muted` posted to the gateway in the command's chain (`causationid`: the
 //! command's id). A command for a sensor it does not simulate is not its to answer.
+//!
+//! And it is the sensors' participant of the recalibration saga (`nop-recalibration`):
+//! it takes a sensor of its own offline (no readings) and back online, on the process
+//! manager's commands or, choreographed, on the other participants' facts.
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +24,10 @@ use clap::Parser;
 use herald_client::Client;
 use herald_protocol::{CloudEvent, Event, Position, CLOUDEVENTS_JSON};
 use nop_events::{MuteSensor, NoiseReading, SensorMuted};
+use nop_recalibration::sensor::SensorParticipant;
+
+/// The simulator's CloudEvents `source`.
+const SOURCE: &str = "urn:nop:simulator";
 
 /// Simulates NOP noise sensors and posts their readings to a herald gateway.
 #[derive(Debug, Parser)]
@@ -50,44 +58,75 @@ struct Cli {
     no_commands: bool,
 }
 
-/// Follows the gateway's `nop.sensor.mute` commands for ever: mutes or unmutes the named
-/// sensor when it is one of `muted`'s (`s-1` is index 0) and acknowledges it.
-async fn take_commands(gateway: Client, muted: Arc<Vec<AtomicBool>>) {
+/// The producer's switches of one sensor.
+#[derive(Default)]
+struct Switches {
+    /// Muted by a `nop.sensor.mute` command.
+    muted: AtomicBool,
+    /// Taken offline by a recalibration saga.
+    offline: AtomicBool,
+}
+
+impl Switches {
+    fn silent(&self) -> bool {
+        self.muted.load(Ordering::Relaxed) || self.offline.load(Ordering::Relaxed)
+    }
+}
+
+/// Index of `sensor` (`s-1` is 0) among `sensors`, when it is one of them.
+fn index_of(sensor: &str, sensors: usize) -> Option<usize> {
+    let n = sensor.strip_prefix("s-")?.parse::<usize>().ok()?;
+    n.checked_sub(1).filter(|&i| i < sensors)
+}
+
+/// Follows the gateway's commands and the recalibration sagas' events for ever: mutes or
+/// unmutes the named sensor when it is one of `sensors`' and acknowledges it; takes part
+/// in each recalibration of its sensors (offline, online, and the compensations).
+async fn take_commands(gateway: Client, sensors: Arc<Vec<Switches>>) {
+    let mut participant = SensorParticipant::new(SOURCE);
+    let mut types = vec![MuteSensor::TYPE];
+    types.extend(SensorParticipant::TYPES);
     let mut from: Option<Position> = None;
     loop {
-        let mut acks = Vec::new();
+        let mut answers = Vec::new();
         let result = gateway
-            .stream(&[MuteSensor::TYPE], from.map(|p| p.to_string()).as_deref(), |frame| {
+            .stream(&types, from.map(|p| p.to_string()).as_deref(), |frame| {
                 let Some(position) = frame.position else {
                     return ControlFlow::Break(()); // herald.slow or herald.drain: follow again
                 };
                 from = Some(position);
-                if frame.event.ty != MuteSensor::TYPE {
-                    return ControlFlow::Continue(()); // herald.reset: live from here on
+                let event = frame.event;
+                if event.ty == MuteSensor::TYPE {
+                    let Ok(mute) = serde_json::from_value::<MuteSensor>(event.data.clone().unwrap_or_default()) else {
+                        eprintln!("nop-simulator: a command {} that is not a MuteSensor; ignored", event.id);
+                        return ControlFlow::Continue(());
+                    };
+                    if let Some(switches) = index_of(&mute.sensor, sensors.len()).map(|i| &sensors[i]) {
+                        switches.muted.store(mute.muted, Ordering::Relaxed);
+                        let ack = SensorMuted { sensor: mute.sensor, muted: mute.muted, at: now_millis() };
+                        let ack = CloudEvent::new(format!("{}-ack", event.id), SOURCE, SensorMuted::TYPE)
+                            .with_subject(ack.sensor.clone())
+                            .with_time_millis(ack.at)
+                            .with_data(serde_json::to_value(ack).unwrap_or_default())
+                            .caused_by(&event);
+                        answers.push(ack);
+                    }
+                } else {
+                    let reaction = participant.react(&event, |s| index_of(s, sensors.len()).is_some(), now_millis());
+                    if let Some((sensor, offline)) = reaction.set_offline {
+                        if let Some(i) = index_of(&sensor, sensors.len()) {
+                            sensors[i].offline.store(offline, Ordering::Relaxed);
+                        }
+                    }
+                    answers.extend(reaction.publish);
                 }
-                let command = frame.event;
-                let Ok(mute) = serde_json::from_value::<MuteSensor>(command.data.clone().unwrap_or_default()) else {
-                    eprintln!("nop-simulator: a command {} that is not a MuteSensor; ignored", command.id);
-                    return ControlFlow::Continue(());
-                };
-                let index = mute.sensor.strip_prefix("s-").and_then(|n| n.parse::<usize>().ok()).and_then(|n| n.checked_sub(1));
-                if let Some(flag) = index.and_then(|i| muted.get(i)) {
-                    flag.store(mute.muted, Ordering::Relaxed);
-                    let ack = SensorMuted { sensor: mute.sensor, muted: mute.muted, at: now_millis() };
-                    let event = CloudEvent::new(format!("{}-ack", command.id), "urn:nop:simulator", SensorMuted::TYPE)
-                        .with_subject(ack.sensor.clone())
-                        .with_time_millis(ack.at)
-                        .with_data(ack)
-                        .caused_by(&command);
-                    acks.push(event);
-                }
-                // acknowledge what was carried out so far before reading on
-                if acks.is_empty() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+                // answer what was carried out so far before reading on
+                if answers.is_empty() { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
             })
             .await;
-        for ack in acks {
-            if let Err(error) = gateway.publish(&ack).await {
-                eprintln!("nop-simulator: the acknowledgement {} did not go: {error}", ack.id);
+        for answer in answers {
+            if let Err(error) = gateway.publish(&answer).await {
+                eprintln!("nop-simulator: the answer {} did not go: {error}", answer.id);
             }
         }
         if let Err(error) = result {
@@ -217,9 +256,9 @@ async fn main() -> ExitCode {
         },
     };
     eprintln!("nop-simulator: sending readings of {} sensors to {}", cli.sensors, sink.describe());
-    let muted: Arc<Vec<AtomicBool>> = Arc::new((0..cli.sensors).map(|_| AtomicBool::new(false)).collect());
+    let switches: Arc<Vec<Switches>> = Arc::new((0..cli.sensors).map(|_| Switches::default()).collect());
     if !cli.no_commands {
-        tokio::spawn(take_commands(Client::new(&cli.gateway), muted.clone()));
+        tokio::spawn(take_commands(Client::new(&cli.gateway), switches.clone()));
     }
     let mut interval = tokio::time::interval(Duration::from_millis(cli.interval_ms.max(1)));
     let mut failures = 0u32;
@@ -230,7 +269,7 @@ async fn main() -> ExitCode {
         }
         interval.tick().await;
         for (i, level) in levels.iter_mut().enumerate() {
-            if muted[i].load(Ordering::Relaxed) {
+            if switches[i].silent() {
                 continue;
             }
             // a random walk that keeps returning to the sensor's ambient level, with the odd
@@ -247,7 +286,7 @@ async fn main() -> ExitCode {
                 db: ((*level + spike) * 10.0).round() / 10.0,
                 at,
             };
-            let event = CloudEvent::new(format!("sim-{run}-{round}-{sensor}"), "urn:nop:simulator", NoiseReading::TYPE)
+            let event = CloudEvent::new(format!("sim-{run}-{round}-{sensor}"), SOURCE, NoiseReading::TYPE)
                 .with_subject(sensor)
                 .with_time_millis(at)
                 .with_data(reading);
