@@ -93,6 +93,95 @@ export interface SensorCalibrated {
   sensor: string;
 }
 
+/** A step of recalibrating a sensor, the saga's steps in their order: take the sensor
+offline, calibrate it, put it back online. Each has a compensation: `offline`'s is to
+put the sensor back online, `calibrate`'s to restore the calibration it replaced;
+`online` is the last step and needs none. */
+export type RecalibrationStep = "offline" | "calibrate" | "online";
+
+/** How a recalibration's steps are coordinated. */
+export type SagaStyle = "orchestrated" | "choreographed";
+
+/** `data` of `nop.recalibration.requested`, payload version 1. */
+export interface RecalibrationRequested {
+  /** A failure to inject at this step, to see the compensations run (`null`: none). */
+  fail_at?: RecalibrationStep | null;
+  /** The sensor's id. */
+  sensor: string;
+  /** Orchestrated or choreographed. */
+  style: SagaStyle;
+}
+
+/** `data` of `nop.recalibration.command`, payload version 1. */
+export interface RecalibrationCommand {
+  /** `true`: undo the step (its compensation) instead of doing it. */
+  compensate: boolean;
+  /** `true`: fail the step (an injected failure). */
+  fail?: boolean;
+  /** The sensor's id. */
+  sensor: string;
+  /** The step. */
+  step: RecalibrationStep;
+}
+
+/** `data` of `nop.sensor.offline`, payload version 1. */
+export interface SensorOffline {
+  /** When, in milliseconds since the Unix epoch. */
+  at: number;
+  /** The sensor's id. */
+  sensor: string;
+}
+
+/** `data` of `nop.sensor.online`, payload version 1. */
+export interface SensorOnline {
+  /** When, in milliseconds since the Unix epoch. */
+  at: number;
+  /** `true` when it is the compensation of taking it offline (the saga failed later),
+`false` when it is the saga's last step. */
+  compensation: boolean;
+  /** The sensor's id. */
+  sensor: string;
+}
+
+/** `data` of `nop.calibration.reverted`, payload version 1. */
+export interface CalibrationReverted {
+  /** When, in milliseconds since the Unix epoch. */
+  at: number;
+  /** The URL of the calibration record at this revision. */
+  record: string;
+  /** The revision whose document was restored (`null`: the factory calibration). */
+  restored?: number | null;
+  /** The record's revision that holds the restored document. */
+  revision: number;
+  /** The sensor's id. */
+  sensor: string;
+}
+
+/** `data` of `nop.recalibration.failed`, payload version 1. */
+export interface RecalibrationFailed {
+  /** Why. */
+  reason: string;
+  /** The sensor's id. */
+  sensor: string;
+  /** The step that failed. */
+  step: RecalibrationStep;
+}
+
+/** How an orchestrated recalibration ended. */
+export type RecalibrationOutcome = "completed" | "compensated" | "stuck";
+
+/** `data` of `nop.recalibration.ended`, payload version 1. */
+export interface RecalibrationEnded {
+  /** The steps compensated, in the order they were undone. */
+  compensated?: RecalibrationStep[];
+  /** The step that failed (`null` when completed). */
+  failed_step?: RecalibrationStep | null;
+  /** How. */
+  outcome: RecalibrationOutcome;
+  /** The sensor's id. */
+  sensor: string;
+}
+
 /** herald's DOM events by name. */
 export interface HeraldEventMap {
   "herald:nop.noise.reading": CustomEvent<CloudEvent<NoiseReading>>;
@@ -102,6 +191,13 @@ export interface HeraldEventMap {
   "herald:nop.sensor.mute": CustomEvent<CloudEvent<MuteSensor>>;
   "herald:nop.sensor.muted": CustomEvent<CloudEvent<SensorMuted>>;
   "herald:nop.sensor.calibrated": CustomEvent<CloudEvent<SensorCalibrated>>;
+  "herald:nop.recalibration.requested": CustomEvent<CloudEvent<RecalibrationRequested>>;
+  "herald:nop.recalibration.command": CustomEvent<CloudEvent<RecalibrationCommand>>;
+  "herald:nop.sensor.offline": CustomEvent<CloudEvent<SensorOffline>>;
+  "herald:nop.sensor.online": CustomEvent<CloudEvent<SensorOnline>>;
+  "herald:nop.calibration.reverted": CustomEvent<CloudEvent<CalibrationReverted>>;
+  "herald:nop.recalibration.failed": CustomEvent<CloudEvent<RecalibrationFailed>>;
+  "herald:nop.recalibration.ended": CustomEvent<CloudEvent<RecalibrationEnded>>;
 }
 
 declare global {
