@@ -75,7 +75,9 @@ function line(type, data) {
       return data.compensation === true ? "compensated: back online" : "online";
     case "nop.calibration.reverted":
       if (!Number.isInteger(data.revision)) return null;
-      return `compensated: calibration restored (revision ${data.revision}${Number.isInteger(data.restored) ? `, as revision ${data.restored}` : ", the factory one"})`;
+      return Number.isInteger(data.restored)
+        ? `compensated: revision ${data.restored} restored (as revision ${data.revision})`
+        : `compensated: factory calibration restored (as revision ${data.revision})`;
     case "nop.recalibration.failed":
       return isStep(data.step) && isText(data.reason) ? `failed at ${data.step}: ${data.reason}` : null;
     default:

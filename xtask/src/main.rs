@@ -58,8 +58,9 @@ COMMANDS:
     serve [--listen ADDR] [--broker rabbitmq]
                            Install, build, then serve the NOP demo: the gateway on its embedded
                            store (data in .herald/), serving dist/, with the noise simulator
-                           posting readings and NOP's read model (nop-sensors) following the
-                           log on port 8788 of ADDR's host. Default ADDR: 127.0.0.1:8787. With --broker
+                           posting readings, NOP's read model (nop-sensors) following the
+                           log on port 8788 of ADDR's host, and the recalibration saga's
+                           process manager and calibration service (nop-recalibration). Default ADDR: 127.0.0.1:8787. With --broker
                            rabbitmq, NOP runs as the lecture's case study: a local RabbitMQ
                            (loopback, data in .herald/rabbitmq/) that the simulator publishes
                            readings to, the gateway bridging it (www/nop-rabbitmq.toml) and
@@ -219,9 +220,9 @@ pub fn build_peer() -> Result<(), String> {
 }
 
 fn build_binaries() -> Result<(), String> {
-    say("building herald-server, nop-simulator and nop-sensors");
+    say("building herald-server, nop-simulator, nop-sensors and nop-recalibration");
     cargo()
-        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator", "-p", "nop-sensors"])
+        .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator", "-p", "nop-sensors", "-p", "nop-recalibration"])
         .status()
 }
 
@@ -238,12 +239,13 @@ fn serve_from_args(args: &[&str]) -> Result<(), String> {
     serve(listen, broker)
 }
 
-/// The running NOP demo: the gateway, the simulator, the read model and, on RabbitMQ,
-/// the broker.
+/// The running NOP demo: the gateway, the simulator, the read model, the recalibration
+/// saga's services and, on RabbitMQ, the broker.
 struct Demo {
     gateway: run::Gateway,
     _simulator: run::Guard,
     _projector: run::Guard,
+    _sagas: run::Guard,
     _broker: Option<herald_brokers::Rabbit>,
 }
 
@@ -266,7 +268,8 @@ fn start_demo(listen: &str, data: &Path, broker: Option<&str>) -> Result<Demo, S
     let amqp = broker.as_ref().map(herald_brokers::Rabbit::url);
     let simulator = run::spawn_simulator(&root, &gateway.url, amqp.as_deref())?;
     let projector = run::spawn_projector(&root, &gateway.url)?;
-    Ok(Demo { gateway, _simulator: simulator, _projector: projector, _broker: broker })
+    let sagas = run::spawn_recalibration(&root, &gateway.url)?;
+    Ok(Demo { gateway, _simulator: simulator, _projector: projector, _sagas: sagas, _broker: broker })
 }
 
 fn serve(listen: &str, broker: Option<&str>) -> Result<(), String> {

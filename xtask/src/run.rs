@@ -220,6 +220,15 @@ pub fn spawn_simulator(root: &Path, gateway: &str, amqp: Option<&str>) -> Result
     simulator.spawn(Stdio::null()).map(Guard)
 }
 
+/// Starts the recalibration saga's process manager and calibration service
+/// (`nop-recalibration`) against `gateway`.
+pub fn spawn_recalibration(root: &Path, gateway: &str) -> Result<Guard, String> {
+    Cmd::new(root.join("target/debug/nop-recalibration"))
+        .args(["--gateway", gateway.trim_end_matches('/')])
+        .spawn(Stdio::null())
+        .map(Guard)
+}
+
 /// Starts NOP's read model (`nop-sensors`) following `gateway`, on port 8788 of the
 /// gateway's address (where `<nop-sensor-state>` looks for it), answering the page's
 /// origin (also as `localhost` when the gateway is on 127.0.0.1).

@@ -130,11 +130,7 @@ pub fn test_all() -> ExitCode {
 
     say("layer 3/3: end-to-end tests (gateway binary + trunk-built page + dist folders + Chromium)");
     let built = build_page()
-        .and_then(|()| {
-            cargo()
-                .args(["build", "--locked", "-p", "herald-server", "-p", "nop-simulator", "-p", "nop-sensors"])
-                .status()
-        })
+        .and_then(|()| crate::build_binaries())
         // the embedding tests load the dist folders, and a second version of one MFE
         .and_then(|()| crate::dist::dist_from_args(&[]))
         .and_then(|()| crate::dist::dist_from_args(&["--version", "0.1.1", "nop-noise-meter"]));

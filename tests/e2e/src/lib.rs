@@ -249,6 +249,18 @@ impl Projector {
     }
 }
 
+/// Starts the workspace binary `name` (built by `cargo build -p PACKAGE`) with `args`, its
+/// stdout discarded; stopped when dropped.
+pub fn start_binary(name: &str, args: &[&str]) -> Result<ChildGuard, Error> {
+    let bin = workspace_root().join("target/debug").join(name);
+    let child = Command::new(&bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {} (run `cargo build -p {name}`): {e}", bin.display()))?;
+    Ok(ChildGuard(child))
+}
+
 /// A NOP noise reading as a CloudEvent.
 pub fn noise_reading(id: &str, sensor: &str, db: f64) -> Value {
     json!({

@@ -76,13 +76,7 @@ async fn scenario(gateway: &Gateway, projector: &Projector, browser: &Browser) -
 
 /// The NOP simulator (two sensors, a reading each every 200 ms), taking commands.
 fn simulator(gateway: &Gateway) -> Result<herald_e2e::ChildGuard, Error> {
-    let bin = herald_e2e::workspace_root().join("target/debug/nop-simulator");
-    let child = std::process::Command::new(&bin)
-        .args(["--gateway", &gateway.base, "--sensors", "2", "--interval-ms", "200"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    Ok(herald_e2e::ChildGuard(child))
+    herald_e2e::start_binary("nop-simulator", &["--gateway", &gateway.base, "--sensors", "2", "--interval-ms", "200"])
 }
 
 async fn readings(projector: &Projector, sensor: &str) -> Result<u64, Error> {
