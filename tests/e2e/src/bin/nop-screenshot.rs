@@ -1,15 +1,15 @@
 //! `nop-screenshot OUT.png [URL]`: saves a headless Chromium screenshot of the NOP demo once
 //! every micro-frontend shows live data: readings, a selected sensor, an alert logged back
 //! and traced in the event store, the read model with a sensor muted by command, and a
-//! calibration record resolved from its pointer event. Without URL it serves the demo
-//! itself (gateway, simulator and read model on free ports); with URL it shoots a running
+//! calibration record resolved from its pointer event, two recalibration sagas (one
+//! compensated). Without URL it serves the demo itself (gateway, simulator, read model
+//! and the saga's services on free ports); with URL it shoots a running
 //! one, such as `cargo xtask serve`'s. Run by `cargo xtask screenshot`.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fantoccini::Locator;
-use herald_e2e::{workspace_root, Browser, ChildGuard, Error, Gateway, Projector};
+use herald_e2e::{start_binary, Browser, ChildGuard, Error, Gateway, Projector};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -42,6 +42,18 @@ async fn main() -> Result<(), Error> {
     browser
         .wait_for_text(r#"nop-sensor-state tr[data-sensor="s-1"] .nop-command-status"#, |t| t == "mute: done", wait)
         .await?;
+    // two recalibration sagas of s-3: orchestrated, failing at its last step and
+    // compensated; choreographed, completed
+    for (style, fail_at) in [("orchestrated", json!("online")), ("choreographed", Value::Null)] {
+        let id = browser
+            .client
+            .execute("return await document.querySelector('nop-sagas').start('s-3', arguments[0], arguments[1])", vec![json!(style), fail_at])
+            .await?;
+        let id = id.as_str().ok_or("the saga was not sent")?.to_owned();
+        browser
+            .wait_for_text(&format!(r#"nop-sagas li[data-saga="{id}"][data-over="true"] .nop-saga-outcome"#), |t| !t.is_empty(), wait)
+            .await?;
+    }
     browser
         .client
         .find(Locator::Css(r#"nop-sensor-list li[data-sensor="s-2"] button"#))
@@ -68,7 +80,7 @@ async fn main() -> Result<(), Error> {
         .wait_for_text("nop-sensor-detail .nop-status", |t| t.starts_with("revision "), wait)
         .await?;
     // tall enough for every card
-    browser.client.set_window_size(1100, 1520).await?;
+    browser.client.set_window_size(1100, 1900).await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = browser.client.screenshot().await?;
     std::fs::write(&out, png)?;
@@ -113,17 +125,12 @@ async fn calibrate(base: &str, sensor: &str, offset: f64) -> Result<(), Error> {
     Ok(())
 }
 
-fn serve_demo() -> Result<(Gateway, ChildGuard, Projector), Error> {
+fn serve_demo() -> Result<(Gateway, [ChildGuard; 2], Projector), Error> {
     let gateway = Gateway::start()?;
     let projector = Projector::start(&gateway)?;
-    let simulator = workspace_root().join("target/debug/nop-simulator");
-    let simulator = ChildGuard(
-        Command::new(&simulator)
-            .args(["--gateway", &gateway.base, "--interval-ms", "400"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", simulator.display()))?,
-    );
-    Ok((gateway, simulator, projector))
+    let services = [
+        start_binary("nop-simulator", &["--gateway", &gateway.base, "--interval-ms", "400"])?,
+        start_binary("nop-recalibration", &["--gateway", &gateway.base])?,
+    ];
+    Ok((gateway, services, projector))
 }
