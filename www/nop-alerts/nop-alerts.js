@@ -9,7 +9,8 @@
 // seconds (default 60), and lists the latest 50 alerts; with the `upstream` attribute it
 // also sends each alert to the gateway (through the page runtime). Clicking an alert publishes
 // `nop.sensor.selected` in the alert's correlation chain (so <nop-event-query> can trace
-// it); the selected sensor's alerts are highlighted.
+// it); the selected sensor's alerts are highlighted. Each alert raised is logged to the
+// gateway's central log through the page runtime (`log`, §2.10), in the reading's chain.
 
 const SOURCE = "/mfe/nop-alerts";
 const LISTED = 50;
@@ -135,10 +136,21 @@ class NopAlerts extends HTMLElement {
       const alert = { sensor, count: times.length, window_s: this.windowMs / 1000, at: now };
       const sent = publish(window, "nop.noise.alert", alert, event);
       if (this.#stream && this.hasAttribute("upstream")) this.#upstream(this.#stream.href, sent);
+      if (this.#stream) this.#log(this.#stream.href, alert, sent);
       this.#show(alert, sent);
     } else if (!raised) {
       this.#raised.delete(sensor);
     }
+  }
+
+  // logs the alert to the gateway's central log (through the page runtime), in the
+  // reading's correlation chain
+  #log(url, alert, envelope) {
+    const message = `alert raised: ${alert.count} readings above ${this.threshold} dB within ${alert.window_s} s`;
+    pageRuntime().then(
+      (rt) => rt.log?.(url, { level: "info", message, module: "nop-alerts", event: envelope, labels: { sensor: alert.sensor } }),
+      () => {},
+    );
   }
 
   // sends the alert to the gateway too, through the page runtime; the position the

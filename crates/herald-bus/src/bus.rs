@@ -326,6 +326,12 @@ fn now_rfc3339() -> String {
     })
 }
 
+/// The correlation id and id of the event whose handler is running, if any (what an
+/// event published now continues): for a log entry about it, say.
+pub fn handled() -> Option<(String, String)> {
+    handling()
+}
+
 /// The correlation id and id of the event being handled, if any: what an event published
 /// now continues.
 pub(crate) fn handling() -> Option<(String, String)> {

@@ -58,7 +58,7 @@ mod request;
 mod retention;
 mod subscribe;
 
-pub use bus::{Bus, Received, DOM_EVENT_PREFIX, DOM_WILDCARD_EVENT};
+pub use bus::{handled, Bus, Received, DOM_EVENT_PREFIX, DOM_WILDCARD_EVENT};
 pub use error::{Error, JsError};
 pub use listener::{live_listeners, LiveListener};
 

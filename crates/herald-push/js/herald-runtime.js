@@ -13,6 +13,8 @@
 //   publish(url, json, options)    -> Promise<position>
 //   forward(url, types, options)   -> { release() }: requests of `types` answered upstream
 //   resolve(url, options)          -> Promise<JSON text>: a pointer event's document
+//   log(url, entry, options)       -> queues a log entry for the gateway's central log
+//   logs()                         -> {queued, sent, dropped, rejected}: what log did
 //   connection(url)                -> the last herald.connection data, or undefined
 //   streams()                      -> every stream as it is now (for devtools and tests)
 const RUNTIME = Symbol.for("herald.runtime.v1");
@@ -702,6 +704,88 @@ function create() {
     while (documents.size > DOCUMENTS) documents.delete(documents.keys().next().value);
     return fetching.then((d) => d.text);
   }
+  // --- the central log (§2.10, §3.17): the modules' entries, queued for the page and
+  // sent to the gateway's POST /logs in batches; never more than LOG_QUEUE waiting
+  const LEVELS = ["debug", "info", "warn", "error"];
+  const LOG_BATCH = 50, LOG_QUEUE = 500, LOG_DELAY = 1000;
+  const logQueues = new Map(); // logs URL -> {entries, timer, sending, failures, token}
+  const logStats = { sent: 0, dropped: 0, rejected: 0 };
+  const nonEmpty = (v) => (typeof v === "string" && v !== "" ? v : undefined);
+  function log(url, given, options) {
+    const e = typeof given === "string" ? JSON.parse(given) : given;
+    if (!e || !LEVELS.includes(e.level) || typeof e.message !== "string" || !nonEmpty(e.module)) {
+      throw new TypeError('herald: log(url, entry): entry needs level ("debug", "info", "warn", "error"), message and module');
+    }
+    const o = options ?? {};
+    const target = String(o.logUrl ?? new URL("../logs", String(url)).href);
+    let q = logQueues.get(target);
+    if (!q) logQueues.set(target, (q = { entries: [], timer: null, sending: false, failures: 0, token: undefined }));
+    q.token = o.token ?? q.token ?? streams.get(String(url))?.options?.token;
+    const about = e.event && typeof e.event === "object" ? e.event : {};
+    const entry = { level: e.level, message: e.message, module: e.module, time: nonEmpty(e.time) ?? new Date().toISOString() };
+    const fields = {
+      correlationid: nonEmpty(e.correlationid) ?? nonEmpty(about.correlationid) ?? nonEmpty(about.id),
+      causationid: nonEmpty(e.causationid) ?? nonEmpty(about.causationid),
+      eventid: nonEmpty(e.eventid) ?? nonEmpty(about.id),
+      eventtype: nonEmpty(e.eventtype) ?? nonEmpty(about.type),
+    };
+    for (const [name, value] of Object.entries(fields)) if (value !== undefined) entry[name] = value;
+    if (e.labels && typeof e.labels === "object") entry.labels = e.labels;
+    q.entries.push(entry);
+    if (q.entries.length > LOG_QUEUE) {
+      q.entries.shift();
+      logStats.dropped++;
+    }
+    if (q.entries.length >= LOG_BATCH && !q.failures) sendLogs(target, q, false);
+    else q.timer ??= setTimeout(() => sendLogs(target, q, false), LOG_DELAY);
+  }
+  function sendLogs(target, q, leaving) {
+    clearTimeout(q.timer);
+    q.timer = null;
+    if (q.sending || !q.entries.length) return;
+    const batch = q.entries.splice(0, leaving ? LOG_BATCH : LOG_QUEUE);
+    const headers = { "content-type": "application/json" };
+    if (q.token) headers.authorization = `Bearer ${q.token}`;
+    q.sending = true;
+    // leaving the page: `keepalive` lets the request outlive it
+    fetch(target, { method: "POST", headers, body: JSON.stringify(batch), keepalive: leaving, credentials: "same-origin" })
+      .then((response) => {
+        if (response.ok) {
+          logStats.sent += batch.length;
+          q.failures = 0;
+          return;
+        }
+        if (response.status >= 500 || response.status === 408 || response.status === 429) throw response.status;
+        // refused (a bad entry, no grant, no central log there): sending again would not help
+        logStats.rejected += batch.length;
+        if (!q.warned) console.warn(`herald: ${target} refused ${batch.length} log entries (${response.status})`);
+        q.warned = true;
+      })
+      .catch(() => {
+        // not delivered: first in line again, sent after a pause
+        q.entries.unshift(...batch);
+        const over = q.entries.length - LOG_QUEUE;
+        if (over > 0) {
+          q.entries.splice(0, over);
+          logStats.dropped += over;
+        }
+        q.failures++;
+      })
+      .finally(() => {
+        q.sending = false;
+        if (q.entries.length && !q.timer) {
+          q.timer = setTimeout(() => sendLogs(target, q, false), q.failures ? Math.min(30000, 1000 * 2 ** q.failures) : LOG_DELAY);
+        }
+      });
+  }
+  const leave = () => { for (const [target, q] of logQueues) sendLogs(target, q, true); };
+  globalThis.addEventListener?.("pagehide", leave);
+  globalThis.document?.addEventListener?.("visibilitychange", () => { if (globalThis.document.visibilityState === "hidden") leave(); });
+  function logs() {
+    let queued = 0;
+    for (const q of logQueues.values()) queued += q.entries.length;
+    return { queued, ...logStats };
+  }
   // the stream's last herald.connection data, its position as of now
   function connection(url) {
     const st = streams.get(String(url));
@@ -731,7 +815,7 @@ function create() {
       for (const st of streams.values()) schedule(st);
     });
   }
-  return Object.freeze({ version: 1, interest, publish, forward, resolve, pointers: () => ({ ...pointerStats }), connection, streams: list });
+  return Object.freeze({ version: 1, interest, publish, forward, resolve, pointers: () => ({ ...pointerStats }), log, logs, connection, streams: list });
 }
 
 /** The page's runtime: installed by the first copy of this file a page evaluates. */

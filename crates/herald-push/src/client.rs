@@ -199,6 +199,68 @@ impl Push {
     }
 }
 
+/// How much a central log entry matters ([`Push::log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Detail.
+    Debug,
+    /// What happened.
+    Info,
+    /// Something is off.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// A central log entry as the page runtime takes it (docs/protocol.md §2.10).
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    level: &'static str,
+    message: &'a str,
+    module: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlationid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    eventid: Option<&'a str>,
+}
+
+impl Push {
+    /// Logs `message` to the gateway's central log (docs/protocol.md §3.17) as this
+    /// module, at `level`. Called inside a bus handler, the entry carries the handled
+    /// event's correlation id and id, so the central log traces it with its chain. The
+    /// page runtime sends the page's entries in batches (`POST /logs`); nothing waits,
+    /// and an entry that cannot be sent is counted there (`logs()`), never an error here.
+    ///
+    /// ```no_run
+    /// use herald_push::{Level, Push};
+    ///
+    /// let push = Push::new("/events/stream")?;
+    /// push.log(Level::Info, "alert shown");
+    /// # Ok::<(), herald_push::Error>(())
+    /// ```
+    pub fn log(&self, level: Level, message: &str) {
+        #[cfg(feature = "embedded-runtime")]
+        crate::embedded::install();
+        let handled = herald_bus::handled();
+        let module = herald_bus::module_id();
+        let entry = Entry {
+            level: match level {
+                Level::Debug => "debug",
+                Level::Info => "info",
+                Level::Warn => "warn",
+                Level::Error => "error",
+            },
+            message,
+            module: &module,
+            correlationid: handled.as_ref().map(|(correlation, _)| correlation.as_str()),
+            eventid: handled.as_ref().map(|(_, id)| id.as_str()),
+        };
+        if let Ok(json) = json::to_string(&entry) {
+            js::herald_log(&self.url, self.token.as_deref(), &json);
+        }
+    }
+}
+
 /// The runtime's rejection `{status, detail}` as an [`Error`].
 fn rejected(value: JsValue) -> Error {
     let field = |name: &str| js_sys::Reflect::get(&value, &JsValue::from_str(name)).ok();

@@ -50,6 +50,9 @@ export function herald_forward(url, types, token, module) {
 export function herald_release(handle) {
   handle.release();
 }
+export function herald_log(url, token, json) {
+  load().then((rt) => rt.log?.(url, json, { token }), () => {});
+}
 export function herald_publish(url, publishUrl, token, json) {
   return load().then(
     (rt) => rt.publish(url, json, { publishUrl, token }),
@@ -79,6 +82,8 @@ extern "C" {
     pub fn herald_forward(url: &str, types: Vec<String>, token: Option<&str>, module: &str) -> Result<JsValue, JsValue>;
     /// Withdraws an interest (once; again is nothing).
     pub fn herald_release(handle: &JsValue);
+    /// Queues the central log entry `json` with the page runtime (once it is there).
+    pub fn herald_log(url: &str, token: Option<&str>, json: &str);
     /// Sends the envelope `json` to the gateway; resolves to its position, or rejects
     /// with `{status, detail}`.
     pub fn herald_publish(url: &str, publish_url: &str, token: Option<&str>, json: &str) -> js_sys::Promise;

@@ -16,7 +16,8 @@
 //!   and `id`) is not delivered again.
 //! - `herald.connection` ([`ConnectionState`], retained) tells MFEs the connection's
 //!   state; `herald.reset` ([`StreamReset`]) tells them to resync.
-//! - [`Push::publish`] sends an event to the gateway, continuing the correlation chain.
+//! - [`Push::publish`] sends an event to the gateway, continuing the correlation chain;
+//!   [`Push::log`] logs to the gateway's central log, with the chain's correlation id.
 //!
 //! ```no_run
 //! use herald_push::Push;
@@ -46,7 +47,7 @@ mod error;
 mod js;
 
 pub use backoff::Backoff;
-pub use client::{stream_url_of, Interest, Push, Transport, STREAM_META};
+pub use client::{stream_url_of, Interest, Level, Push, Transport, STREAM_META};
 pub use herald_protocol::control::POSITION_ATTRIBUTE;
 pub use contracts::{ConnectionState, StreamReset};
 pub use error::Error;

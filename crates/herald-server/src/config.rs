@@ -84,6 +84,14 @@ pub struct Config {
     pub allow_private_webhook_targets: Option<bool>,
     /// `--webhook-origin`.
     pub webhook_origin: Option<String>,
+    /// `--central-log`.
+    pub central_log: Option<String>,
+    /// `--central-log-level`.
+    pub central_log_level: Option<String>,
+    /// `--central-log-ship`.
+    pub central_log_ship: Option<String>,
+    /// `--central-log-index`.
+    pub central_log_index: Option<String>,
     /// Azure Event Grid receivers by name (`POST /eventgrid/{name}`).
     #[serde(default)]
     pub eventgrid: BTreeMap<String, EventGridConfig>,

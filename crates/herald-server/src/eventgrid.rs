@@ -134,7 +134,7 @@ pub(crate) async fn post_eventgrid(
              CloudEvents schema (`{CLOUDEVENTS_BATCH_JSON}` or `{CLOUDEVENTS_JSON}`); got `{media}`"
         )));
     };
-    let positions = crate::ingest::store(&state, events, body.len()).await?;
+    let positions = crate::ingest::store(&state, events, body.len(), &format!("eventgrid:{name}")).await?;
     // Event Grid's publishers take 200 as success (its own API answers 200), not 202
     Ok((StatusCode::OK, Json(json!({ "positions": positions }))).into_response())
 }

@@ -120,7 +120,7 @@ impl Herald for Service {
         let bytes = serde_json::to_vec(&json).map_err(|e| Status::internal(e.to_string()))?;
         let event = herald_protocol::CloudEvent::from_json(&bytes).map_err(|e| status(&AppError::from(e)))?;
         access.check_publish(&event.ty).map_err(|e| status(&e))?;
-        let position = crate::ingest::store(&self.state, vec![event], bytes.len()).await.map_err(|e| status(&e))?[0];
+        let position = crate::ingest::store(&self.state, vec![event], bytes.len(), "grpc").await.map_err(|e| status(&e))?[0];
         Ok(Response::new(PublishResponse { position: position.to_string() }))
     }
 }

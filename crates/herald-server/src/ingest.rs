@@ -51,7 +51,7 @@ pub(crate) async fn post_events(
     for event in &events {
         access.check_publish(&event.ty)?;
     }
-    let positions = store(&state, events, body.len()).await?;
+    let positions = store(&state, events, body.len(), "http").await?;
     let body = if batch {
         json!({ "positions": positions })
     } else {
@@ -60,9 +60,10 @@ pub(crate) async fn post_events(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
-/// Stores `events` (from a body of `bytes`), counts and logs them; their positions.
-pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize) -> Result<Vec<Position>, AppError> {
-    store_with_cursors(state, events, bytes, Vec::new()).await
+/// Stores `events` (from a body of `bytes`, taken in `via`: `http`, `websocket`,
+/// `amqp-in:NAME`, … as the central log names it), counts and logs them; their positions.
+pub(crate) async fn store(state: &AppState, events: Vec<CloudEvent>, bytes: usize, via: &str) -> Result<Vec<Position>, AppError> {
+    store_with_cursors(state, events, bytes, Vec::new(), via).await
 }
 
 /// [`store`], setting the named `cursors` in the same commit (a bridge's offsets).
@@ -71,7 +72,13 @@ pub(crate) async fn store_with_cursors(
     events: Vec<CloudEvent>,
     bytes: usize,
     cursors: Vec<(String, u64)>,
+    via: &str,
 ) -> Result<Vec<Position>, AppError> {
+    let central: Vec<crate::central::Accepted> = if state.central.wants(crate::central::Level::Debug) {
+        events.iter().map(crate::central::Accepted::of).collect()
+    } else {
+        Vec::new()
+    };
     // each event is a debug line (a summary of them is at info, [`crate::log_summaries`])
     let summary: Vec<(String, String, String)> = if tracing::enabled!(tracing::Level::DEBUG) {
         events.iter().map(|e| (e.id.clone(), e.ty.clone(), e.correlation_id().to_owned())).collect()
@@ -90,6 +97,7 @@ pub(crate) async fn store_with_cursors(
     for (position, (id, ty, correlation)) in positions.iter().zip(summary) {
         tracing::debug!(%position, id, r#type = ty, correlationid = correlation, "event accepted");
     }
+    state.central.accepted(&central, &positions, via);
     Ok(positions)
 }
 

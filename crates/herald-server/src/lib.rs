@@ -12,6 +12,7 @@
 //! | `/hubs/events`           | a SignalR hub (JSON protocol): `StreamEvents`, `Publish`          |
 //! | `/herald.v1.Herald/*`    | gRPC-web: `Subscribe` (server stream), `Publish`; CloudEvents protobuf |
 //! | `/socket.io/`            | Socket.IO v4, namespace `/herald`: subscribe, publish with acks   |
+//! | `POST /logs`             | the central log: modules' entries, written as ECS JSON lines      |
 //! | `POST /webhooks/{name}`  | webhook deliveries, HMAC-SHA256 signed; `OPTIONS` handshake       |
 //! | `POST /eventgrid/{name}` | Azure Event Grid deliveries, both schemas; validation handshake   |
 //! | `/webhook-subscriptions` | outbound webhooks: list, create, delete, resume (admin token)     |
@@ -40,6 +41,7 @@
 
 pub mod auth;
 pub mod bridge;
+pub mod central;
 mod config;
 mod cors;
 mod error;
@@ -119,6 +121,7 @@ pub struct AppState {
     hub_connections: Arc<signalr::Connections>,
     allow_private_webhook_targets: bool,
     webhook_origin: String,
+    central: Arc<central::CentralLog>,
     shutdown: watch::Receiver<bool>,
     // Keeps the channel open when nobody asked for a shutdown signal.
     _shutdown_tx: Option<Arc<watch::Sender<bool>>>,
@@ -146,6 +149,7 @@ impl AppState {
             hub_connections: Arc::default(),
             allow_private_webhook_targets: false,
             webhook_origin: DEFAULT_WEBHOOK_ORIGIN.into(),
+            central: Arc::default(),
             shutdown: rx,
             _shutdown_tx: Some(Arc::new(tx)),
         }
@@ -275,6 +279,18 @@ impl AppState {
         self
     }
 
+    /// The same state, keeping the central log in `log` (docs/protocol.md §3.17; by
+    /// default lines go nowhere).
+    pub fn with_central_log(mut self, log: central::CentralLog) -> Self {
+        self.central = Arc::new(log);
+        self
+    }
+
+    /// The central log.
+    pub fn central_log(&self) -> &central::CentralLog {
+        &self.central
+    }
+
     /// The event log.
     pub fn log(&self) -> &EventLog {
         &self.log
@@ -297,8 +313,12 @@ enum Configured {
 }
 
 /// Starts every configured bridge as a task beside the server; each runs until the
-/// shutdown signal, reconnecting to its broker with backoff whenever it is lost.
+/// shutdown signal, reconnecting to its broker with backoff whenever it is lost. Also
+/// starts the central log's shipping to its `_bulk` endpoint, when it has one.
 pub fn spawn_bridges(state: &AppState) {
+    if let Some(shipper) = state.central.shipper() {
+        tokio::spawn(shipper);
+    }
     for bridge in state.configured.iter().cloned() {
         let state = state.clone();
         match bridge {
@@ -446,6 +466,7 @@ async fn healthz(
 async fn metrics_route(axum::extract::State(state): axum::extract::State<AppState>) -> impl axum::response::IntoResponse {
     let mut text = state.metrics.render();
     state.bridges.render(&mut text);
+    state.central.render(&mut text);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
@@ -461,6 +482,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events", post(ingest::post_events))
         .route("/events/stream", get(stream::get_stream))
         .route("/events/query", get(query::get_query))
+        .route("/logs", post(central::post_logs))
         .route("/records/{name}", get(records::get_record).put(records::put_record))
         .route("/events/ws", get(ws::get_ws))
         .route(signalr::HUB_PATH, get(signalr::connect).post(signalr::send))

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use clap::{Parser, ValueEnum};
+use herald_server::central::{CentralLog, Level, Ship};
 use herald_server::{
     enforce_retention, log_summaries, serve, spawn_bridges, AppState, Auth, Config, EventLog, Limits, NatsConfig, NatsStore,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE_BYTES,
@@ -160,6 +161,27 @@ struct Cli {
     #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
 
+    /// Where the central log's ECS JSON lines go (the modules' entries of POST /logs, a
+    /// line per event accepted or bridged out): `-` for standard error, a file to append
+    /// to, or `off` [default: -].
+    #[arg(long, env = "HERALD_CENTRAL_LOG")]
+    central_log: Option<String>,
+
+    /// The lowest level the central log keeps: debug (also a line per event accepted or
+    /// bridged out), info, warn or error [default: info].
+    #[arg(long, env = "HERALD_CENTRAL_LOG_LEVEL")]
+    central_log_level: Option<String>,
+
+    /// Also ship the central log's lines, in batches, to the `_bulk` API of the
+    /// Elasticsearch or OpenSearch node at this base URL (http://127.0.0.1:9200).
+    #[arg(long, env = "HERALD_CENTRAL_LOG_SHIP")]
+    central_log_ship: Option<String>,
+
+    /// With --central-log-ship: the index the lines go to, created with keyword mappings
+    /// when missing [default: herald-logs].
+    #[arg(long, env = "HERALD_CENTRAL_LOG_INDEX")]
+    central_log_index: Option<String>,
+
     /// Log format on standard error: `json` (one object per line) or `text`.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -186,12 +208,13 @@ async fn main() -> ExitCode {
         .thread_name("herald-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
+    let central_writer = writer.clone();
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match cli.log_format {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Text => logs.init(),
     }
-    match run(cli, move || dropped.dropped_lines() as u64).await {
+    match run(cli, central_writer, move || dropped.dropped_lines() as u64).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the gateway cannot start");
@@ -201,11 +224,16 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'static) -> Result<(), String> {
+async fn run(
+    cli: Cli,
+    stderr: tracing_appender::non_blocking::NonBlocking,
+    dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'static,
+) -> Result<(), String> {
     let file = match &cli.config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
+    let (central, _central_flush) = central_log(&cli, &file, stderr)?;
     let listen = cli.listen.or(file.listen).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8787)));
     let data = cli.data.clone().or(file.data.clone()).unwrap_or_else(|| PathBuf::from("./.herald"));
     let dev_no_auth = cli.dev_no_auth || file.dev_no_auth.unwrap_or(false);
@@ -258,6 +286,7 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
         .with_limits(limits(&cli, &file))
         .with_shutdown(stop_rx);
     state.metrics().count_dropped_log_lines(dropped_log_lines);
+    state = state.with_central_log(central);
     if let Some(auth) = auth {
         state = state.with_auth(auth);
     }
@@ -348,6 +377,53 @@ async fn run(cli: Cli, dropped_log_lines: impl Fn() -> u64 + Send + Sync + 'stat
     serve(listener, state).await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The central log of the flags and file (docs/protocol.md §3.17), writing to standard
+/// error through the gateway's own non-blocking writer, or to a file through one of its
+/// own (the guard flushes it on exit).
+fn central_log(
+    cli: &Cli,
+    file: &Config,
+    stderr: tracing_appender::non_blocking::NonBlocking,
+) -> Result<(CentralLog, Option<tracing_appender::non_blocking::WorkerGuard>), String> {
+    let level = cli.central_log_level.clone().or(file.central_log_level.clone()).unwrap_or_else(|| "info".into());
+    let level: Level = level.parse().map_err(|e| format!("--central-log-level: {e}"))?;
+    let mut log = CentralLog::new(level);
+    let mut guard = None;
+    match cli.central_log.clone().or(file.central_log.clone()).as_deref().unwrap_or("-") {
+        "off" => {}
+        "-" => log = log.with_writer(stderr),
+        path => {
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("--central-log {path}: {e}"))?;
+            let (writer, flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(true)
+                .buffered_lines_limit(LOG_BUFFER_LINES)
+                .thread_name("herald-central-log")
+                .finish(opened);
+            log = log.with_writer(writer);
+            guard = Some(flush);
+        }
+    }
+    if let Some(url) = cli.central_log_ship.clone().or(file.central_log_ship.clone()) {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("--central-log-ship `{url}`: an http:// or https:// base URL"));
+        }
+        let index = cli.central_log_index.clone().or(file.central_log_index.clone()).unwrap_or_else(|| "herald-logs".into());
+        let valid = !index.is_empty()
+            && index.len() <= 255
+            && !index.starts_with(['-', '_', '+'])
+            && index.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if !valid || index == "." || index == ".." {
+            return Err(format!("--central-log-index `{index}`: lower-case letters, digits, `-`, `_` and `.`, not starting with `-`, `_` or `+`"));
+        }
+        log = log.with_ship(Ship { url, index });
+    }
+    Ok((log, guard))
 }
 
 /// The connection limits: flag, else file, else default.

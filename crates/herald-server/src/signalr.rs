@@ -566,7 +566,7 @@ async fn invoke(state: &AppState, access: &Access, target: Option<&str>, argumen
     let bytes = serde_json::to_vec(&event).map_err(|e| hub_error(&AppError::BadRequest(e.to_string())))?;
     let event = CloudEvent::from_json(&bytes).map_err(|e| hub_error(&AppError::from(e)))?;
     access.check_publish(&event.ty).map_err(|e| hub_error(&e))?;
-    let position = crate::ingest::store(state, vec![event], bytes.len()).await.map_err(|e| hub_error(&e))?;
+    let position = crate::ingest::store(state, vec![event], bytes.len(), "signalr").await.map_err(|e| hub_error(&e))?;
     Ok(Value::String(position[0].to_string()))
 }
 

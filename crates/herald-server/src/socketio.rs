@@ -236,6 +236,6 @@ async fn publish(state: &AppState, access: &Access, event: Value) -> Result<Valu
     let bytes = serde_json::to_vec(&event).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let event = CloudEvent::from_json(&bytes)?;
     access.check_publish(&event.ty)?;
-    let position = crate::ingest::store(state, vec![event], bytes.len()).await?[0];
+    let position = crate::ingest::store(state, vec![event], bytes.len(), "socketio").await?[0];
     Ok(json!({ "position": position.to_string() }))
 }

@@ -77,7 +77,7 @@ pub(crate) async fn post_webhook(
     attributes.insert("type".into(), hook.event_type.clone().into());
     crate::ingest::insert_data(&mut attributes, content_type, &body)?;
     let event = CloudEvent::from_json(serde_json::Value::Object(attributes).to_string().as_bytes())?;
-    let position = crate::ingest::store(&state, vec![event], body.len()).await?[0];
+    let position = crate::ingest::store(&state, vec![event], body.len(), &format!("webhook:{name}")).await?[0];
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "position": position }))))
 }
 

@@ -250,7 +250,7 @@ let data: Unsubscribe = data_of(request)?;
 
 async fn publish(state: &AppState, access: &Access, event: &CloudEvent, bytes: usize) -> Result<CloudEvent, AppError> {
     access.check_publish(&event.ty)?;
-    let position = crate::ingest::store(state, vec![event.clone()], bytes).await?[0];
+    let position = crate::ingest::store(state, vec![event.clone()], bytes, "websocket").await?[0];
     Ok(reply(event, Ack { id: event.id.clone(), source: event.source.clone(), position }))
 }
 

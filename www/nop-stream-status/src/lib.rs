@@ -19,7 +19,7 @@ use std::rc::Rc;
 use herald_bus::Bus;
 use herald_element::{define_once, CustomElement, Host};
 use herald_protocol::Position;
-use herald_push::{ConnectionState, Push, Transport, POSITION_ATTRIBUTE};
+use herald_push::{ConnectionState, Level, Push, Transport, POSITION_ATTRIBUTE};
 use nop_events::NoiseAlert;
 use wasm_bindgen::prelude::*;
 use web_sys::Element;
@@ -173,13 +173,15 @@ impl CustomElement for StreamStatus {
         }
 
         // Central logging: an alert raised in the page goes to the gateway as a new event
-        // of the same correlation chain (the envelope is made inside the handler).
+        // of the same correlation chain (the envelope is made inside the handler), and a
+        // central log entry says so, with the chain's correlation id.
         let on_alert = view.clone();
         host.keep(Bus::page().subscribe::<NoiseAlert>(move |event| {
             if event.envelope.extensions.contains_key(POSITION_ATTRIBUTE) {
                 return; // it came from the gateway already
             }
             let sent = push.publish::<NoiseAlert>(&event.data);
+            push.log(Level::Info, "alert logged to the gateway");
             let view = on_alert.clone();
             wasm_bindgen_futures::spawn_local(async move {
                 match sent.await {

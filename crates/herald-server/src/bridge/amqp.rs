@@ -162,7 +162,7 @@ async fn consume(bridge: &AmqpIn, url: &str, source: &str, state: &AppState, sta
             }
         }
         let last = batch.last().expect("a batch has a first delivery");
-        match crate::ingest::store(state, events, bytes).await {
+        match crate::ingest::store(state, events, bytes, source.trim_start_matches("urn:herald:bridge:")).await {
             Ok(_) => {
                 last.ack(BasicAckOptions { multiple: true }).await.map_err(|e| e.to_string())?;
                 status.consumed(batch.len(), dead);

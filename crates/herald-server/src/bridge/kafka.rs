@@ -195,7 +195,7 @@ async fn consume_partition(
         }
         let next = last + 1;
         // the events and the offset after them in one commit: a restart resumes exactly
-        crate::ingest::store_with_cursors(state, events, bytes, vec![(cursor.clone(), next as u64)])
+        crate::ingest::store_with_cursors(state, events, bytes, vec![(cursor.clone(), next as u64)], source.trim_start_matches("urn:herald:bridge:"))
             .await
             .map_err(|e| format!("the store failed: {e}"))?;
         status.consumed(records.len(), dead);

@@ -361,7 +361,11 @@ where
         let matching: Vec<_> = page.into_iter().filter(|s| patterns.iter().any(|p| p.matches(&s.event.ty))).collect();
         let count = matching.len();
         if count > 0 {
+            let logged: Vec<_> = if state.central.wants(crate::central::Level::Debug) { matching.clone() } else { Vec::new() };
             send(matching).await?;
+            for stored in logged {
+                state.central.published(&stored.event, stored.position, name);
+            }
         }
         let (log, key) = (state.log.clone(), name.to_owned());
         blocking(move || log.set_cursor(&key, last)).await?;

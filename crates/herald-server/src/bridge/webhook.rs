@@ -317,7 +317,7 @@ impl Delivery<'_> {
             .with_data(serde_json::to_value(letter).expect("a dead letter serialises"));
         event.datacontenttype = Some("application/json".into());
         event.causationid = Some(stored.event.id.clone());
-        crate::ingest::store(self.state, vec![event], stored.json.len())
+        crate::ingest::store(self.state, vec![event], stored.json.len(), self.source.trim_start_matches("urn:herald:"))
             .await
             .map_err(|e| format!("cannot store the dead letter: {e}"))?;
         self.status.consumed(0, 1);
