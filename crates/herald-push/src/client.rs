@@ -63,6 +63,8 @@ pub struct Push {
     token: Option<String>,
     backoff: Option<Backoff>,
     per_tab: Option<bool>,
+    /// The name of its central log entries ([`Push::log`]).
+    module: Option<String>,
 }
 
 impl Push {
@@ -85,6 +87,7 @@ impl Push {
             token: None,
             backoff: None,
             per_tab: None,
+            module: None,
         })
     }
 
@@ -124,6 +127,13 @@ impl Push {
     pub fn publish_to(mut self, url: &str) -> Result<Self, Error> {
         self.publish_url = web_sys::Url::new_with_base(url, &page_href()?)?.href();
         Ok(self)
+    }
+
+    /// The name this module's central log entries carry ([`Push::log`]): its element's
+    /// tag, say (default: the module's id on the page, [`herald_bus::module_id`]).
+    pub fn module(mut self, name: impl Into<String>) -> Self {
+        self.module = Some(name.into());
+        self
     }
 
     /// The stream URL (absolute, without query).
@@ -226,7 +236,7 @@ struct Entry<'a> {
 
 impl Push {
     /// Logs `message` to the gateway's central log (docs/protocol.md §3.17) as this
-    /// module, at `level`. Called inside a bus handler, the entry carries the handled
+    /// module ([`Push::module`]), at `level`. Called inside a bus handler, the entry carries the handled
     /// event's correlation id and id, so the central log traces it with its chain. The
     /// page runtime sends the page's entries in batches (`POST /logs`); nothing waits,
     /// and an entry that cannot be sent is counted there (`logs()`), never an error here.
@@ -234,7 +244,7 @@ impl Push {
     /// ```no_run
     /// use herald_push::{Level, Push};
     ///
-    /// let push = Push::new("/events/stream")?;
+    /// let push = Push::new("/events/stream")?.module("nop-sensor-list");
     /// push.log(Level::Info, "alert shown");
     /// # Ok::<(), herald_push::Error>(())
     /// ```
@@ -242,7 +252,7 @@ impl Push {
         #[cfg(feature = "embedded-runtime")]
         crate::embedded::install();
         let handled = herald_bus::handled();
-        let module = herald_bus::module_id();
+        let module = self.module.clone().unwrap_or_else(herald_bus::module_id);
         let entry = Entry {
             level: match level {
                 Level::Debug => "debug",

@@ -1,12 +1,13 @@
 //! NOP as the lecture's case study runs it (`cargo xtask serve --broker rabbitmq`): the
 //! simulator publishes readings to a real RabbitMQ, the gateway bridges the broker, and
 //! the page shows readings that came through it; the alert the page logs back goes out to
-//! the broker.
+//! the broker. The central log follows one correlation id through all of it: found in a
+//! real OpenSearch-compatible store (osmem-server, searched with opensearch-py).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use herald_brokers::Rabbit;
+use herald_brokers::{OpenSearch, Rabbit};
 use herald_e2e::{workspace_root, Browser, ChildGuard, Error, Gateway};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -28,8 +29,12 @@ async fn metric_reaches(gateway: &Gateway, name: &str, at_least: f64, limit: Dur
 #[tokio::test(flavor = "multi_thread")]
 async fn the_nop_page_shows_readings_that_came_through_rabbitmq() -> Result<(), Error> {
     let rabbit = tokio::task::spawn_blocking(Rabbit::start).await??;
+    let search = tokio::task::spawn_blocking(OpenSearch::start).await??;
     let config = workspace_root().join("www/nop-rabbitmq.toml").display().to_string();
-    let gateway = Gateway::start_with(&["--config", &config, "--amqp-url", &rabbit.url()])?;
+    let gateway = Gateway::start_with(&[
+        "--config", &config, "--amqp-url", &rabbit.url(),
+        "--central-log-level", "debug", "--central-log-ship", &search.url(),
+    ])?;
     metric_reaches(&gateway, r#"herald_bridge_up{bridge="amqp-in:nop"}"#, 1.0, WAIT).await?;
     let bin = workspace_root().join("target/debug/nop-simulator");
     // the simulator knows only the broker: nothing is posted to the gateway over HTTP
@@ -52,7 +57,54 @@ async fn the_nop_page_shows_readings_that_came_through_rabbitmq() -> Result<(), 
         browser.wait_for_text("nop-alerts li", |t| t.contains("loud readings"), Duration::from_secs(60)).await?;
         browser.wait_for_text("nop-stream-status .nop-forwarded", |t| t != "0", WAIT).await?;
         metric_reaches(&gateway, r#"herald_bridge_published_total{bridge="amqp-out:alerts"}"#, 1.0, WAIT).await?;
-        Ok(())
+        trace_of_an_alert(&gateway, &search).await
     })
     .await
+}
+
+/// One alert's correlation id, followed in the central log: the reading that came in
+/// through RabbitMQ, the modules that handled the chain on the page, the alert logged back
+/// to the gateway and published out to RabbitMQ.
+async fn trace_of_an_alert(gateway: &Gateway, search: &OpenSearch) -> Result<(), Error> {
+    let q = r#"events | where type == "nop.noise.alert" | project correlationid | take 1"#;
+    let answer: serde_json::Value =
+        reqwest::Client::new().get(format!("{}/events/query", gateway.base)).query(&[("q", q)]).send().await?.json().await?;
+    let chain = answer["rows"][0][0].as_str().ok_or_else(|| format!("no stored alert: {answer}"))?.to_owned();
+    // each hop, as (service, what its line says)
+    let hop = |line: &serde_json::Value| {
+        let service = line["service"]["name"].as_str().unwrap_or_default().to_owned();
+        let what = match line["event"]["action"].as_str() {
+            Some(action) => format!(
+                "{action} {} via {}",
+                line["herald"]["event"]["type"].as_str().unwrap_or_default(),
+                line["herald"]["via"].as_str().unwrap_or_default()
+            ),
+            None => line["message"].as_str().unwrap_or_default().to_owned(),
+        };
+        (service, what)
+    };
+    let expected = [
+        ("herald-server", "accepted nop.noise.reading via amqp-in:nop"),
+        ("nop-alerts", "alert raised: 4 readings above 85 dB within 60 s"),
+        ("nop-stream-status", "alert logged to the gateway"),
+        ("herald-server", "accepted nop.noise.alert via http"),
+        ("herald-server", "published nop.noise.alert via amqp-out:alerts"),
+    ];
+    let deadline = Instant::now() + WAIT;
+    let mut hops = Vec::new();
+    while Instant::now() < deadline {
+        let (url, value) = (search.url(), chain.clone());
+        let lines = tokio::task::spawn_blocking(move || herald_brokers::search_term(&url, "herald-logs", "trace.id", &value)).await??;
+        hops = lines.iter().map(hop).collect::<Vec<_>>();
+        if expected.iter().all(|(service, what)| hops.iter().any(|(s, w)| s == service && w == what)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for (service, what) in expected {
+        assert!(hops.iter().any(|(s, w)| s == service && w == what), "no `{service}: {what}` in the trace of {chain}: {hops:?}");
+    }
+    // the reading is first: the producer's event, as the broker delivered it
+    assert_eq!(hops.first().map(|(s, w)| (s.as_str(), w.as_str())), Some(expected[0]), "{hops:?}");
+    Ok(())
 }

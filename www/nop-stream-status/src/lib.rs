@@ -144,7 +144,7 @@ impl CustomElement for StreamStatus {
             Some("signalr") => Transport::SignalR,
             _ => Transport::Sse,
         };
-        let push = match Push::new(&stream).map(|push| push.transport(transport)) {
+        let push = match Push::new(&stream).map(|push| push.transport(transport).module(TAG)) {
             Ok(push) => push,
             Err(error) => {
                 view.borrow().state.set_text_content(Some(&format!("unavailable: {error}")));
