@@ -60,7 +60,8 @@ COMMANDS:
                            store (data in .herald/), serving dist/, with the noise simulator
                            posting readings, NOP's read model (nop-sensors) following the
                            log on port 8788 of ADDR's host, and the recalibration saga's
-                           process manager and calibration service (nop-recalibration). Default ADDR: 127.0.0.1:8787. With --broker
+                           process manager and calibration service (nop-recalibration); the
+                           central log's ECS lines go to .herald/central-log.ndjson. Default ADDR: 127.0.0.1:8787. With --broker
                            rabbitmq, NOP runs as the lecture's case study: a local RabbitMQ
                            (loopback, data in .herald/rabbitmq/) that the simulator publishes
                            readings to, the gateway bridging it (www/nop-rabbitmq.toml) and
@@ -264,6 +265,10 @@ fn start_demo(listen: &str, data: &Path, broker: Option<&str>) -> Result<Demo, S
         }
         Some(other) => return Err(format!("--broker `{other}`: the broker NOP runs on is `rabbitmq`")),
     };
+    // the central log (the modules' entries, ECS JSON lines) beside the data, not on the
+    // terminal
+    let mut extra = extra;
+    extra.extend(["--central-log".to_owned(), data.join("central-log.ndjson").display().to_string()]);
     let gateway = run::Gateway::start(&root, listen, data, &root.join("dist"), &extra)?;
     let amqp = broker.as_ref().map(herald_brokers::Rabbit::url);
     let simulator = run::spawn_simulator(&root, &gateway.url, amqp.as_deref())?;

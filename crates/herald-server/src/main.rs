@@ -20,7 +20,8 @@ use tracing_subscriber::EnvFilter;
 /// streams out (Server-Sent Events at GET /events/stream?topic=PATTERN, WebSocket at
 /// GET /events/ws), the stored events queried in a subset of KQL
 /// (GET /events/query?q=QUERY), the documents pointer events point at
-/// (PUT/GET /records/NAME), and the page's static files.
+/// (PUT/GET /records/NAME), the central log (POST /logs: ECS JSON lines, optionally
+/// shipped to Elasticsearch or OpenSearch), and the page's static files.
 ///
 /// Settings come from flags, else the environment variable named in brackets, else the
 /// --config file, else the default. Retention rules and webhooks are set in the config
@@ -163,7 +164,7 @@ struct Cli {
 
     /// Where the central log's ECS JSON lines go (the modules' entries of POST /logs, a
     /// line per event accepted or bridged out): `-` for standard error, a file to append
-    /// to, or `off` [default: -].
+    /// to (its folder created if missing), or `off` [default: -].
     #[arg(long, env = "HERALD_CENTRAL_LOG")]
     central_log: Option<String>,
 
@@ -395,6 +396,9 @@ fn central_log(
         "off" => {}
         "-" => log = log.with_writer(stderr),
         path => {
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("--central-log {path}: {e}"))?;
+            }
             let opened = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
