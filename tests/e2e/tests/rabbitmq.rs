@@ -2,13 +2,14 @@
 //! simulator publishes readings to a real RabbitMQ, the gateway bridges the broker, and
 //! the page shows readings that came through it; the alert the page logs back goes out to
 //! the broker. The central log follows one correlation id through all of it: found in a
-//! real OpenSearch-compatible store (osmem-server, searched with opensearch-py).
+//! real OpenSearch-compatible store (osmem-server, searched with opensearch-py). Commands
+//! go through the broker as well: a mute acknowledged, recalibration sagas carried out.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use herald_brokers::{OpenSearch, Rabbit};
-use herald_e2e::{workspace_root, Browser, ChildGuard, Error, Gateway};
+use herald_e2e::{start_binary, workspace_root, Browser, ChildGuard, Error, Gateway};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -57,9 +58,67 @@ async fn the_nop_page_shows_readings_that_came_through_rabbitmq() -> Result<(), 
         browser.wait_for_text("nop-alerts li", |t| t.contains("loud readings"), Duration::from_secs(60)).await?;
         browser.wait_for_text("nop-stream-status .nop-forwarded", |t| t != "0", WAIT).await?;
         metric_reaches(&gateway, r#"herald_bridge_published_total{bridge="amqp-out:alerts"}"#, 1.0, WAIT).await?;
-        trace_of_an_alert(&gateway, &search).await
+        trace_of_an_alert(&gateway, &search).await?;
+        commands_through_rabbitmq(&gateway, &search, browser).await
     })
     .await
+}
+
+/// Commands travel through the broker: a mute acknowledged by the simulator, which takes
+/// it from RabbitMQ and answers there; recalibration sagas whose sensor steps it carries
+/// out the same way.
+async fn commands_through_rabbitmq(gateway: &Gateway, search: &OpenSearch, browser: &Browser) -> Result<(), Error> {
+    let mute = serde_json::json!({
+        "specversion": "1.0", "id": "rabbit-mute-1", "source": "urn:nop:e2e", "type": "nop.sensor.mute",
+        "time": herald_protocol::rfc3339_from_unix_millis(now_millis()), "data": {"sensor": "s-2", "muted": true}
+    });
+    gateway.post(&mute).await?;
+    let deadline = Instant::now() + WAIT;
+    let ack = loop {
+        let (url, chain) = (search.url(), "rabbit-mute-1".to_owned());
+        let lines = tokio::task::spawn_blocking(move || herald_brokers::search_term(&url, "herald-logs", "trace.id", &chain)).await??;
+        let came_back = lines.iter().find(|l| l["herald"]["event"]["type"] == "nop.sensor.muted" && l["herald"]["via"] == "amqp-in:nop");
+        let went_out = lines.iter().any(|l| l["herald"]["event"]["type"] == "nop.sensor.mute" && l["herald"]["via"] == "amqp-out:commands");
+        if let (Some(ack), true) = (came_back, went_out) {
+            break ack.clone();
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no acknowledgement through RabbitMQ: {lines:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(ack["herald"]["event"]["source"], "urn:nop:simulator");
+    assert_eq!(ack["herald"]["causationid"], "rabbit-mute-1");
+
+    // the saga's services on the gateway, the sensors' steps through the broker
+    let _sagas = start_binary("nop-recalibration", &["--gateway", &gateway.base, "--step-timeout-ms", "5000"])?;
+    let client = &browser.client;
+    for (style, fail_at, outcome) in [
+        ("orchestrated", serde_json::json!("online"), "compensated (failed at online; undone: calibrate, offline)"),
+        ("choreographed", serde_json::Value::Null, "completed (inferred from the facts)"),
+    ] {
+        let mut done = None;
+        // the service follows the gateway live: until it is subscribed a request goes unanswered
+        for _ in 0..10 {
+            let id = client
+                .execute("return await document.querySelector('nop-sagas').start('s-1', arguments[0], arguments[1])", vec![serde_json::json!(style), fail_at.clone()])
+                .await?;
+            let id = id.as_str().ok_or("the saga was not sent")?.to_owned();
+            let said = browser
+                .wait_for_text(&format!(r#"nop-sagas li[data-saga="{id}"][data-over="true"] .nop-saga-outcome"#), |t| !t.is_empty(), Duration::from_secs(6))
+                .await;
+            if let Ok(said) = said {
+                done = Some(said);
+                break;
+            }
+        }
+        assert_eq!(done.as_deref(), Some(outcome), "{style} saga on RabbitMQ");
+    }
+    Ok(())
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// One alert's correlation id, followed in the central log: the reading that came in
