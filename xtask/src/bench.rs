@@ -45,7 +45,8 @@ fn bench_store() -> Result<(), String> {
 /// into `out`, and wasm-opt -Oz (binaryen 132) on the result.
 fn build_module(krate: &str, out: &Path) -> Result<(), String> {
     let wasm = root().join(format!("target/wasm32-unknown-unknown/release/{}.wasm", krate.replace('-', "_")));
-    crate::mfe::bindgen_web(&wasm, out, true).map(|_| ())
+    crate::mfe::bindgen_web(&wasm, out, true)?;
+    crate::minify::js_under(out, &[])
 }
 
 /// The size of `path` compressed with `gzip -9`.
@@ -118,7 +119,7 @@ fn bench_size() -> Result<(), String> {
         rows.push((label.clone(), [size(&wasm)?, gzip_size(&wasm)?, js, js_gz]));
     }
     // the page runtime: no wasm, loaded once per page
-    let runtime = root.join(crate::dist::RUNTIME_JS);
+    let runtime = dist.join("herald-runtime.js");
     rows.push(("page runtime (herald-runtime.js, once)".to_owned(), [0, 0, size(&runtime)?, gzip_size(&runtime)?]));
     print!("{}", size_table(&rows));
     println!(

@@ -69,6 +69,11 @@ pub fn dist(mfes: &[Mfe], version: Option<&str>) -> Result<BTreeMap<String, Path
         // the page runtime, which the MFE loads from its folder when the page has none
         // (docs/protocol.md §2.10)
         crate::bench::copy(&root.join(RUNTIME_JS), &out.join("herald-runtime.js"))?;
+        let mut copied = vec![out.join("herald-runtime.js")];
+        if mfe.kind == Kind::Js {
+            copied.push(out.join(format!("{name}.js")));
+        }
+        crate::minify::js_files(&copied)?;
         write_manifest(name, version, &mfe.herald, &out)?;
         crate::compress::precompress(&out)?;
         folders.insert(name.clone(), out);
@@ -85,6 +90,7 @@ fn package_rust(root: &Path, name: &str, out: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&bindgen);
     let module = root.join(format!("target/wasm32-unknown-unknown/release/{stem}.wasm"));
     let wasm = crate::mfe::bindgen_web(&module, &bindgen, true)?;
+    crate::minify::js_under(&bindgen, &[])?;
     let wasm_bytes = read(&wasm)?;
     let wasm_name = format!("{name}_bg-{}.wasm", short_hash(&wasm_bytes));
     write(&out.join(&wasm_name), &wasm_bytes)?;

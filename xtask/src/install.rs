@@ -1,7 +1,8 @@
 //! Installs what herald's builds and tests need, idempotently, saying what it does.
 //!
 //! Nothing here downloads a prebuilt binary: Rust tools come from crates.io through
-//! `cargo install`, Chromium and chromedriver from Debian's packages, wasm-opt from npm.
+//! `cargo install`, Chromium and chromedriver from Debian's packages, wasm-opt and terser
+//! from npm.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -105,6 +106,23 @@ pub fn install(dry_run: bool) -> Result<(), String> {
             .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&prefix)
             .arg(BINARYEN_NPM)
+            .status()?;
+    }
+
+    // terser, project-local: release builds minify the JavaScript they ship
+    let (_, terser_version) = crate::minify::TERSER_NPM.split_once('@').unwrap_or_default();
+    let terser_meta = root().join(".tools/terser/node_modules/terser/package.json");
+    let current = std::fs::read_to_string(&terser_meta)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|meta| meta["version"] == terser_version);
+    if current {
+        say(&format!("ok   terser {terser_version} (.tools/terser)"));
+    } else if plan(&format!("npm install --prefix .tools/terser {}", crate::minify::TERSER_NPM)) {
+        Cmd::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .arg(root().join(".tools/terser"))
+            .arg(crate::minify::TERSER_NPM)
             .status()?;
     }
     Ok(())

@@ -9,6 +9,7 @@ mod gateway_bench;
 mod install;
 mod mfe;
 mod mfes;
+mod minify;
 mod new;
 mod run;
 mod schema;
@@ -28,13 +29,14 @@ USAGE:
 COMMANDS:
     install [--dry-run]    Install what is missing: the wasm32 target, wasm-bindgen-cli (at the
                            version in Cargo.lock), trunk, wasm-pack, Chromium and chromedriver
-                           (apt), wasm-opt (npm binaryen@132, project-local), the official
-                           clients the tests use (PyPI into .tools/py; npm `ci` in
-                           tests/clients: @microsoft/signalr, socket.io-client and socket.io,
-                           Connect's gRPC-web and protoc-gen-es). Says what it does.
-    build                  Build the NOP page with trunk (release, wasm-opt) into dist/, with
-                           a brotli (.br) and a gzip (.gz) variant beside each text and wasm
-                           file where smaller.
+                           (apt), wasm-opt (npm binaryen@132) and terser (npm terser@5.51.2),
+                           both project-local, the official clients the tests use (PyPI into
+                           .tools/py; npm `ci` in tests/clients: @microsoft/signalr,
+                           socket.io-client and socket.io, Connect's gRPC-web and
+                           protoc-gen-es). Says what it does.
+    build                  Build the NOP page with trunk (release, wasm-opt, JavaScript
+                           minified with terser) into dist/, with a brotli (.br) and a gzip
+                           (.gz) variant beside each text and wasm file where smaller.
     schema [--check]       Write the NOP event contracts as JSON Schemas (docs/schemas/) and
                            TypeScript declarations (docs/nop-events.d.ts); with --check, fail
                            if the committed files differ from the Rust types.
@@ -194,7 +196,15 @@ pub fn build_page() -> Result<(), String> {
         .env("PATH", install::tool_path())
         .current_dir(&root())
         .status()?;
-    let done = compress::precompress(&root().join("dist"))?;
+    // trunk's own outputs and copied files, minified (the hook minified mfe/ already), and
+    // the SRI hashes trunk wrote into the page brought up to date
+    let dist = root().join("dist");
+    minify::js_under(&dist, &["mfe", "examples"])?;
+    let index = dist.join("index.html");
+    let html = std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+    let (html, _) = minify::refresh_integrity(&html, &dist)?;
+    std::fs::write(&index, html).map_err(|e| format!("{}: {e}", index.display()))?;
+    let done = compress::precompress(&dist)?;
     say(&format!(
         "precompressed {} files of dist/: {} KB, {} KB as brotli, {} KB as gzip",
         done.files,

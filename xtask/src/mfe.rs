@@ -56,12 +56,23 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
             format!("import init from \"./{stem}.js\";\nawait init();\n"),
         )
         .map_err(|e| e.to_string())?;
+        if release {
+            crate::minify::js_under(&bindgen, &[])?;
+        }
         let dest = out.join("mfe").join(name);
         let _ = std::fs::remove_dir_all(&dest);
         copy_dir(&bindgen, &dest)?;
     }
     Ok(())
 }
+
+/// What wasm-opt runs with beside `-Oz`, here and (`data-wasm-opt-params`) for trunk's main
+/// module in index.html. `--low-memory-unused` lets binaryen fold more address arithmetic:
+/// rustc links wasm32 with `--stack-first`, so the lowest 1 KiB of memory is the far end of
+/// the 1 MiB stack, reached only by a stack about to overflow. `--converge` repeats the
+/// passes while they shrink the module; the producers and target-features sections are
+/// metadata no browser reads.
+pub const WASM_OPT_PARAMS: [&str; 4] = ["--low-memory-unused", "--converge", "--strip-producers", "--strip-target-features"];
 
 /// wasm-bindgen `--target web` of the module `wasm` into `out`, and, with `optimize`,
 /// wasm-opt -Oz (npm binaryen 132) on its `_bg.wasm`; the path of that `_bg.wasm`.
@@ -76,7 +87,9 @@ pub fn bindgen_web(wasm: &Path, out: &Path, optimize: bool) -> Result<PathBuf, S
     let bg = out.join(format!("{stem}_bg.wasm"));
     if optimize {
         Cmd::new("wasm-opt")
-            .args(["-Oz", "-o"])
+            .arg("-Oz")
+            .args(WASM_OPT_PARAMS)
+            .arg("-o")
             .arg(&bg)
             .arg(&bg)
             .env("PATH", install::tool_path())
@@ -98,4 +111,14 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trunk_optimizes_the_main_module_as_the_xtask_does_the_others() {
+        let index = std::fs::read_to_string(crate::root().join("index.html")).unwrap();
+        let params = format!("data-wasm-opt-params=\"{}\"", super::WASM_OPT_PARAMS.join(" "));
+        assert!(index.contains(&params), "index.html should say {params}");
+    }
 }
