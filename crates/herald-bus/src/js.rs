@@ -137,6 +137,12 @@ export function herald_listen(target, name, callback, module) {
   target.addEventListener(name, listener);
   return listener;
 }
+export function herald_name_module(module, name) {
+  const names = (state().names ??= new Map());
+  const had = names.get(module);
+  if (!had) names.set(module, name);
+  else if (!had.split(" ").includes(name)) names.set(module, `${had} ${name}`);
+}
 export function herald_unlisten(target, name, listener, module) {
   target.removeEventListener(name, listener);
   const listeners = (state().listeners ??= new Map());
@@ -254,6 +260,8 @@ extern "C" {
     /// Silences every listener of this module for good (it panicked), and records the
     /// module as crashed in the page state.
     pub fn herald_mark_crashed(module: &str);
+    /// Adds `name` to `module`'s names in the page state's `names`.
+    pub fn herald_name_module(module: &str, name: &str);
     /// Removes a listener made by `herald_listen`, and its count.
     pub fn herald_unlisten(target: &web_sys::EventTarget, name: &str, listener: &js_sys::Function, module: &str);
     /// A retained record's envelope as JSON text in UTF-8, `None` if its detail is not an

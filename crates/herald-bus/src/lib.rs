@@ -79,6 +79,13 @@ pub fn module_id() -> String {
     bus::module_id()
 }
 
+/// Names this wasm module on the page: adds `name` (herald-element adds each tag it
+/// defines) to the module's entry in the page state's `names` (docs/protocol.md §2.6), so
+/// that devtools say `nop-sensor-list` where they would say a random module id.
+pub fn name_module(name: &str) {
+    js::herald_name_module(&bus::module_id(), name);
+}
+
 /// The page's `window`; `None` where there is none (a worker).
 ///
 /// Unlike `web_sys::window()`, it does not search `globalThis`, `self` and `global` with a

@@ -464,6 +464,7 @@ pub fn define<E: CustomElement>(tag: &str) -> Result<(), Error> {
         factory.as_ref().unchecked_ref(),
     )?;
     DEFINITIONS.with(|defs| defs.borrow_mut().push(factory));
+    herald_bus::name_module(tag);
     Ok(())
 }
 

@@ -316,3 +316,29 @@ async fn an_element_emits_typed_events_that_leave_its_shadow_root() {
     el.remove();
     assert_eq!(*heard.borrow(), vec![(42, "/test/emitter".to_string())]);
 }
+
+struct Named;
+
+impl CustomElement for Named {
+    fn create(_host: &Host) -> Self {
+        Named
+    }
+}
+
+/// The module's names in the page state (docs/protocol.md §2.6), as devtools read them.
+fn names_of_this_module() -> Option<String> {
+    let state = js_sys::Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.bus.v1")).ok()?;
+    let names: js_sys::Map = js_sys::Reflect::get(&state, &"names".into()).ok()?.dyn_into().ok()?;
+    names.get(&herald_bus::module_id().into()).as_string()
+}
+
+#[wasm_bindgen_test]
+fn defining_a_tag_names_the_module_in_the_page_state_once() {
+    define::<Named>("named-one-el").unwrap();
+    define::<Named>("named-two-el").unwrap();
+    assert!(define_once::<Named>("named-one-el").is_ok());
+    let names = names_of_this_module().expect("the module has names");
+    let names: Vec<&str> = names.split(' ').collect();
+    assert_eq!(names.iter().filter(|n| **n == "named-one-el").count(), 1, "{names:?}");
+    assert!(names.contains(&"named-two-el"), "{names:?}");
+}

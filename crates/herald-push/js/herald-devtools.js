@@ -238,16 +238,19 @@ class HeraldDevtools extends HTMLElement {
       return item;
     }));
     if (!streams.length) this.#parts.connections.textContent = "no page runtime streams";
+    // a module by the tags it defined (the page state's `names`), and its id
+    const names = globalThis[BUS]?.names ?? new Map();
+    const named = (module) => names.has(module) ? `${names.get(module)} (module ${module})` : `module ${module}`;
     const listeners = [...(globalThis[BUS]?.listeners ?? new Map())];
     this.#parts.listeners.replaceChildren(...listeners.map(([module, n]) => {
       const item = document.createElement("li");
       item.className = "module";
-      item.textContent = `module ${module}: ${n} listener${n === 1 ? "" : "s"}`;
+      item.textContent = `${named(module)}: ${n} listener${n === 1 ? "" : "s"}`;
       return item;
     }));
     if (!listeners.length) this.#parts.listeners.textContent = "none";
     const crashed = [...(globalThis[BUS]?.crashed ?? [])];
-    this.#parts.crashed.textContent = crashed.length ? crashed.join(", ") : "none";
+    this.#parts.crashed.textContent = crashed.length ? crashed.map(named).join(", ") : "none";
   }
 }
 

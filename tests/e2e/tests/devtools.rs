@@ -95,6 +95,11 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
     let modules = modules.as_array().ok_or("no module list")?;
     assert!(modules.len() >= 4, "{modules:?}");
     assert!(modules.iter().all(|m| m.as_str().is_some_and(|m| m.contains(" listener"))), "{modules:?}");
+    // each by the tag it defined, then its id
+    for tag in ["nop-sensor-list", "nop-noise-meter", "nop-noise-chart", "nop-stream-status"] {
+        let prefix = format!("{tag} (module ");
+        assert!(modules.iter().any(|m| m.as_str().is_some_and(|m| m.starts_with(&prefix))), "{tag}: {modules:?}");
+    }
     // nothing crashed, no dead letters
     assert_eq!(client.execute(&inside(".crashed"), vec![]).await?, json!("none"));
     assert_eq!(client.execute(&inside(".letters"), vec![]).await?, json!("none"));
