@@ -34,6 +34,14 @@ pub const MAX_ROWS: u64 = 10_000;
 /// At most this many bytes of query text.
 pub const MAX_QUERY_BYTES: usize = 4096;
 
+/// At most this many `(` and `not(` open at once: the parser and the compiler recurse
+/// once per level, and a gateway thread's stack is not the place a query may end.
+pub const MAX_NESTING: usize = 32;
+
+/// At most this many comparisons in a query's conditions, all its `where`s together
+/// (SQLite's own limit on an expression's depth is 1000).
+pub const MAX_CONDITIONS: usize = 256;
+
 /// A query the subset does not take, or one that is not KQL: the message says which, and
 /// where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +345,10 @@ struct Parser {
     tokens: Vec<Token>,
     at: usize,
     now_ms: i64,
+    /// The `(` and `not(` open around the condition being read.
+    depth: usize,
+    /// The comparisons read so far.
+    conditions: usize,
 }
 
 impl Parser {
@@ -405,6 +417,8 @@ pub fn parse(text: &str, now_ms: i64) -> Result<Query, QueryError> {
         tokens: lex(text)?,
         at: 0,
         now_ms,
+        depth: 0,
+        conditions: 0,
     };
     match p.next() {
         Some(Token::Word(table)) if table == "events" => {}
@@ -563,18 +577,30 @@ impl Parser {
         Ok(left)
     }
 
+    /// A condition inside `(` … `)` or `not(` … `)`, the opening already read.
+    fn nested(&mut self, opened: &str) -> Result<Condition, QueryError> {
+        if self.depth == MAX_NESTING {
+            return fail(format!("conditions nest at most {MAX_NESTING} deep in `(` and `not(`"));
+        }
+        self.depth += 1;
+        let inner = self.condition()?;
+        self.depth -= 1;
+        self.expect_symbol(")", &format!("to close `{opened}`"))?;
+        Ok(inner)
+    }
+
     fn atom(&mut self) -> Result<Condition, QueryError> {
         if self.eat_symbol("(") {
-            let inner = self.condition()?;
-            self.expect_symbol(")", "to close `(`")?;
-            return Ok(inner);
+            return self.nested("(");
         }
         if self.is_word("not") && matches!(self.tokens.get(self.at + 1), Some(Token::Symbol("("))) {
             self.at += 2;
-            let inner = self.condition()?;
-            self.expect_symbol(")", "to close `not(`")?;
-            return Ok(Condition::Not(Box::new(inner)));
+            return Ok(Condition::Not(Box::new(self.nested("not(")?)));
         }
+        if self.conditions == MAX_CONDITIONS {
+            return fail(format!("a query takes at most {MAX_CONDITIONS} comparisons"));
+        }
+        self.conditions += 1;
         for (function, negated) in [("isempty", false), ("isnotempty", true)] {
             if self.is_word(function) && matches!(self.tokens.get(self.at + 1), Some(Token::Symbol("("))) {
                 self.at += 2;

@@ -157,6 +157,30 @@ async fn bad_queries_are_400_problem_documents_and_the_store_is_untouched() {
 }
 
 #[tokio::test]
+async fn deep_nesting_is_a_400_and_the_most_comparisons_run_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = start(AppState::new(EventLog::open(dir.path()).unwrap())).await;
+    seeded(&gw).await;
+    // 1300 `(` once overflowed a gateway thread's stack and took the process down
+    for kql in [
+        format!("events | where {}type == 'a'{}", "(".repeat(1300), ")".repeat(1300)),
+        format!("events | where {}type == 'a'{}", "not(".repeat(33), ")".repeat(33)),
+    ] {
+        let (status, body, media) = gw.query(&kql, None).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(media, "application/problem+json");
+        assert!(body["detail"].as_str().unwrap().contains("nest at most 32 deep"), "{body}");
+    }
+    // 256 comparisons (the most), nested 32 deep (the most), compile and run
+    let ors = format!("{}id=='a-1' or id=='a-3'", "id=='x' or ".repeat(254));
+    let kql = format!("events | where {}{ors}{} | summarize count()", "(".repeat(32), ")".repeat(32));
+    assert_eq!(gw.rows(&kql).await, json!([[2]]));
+    let (status, body, _) = gw.query(&format!("{kql} or id == 'x'").replace(" | summarize count()", ""), None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("at most 256 comparisons"), "{body}");
+}
+
+#[tokio::test]
 async fn a_token_reads_only_the_types_its_subscribe_grants_cover() {
     let dir = tempfile::tempdir().unwrap();
     let open = start(AppState::new(EventLog::open(dir.path()).unwrap())).await;

@@ -194,6 +194,24 @@ fn what_the_subset_does_not_take_is_a_clear_error() {
 }
 
 #[test]
+fn nesting_and_comparisons_are_bounded_with_a_clear_error() {
+    let nested = |open: &str, n: usize| format!("events | where {}type == \"a\"{}", open.repeat(n), ")".repeat(n));
+    // 32 levels are a query; one more, or a thousand (which once overflowed the stack),
+    // are an error that says so
+    sql(&nested("(", 32));
+    sql(&nested("not(", 32));
+    for kql in [nested("(", 33), nested("not(", 33), nested("(", 1300), nested("not(", 700)] {
+        assert!(error(&kql).contains("nest at most 32 deep"), "{}", error(&kql));
+    }
+    let ors = |n: usize| format!("events | where {}type == \"b\"", "type == \"a\" or ".repeat(n - 1));
+    sql(&ors(256));
+    assert!(error(&ors(257)).contains("at most 256 comparisons"));
+    let wheres = |n: usize| format!("events{}", "|where id==1".repeat(n));
+    sql(&wheres(256));
+    assert!(error(&wheres(257)).contains("at most 256 comparisons"));
+}
+
+#[test]
 fn datetimes_read_as_rfc_3339_and_as_dates() {
     assert_eq!(instant_of("1970-01-01"), Ok(0));
     assert_eq!(instant_of("2026-12-01T10:00:00Z"), Ok(1_796_119_200_000));
