@@ -72,10 +72,7 @@ impl Push {
     /// `/events/stream`; events are published to the same URL without its last segment
     /// (`/events`).
     pub fn new(stream_url: &str) -> Result<Push, Error> {
-        let url = web_sys::Url::new_with_base(stream_url, &page_href()?)?;
-        url.set_search("");
-        url.set_hash("");
-        let url = url.href();
+        let url = js::herald_href(stream_url, true)?;
         let publish_url = url
             .rsplit_once('/')
             .map(|(base, _)| base.to_owned())
@@ -125,7 +122,7 @@ impl Push {
 
     /// Publishes to this URL instead (default: the stream URL without its last segment).
     pub fn publish_to(mut self, url: &str) -> Result<Self, Error> {
-        self.publish_url = web_sys::Url::new_with_base(url, &page_href()?)?.href();
+        self.publish_url = js::herald_href(url, false)?;
         Ok(self)
     }
 
@@ -147,10 +144,15 @@ impl Push {
     /// `heraldposition` extension; subscribe to them there. The page runtime holds the
     /// connection (docs/protocol.md §2.10): this is a request to it.
     pub fn subscribe(&self, topics: &[&str]) -> Result<Interest, Error> {
-        let topics = topics
-            .iter()
-            .map(|t| t.parse::<TopicPattern>().map(|p| p.as_str().to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
+        // checked here (a typed error), joined by spaces, which no pattern holds
+        let mut joined = String::new();
+        for topic in topics {
+            let pattern = topic.parse::<TopicPattern>()?;
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(pattern.as_str());
+        }
         let transport = self.transport.map(|t| match t {
             Transport::Sse => "sse",
             Transport::WebSocket => "websocket",
@@ -161,7 +163,7 @@ impl Push {
         crate::embedded::install();
         let handle = js::herald_interest(
             &self.url,
-            topics,
+            &joined,
             transport,
             self.per_tab,
             self.token.as_deref(),
@@ -182,7 +184,7 @@ impl Push {
     pub fn forward<Q: herald_protocol::Request>(&self) -> Result<Interest, Error> {
         #[cfg(feature = "embedded-runtime")]
         crate::embedded::install();
-        let handle = js::herald_forward(&self.url, vec![Q::TYPE.to_owned()], self.token.as_deref(), &herald_bus::module_id())?;
+        let handle = js::herald_forward(&self.url, Q::TYPE, self.token.as_deref(), &herald_bus::module_id())?;
         Ok(Interest { handle })
     }
 
@@ -299,16 +301,6 @@ impl Drop for Interest {
     }
 }
 
-/// The URL relative URLs resolve against: the document's base URL (`<base href>`, else
-/// the page's own).
-fn page_href() -> Result<String, Error> {
-    let window = herald_bus::window().ok_or_else(|| Error::Rejected { status: 0, detail: "no window".into() })?;
-    if let Some(base) = window.document().and_then(|d| d.base_uri().ok().flatten()) {
-        return Ok(base);
-    }
-    Ok(window.location().href()?)
-}
-
 /// The name of the `<meta>` that tells a page's micro-frontends where the gateway's
 /// stream is: `<meta name="herald-stream" content="https://gw.example/events/stream">`.
 pub const STREAM_META: &str = "herald-stream";
@@ -318,18 +310,5 @@ pub const STREAM_META: &str = "herald-stream";
 /// the page). Relative URLs resolve against the document's base URL, so they work under
 /// a path prefix and behind a reverse proxy.
 pub fn stream_url_of(element: &web_sys::Element) -> String {
-    if let Some(url) = element.get_attribute("stream").filter(|u| !u.trim().is_empty()) {
-        return url;
-    }
-    element
-        .owner_document()
-        .and_then(|document| {
-            document
-                .query_selector(&format!("meta[name=\"{STREAM_META}\"]"))
-                .ok()
-                .flatten()
-        })
-        .and_then(|meta| meta.get_attribute("content"))
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "/events/stream".to_owned())
+    js::herald_stream_url_of(element, STREAM_META)
 }

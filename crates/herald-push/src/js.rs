@@ -42,10 +42,23 @@ function handle(take) {
 }
 export function herald_interest(url, topics, transport, perTab, token, backoffBaseMs, backoffMaxMs, module) {
   const options = { transport, perTab, token, backoffBaseMs, backoffMaxMs, module };
-  return handle((rt) => rt.interest(url, topics, options));
+  return handle((rt) => rt.interest(url, topics.split(" "), options));
 }
-export function herald_forward(url, types, token, module) {
-  return handle((rt) => rt.forward(url, types, { token, module }));
+export function herald_forward(url, type, token, module) {
+  return handle((rt) => rt.forward(url, [type], { token, module }));
+}
+export function herald_href(url, bare) {
+  const base = globalThis.document?.baseURI ?? globalThis.location?.href;
+  if (base === undefined) throw new TypeError("no document or location to resolve URLs against");
+  const resolved = new URL(url, base);
+  if (bare) { resolved.search = ""; resolved.hash = ""; }
+  return resolved.href;
+}
+export function herald_stream_url_of(element, meta) {
+  const own = element.getAttribute("stream");
+  if (own?.trim()) return own;
+  const content = element.ownerDocument?.querySelector(`meta[name="${meta}"]`)?.getAttribute("content");
+  return content?.trim() ? content : "/events/stream";
 }
 export function herald_release(handle) {
   handle.release();
@@ -61,13 +74,14 @@ export function herald_publish(url, publishUrl, token, json) {
 }
 "#)]
 extern "C" {
-    /// Declares `topics` needed from the stream `url` until the returned handle is
-    /// released, with the options this module states (`None`: not stated).
+    /// Declares `topics` (space-separated patterns) needed from the stream `url` until the
+    /// returned handle is released, with the options this module states (`None`: not
+    /// stated).
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(catch)]
     pub fn herald_interest(
         url: &str,
-        topics: Vec<String>,
+        topics: &str,
         transport: Option<&str>,
         per_tab: Option<bool>,
         token: Option<&str>,
@@ -75,11 +89,18 @@ extern "C" {
         max_ms: Option<f64>,
         module: &str,
     ) -> Result<JsValue, JsValue>;
-    /// Has the page runtime answer the page's requests of `types` upstream: each goes to
+    /// Has the page runtime answer the page's requests of type `ty` upstream: each goes to
     /// the gateway, and the server's reply comes back as the request's reply, until the
     /// returned handle is released.
     #[wasm_bindgen(catch)]
-    pub fn herald_forward(url: &str, types: Vec<String>, token: Option<&str>, module: &str) -> Result<JsValue, JsValue>;
+    pub fn herald_forward(url: &str, ty: &str, token: Option<&str>, module: &str) -> Result<JsValue, JsValue>;
+    /// `url` resolved against the document's base URL (`<base href>`, else the page's
+    /// own; in a worker its location), without its query and fragment when `bare`.
+    #[wasm_bindgen(catch)]
+    pub fn herald_href(url: &str, bare: bool) -> Result<String, JsValue>;
+    /// `element`'s `stream` attribute, else the content of the page's `<meta name=META>`,
+    /// else `/events/stream`.
+    pub fn herald_stream_url_of(element: &web_sys::Element, meta: &str) -> String;
     /// Withdraws an interest (once; again is nothing).
     pub fn herald_release(handle: &JsValue);
     /// Queues the central log entry `json` with the page runtime (once it is there).

@@ -44,6 +44,31 @@ fn the_stream_url_resolves_against_the_page_and_an_invalid_pattern_is_an_error()
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
 }
 
+#[wasm_bindgen_test]
+fn an_elements_stream_url_is_its_attribute_else_the_pages_meta_else_the_default() {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let element = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&element).unwrap();
+    assert_eq!(herald_push::stream_url_of(&element), "/events/stream");
+    let meta = document.create_element("meta").unwrap();
+    meta.set_attribute("name", herald_push::STREAM_META).unwrap();
+    meta.set_attribute("content", "https://gw.example/a/stream").unwrap();
+    document.head().unwrap().append_child(&meta).unwrap();
+    assert_eq!(herald_push::stream_url_of(&element), "https://gw.example/a/stream");
+    element.set_attribute("stream", "  ").unwrap();
+    assert_eq!(herald_push::stream_url_of(&element), "https://gw.example/a/stream");
+    element.set_attribute("stream", "/b/stream").unwrap();
+    assert_eq!(herald_push::stream_url_of(&element), "/b/stream");
+    meta.remove();
+    element.remove();
+    // an absolute stream URL publishes beside it; publish_to resolves too; a URL that is
+    // none is a typed error
+    let push = Push::new("https://gw.example/a/stream#x").unwrap();
+    assert_eq!(push.url(), "https://gw.example/a/stream");
+    assert!(Push::new("http://[::1").is_err());
+    assert!(push.publish_to("http://[::1").is_err());
+}
+
 /// The page runtime (docs/protocol.md §2.10), as any module or script finds it.
 fn runtime() -> JsValue {
     Reflect::get(&js_sys::global(), &js_sys::Symbol::for_("herald.runtime.v1")).unwrap()
