@@ -248,6 +248,8 @@ impl Output for SseOutput {
 
     /// The body ends when the session drops this.
     async fn close(&mut self, _code: u16, _reason: &'static str) {}
+
+    async fn finish(&mut self) {}
 }
 
 /// One message from a client. Fields a message type does not use are ignored.
@@ -307,8 +309,13 @@ enum Input {
     Binary,
     /// A message over the size limit.
     TooBig,
+    /// A frame that breaks the WebSocket protocol: the connection fails with a Close frame
+    /// of this code (RFC 6455 §7.1.7: `1002`, or `1007` for text that is not UTF-8).
+    Violation(u16),
     /// A WebSocket ping or pong: the client is alive.
     Alive,
+    /// The client's WebSocket Close frame.
+    Closed,
 }
 
 /// How a session writes to its client: a WebSocket, or a Server-Sent Events body.
@@ -317,6 +324,9 @@ trait Output {
     async fn send(&mut self, messages: String) -> bool;
     /// Ends the connection (`code`, `reason`: a WebSocket's Close frame).
     async fn close(&mut self, code: u16, reason: &'static str);
+    /// Ends the connection the client closed: a WebSocket answers its Close frame
+    /// (RFC 6455 §5.5.1).
+    async fn finish(&mut self);
 }
 
 impl<S: futures_util::Sink<Message> + Unpin> Output for S {
@@ -327,6 +337,11 @@ impl<S: futures_util::Sink<Message> + Unpin> Output for S {
     async fn close(&mut self, code: u16, reason: &'static str) {
         let _ = SinkExt::send(self, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
     }
+
+    async fn finish(&mut self) {
+        // the library queued the answer to the client's Close frame: flushed here
+        let _ = SinkExt::close(self).await;
+    }
 }
 
 /// The WebSocket's frames as [`Input`]; `None` once it closed or failed.
@@ -336,7 +351,8 @@ fn socket_input(message: Result<Message, axum::Error>) -> Option<Input> {
         Ok(Message::Binary(_)) => Some(Input::Binary),
         Ok(Message::Ping(_) | Message::Pong(_)) => Some(Input::Alive),
         Err(error) if crate::ws::too_big(&error) => Some(Input::TooBig),
-        Ok(Message::Close(_)) | Err(_) => None,
+        Err(error) => crate::ws::violation(&error).map(|close| Input::Violation(close.code)),
+        Ok(Message::Close(_)) => Some(Input::Closed),
     }
 }
 
@@ -452,6 +468,10 @@ async fn session(
                     Some(Input::Binary) => {
                         output.send(close_message("the JSON hub protocol is sent in text frames", false)).await;
                         return output.close(1003, "binary frame").await;
+                    }
+                    Some(Input::Closed) => return output.finish().await,
+                    Some(Input::Violation(code)) => {
+                        return output.close(code, if code == 1007 { "invalid UTF-8" } else { "protocol error" }).await;
                     }
                     Some(Input::TooBig) => {
                         let error = format!("a message is at most {} bytes", state.max_body_bytes);

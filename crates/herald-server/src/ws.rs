@@ -140,7 +140,19 @@ async fn session(state: AppState, access: Access, socket: WebSocket) {
                     let _ = sink.send(Message::Close(Some(CloseFrame { code: 1009, reason }))).await;
                     return;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Err(error)) => {
+                    if let Some(close) = violation(&error) {
+                        let _ = sink.send(Message::Close(Some(close))).await;
+                    }
+                    return;
+                }
+                Some(Ok(Message::Close(_))) => {
+                    // RFC 6455 §5.5.1: a Close frame is answered with one (the library
+                    // queued it, echoing the code); flushed here, then the TCP connection ends
+                    let _ = sink.close().await;
+                    return;
+                }
+                None => return,
                 Some(Ok(Message::Pong(_))) => {
                     last_heard = tokio::time::Instant::now();
                     continue;
@@ -285,6 +297,27 @@ pub(crate) fn too_big(error: &axum::Error) -> bool {
         std::error::Error::source(error).and_then(|inner| inner.downcast_ref::<Error>()),
         Some(Error::Capacity(CapacityError::MessageTooLong { .. }))
     )
+}
+
+/// The Close frame that fails the connection after a read `error` the client caused
+/// (RFC 6455 §7.1.7, §7.4.1): `1002` a protocol error (an unmasked frame, reserved bits or
+/// opcodes, a fragmented or oversized control frame, a continuation with nothing to
+/// continue, an invalid close code), `1007` a text message that is not UTF-8; `None` for
+/// any other error (the connection is gone, or too big: [`too_big`]).
+pub(crate) fn violation(error: &axum::Error) -> Option<CloseFrame> {
+    use tungstenite::error::Error;
+    let (code, reason) = match std::error::Error::source(error)?.downcast_ref::<Error>()? {
+        Error::Protocol(error) => (1002, error.to_string()),
+        Error::Utf8(_) => (1007, "a text message that is not UTF-8".to_owned()),
+        _ => return None,
+    };
+    // a Close frame's reason is at most 123 bytes (§5.5: a control frame's payload is at
+    // most 125, two of them the code)
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) })
 }
 
 fn json_of(event: &CloudEvent) -> String {

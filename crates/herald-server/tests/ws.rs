@@ -261,3 +261,91 @@ async fn a_websocket_that_answers_no_ping_is_closed() {
     send(&mut alive, &control("s1", "herald.subscribe", json!({ "topic": "nop.>" }))).await;
     assert_eq!(recv(&mut alive).await["type"], "herald.subscribed");
 }
+
+/// A WebSocket opened by hand on a raw TCP connection, to send frames no client library
+/// would: what the gateway answers, as the bytes it wrote until it closed.
+struct RawSocket(tokio::net::TcpStream);
+
+impl RawSocket {
+    async fn open(gw: &Gateway) -> RawSocket {
+        let address = gw.base.trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let upgrade = format!(
+            "GET /events/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: cloudevents.json\r\n\r\n"
+        );
+        tcp.write_all(upgrade.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            tcp.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        RawSocket(tcp)
+    }
+
+    /// One frame: FIN and `first`'s other bits (RSV, opcode) as given, masked when `masked`.
+    async fn frame(&mut self, first: u8, payload: &[u8], masked: bool) {
+        assert!(payload.len() < 126);
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![first, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+        if masked {
+            frame.extend(mask);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        } else {
+            frame.extend(payload);
+        }
+        self.0.write_all(&frame).await.unwrap();
+    }
+
+    /// The code and reason of the Close frame the gateway answers with, `None` when the
+    /// connection ended without one.
+    async fn close_frame(mut self) -> Option<(u16, String)> {
+        let mut written = Vec::new();
+        let _ = tokio::time::timeout(WAIT, self.0.read_to_end(&mut written)).await.expect("the gateway closes");
+        // frames from the server are unmasked, these short: [0x88, len, code, reason]
+        let mut at = 0;
+        while at + 2 <= written.len() {
+            let (first, len) = (written[at], (written[at + 1] & 0x7f) as usize);
+            if first == 0x88 && len >= 2 {
+                let body = &written[at + 2..at + 2 + len];
+                return Some((u16::from_be_bytes([body[0], body[1]]), String::from_utf8_lossy(&body[2..]).into_owned()));
+            }
+            at += 2 + len;
+        }
+        None
+    }
+}
+
+/// RFC 6455 §7.1.7: a frame that breaks the protocol fails the connection with a Close
+/// frame, `1002` (protocol error) or `1007` (text that is not UTF-8), not a dropped TCP
+/// connection; and §5.5.1: a client's Close frame is answered with one, echoing its code.
+#[tokio::test]
+async fn protocol_violations_are_closed_with_1002_or_1007_and_a_close_is_echoed() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let json = br#"{"specversion":"1.0","id":"1","source":"/t","type":"t.a"}"#;
+    for (what, first, payload, masked, code) in [
+        ("an unmasked frame", 0x81, &json[..], false, 1002),
+        ("reserved bits", 0xc1, &json[..], true, 1002),
+        ("a reserved opcode", 0x83, &b"x"[..], true, 1002),
+        ("a fragmented ping", 0x09, &b"x"[..], true, 1002),
+        ("a continuation of nothing", 0x80, &b"x"[..], true, 1002),
+        ("a close code no one may send", 0x88, &999u16.to_be_bytes()[..], true, 1002),
+        ("text that is not UTF-8", 0x81, &b"\xff\xfe"[..], true, 1007),
+    ] {
+        let mut socket = RawSocket::open(&gw).await;
+        socket.frame(first, payload, masked).await;
+        let close = socket.close_frame().await;
+        assert_eq!(close.as_ref().map(|c| c.0), Some(code), "{what}: {close:?}");
+    }
+    let mut socket = RawSocket::open(&gw).await;
+    socket.frame(0x88, &[0x03, 0xe8, b'b', b'y', b'e'], true).await;
+    assert_eq!(socket.close_frame().await, Some((1000, "bye".to_owned())));
+    // and through a client library: its close handshake completes
+    let mut socket = connect(&gw).await;
+    socket.close(None).await.unwrap();
+    let answered = tokio::time::timeout(WAIT, socket.next()).await.expect("an answer in time");
+    assert!(matches!(answered, None | Some(Ok(Message::Close(_)))), "{answered:?}");
+}
