@@ -247,7 +247,7 @@ impl Output for SseOutput {
     }
 
     /// The body ends when the session drops this.
-    async fn close(&mut self, _code: u16, _reason: &'static str) {}
+    async fn close(&mut self, _code: u16, _reason: impl Into<Utf8Bytes>) {}
 
     async fn finish(&mut self) {}
 }
@@ -309,9 +309,9 @@ enum Input {
     Binary,
     /// A message over the size limit.
     TooBig,
-    /// A frame that breaks the WebSocket protocol: the connection fails with a Close frame
-    /// of this code (RFC 6455 §7.1.7: `1002`, or `1007` for text that is not UTF-8).
-    Violation(u16),
+    /// A frame that breaks the WebSocket protocol: the connection fails with this Close
+    /// frame (RFC 6455 §7.1.7, [`crate::ws::violation`]).
+    Violation(CloseFrame),
     /// A WebSocket ping or pong: the client is alive.
     Alive,
     /// The client's WebSocket Close frame.
@@ -323,7 +323,7 @@ trait Output {
     /// Sends one or more hub messages; `false` once the client is gone.
     async fn send(&mut self, messages: String) -> bool;
     /// Ends the connection (`code`, `reason`: a WebSocket's Close frame).
-    async fn close(&mut self, code: u16, reason: &'static str);
+    async fn close(&mut self, code: u16, reason: impl Into<Utf8Bytes>);
     /// Ends the connection the client closed: a WebSocket answers its Close frame
     /// (RFC 6455 §5.5.1).
     async fn finish(&mut self);
@@ -334,8 +334,8 @@ impl<S: futures_util::Sink<Message> + Unpin> Output for S {
         SinkExt::send(self, Message::Text(messages.into())).await.is_ok()
     }
 
-    async fn close(&mut self, code: u16, reason: &'static str) {
-        let _ = SinkExt::send(self, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    async fn close(&mut self, code: u16, reason: impl Into<Utf8Bytes>) {
+        let _ = SinkExt::send(self, Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
     }
 
     async fn finish(&mut self) {
@@ -351,7 +351,7 @@ fn socket_input(message: Result<Message, axum::Error>) -> Option<Input> {
         Ok(Message::Binary(_)) => Some(Input::Binary),
         Ok(Message::Ping(_) | Message::Pong(_)) => Some(Input::Alive),
         Err(error) if crate::ws::too_big(&error) => Some(Input::TooBig),
-        Err(error) => crate::ws::violation(&error).map(|close| Input::Violation(close.code)),
+        Err(error) => crate::ws::violation(&error).map(Input::Violation),
         Ok(Message::Close(_)) => Some(Input::Closed),
     }
 }
@@ -470,9 +470,7 @@ async fn session(
                         return output.close(1003, "binary frame").await;
                     }
                     Some(Input::Closed) => return output.finish().await,
-                    Some(Input::Violation(code)) => {
-                        return output.close(code, if code == 1007 { "invalid UTF-8" } else { "protocol error" }).await;
-                    }
+                    Some(Input::Violation(close)) => return output.close(close.code, close.reason).await,
                     Some(Input::TooBig) => {
                         let error = format!("a message is at most {} bytes", state.max_body_bytes);
                         output.send(close_message(&error, false)).await;

@@ -293,10 +293,12 @@ fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
 /// Whether a read failed because the message (or a frame) was over the size limit.
 pub(crate) fn too_big(error: &axum::Error) -> bool {
     use tungstenite::error::{CapacityError, Error};
-    matches!(
-        std::error::Error::source(error).and_then(|inner| inner.downcast_ref::<Error>()),
-        Some(Error::Capacity(CapacityError::MessageTooLong { .. }))
-    )
+    matches!(read_error(error), Some(Error::Capacity(CapacityError::MessageTooLong { .. })))
+}
+
+/// The WebSocket library's own error under axum's.
+fn read_error(error: &axum::Error) -> Option<&tungstenite::Error> {
+    std::error::Error::source(error)?.downcast_ref()
 }
 
 /// The Close frame that fails the connection after a read `error` the client caused
@@ -306,7 +308,7 @@ pub(crate) fn too_big(error: &axum::Error) -> bool {
 /// any other error (the connection is gone, or too big: [`too_big`]).
 pub(crate) fn violation(error: &axum::Error) -> Option<CloseFrame> {
     use tungstenite::error::Error;
-    let (code, reason) = match std::error::Error::source(error)?.downcast_ref::<Error>()? {
+    let (code, reason) = match read_error(error)? {
         Error::Protocol(error) => (1002, error.to_string()),
         Error::Utf8(_) => (1007, "a text message that is not UTF-8".to_owned()),
         _ => return None,
