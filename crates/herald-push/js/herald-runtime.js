@@ -302,6 +302,7 @@ function create() {
       const href = new URL(st.url);
       for (const t of topics) href.searchParams.append("topic", t);
       if (st.last) href.searchParams.append("lastEventId", st.last);
+      href.searchParams.append("head", "true");
       if (token) href.searchParams.append("access_token", token);
       const es = new EventSource(href.href);
       es.onopen = () => on("open");
@@ -342,7 +343,10 @@ function create() {
           if (answer?.error) {
             console.warn("herald: the Socket.IO server refused the subscription:", JSON.stringify(answer.error));
             on("error");
-          } else on("open");
+          } else {
+            if (st.connection === connection) started(st, answer?.head);
+            on("open");
+          }
         });
       }
       const ack = /^43\/herald,(\d+)(.*)$/s.exec(p);
@@ -434,6 +438,12 @@ function create() {
     }, delay);
     announce(st, "reconnecting", delay);
   }
+  // The position a stream goes on from, as its gateway says when it opens: until an event
+  // comes, a reconnect (new topics, a restarted gateway) resumes from there, so that what
+  // is stored in between is not lost.
+  function started(st, head) {
+    if (!st.last && typeof head === "string" && position(head)) st.last = head;
+  }
   function position(text) {
     const m = /^(\d+)-(\d+)$/.exec(text);
     return m ? { epoch: m[1], seq: BigInt(m[2]) } : null;
@@ -461,6 +471,8 @@ function create() {
         reconnect(st, event.type === "herald.drain");
         return;
       case "herald.subscribed":
+        started(st, data.head);
+        return;
       case "herald.unsubscribed":
         return;
       case "herald.ack":

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use herald_protocol::{CloudEvent, Position, TopicPattern};
+use herald_protocol::{CloudEvent, Event, Position, TopicPattern};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use herald_protocol::control::{StreamNotice, StreamReset};
@@ -128,6 +128,14 @@ impl Feed {
         Ok(feed)
     }
 
+    /// The position this feed goes on from: every matching event after it follows (after
+    /// the replay, when resuming from an earlier position). It is the log's head when the
+    /// feed was opened, or the resume position when that is ahead of this gateway's head
+    /// but stored (a shared store).
+    pub fn head(&self) -> Position {
+        self.head
+    }
+
     /// The next item; `None` once the feed has ended (after a drain or slow notice, or
     /// when the log is gone).
     pub async fn next(&mut self) -> Option<Item> {
@@ -218,6 +226,13 @@ impl Feed {
 
 /// The `source` of the gateway's own notices.
 pub const GATEWAY_SOURCE: &str = herald_protocol::control::GATEWAY_SOURCE;
+
+/// A gateway message of the contract `E` (the answers of `/events/ws`, the SSE stream's
+/// `herald.subscribed`).
+pub(crate) fn message<E: Event<Data = E> + serde::Serialize>(data: E) -> CloudEvent {
+    CloudEvent::new(format!("{}-{:016x}", E::TYPE, crate::stream::random_u64()), GATEWAY_SOURCE, E::TYPE)
+        .with_data(serde_json::to_value(data).unwrap_or_default())
+}
 
 /// An in-band notice: a CloudEvent of `ty` with `{"reason": …}`.
 pub(crate) fn notice(ty: &str, reason: &str) -> CloudEvent {

@@ -177,7 +177,7 @@ async fn subscribe(
     let (name, patterns, from) = topics_of(data)?;
     let grants = access.check_subscribe(&patterns)?;
     let mut feed = Feed::open(state, Filter { patterns, grants, subject: None }, from).await?;
-    let head = state.log.head();
+    let head = feed.head();
     let socket = socket.clone();
     let topic = name.clone();
     let task = tokio::spawn(async move {

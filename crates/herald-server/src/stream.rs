@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
+use herald_protocol::control::Subscribed;
 use herald_protocol::{CloudEvent, Position, TopicPattern};
 
 use crate::auth::Access;
@@ -22,17 +23,30 @@ struct StreamRequest {
     patterns: Vec<TopicPattern>,
     subject: Option<String>,
     resume: Option<Position>,
+    /// `head=true`: begin with a `herald.subscribed` message naming the position the
+    /// stream goes on from.
+    announce: bool,
 }
 
 fn parse_request(query: Option<&str>, headers: &HeaderMap) -> Result<StreamRequest, AppError> {
     let mut patterns = Vec::new();
     let mut resume_query = None;
     let mut subject = None;
+    let mut announce = false;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
             "topic" => patterns.push(value.parse::<TopicPattern>()?),
             "lastEventId" => resume_query = Some(value.into_owned()),
             "subject" => subject = Some(value.into_owned()),
+            "head" => {
+                announce = match &*value {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(AppError::BadRequest(format!("`head` is `true` or `false`, not `{other}`")));
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -54,7 +68,7 @@ fn parse_request(query: Option<&str>, headers: &HeaderMap) -> Result<StreamReque
         Some(text) => Some(text.parse::<Position>()?),
         None => None,
     };
-    Ok(StreamRequest { patterns, subject, resume })
+    Ok(StreamRequest { patterns, subject, resume, announce })
 }
 
 pub(crate) async fn get_stream(
@@ -65,6 +79,7 @@ pub(crate) async fn get_stream(
 ) -> Result<Response, AppError> {
     let request = parse_request(query.as_deref(), &headers)?;
     let grants = access.check_subscribe(&request.patterns)?;
+    let topic = request.patterns.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
     let filter = Filter {
         patterns: request.patterns,
         grants,
@@ -74,7 +89,13 @@ pub(crate) async fn get_stream(
 
     // The reconnection delay EventSource should use, spread so that clients dropped
     // together (a restart, a drain) do not all come back in the same instant.
-    let retry = Bytes::from(format!("retry: {}\n\n", retry_with_jitter().as_millis()));
+    let mut first = format!("retry: {}\n\n", retry_with_jitter().as_millis());
+    if request.announce {
+        // without `id:`, as the notices: the client's last event id stays its own
+        let subscribed = crate::feed::message(Subscribed { topic, head: feed.head() });
+        first.push_str(&format!("data: {}\n\n", json(&subscribed)));
+    }
+    let retry = Bytes::from(first);
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = SseStream {

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::auth::Access;
-use crate::feed::{Feed, Filter, Item, GATEWAY_SOURCE};
+use crate::feed::{message, Feed, Filter, Item};
 use crate::{AppError, AppState};
 
 /// The WebSocket subprotocol of the CloudEvents JSON format.
@@ -227,7 +227,7 @@ async fn subscribe(
         subject: data.subject,
     };
     let mut feed = Feed::open(state, filter, resume).await?;
-    let head = state.log.head();
+    let head = feed.head();
     let topic = name.clone();
     let out = out.clone();
     let task = tokio::spawn(async move {
@@ -271,11 +271,6 @@ fn reply<E: Event<Data = E> + serde::Serialize>(request: &CloudEvent, data: E) -
     message::<E>(data).caused_by(request)
 }
 
-/// A gateway message of the contract `E`.
-fn message<E: Event<Data = E> + serde::Serialize>(data: E) -> CloudEvent {
-    CloudEvent::new(format!("{}-{:016x}", E::TYPE, crate::stream::random_u64()), GATEWAY_SOURCE, E::TYPE)
-        .with_data(serde_json::to_value(data).unwrap_or_default())
-}
 
 fn error_reply(request: Option<&CloudEvent>, error: &AppError) -> CloudEvent {
     let refused = Refused {

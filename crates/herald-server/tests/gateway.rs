@@ -232,6 +232,40 @@ async fn stream_resumes_after_last_event_id_by_header_and_by_query() {
 }
 
 #[tokio::test]
+async fn with_head_the_stream_first_names_the_position_it_goes_on_from() {
+    let gw = start(AppState::new(EventLog::in_memory())).await;
+    let p1 = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
+    let p2 = gw.post_event(&reading("b", "nop.noise.reading", 2.0)).await;
+
+    // without a resume position: the head, then the next event stored
+    let mut fresh = gw.stream("topic=nop.noise.reading&topic=nop.sensor.*&head=true", None).await;
+    let subscribed = fresh.next(WAIT).await.unwrap();
+    assert_eq!(subscribed.data["type"], "herald.subscribed");
+    assert_eq!(subscribed.data["source"], "urn:herald:gateway");
+    assert_eq!(subscribed.data["specversion"], "1.0");
+    assert_eq!(subscribed.data["data"], json!({"topic": "nop.noise.reading nop.sensor.*", "head": p2}));
+    assert_eq!(subscribed.id, None, "the client's last event id stays its own");
+    let p3 = gw.post_event(&reading("c", "nop.noise.reading", 3.0)).await;
+    assert_eq!(fresh.next(WAIT).await.unwrap().id.as_deref(), Some(p3.as_str()));
+
+    // resuming: the head first, then the replay from the resume position, then live
+    let mut resumed = gw.stream(&format!("topic=nop.noise.reading&lastEventId={p1}&head=true"), None).await;
+    let subscribed = resumed.next(WAIT).await.unwrap();
+    assert_eq!(subscribed.data["data"]["head"], p3.as_str());
+    for expected in [&p2, &p3] {
+        assert_eq!(resumed.next(WAIT).await.unwrap().id.as_deref(), Some(expected.as_str()));
+    }
+
+    // `head=false`, or no `head`: no such message
+    for query in ["topic=nop.noise.reading&head=false", "topic=nop.noise.reading"] {
+        let mut plain = gw.stream(query, None).await;
+        let p = gw.post_event(&reading(&format!("d-{query}"), "nop.noise.reading", 4.0)).await;
+        let first = plain.next(WAIT).await.unwrap();
+        assert_eq!(first.id.as_deref(), Some(p.as_str()), "{query}");
+    }
+}
+
+#[tokio::test]
 async fn a_position_from_another_epoch_gets_an_in_band_reset() {
     let gw = start(AppState::new(EventLog::in_memory())).await;
     let head = gw.post_event(&reading("a", "nop.noise.reading", 1.0)).await;
@@ -252,6 +286,7 @@ async fn stream_requests_are_validated() {
         ("topic=nop.>.x", "nop.>.x"),
         ("topic=a..b", "a..b"),
         ("topic=nop.>&lastEventId=yesterday", "yesterday"),
+        ("topic=nop.>&head=yes", "`head` is `true` or `false`"),
     ] {
         let response = gw
             .client

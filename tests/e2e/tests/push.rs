@@ -92,6 +92,41 @@ async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn events_stored_while_the_gateway_restarts_reach_a_page_that_had_none_yet() -> Result<(), Error> {
+    let mut gateway = Gateway::start()?;
+    Browser::session(async |browser| restart_before_any_event(&mut gateway, browser).await).await
+}
+
+/// A page whose connection has delivered nothing yet still resumes from where it started
+/// (the `head` its gateway named, docs/protocol.md §3.2), not from the next event stored
+/// when it reconnects: what was stored while it was away reaches it.
+async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
+    open_page(browser, gateway).await?;
+    // a long backoff, so that every event below is stored before the page reconnects
+    let slow = "const rt = globalThis[Symbol.for('herald.runtime.v1')]; \
+        const url = rt.streams().find((s) => s.interests).url; \
+        window.e2eSlow = rt.interest(url, ['nop.noise.reading'], { backoffBaseMs: 4000, backoffMaxMs: 4000 }); \
+        return url;";
+    browser.client.execute(slow, vec![]).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
+    assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "0");
+
+    gateway.restart(false)?;
+    const EVENTS: usize = 20;
+    for i in 0..EVENTS {
+        gateway.post(&quiet_reading(&format!("gap-{i:02}"), "gap-1")).await?;
+    }
+    let state = browser.wait_for_script(&counter(".nop-conn"), |_| true, WAIT).await?;
+    assert_ne!(state, "open", "the page reconnected before the events were stored: the test proves nothing");
+    browser.wait_for_script(&counter(".nop-events"), |t| t == EVENTS.to_string(), Duration::from_secs(30)).await?;
+    for (class, expected) in [(".nop-repeats", "0"), (".nop-disorder", "0")] {
+        assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
+    }
+    connections(gateway, 1.0).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn three_tabs_share_one_connection_and_survive_the_leader_closing() -> Result<(), Error> {
     let gateway = Gateway::start()?;
     Browser::session(async |browser| tabs_scenario(&gateway, browser).await).await
