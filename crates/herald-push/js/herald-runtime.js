@@ -397,7 +397,7 @@ function create() {
             console.warn("herald: the SignalR hub refused the handshake:", message.error);
             return on("error");
           }
-          send({ type: 4, invocationId: "s", target: "StreamEvents", arguments: [topics, st.last ?? null] });
+          send({ type: 4, invocationId: "s", target: "StreamEvents", arguments: [topics, st.last ?? null, true] });
           on("open");
         } else if (message.type === 2 && message.invocationId === "s") {
           on("message", JSON.stringify(message.item), "");

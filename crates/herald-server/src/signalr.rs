@@ -5,11 +5,12 @@
 //! Events out with `POST`s in) and the JSON hub protocol, version 1: every message is a
 //! JSON object ended by the record separator `0x1E`. The hub has two methods:
 //!
-//! - `StreamEvents(patterns, fromPosition)`, a streaming method: one stream item per event
-//!   whose type matches one of `patterns` (a pattern or an array of them) and the bearer's
-//!   grants, each item the CloudEvent JSON object with its position in `heraldposition`,
-//!   after `fromPosition` (a position, or `null` for live events only) — the same feed as
-//!   `GET /events/stream`;
+//! - `StreamEvents(patterns, fromPosition[, head])`, a streaming method: one stream item
+//!   per event whose type matches one of `patterns` (a pattern or an array of them) and the
+//!   bearer's grants, each item the CloudEvent JSON object with its position in
+//!   `heraldposition`, after `fromPosition` (a position, or `null` for live events only) —
+//!   the same feed as `GET /events/stream`; with `head` `true`, a `herald.subscribed`
+//!   item naming the position the stream goes on from comes first;
 //! - `Publish(event)`, completing with the stored event's position, or with the error.
 //!
 //! `docs/protocol.md` §3.12 is the specification.
@@ -22,6 +23,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
+use herald_protocol::control::Subscribed;
 use herald_protocol::{CloudEvent, Position, TopicPattern};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -588,7 +590,7 @@ async fn invoke(state: &AppState, access: &Access, target: Option<&str>, argumen
     Ok(Value::String(position[0].to_string()))
 }
 
-/// Starts `StreamEvents(patterns, fromPosition)` for invocation `id`.
+/// Starts `StreamEvents(patterns, fromPosition[, head])` for invocation `id`.
 async fn stream_events(
     state: &AppState,
     access: &Access,
@@ -614,9 +616,15 @@ async fn stream_events(
         Some(Value::String(p)) => Some(p.parse::<Position>().map_err(|e| hub_error(&AppError::from(e)))?),
         Some(_) => return Err("StreamEvents: fromPosition is a position string or null".into()),
     };
+    let announce = match arguments.next() {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => return Err("StreamEvents: head is true, false or null".into()),
+    };
     if arguments.next().is_some() {
-        return Err("StreamEvents takes two arguments: patterns and fromPosition".into());
+        return Err("StreamEvents takes at most three arguments: patterns, fromPosition and head".into());
     }
+    let topic = patterns.join(" ");
     let patterns = patterns
         .iter()
         .map(|p| p.parse::<TopicPattern>())
@@ -627,7 +635,16 @@ async fn stream_events(
     let mut feed = Feed::open(state, filter, resume).await.map_err(|e| hub_error(&e))?;
     let out = out.clone();
     let id_json = Value::String(id.to_owned()).to_string();
+    let first = announce.then(|| {
+        let subscribed = crate::feed::message(Subscribed { topic, head: feed.head() });
+        stream_item(&id_json, &serde_json::to_string(&subscribed).unwrap_or_default())
+    });
     let task = tokio::spawn(async move {
+        if let Some(first) = first {
+            if out.send(Out::Message(first)).await.is_err() {
+                return;
+            }
+        }
         while let Some(item) = feed.next().await {
             let message = match item {
                 Item::Event(stored) => Out::Message(stream_item(&id_json, &stored.ws_frame())),

@@ -54,6 +54,36 @@ async fn next_text(socket: &mut (impl StreamExt<Item = Result<Message, tokio_tun
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_head_the_first_item_names_the_position_the_stream_goes_on_from() {
+    let data = tempfile::tempdir().unwrap();
+    let process = gateway(free_port(), data.path());
+    let client = token(&["sig.>"], &["sig.>"]);
+    let event = |id: &str| json!({"specversion": "1.0", "id": id, "source": "urn:test", "type": "sig.a"});
+    let head = post(&process.base, &client, vec![event("h-1")]).await.remove(0);
+
+    let mut socket = hub_socket(&process.base, &client).await;
+    socket.send(Message::text(format!("{{\"protocol\":\"json\",\"version\":1}}{RS}"))).await.unwrap();
+    assert_eq!(next_text(&mut socket).await.unwrap(), format!("{{}}{RS}"));
+    let invoke = json!({"type": 4, "invocationId": "s", "target": "StreamEvents", "arguments": [["sig.a", "sig.b"], null, true]});
+    socket.send(Message::text(format!("{invoke}{RS}"))).await.unwrap();
+    let item: Value = serde_json::from_str(next_text(&mut socket).await.unwrap().trim_end_matches(RS)).unwrap();
+    assert_eq!((item["type"].clone(), item["invocationId"].clone()), (json!(2), json!("s")));
+    assert_eq!(item["item"]["type"], "herald.subscribed");
+    assert_eq!(item["item"]["data"], json!({"topic": "sig.a sig.b", "head": head}));
+    assert!(item["item"].get("heraldposition").is_none(), "{item}");
+    let next = post(&process.base, &client, vec![event("h-2")]).await.remove(0);
+    let item: Value = serde_json::from_str(next_text(&mut socket).await.unwrap().trim_end_matches(RS)).unwrap();
+    assert_eq!(item["item"]["heraldposition"], next.as_str());
+
+    // head must be a boolean (or null)
+    let invoke = json!({"type": 4, "invocationId": "t", "target": "StreamEvents", "arguments": ["sig.a", null, "yes"]});
+    socket.send(Message::text(format!("{invoke}{RS}"))).await.unwrap();
+    let completion: Value = serde_json::from_str(next_text(&mut socket).await.unwrap().trim_end_matches(RS)).unwrap();
+    assert_eq!((completion["type"].clone(), completion["invocationId"].clone()), (json!(3), json!("t")));
+    assert!(completion["error"].as_str().unwrap().contains("head"), "{completion}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_input_ends_in_the_protocols_own_errors() {
     let data = tempfile::tempdir().unwrap();
     let process = gateway(free_port(), data.path());

@@ -94,22 +94,48 @@ async fn sigkill_scenario(gateway: &mut Gateway, browser: &Browser) -> Result<()
 #[tokio::test(flavor = "multi_thread")]
 async fn events_stored_while_the_gateway_restarts_reach_a_page_that_had_none_yet() -> Result<(), Error> {
     let mut gateway = Gateway::start()?;
-    Browser::session(async |browser| restart_before_any_event(&mut gateway, browser).await).await
+    Browser::session(async |browser| restart_before_any_event(&mut gateway, browser, "sse").await).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_over_a_websocket_socket_io_and_signalr() -> Result<(), Error> {
+    for transport in ["websocket", "socketio", "signalr"] {
+        let mut gateway = Gateway::start()?;
+        Browser::session(async |browser| restart_before_any_event(&mut gateway, browser, transport).await)
+            .await
+            .map_err(|error| format!("{transport}: {error}"))?;
+    }
+    Ok(())
 }
 
 /// A page whose connection has delivered nothing yet still resumes from where it started
 /// (the `head` its gateway named, docs/protocol.md §3.2), not from the next event stored
 /// when it reconnects: what was stored while it was away reaches it.
-async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser) -> Result<(), Error> {
+async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser, transport: &str) -> Result<(), Error> {
     open_page(browser, gateway).await?;
-    // a long backoff, so that every event below is stored before the page reconnects
+    if transport != "sse" {
+        // the Rust MFEs state their transport: a status element stating this one alone
+        // owns the connection, as in websocket_scenario
+        let only = format!(
+            "for (const tag of ['nop-sensor-list', 'nop-noise-meter', 'nop-noise-chart', 'nop-stream-status']) \
+               document.querySelector(tag)?.remove(); \
+             const el = document.createElement('nop-stream-status'); \
+             el.setAttribute('stream', 'events/stream'); el.setAttribute('transport', '{transport}'); \
+             document.querySelector('main').append(el);"
+        );
+        browser.client.execute(&only, vec![]).await?;
+    }
+    // a long backoff, so that every event below is stored before the page reconnects (the
+    // first interest to state an option decides it: the page's modules state none)
     let slow = "const rt = globalThis[Symbol.for('herald.runtime.v1')]; \
         const url = rt.streams().find((s) => s.interests).url; \
-        window.e2eSlow = rt.interest(url, ['nop.noise.reading'], { backoffBaseMs: 4000, backoffMaxMs: 4000 }); \
-        return url;";
+        window.e2eSlow = rt.interest(url, ['nop.noise.reading'], { backoffBaseMs: 4000, backoffMaxMs: 4000 });";
     browser.client.execute(slow, vec![]).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    browser.wait_for_script(&counter(".nop-conn"), |t| t == "open", WAIT).await?;
+    let transport_now = format!(
+        "for (const st of globalThis[Symbol.for('herald.runtime.v1')].streams()) \
+           if (st.interests) return `${{st.transport}} ${{st.state}}`; return '';"
+    );
+    browser.wait_for_script(&transport_now, |t| t == format!("{transport} open"), WAIT).await?;
     assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "0");
 
     gateway.restart(false)?;
