@@ -24,7 +24,8 @@
 use std::ops::ControlFlow;
 
 use futures_util::StreamExt;
-use herald_protocol::{CloudEvent, Position};
+use herald_protocol::control::Subscribed;
+use herald_protocol::{CloudEvent, Event, Position};
 use serde::Serialize;
 
 /// What went wrong talking to the gateway.
@@ -53,7 +54,9 @@ pub enum Error {
 }
 
 /// One message of the stream: its position (`None` for a notice: `herald.slow`,
-/// `herald.drain`) and its event; a `herald.reset` comes with the newest position.
+/// `herald.drain`) and its event; a `herald.reset` comes with the newest position, and
+/// the `herald.subscribed` that begins a stream followed live ([`Client::stream`] without
+/// `from`) with the position the stream starts after.
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// The `id:` of the message.
@@ -128,6 +131,11 @@ impl Client {
     /// Follows the events whose type matches one of `patterns`, after `from` (a position;
     /// `None`: live ones only), handing each message to `on_frame` until it breaks
     /// ([`Ended::Stopped`]) or the gateway ends the stream ([`Ended::Closed`]).
+    ///
+    /// Followed live, the first frame is the gateway's `herald.subscribed` (asked for with
+    /// `head=true`, docs/protocol.md §3.2) at the position the stream starts after: a
+    /// caller that follows again from its last frame's position gets everything stored
+    /// since it first followed, even when no event had come yet.
     pub async fn stream(
         &self,
         patterns: &[&str],
@@ -136,9 +144,10 @@ impl Client {
     ) -> Result<Ended, Error> {
         let url = format!("{}/events/stream", self.base);
         let mut request = self.http.get(&url).query(&patterns.iter().map(|p| ("topic", *p)).collect::<Vec<_>>());
-        if let Some(from) = from {
-            request = request.header("last-event-id", from);
-        }
+        request = match from {
+            Some(from) => request.header("last-event-id", from),
+            None => request.query(&[("head", "true")]),
+        };
         let response = self
             .authorized(request)
             .send()
@@ -149,6 +158,10 @@ impl Client {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|source| Error::Http { url: url.clone(), source })?;
             for frame in reader.push(&chunk)? {
+                let frame = match (from, frame.position) {
+                    (None, None) if frame.event.ty == Subscribed::TYPE => started_at(frame)?,
+                    _ => frame,
+                };
                 if on_frame(frame).is_break() {
                     return Ok(Ended::Stopped);
                 }
@@ -156,6 +169,17 @@ impl Client {
         }
         Ok(Ended::Closed)
     }
+}
+
+/// The `herald.subscribed` frame at the position it names.
+fn started_at(frame: Frame) -> Result<Frame, Error> {
+    let subscribed = frame
+        .event
+        .data
+        .clone()
+        .and_then(|data| serde_json::from_value::<Subscribed>(data).ok())
+        .ok_or_else(|| Error::Protocol(format!("a herald.subscribed without a head: {:?}", frame.event.data)))?;
+    Ok(Frame { position: Some(subscribed.head), event: frame.event })
 }
 
 /// A record's revision as the gateway stored it (docs/protocol.md §3.16).
@@ -287,5 +311,42 @@ mod tests {
         assert_eq!(positions, [Some("5-1".into()), Some("5-2".into()), None]);
         assert!(frames.iter().all(|f| f.event.ty == "t.x"));
         assert!(matches!(Reader::default().push(b"id: x\ndata: {}\n\n"), Err(Error::Protocol(_))));
+    }
+
+    /// A follower that had no event yet when its stream ended resumes from where the
+    /// stream started: what was stored in between reaches it.
+    #[tokio::test]
+    async fn a_live_stream_starts_at_a_position_so_a_resume_loses_nothing() {
+        use herald_server::{serve, AppState, EventLog};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, AppState::new(EventLog::in_memory())));
+        let gateway = Client::new(&base);
+        let before = gateway.publish(&CloudEvent::<()>::new("before", "/test", "t.x")).await.unwrap();
+
+        let mut first = Vec::new();
+        let ended = gateway
+            .stream(&["t.*"], None, |frame| {
+                first.push(frame);
+                ControlFlow::Break(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(ended, Ended::Stopped);
+        assert_eq!(first[0].event.ty, "herald.subscribed");
+        assert_eq!(first[0].position, Some(before), "the position the stream starts after");
+
+        // stored while nobody followed, then found by following from that position
+        let missed = gateway.publish(&CloudEvent::<()>::new("missed", "/test", "t.x")).await.unwrap();
+        let from = first[0].position.unwrap().to_string();
+        let mut next = Vec::new();
+        gateway
+            .stream(&["t.*"], Some(&from), |frame| {
+                next.push(frame);
+                ControlFlow::Break(())
+            })
+            .await
+            .unwrap();
+        assert_eq!((next[0].position, next[0].event.id.as_str()), (Some(missed), "missed"));
     }
 }
