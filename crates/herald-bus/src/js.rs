@@ -39,6 +39,20 @@ use wasm_bindgen::prelude::*;
 //   out what is undefined).
 // - `herald_detail_json`: what a `detail` that is not JSON is, as a JSON string (a dead
 //   letter's `event`).
+// - `invalidOf`: why an envelope that herald's JSON reader takes is still not a valid
+//   CloudEvent, or `undefined`: `herald_protocol::CloudEvent::validate`'s rules, checks
+//   and messages, in its order, over the envelope as JavaScript has it (the reader runs
+//   first in Rust, and its errors come first: here types are as it wants them). One copy
+//   per module in JavaScript instead of one in each module's wasm. `NOT_STRING`: a
+//   control character or a noncharacter (U+FDD0-U+FDEF, the last two of each plane,
+//   those of the supplementary planes as surrogate pairs); `SPACE`: Rust's
+//   `char::is_whitespace`; a `dataversion` that is not a version stays an extension,
+//   as the reader keeps it.
+// - `verdict`: what `invalidOf` says of an event or retained record nobody checked, of
+//   the envelope the Rust side reads: the detail of an event whose text is a getter of
+//   its class (herald's, the page runtime's: the detail is parsed from that text), the
+//   text parsed where it is an own property (a record; an earlier herald's event, whose
+//   detail may be another object), else the detail as JSON makes it.
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
@@ -93,6 +107,60 @@ class HeraldEvent extends CustomEvent {
     return this.#body.detail;
   }
 }
+const KNOWN = new Set(["specversion", "id", "source", "type", "time", "subject", "datacontenttype",
+  "dataschema", "data", "data_base64", "correlationid", "causationid"]);
+const NOT_STRING = /[\0-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]|[\ud83f\ud87f\ud8bf\ud8ff\ud93f\ud97f\ud9bf\ud9ff\uda3f\uda7f\udabf\udaff\udb3f\udb7f\udbbf\udbff][\udffe\udfff]/;
+const SPACE = /[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+const TIME = /^\d{4}-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.\d+)?(?:[Zz]|[+-](\d\d):(\d\d))$/;
+const MEDIA = /^[\t\n\f\r ]*[!-.0-~]+\/[!-.0-~]+[\t\n\f\r ]*$/;
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+const I32 = (v) => Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
+function isTime(s) {
+  const m = TIME.exec(s);
+  return !!m && m[1] >= 1 && m[1] <= 12 && m[2] >= 1 && m[2] <= 31 && m[3] <= 23 && m[4] <= 59 && m[5] <= 60
+    && !(m[6] > 23) && !(m[7] > 59);
+}
+function invalidOf(o) {
+  if (o === null || typeof o !== "object") return undefined;
+  const has = (name) => o[name] !== null && o[name] !== undefined;
+  const bad = (name, why) => `attribute \`${name}\` is invalid: ${why}`;
+  if (o.specversion !== "1.0") return `specversion \`${o.specversion}\` is not supported; herald speaks CloudEvents 1.0`;
+  for (const name of ["id", "source", "type"]) if (o[name] === "") return bad(name, "must be a non-empty string");
+  const version = o.dataversion;
+  const ext = Object.keys(o).filter((k) => !KNOWN.has(k) && has(k) && !(k === "dataversion" && I32(version) && version >= 0));
+  for (const name of ["id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "correlationid", "causationid", ...ext]) {
+    if (typeof o[name] === "string" && NOT_STRING.test(o[name])) {
+      return bad(name, "must not contain control characters (U+0000-U+001F, U+007F-U+009F) or noncharacters");
+    }
+  }
+  if (SPACE.test(o.source)) return bad("source", "must be a URI-reference (no whitespace)");
+  for (const name of ["subject", "correlationid", "causationid"]) if (o[name] === "") return bad(name, "must not be empty when present");
+  if (has("time") && !isTime(o.time)) return bad("time", "must be an RFC 3339 timestamp");
+  if (has("datacontenttype") && !MEDIA.test(o.datacontenttype.split(";")[0])) {
+    return bad("datacontenttype", "must be a media type such as application/json");
+  }
+  if (has("dataschema") && !(URI.test(o.dataschema) && !SPACE.test(o.dataschema))) return bad("dataschema", "must be an absolute URI");
+  if (has("data") && has("data_base64")) return bad("data_base64", "must not be present together with `data`");
+  if (has("dataversion") && !(I32(version) && version >= 1)) return bad("dataversion", "must be a positive integer (at most 2147483647)");
+  for (const name of ext) {
+    if (!/^[a-z0-9]+$/.test(name)) return bad(name, "attribute names must consist of lower-case letters and digits");
+    if (typeof o[name] === "number" && !I32(o[name])) return bad(name, "a number must be an Integer: whole, 32-bit, no fraction or exponent");
+  }
+  return undefined;
+}
+function verdict(holder, textKey, checked) {
+  if (checked === true) return undefined;
+  try {
+    const text = holder[textKey];
+    return invalidOf(typeof text !== "string" ? JSON.parse(JSON.stringify(holder.detail))
+      : Object.hasOwn(holder, textKey) ? JSON.parse(text) : holder.detail);
+  } catch {
+    return undefined;
+  }
+}
+export function herald_invalid(envelope) {
+  return invalidOf(envelope);
+}
 function jsonOfDetail(detail) {
   if (detail === null || typeof detail !== "object") return undefined;
   const json = detail[JSON_KEY];
@@ -129,7 +197,8 @@ export function herald_listen(target, name, callback, module) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      callback(utf8Of(e, UTF8_KEY, JSON_KEY), e[CHECKED_KEY] === true, e);
+      const utf8 = utf8Of(e, UTF8_KEY, JSON_KEY);
+      callback(utf8, utf8 === undefined ? undefined : verdict(e, JSON_KEY, e[CHECKED_KEY]), e);
     } catch (error) {
       if (!crashed) throw error;
     }
@@ -152,8 +221,8 @@ export function herald_unlisten(target, name, listener, module) {
 export function herald_record_utf8(record) {
   return utf8Of(record, "utf8", "json");
 }
-export function herald_record_checked(record) {
-  return record.checked === true;
+export function herald_record_invalid(record) {
+  return verdict(record, "json", record.checked);
 }
 function state() {
   let s = globalThis[KEY];
@@ -248,7 +317,9 @@ extern "C" {
         checked: bool,
     ) -> bool;
     /// Listens for `name`, calling `callback` with the envelope's JSON text as UTF-8 (the
-    /// bytes the event carries, or its detail's JSON if that is an object) and the event;
+    /// bytes the event carries, or its detail's JSON if that is an object), why the
+    /// envelope is not a valid CloudEvent if nobody checked it and it is not (JavaScript's
+    /// copy of `CloudEvent::validate`, see `invalidOf` above), and the event;
     /// counts the listener for `module` in the page state's `listeners`; returns the
     /// listener to remove.
     pub fn herald_listen(
@@ -267,8 +338,13 @@ extern "C" {
     /// A retained record's envelope as JSON text in UTF-8, `None` if its detail is not an
     /// object JSON can express.
     pub fn herald_record_utf8(record: &JsValue) -> Option<Vec<u8>>;
-    /// Whether a retained record's envelope was checked where it was made.
-    pub fn herald_record_checked(record: &JsValue) -> bool;
+    /// Why a retained record's envelope is not a valid CloudEvent, if it was not checked
+    /// where it was made and is not.
+    pub fn herald_record_invalid(record: &JsValue) -> Option<String>;
+    /// What the snippet's validator says of `envelope` (tests: it must agree with
+    /// `CloudEvent::validate`).
+    #[doc(hidden)]
+    pub fn herald_invalid(envelope: &JsValue) -> Option<String>;
     /// Declares `type` retained; returns `""`, or the JSON of the policy already declared.
     pub fn herald_retain(ty: &str, kind: &str, n: u32, ms: f64) -> String;
     /// The retained records (`{detail, at, n}`, and `json`) of `type`, oldest first.
@@ -303,4 +379,79 @@ extern "C" {
     /// `holder.detail` (an event's or a retained record's), which is not JSON, described
     /// as a JSON string.
     pub fn herald_detail_json(holder: &JsValue) -> String;
+}
+
+/// The snippet's validator (`invalidOf`) against `CloudEvent::validate`: the same verdict
+/// and message for every envelope herald's reader takes.
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    const CASES: &[&str] = &[
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"urn:s","type":"t.x","time":"2026-12-01T02:36:01.5+01:30","subject":"s-1","datacontenttype":"application/json; charset=utf-8","dataschema":"https://example.com/s.json","correlationid":"c","causationid":"k","flag":true,"n":-2147483648,"m":2147483647,"note":"x","sequence":"00000000000000000007","dataversion":3,"data":{"a":1}}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","sequence":"seven","data":null,"data_base64":"AA=="}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","sequence":7.5}"#,
+        r#"{"specversion":"0.3","id":"a","source":"/s","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"","source":"/s","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":""}"#,
+        r#"{"specversion":"1.0","id":"a\u0001","source":"/s","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s\u007f","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","subject":"\ufdd0"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","note":"\uffff"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","note":"\ud83f\udffe"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","note":"\ud83f\udffd"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T00:00:00\u0085Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"a b","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"a\u3000b","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"a\ufeffb","type":"t.x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","subject":""}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","correlationid":""}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","causationid":""}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-13-01T00:00:00Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-00T00:00:00Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T24:00:00Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T00:60:00Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-31T23:59:60Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01t00:00:00z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01 00:00:00-23:59"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T00:00:00+24:00"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T00:00:00.Z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"2026-12-01T00:00:00"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","time":"yesterday"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","datacontenttype":" text/plain "}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","datacontenttype":"json"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","datacontenttype":"a/b/c"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","datacontenttype":"ä/b"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","datacontenttype":"/json"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataschema":"x y:z"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataschema":"1http://x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataschema":"urn:a b"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataschema":"/relative"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","data":1,"data_base64":"AA=="}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":0}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":-1}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":2147483648}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":"2"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":"2\u0001"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","dataversion":2147483647}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","Bad":"x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","a-b":"x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","":"x"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","n":1.5}"#,
+        r#"{"specversion":"1.0","id":"a","source":"/s","type":"t.x","n":2147483648}"#,
+        r#"{"specversion":"1.0","id":"a\u0002","source":"/s","type":"t.x","time":"nope"}"#,
+        r#"{"specversion":"1.0","id":"a","source":"a b","type":"t.x","subject":""}"#,
+    ];
+
+    #[wasm_bindgen_test]
+    fn the_javascript_validator_says_what_cloud_event_validate_says() {
+        for case in CASES {
+            let event = crate::json::envelope(case).unwrap_or_else(|e| panic!("{case}: the reader refused it: {e}"));
+            let rust = event.validate().err().map(|e| e.to_string());
+            let envelope = js_sys::JSON::parse(case).unwrap();
+            assert_eq!(super::herald_invalid(&envelope), rust, "{case}");
+        }
+    }
 }

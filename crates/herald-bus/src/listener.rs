@@ -42,12 +42,13 @@ impl Drop for LiveListener {
     }
 }
 
-type Callback = Closure<dyn Fn(Option<Vec<u8>>, bool, web_sys::Event)>;
+type Callback = Closure<dyn Fn(Option<Vec<u8>>, Option<String>, web_sys::Event)>;
 
 /// A DOM event listener removed when dropped. Its callback receives the event's envelope
 /// as JSON text (`None` when its `detail` is not a JSON object, or the bytes it carries
-/// are not UTF-8), whether the envelope was checked where it was made (herald's
-/// publishers say so, docs/protocol.md §2.1), and the event.
+/// are not UTF-8), why it is not a valid CloudEvent when it is not (checked in
+/// JavaScript, unless herald's publisher checked it where it made it, docs/protocol.md
+/// §2.1), and the event.
 ///
 /// Unlike a `FnMut` listener, its `Fn` callback may be re-entered: a handler that
 /// publishes an event its own subscription hears runs into its own listener again, and
@@ -64,11 +65,11 @@ impl Listener {
     pub(crate) fn new(
         target: &EventTarget,
         name: String,
-        callback: impl Fn(Option<String>, bool, web_sys::Event) + 'static,
+        callback: impl Fn(Option<String>, Option<String>, web_sys::Event) + 'static,
     ) -> Self {
         // the envelope arrives as UTF-8 bytes
-        let closure: Callback = Closure::new(move |utf8: Option<Vec<u8>>, checked, event| {
-            callback(crate::codec::text(utf8), checked, event)
+        let closure: Callback = Closure::new(move |utf8: Option<Vec<u8>>, invalid, event| {
+            callback(crate::codec::text(utf8), invalid, event)
         });
         let listener = js::herald_listen(target, &name, closure.as_ref().unchecked_ref(), &crate::bus::module_id());
         Listener {

@@ -104,7 +104,7 @@ impl Bus {
         let listener = Listener::new(
             self.as_raw(),
             dom_event_name(Q::TYPE),
-            move |json, _checked, event| {
+            move |json, _invalid, event| {
                 answer::<Q>(&bus, json.as_deref(), &event, &responder);
             },
         );
@@ -258,7 +258,7 @@ impl<Q: Request> IntoFuture for RequestBuilder<Q> {
         pending._listener = Some(Listener::new(
             &window_target(),
             reply_to,
-            move |json, _checked, _event| {
+            move |json, _invalid, _event| {
                 on_reply
                     .borrow_mut()
                     .settle(read_reply::<Q::Reply>(json.as_deref()));

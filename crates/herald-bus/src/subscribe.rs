@@ -172,8 +172,8 @@ impl<E: Event> SubscriptionBuilder<E> {
         let listener = Listener::new(
             self.bus.as_raw(),
             dom_event_name(E::TYPE),
-            move |json, checked, event| {
-                listener_delivery.deliver(Incoming::event(json, checked, event));
+            move |json, invalid, event| {
+                listener_delivery.deliver(Incoming::event(json, invalid, event));
             },
         );
         if replay {
@@ -216,8 +216,8 @@ impl Bus {
         let listener = Listener::new(
             self.as_raw(),
             DOM_WILDCARD_EVENT.to_owned(),
-            move |json, checked, event| {
-                listener_delivery.deliver(Incoming::event(json, checked, event));
+            move |json, invalid, event| {
+                listener_delivery.deliver(Incoming::event(json, invalid, event));
             },
         );
         for entry in js::herald_retained_all().iter() {
@@ -237,20 +237,21 @@ impl Bus {
     }
 }
 
-/// One event for a subscription: its envelope's JSON text, whether its publisher checked
-/// it, and what carried it (the DOM event or a retained record, docs/protocol.md §2.6),
-/// read only to report a `detail` that is not JSON.
+/// One event for a subscription: its envelope's JSON text, why it is not a valid
+/// CloudEvent (JavaScript validated what no herald publisher checked), and what carried
+/// it (the DOM event or a retained record, docs/protocol.md §2.6), read only to report a
+/// `detail` that is not JSON.
 struct Incoming {
     json: Option<String>,
-    checked: bool,
+    invalid: Option<String>,
     holder: JsValue,
 }
 
 impl Incoming {
-    fn event(json: Option<String>, checked: bool, event: web_sys::Event) -> Self {
+    fn event(json: Option<String>, invalid: Option<String>, event: web_sys::Event) -> Self {
         Incoming {
             json,
-            checked,
+            invalid,
             holder: event.into(),
         }
     }
@@ -258,13 +259,13 @@ impl Incoming {
     fn record(record: JsValue) -> Self {
         Incoming {
             json: codec::text(js::herald_record_utf8(&record)),
-            checked: js::herald_record_checked(&record),
+            invalid: js::herald_record_invalid(&record),
             holder: record,
         }
     }
 
-    /// The envelope, its payload unread, validated unless its publisher checked it (one
-    /// copy per module, whatever the number of subscribed types).
+    /// The envelope, its payload unread: the reader's errors first, then what the
+    /// validation said (one copy per module, whatever the number of subscribed types).
     #[inline(never)]
     fn envelope(&self) -> Result<CloudEvent<RawJson<'_>>, String> {
         let event = codec::decode(
@@ -272,10 +273,10 @@ impl Incoming {
                 .as_deref()
                 .ok_or("`detail` is not a JSON object")?,
         )?;
-        if !self.checked {
-            event.validate().map_err(|e| e.to_string())?;
+        match &self.invalid {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(event),
         }
-        Ok(event)
     }
 
     /// The event as JSON text: its envelope's, or a JSON string saying what its `detail`
