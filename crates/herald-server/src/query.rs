@@ -578,24 +578,26 @@ impl Parser {
     }
 
     /// A condition inside `(` … `)` or `not(` … `)`, the opening already read.
-    fn nested(&mut self, opened: &str) -> Result<Condition, QueryError> {
+    /// The condition inside an opened `(` or `not(`, and its `)`; `closing` says what the
+    /// `)` closes, for the error when it is missing.
+    fn nested(&mut self, closing: &'static str) -> Result<Condition, QueryError> {
         if self.depth == MAX_NESTING {
             return fail(format!("conditions nest at most {MAX_NESTING} deep in `(` and `not(`"));
         }
         self.depth += 1;
         let inner = self.condition()?;
         self.depth -= 1;
-        self.expect_symbol(")", &format!("to close `{opened}`"))?;
+        self.expect_symbol(")", closing)?;
         Ok(inner)
     }
 
     fn atom(&mut self) -> Result<Condition, QueryError> {
         if self.eat_symbol("(") {
-            return self.nested("(");
+            return self.nested("to close `(`");
         }
         if self.is_word("not") && matches!(self.tokens.get(self.at + 1), Some(Token::Symbol("("))) {
             self.at += 2;
-            return Ok(Condition::Not(Box::new(self.nested("not(")?)));
+            return Ok(Condition::Not(Box::new(self.nested("to close `not(`")?)));
         }
         if self.conditions == MAX_CONDITIONS {
             return fail(format!("a query takes at most {MAX_CONDITIONS} comparisons"));

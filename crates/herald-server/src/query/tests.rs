@@ -212,6 +212,12 @@ fn nesting_and_comparisons_are_bounded_with_a_clear_error() {
 }
 
 #[test]
+fn an_unclosed_parenthesis_says_what_it_opened() {
+    assert!(error("events | where (type == \"a\"").contains("to close `(`"), "{}", error("events | where (type == \"a\""));
+    assert!(error("events | where not(type == \"a\"").contains("to close `not(`"));
+}
+
+#[test]
 fn datetimes_read_as_rfc_3339_and_as_dates() {
     assert_eq!(instant_of("1970-01-01"), Ok(0));
     assert_eq!(instant_of("2026-12-01T10:00:00Z"), Ok(1_796_119_200_000));
