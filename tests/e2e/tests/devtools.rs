@@ -1,6 +1,6 @@
 //! `<herald-devtools>` on the NOP page: the timeline of bus events across modules (filter,
 //! pause), one correlation id's causation graph, the page runtime's connection and its
-//! position.
+//! position, hostile event text shown as text.
 
 use std::time::Duration;
 
@@ -64,6 +64,21 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
         )
         .await?;
     assert!(graph.starts_with("correlation dt-loud-3: "), "{graph}");
+
+    // hostile text in an event (a valid URI-reference: no whitespace) is shown as text
+    let hostile = "<img/src/onerror=window.__devtoolsXss=1>";
+    let mut event = noise_reading("dt-hostile", "dt-2", 50.0);
+    event["source"] = json!(hostile);
+    gateway.post(&event).await?;
+    browser.wait_for_script(&inside(".timeline"), |t| t.contains(hostile), WAIT).await?;
+    let injected = client
+        .execute(
+            "return [document.querySelector('herald-devtools').shadowRoot.querySelectorAll('img').length, \
+             window.__devtoolsXss === undefined]",
+            vec![],
+        )
+        .await?;
+    assert_eq!(injected, json!([0, true]), "hostile text became markup");
 
     // filter and pause
     client
