@@ -211,6 +211,43 @@ impl Push {
     }
 }
 
+impl Push {
+    /// The document a pointer event points at (docs/protocol.md §2.10, `resolve`), read as
+    /// `T`: `pointer` is the event's URL of it, such as `/records/{name}?revision=N`,
+    /// resolved against the page. The page runtime fetches each revision once for the
+    /// whole page, whichever module asks, and revalidates a URL without a revision
+    /// (`If-None-Match`); this module's token ([`Push::token`]) goes as its bearer.
+    ///
+    /// A status other than 2xx is [`Error::Rejected`] with the gateway's `detail`; a
+    /// document that is not a `T`, [`Error::Document`].
+    ///
+    /// ```no_run
+    /// use herald_push::Push;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Calibration { offset_db: f64 }
+    ///
+    /// # async fn run() -> Result<(), herald_push::Error> {
+    /// let push = Push::new("/events/stream")?;
+    /// let calibration: Calibration = push.resolve("/records/calibration-s-1?revision=3").await?;
+    /// # let _ = calibration.offset_db;
+    /// # Ok(()) }
+    /// ```
+    pub fn resolve<T: serde::de::DeserializeOwned>(
+        &self,
+        pointer: &str,
+    ) -> impl std::future::Future<Output = Result<T, Error>> + 'static {
+        #[cfg(feature = "embedded-runtime")]
+        crate::embedded::install();
+        let url = pointer.to_owned();
+        let fetching = js::herald_resolve(pointer, self.token.as_deref());
+        async move {
+            let text = JsFuture::from(fetching).await.map_err(rejected)?.as_string().unwrap_or_default();
+            json::from_str::<T>(&text).map_err(|e| Error::Document { url, reason: e.to_string() })
+        }
+    }
+}
+
 /// How much a central log entry matters ([`Push::log`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

@@ -20,6 +20,16 @@ pub enum Error {
         /// The gateway's `detail`, or what went wrong.
         detail: String,
     },
+    /// A pointer event's document is not of the type asked for ([`Push::resolve`]).
+    ///
+    /// [`Push::resolve`]: crate::Push::resolve
+    #[error("the document at {url}: {reason}")]
+    Document {
+        /// The document's URL.
+        url: String,
+        /// Why it could not be read.
+        reason: String,
+    },
 }
 
 impl From<JsValue> for Error {

@@ -66,6 +66,12 @@ export function herald_release(handle) {
 export function herald_log(url, token, json) {
   load().then((rt) => rt.log?.(url, json, { token }), () => {});
 }
+export function herald_resolve(href, token) {
+  return load().then(
+    (rt) => rt.resolve(href, { token }),
+    (error) => { throw { status: 0, detail: `no herald page runtime: ${error}` }; },
+  );
+}
 export function herald_publish(url, publishUrl, token, json) {
   return load().then(
     (rt) => rt.publish(url, json, { publishUrl, token }),
@@ -108,4 +114,7 @@ extern "C" {
     /// Sends the envelope `json` to the gateway; resolves to its position, or rejects
     /// with `{status, detail}`.
     pub fn herald_publish(url: &str, publish_url: &str, token: Option<&str>, json: &str) -> js_sys::Promise;
+    /// The document a pointer event points at, as its JSON text (the runtime's
+    /// `resolve`: fetched once per revision for the page, revalidated without one).
+    pub fn herald_resolve(href: &str, token: Option<&str>) -> js_sys::Promise;
 }

@@ -327,3 +327,34 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     let taken = states.borrow().iter().find(|s| s.state == "connecting").cloned().unwrap();
     assert_eq!(taken.position.as_deref(), Some("9-1"), "resumes from the last position");
 }
+
+#[derive(Debug, PartialEq, serde::Deserialize)]
+struct Calibration {
+    sensor: String,
+    offset_db: f64,
+}
+
+#[wasm_bindgen_test]
+async fn a_pointer_resolves_to_its_typed_document_or_a_clear_error() {
+    let push = Push::new("/events/stream").unwrap();
+    // a document as a data: URL (the test server has no gateway)
+    let pointer = "data:application/json,%7B%22sensor%22%3A%22s-1%22%2C%22offset_db%22%3A-1.5%7D";
+    let calibration: Calibration = push.resolve(pointer).await.unwrap();
+    assert_eq!(calibration, Calibration { sensor: "s-1".into(), offset_db: -1.5 });
+
+    // not of the type asked for
+    let wrong = push.resolve::<Calibration>("data:application/json,%7B%22sensor%22%3A1%7D").await;
+    match wrong {
+        Err(Error::Document { url, reason }) => {
+            assert!(url.starts_with("data:"), "{url}");
+            assert!(!reason.is_empty());
+        }
+        other => panic!("expected a Document error, got {other:?}"),
+    }
+
+    // a status other than 2xx, with its status
+    match push.resolve::<Calibration>("/no-such-record-here").await {
+        Err(Error::Rejected { status, .. }) => assert_eq!(status, 404),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+}
