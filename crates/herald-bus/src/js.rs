@@ -52,7 +52,8 @@ use wasm_bindgen::prelude::*;
 //   the envelope the Rust side reads: the detail of an event whose text is a getter of
 //   its class (herald's, the page runtime's: the detail is parsed from that text), the
 //   text parsed where it is an own property (a record; an earlier herald's event, whose
-//   detail may be another object), else the detail as JSON makes it.
+//   detail may be another object), else the text `jsonOfDetail` gives, as `utf8Of` reads
+//   it.
 #[wasm_bindgen(inline_js = r#"
 const KEY = Symbol.for("herald.bus.v1");
 const JSON_KEY = Symbol.for("herald.json");
@@ -152,8 +153,9 @@ function verdict(holder, textKey, checked) {
   if (checked === true) return undefined;
   try {
     const text = holder[textKey];
-    return invalidOf(typeof text !== "string" ? JSON.parse(JSON.stringify(holder.detail))
-      : Object.hasOwn(holder, textKey) ? JSON.parse(text) : holder.detail);
+    if (typeof text === "string" && !Object.hasOwn(holder, textKey)) return invalidOf(holder.detail);
+    const json = typeof text === "string" ? text : jsonOfDetail(holder.detail);
+    return json === undefined ? undefined : invalidOf(JSON.parse(json));
   } catch {
     return undefined;
   }

@@ -26,7 +26,7 @@ use std::ops::ControlFlow;
 use futures_util::StreamExt;
 use herald_protocol::control::Subscribed;
 use herald_protocol::{CloudEvent, Event, Position};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What went wrong talking to the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -176,8 +176,8 @@ fn started_at(frame: Frame) -> Result<Frame, Error> {
     let subscribed = frame
         .event
         .data
-        .clone()
-        .and_then(|data| serde_json::from_value::<Subscribed>(data).ok())
+        .as_ref()
+        .and_then(|data| Subscribed::deserialize(data).ok())
         .ok_or_else(|| Error::Protocol(format!("a herald.subscribed without a head: {:?}", frame.event.data)))?;
     Ok(Frame { position: Some(subscribed.head), event: frame.event })
 }
