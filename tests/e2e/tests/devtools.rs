@@ -100,18 +100,24 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
         .execute("document.querySelector('herald-devtools').shadowRoot.querySelector('.pause').click()", vec![])
         .await?;
     browser.wait_for_script(&inside(".count"), |t| t.ends_with("· paused"), WAIT).await?;
-    // the live listeners of each Rust module: the four NOP wasm modules hold some
-    let modules = client
-        .execute(
-            "return [...document.querySelector('herald-devtools').shadowRoot.querySelectorAll('.listeners li.module')].map((li) => li.textContent)",
-            vec![],
+    // the live listeners of each Rust module: the four NOP wasm modules hold some. The chart, the
+    // sensor list and the stream status load lazily and may register after the panel last drew:
+    // each poll asks for a redraw (as typing in the filter does, paused or not) and reads the list
+    let tags = ["nop-sensor-list", "nop-noise-meter", "nop-noise-chart", "nop-stream-status"];
+    let modules = browser
+        .wait_for_script(
+            "const root = document.querySelector('herald-devtools').shadowRoot; \
+             root.querySelector('input').dispatchEvent(new Event('input')); \
+             return JSON.stringify([...root.querySelectorAll('.listeners li.module')].map((li) => li.textContent));",
+            |t| tags.iter().all(|tag| t.contains(&format!("{tag} (module "))),
+            WAIT,
         )
         .await?;
-    let modules = modules.as_array().ok_or("no module list")?;
+    let modules: Vec<serde_json::Value> = serde_json::from_str(&modules)?;
     assert!(modules.len() >= 4, "{modules:?}");
     assert!(modules.iter().all(|m| m.as_str().is_some_and(|m| m.contains(" listener"))), "{modules:?}");
     // each by the tag it defined, then its id
-    for tag in ["nop-sensor-list", "nop-noise-meter", "nop-noise-chart", "nop-stream-status"] {
+    for tag in tags {
         let prefix = format!("{tag} (module ");
         assert!(modules.iter().any(|m| m.as_str().is_some_and(|m| m.starts_with(&prefix))), "{tag}: {modules:?}");
     }
