@@ -177,6 +177,7 @@ function create() {
       if (!msg || typeof msg !== "object" || st.channel !== channel) return;
       if (msg.kind === "topics" && st.leader) {
         if (Array.isArray(msg.topics) && msg.topics.length) st.tabs.set(msg.tab, msg.topics); else st.tabs.delete(msg.tab);
+        tellHead(st);
         schedule(st);
       } else if (msg.kind === "bye" && st.leader) {
         if (st.tabs.delete(msg.tab)) schedule(st);
@@ -184,6 +185,8 @@ function create() {
         sendTopics(st);
       } else if (msg.kind === "event" && !st.leader && st.following) {
         onMessage(st, String(msg.data), String(msg.id ?? ""));
+      } else if (msg.kind === "head" && !st.leader && st.following) {
+        started(st, msg.head);
       }
     };
     if (!st.pagehide) {
@@ -443,6 +446,14 @@ function create() {
   // is stored in between is not lost.
   function started(st, head) {
     if (!st.last && typeof head === "string" && position(head)) st.last = head;
+    tellHead(st);
+  }
+  // The leader's position, for the tabs that follow it: one that joined after the leader's
+  // connection opened, or whose transport names its head in no message (Socket.IO's ack),
+  // would otherwise have none until an event comes, and a takeover would start from the
+  // next event stored.
+  function tellHead(st) {
+    if (st.channel && st.leader && st.last) st.channel.postMessage({ kind: "head", head: st.last });
   }
   function position(text) {
     const m = /^(\d+)-(\d+)$/.exec(text);

@@ -172,10 +172,18 @@ impl Rabbit {
             // its own process group: a kill reaches the script and the Erlang VM
             .process_group(0);
         self.broker = Some(command.spawn().map_err(|e| format!("cannot run rabbitmq-server: {e}"))?);
-        let deadline = Instant::now() + Duration::from_secs(90);
+        // a start after a SIGKILL recovers the message store first: slower on a loaded machine
+        let limit = Duration::from_secs(180);
+        let deadline = Instant::now() + limit;
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if Instant::now() > deadline {
-                return Err(format!("RabbitMQ did not start within 90 s (its logs: {})", d.join("log").display()));
+                // the folder may be removed when the broker is dropped: say what its log said
+                return Err(format!(
+                    "RabbitMQ did not start within {} s; the end of its log ({}):\n{}",
+                    limit.as_secs(),
+                    d.join("log").display(),
+                    log_tail(&d.join("log"), 40)
+                ));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -208,6 +216,26 @@ impl Rabbit {
     pub fn restart(&mut self) -> Result<(), String> {
         self.kill();
         self.boot()
+    }
+}
+
+/// The last `lines` lines of the newest `*.log` file in `dir`, or why there are none.
+fn log_tail(dir: &Path, lines: usize) -> String {
+    let newest = std::fs::read_dir(dir).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+    });
+    let Some(file) = newest else {
+        return "(no log file)".into();
+    };
+    match std::fs::read_to_string(file.path()) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", file.path().display()),
     }
 }
 

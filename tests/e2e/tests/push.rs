@@ -113,29 +113,9 @@ async fn the_same_over_a_websocket_socket_io_and_signalr() -> Result<(), Error> 
 /// when it reconnects: what was stored while it was away reaches it.
 async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser, transport: &str) -> Result<(), Error> {
     open_page(browser, gateway).await?;
-    if transport != "sse" {
-        // the Rust MFEs state their transport: a status element stating this one alone
-        // owns the connection, as in websocket_scenario
-        let only = format!(
-            "for (const tag of ['nop-sensor-list', 'nop-noise-meter', 'nop-noise-chart', 'nop-stream-status']) \
-               document.querySelector(tag)?.remove(); \
-             const el = document.createElement('nop-stream-status'); \
-             el.setAttribute('stream', 'events/stream'); el.setAttribute('transport', '{transport}'); \
-             document.querySelector('main').append(el);"
-        );
-        browser.client.execute(&only, vec![]).await?;
-    }
-    // a long backoff, so that every event below is stored before the page reconnects (the
-    // first interest to state an option decides it: the page's modules state none)
-    let slow = "const rt = globalThis[Symbol.for('herald.runtime.v1')]; \
-        const url = rt.streams().find((s) => s.interests).url; \
-        window.e2eSlow = rt.interest(url, ['nop.noise.reading'], { backoffBaseMs: 4000, backoffMaxMs: 4000 });";
-    browser.client.execute(slow, vec![]).await?;
-    let transport_now = format!(
-        "for (const st of globalThis[Symbol.for('herald.runtime.v1')].streams()) \
-           if (st.interests) return `${{st.transport}} ${{st.state}}`; return '';"
-    );
-    browser.wait_for_script(&transport_now, |t| t == format!("{transport} open"), WAIT).await?;
+    only_transport(browser, transport).await?;
+    slow_backoff(browser, 4000).await?;
+    browser.wait_for_script(TRANSPORT_NOW, |t| t == format!("{transport} open"), WAIT).await?;
     assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "0");
 
     gateway.restart(false)?;
@@ -145,6 +125,91 @@ async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser, tran
     }
     let state = browser.wait_for_script(&counter(".nop-conn"), |_| true, WAIT).await?;
     assert_ne!(state, "open", "the page reconnected before the events were stored: the test proves nothing");
+    browser.wait_for_script(&counter(".nop-events"), |t| t == EVENTS.to_string(), Duration::from_secs(30)).await?;
+    for (class, expected) in [(".nop-repeats", "0"), (".nop-disorder", "0")] {
+        assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
+    }
+    connections(gateway, 1.0).await
+}
+
+/// The transport and state of the page's stream connection: `socketio open`.
+const TRANSPORT_NOW: &str = "for (const st of globalThis[Symbol.for('herald.runtime.v1')].streams()) \
+    if (st.interests) return `${st.transport} ${st.state}`; return '';";
+
+/// Leaves the page one stream status element, stating `transport` (the Rust MFEs state
+/// none: this one alone decides it, as in websocket_scenario); for `sse`, the page as it is.
+async fn only_transport(browser: &Browser, transport: &str) -> Result<(), Error> {
+    if transport == "sse" {
+        return Ok(());
+    }
+    let only = format!(
+        "for (const tag of ['nop-sensor-list', 'nop-noise-meter', 'nop-noise-chart', 'nop-stream-status']) \
+           document.querySelector(tag)?.remove(); \
+         const el = document.createElement('nop-stream-status'); \
+         el.setAttribute('stream', 'events/stream'); el.setAttribute('transport', '{transport}'); \
+         document.querySelector('main').append(el);"
+    );
+    browser.client.execute(&only, vec![]).await?;
+    Ok(())
+}
+
+/// A backoff of `ms` on every reconnect, so that what a test stores meanwhile is stored
+/// before the page reconnects (the first interest to state an option decides it: the
+/// page's modules state none).
+async fn slow_backoff(browser: &Browser, ms: u32) -> Result<(), Error> {
+    let slow = format!(
+        "const rt = globalThis[Symbol.for('herald.runtime.v1')]; \
+         const url = rt.streams().find((s) => s.interests).url; \
+         window.e2eSlow = rt.interest(url, ['nop.noise.reading'], {{ backoffBaseMs: {ms}, backoffMaxMs: {ms} }});"
+    );
+    browser.client.execute(&slow, vec![]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tab_taking_over_before_any_event_resumes_from_where_the_leader_started() -> Result<(), Error> {
+    for transport in ["sse", "websocket", "socketio", "signalr"] {
+        let mut gateway = Gateway::start()?;
+        Browser::session(async |browser| takeover_before_any_event(&mut gateway, browser, transport).await)
+            .await
+            .map_err(|error| format!("{transport}: {error}"))?;
+    }
+    Ok(())
+}
+
+/// The leader tab's connection has delivered nothing yet when it closes; the follower that
+/// takes over resumes from the head the leader's gateway named (relayed to it as every
+/// message is, docs/protocol.md §2.10), so what was stored in between reaches it.
+async fn takeover_before_any_event(gateway: &mut Gateway, browser: &Browser, transport: &str) -> Result<(), Error> {
+    let client = &browser.client;
+    open_page(browser, gateway).await?;
+    only_transport(browser, transport).await?;
+    browser.wait_for_script(TRANSPORT_NOW, |t| t == format!("{transport} open"), WAIT).await?;
+    let leader = client.window().await?;
+
+    let tab = client.new_window(true).await?;
+    client.switch_to_window(tab.handle.clone()).await?;
+    client.goto(&format!("{}/", gateway.base)).await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "following", WAIT).await?;
+    only_transport(browser, transport).await?;
+    slow_backoff(browser, 8000).await?;
+    browser.wait_for_script(&counter(".nop-conn"), |t| t == "following", WAIT).await?;
+    assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "0");
+
+    // the gateway goes down, the leader closes: the follower takes over, cannot connect,
+    // and waits out its backoff while the gateway comes back and stores events
+    gateway.kill()?;
+    client.switch_to_window(leader).await?;
+    client.close_window().await?;
+    client.switch_to_window(tab.handle.clone()).await?;
+    browser.wait_for_script(IS_LEADER, |t| t == "leader", WAIT).await?;
+    gateway.restart(false)?;
+    const EVENTS: usize = 20;
+    for i in 0..EVENTS {
+        gateway.post(&quiet_reading(&format!("take-{i:02}"), "take-1")).await?;
+    }
+    let state = browser.wait_for_script(&counter(".nop-conn"), |_| true, WAIT).await?;
+    assert_ne!(state, "open", "the tab connected before the events were stored: the test proves nothing");
     browser.wait_for_script(&counter(".nop-events"), |t| t == EVENTS.to_string(), Duration::from_secs(30)).await?;
     for (class, expected) in [(".nop-repeats", "0"), (".nop-disorder", "0")] {
         assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
