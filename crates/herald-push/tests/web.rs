@@ -328,6 +328,35 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
     assert_eq!(taken.position.as_deref(), Some("9-1"), "resumes from the last position");
 }
 
+fn tell_head(channel: &web_sys::BroadcastChannel, head: &str) {
+    let message = js_sys::Object::new();
+    Reflect::set(&message, &"kind".into(), &"head".into()).unwrap();
+    Reflect::set(&message, &"head".into(), &head.into()).unwrap();
+    channel.post_message(&message).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_follower_without_events_takes_over_from_the_head_its_leader_told() {
+    let push = Push::new("/herald-push-test/h/stream").unwrap();
+    let url = push.url().to_owned();
+    let release = hold_the_lock(&url);
+    sleep(20).await;
+    let (states, _recording) = record_states(&url);
+    let _interest = push.subscribe(&["test.push.>"]).unwrap();
+    until("the follower state", || states.borrow().iter().any(|s| s.state == "following")).await;
+
+    // no event has come: the leader's position is all this tab has to go on from
+    let leader = web_sys::BroadcastChannel::new(&format!("herald.push:{url}")).unwrap();
+    tell_head(&leader, "not a position");
+    tell_head(&leader, "5-3");
+    tell_head(&leader, "5-9"); // a later head does not move a position already taken
+    sleep(50).await;
+    release.call0(&JsValue::NULL).unwrap();
+    until("the connection taken over", || states.borrow().iter().any(|s| s.state == "connecting")).await;
+    let taken = states.borrow().iter().find(|s| s.state == "connecting").cloned().unwrap();
+    assert_eq!(taken.position.as_deref(), Some("5-3"), "resumes from the head the leader told");
+}
+
 #[derive(Debug, PartialEq, serde::Deserialize)]
 struct Calibration {
     sensor: String,
