@@ -149,12 +149,12 @@ function invalidOf(o) {
   }
   return undefined;
 }
-function verdict(holder, textKey, checked) {
+function verdict(holder, textKey, checked, known) {
   if (checked === true) return undefined;
   try {
     const text = holder[textKey];
     if (typeof text === "string" && !Object.hasOwn(holder, textKey)) return invalidOf(holder.detail);
-    const json = typeof text === "string" ? text : jsonOfDetail(holder.detail);
+    const json = known ?? (typeof text === "string" ? text : jsonOfDetail(holder.detail));
     return json === undefined ? undefined : invalidOf(JSON.parse(json));
   } catch {
     return undefined;
@@ -169,11 +169,14 @@ function jsonOfDetail(detail) {
   if (typeof json === "string") return json;
   try { return JSON.stringify(detail); } catch { return undefined; }
 }
+function textOf(holder, jsonKey) {
+  const json = holder[jsonKey];
+  return typeof json === "string" ? json : jsonOfDetail(holder.detail);
+}
 function utf8Of(holder, utf8Key, jsonKey) {
   const utf8 = holder[utf8Key];
   if (utf8 instanceof Uint8Array) return utf8;
-  const json = holder[jsonKey];
-  const text = typeof json === "string" ? json : jsonOfDetail(holder.detail);
+  const text = textOf(holder, jsonKey);
   return text === undefined ? undefined : encoder.encode(text);
 }
 const INIT = { bubbles: true, composed: true, cancelable: false };
@@ -199,8 +202,15 @@ export function herald_listen(target, name, callback, module) {
   const listener = (e) => {
     if (crashed) return;
     try {
-      const utf8 = utf8Of(e, UTF8_KEY, JSON_KEY);
-      callback(utf8, utf8 === undefined ? undefined : verdict(e, JSON_KEY, e[CHECKED_KEY]), e);
+      // an event without herald's bytes (plain JavaScript's) is made JSON text once, for
+      // the bytes and for the verdict
+      let utf8 = e[UTF8_KEY];
+      let text;
+      if (!(utf8 instanceof Uint8Array)) {
+        text = textOf(e, JSON_KEY);
+        utf8 = text === undefined ? undefined : encoder.encode(text);
+      }
+      callback(utf8, utf8 === undefined ? undefined : verdict(e, JSON_KEY, e[CHECKED_KEY], text), e);
     } catch (error) {
       if (!crashed) throw error;
     }
