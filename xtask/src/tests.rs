@@ -87,7 +87,7 @@ pub fn test_all() -> ExitCode {
     let mut layers: Vec<(&str, Tally)> = Vec::new();
 
     say("layer 1/3: native tests (unit, gateway on a real listener and on NATS, doc tests)");
-    let mut native_tests = cargo().args(["test", "--locked", "--workspace", "--exclude", "herald-e2e"]);
+    let mut native_tests = cargo().args(["test", "--locked", "--no-fail-fast", "--workspace", "--exclude", "herald-e2e"]);
     // the NATS store tests start their own nats-server processes (Debian puts it in sbin)
     if Path::new("/usr/sbin/nats-server").exists() {
         native_tests = native_tests.env("NATS_SERVER", "/usr/sbin/nats-server");
@@ -135,7 +135,7 @@ pub fn test_all() -> ExitCode {
         .and_then(|()| crate::dist::dist_from_args(&[]))
         .and_then(|()| crate::dist::dist_from_args(&["--version", "0.1.1", "nop-noise-meter"]));
     let e2e = match built {
-        Ok(()) => run_counted(cargo().args(["test", "--locked", "-p", "herald-e2e"])),
+        Ok(()) => run_counted(cargo().args(["test", "--locked", "--no-fail-fast", "-p", "herald-e2e"])),
         Err(error) => {
             say(&format!("cannot build what the end-to-end tests need: {error}"));
             Tally { passed: 0, failed: 1 }
