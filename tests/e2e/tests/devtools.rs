@@ -101,13 +101,12 @@ async fn scenario(gateway: &Gateway, browser: &Browser) -> Result<(), Error> {
         .await?;
     browser.wait_for_script(&inside(".count"), |t| t.ends_with("· paused"), WAIT).await?;
     // the live listeners of each Rust module: the four NOP wasm modules hold some. The chart, the
-    // sensor list and the stream status load lazily and may register after the panel last drew:
-    // each poll asks for a redraw (as typing in the filter does, paused or not) and reads the list
+    // sensor list and the stream status load lazily and may not have registered yet: the panel
+    // redraws the list every second (paused or not), so wait for all four
     let tags = ["nop-sensor-list", "nop-noise-meter", "nop-noise-chart", "nop-stream-status"];
     let modules = browser
         .wait_for_script(
             "const root = document.querySelector('herald-devtools').shadowRoot; \
-             root.querySelector('input').dispatchEvent(new Event('input')); \
              return JSON.stringify([...root.querySelectorAll('.listeners li.module')].map((li) => li.textContent));",
             |t| tags.iter().all(|tag| t.contains(&format!("{tag} (module "))),
             WAIT,
