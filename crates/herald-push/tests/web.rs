@@ -252,12 +252,17 @@ fn hold_the_lock(url: &str) -> js_sys::Function {
     .unchecked_into()
 }
 
-fn relay(channel: &web_sys::BroadcastChannel, id: &str, data: &str) {
+/// Posts `{name: value, …}` on the tabs' channel, as another tab's runtime would.
+fn post(channel: &web_sys::BroadcastChannel, fields: &[(&str, &str)]) {
     let message = js_sys::Object::new();
-    Reflect::set(&message, &"kind".into(), &"event".into()).unwrap();
-    Reflect::set(&message, &"id".into(), &id.into()).unwrap();
-    Reflect::set(&message, &"data".into(), &data.into()).unwrap();
+    for (name, value) in fields {
+        Reflect::set(&message, &(*name).into(), &(*value).into()).unwrap();
+    }
     channel.post_message(&message).unwrap();
+}
+
+fn relay(channel: &web_sys::BroadcastChannel, id: &str, data: &str) {
+    post(channel, &[("kind", "event"), ("id", id), ("data", data)]);
 }
 
 fn reading(id: &str, db: f64) -> String {
@@ -329,10 +334,7 @@ async fn a_follower_tab_delivers_the_leaders_events_exactly_once_and_resyncs_on_
 }
 
 fn tell_head(channel: &web_sys::BroadcastChannel, head: &str) {
-    let message = js_sys::Object::new();
-    Reflect::set(&message, &"kind".into(), &"head".into()).unwrap();
-    Reflect::set(&message, &"head".into(), &head.into()).unwrap();
-    channel.post_message(&message).unwrap();
+    post(channel, &[("kind", "head"), ("head", head)]);
 }
 
 #[wasm_bindgen_test]

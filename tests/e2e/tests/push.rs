@@ -99,9 +99,18 @@ async fn events_stored_while_the_gateway_restarts_reach_a_page_that_had_none_yet
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_over_a_websocket_socket_io_and_signalr() -> Result<(), Error> {
-    for transport in ["websocket", "socketio", "signalr"] {
+    over_each(&["websocket", "socketio", "signalr"], restart_before_any_event).await
+}
+
+/// Runs `scenario` once per transport, each with a gateway and a browser session of its own;
+/// a failure names its transport.
+async fn over_each(
+    transports: &[&str],
+    scenario: impl AsyncFn(&mut Gateway, &Browser, &str) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for &transport in transports {
         let mut gateway = Gateway::start()?;
-        Browser::session(async |browser| restart_before_any_event(&mut gateway, browser, transport).await)
+        Browser::session(async |browser| scenario(&mut gateway, browser, transport).await)
             .await
             .map_err(|error| format!("{transport}: {error}"))?;
     }
@@ -168,13 +177,7 @@ async fn slow_backoff(browser: &Browser, ms: u32) -> Result<(), Error> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tab_taking_over_before_any_event_resumes_from_where_the_leader_started() -> Result<(), Error> {
-    for transport in ["sse", "websocket", "socketio", "signalr"] {
-        let mut gateway = Gateway::start()?;
-        Browser::session(async |browser| takeover_before_any_event(&mut gateway, browser, transport).await)
-            .await
-            .map_err(|error| format!("{transport}: {error}"))?;
-    }
-    Ok(())
+    over_each(&["sse", "websocket", "socketio", "signalr"], takeover_before_any_event).await
 }
 
 /// The leader tab's connection has delivered nothing yet when it closes; the follower that
