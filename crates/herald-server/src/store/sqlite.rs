@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use herald_protocol::{CloudEvent, Position};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value;
 
 use super::{Answer, Appended, EventStore, Records, Retention, Stored};
@@ -190,7 +190,7 @@ impl SqliteStore {
     ) -> Result<Vec<Appended>, StoreError> {
         let db = self.db();
         let mut conn = self.writer();
-        let tx = conn.transaction().map_err(&db)?;
+        let tx = write_transaction(&mut conn).map_err(&db)?;
         let now = super::now_millis();
         let mut out = Vec::with_capacity(events.len());
         {
@@ -231,6 +231,14 @@ impl SqliteStore {
         tx.commit().map_err(&db)?;
         Ok(out)
     }
+}
+
+/// A transaction that writes: `BEGIN IMMEDIATE`, which takes the write lock at its start,
+/// waiting up to the busy timeout for whoever holds it. A deferred one would take it at
+/// its first write, after its reads, and SQLite cannot wait there (the reads' snapshot
+/// may be stale by then): it fails at once with "database is locked".
+fn write_transaction(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 impl EventStore for SqliteStore {
@@ -350,7 +358,7 @@ impl EventStore for SqliteStore {
         }
         let db = self.db();
         let mut conn = self.writer();
-        let tx = conn.transaction().map_err(&db)?;
+        let tx = write_transaction(&mut conn).map_err(&db)?;
         let topics: Vec<String> = {
             let mut select = tx.prepare("SELECT DISTINCT type FROM events").map_err(&db)?;
             let rows = select.query_map([], |row| row.get(0)).map_err(&db)?;
@@ -406,7 +414,7 @@ impl Records for SqliteStore {
     fn put_record(&self, name: &str, json: &str) -> Result<Answer<u64>, StoreError> {
         let db = self.db();
         let mut conn = self.writer();
-        let tx = conn.transaction().map_err(&db)?;
+        let tx = write_transaction(&mut conn).map_err(&db)?;
         let revision: u64 = tx
             .query_row("SELECT coalesce(max(revision), 0) + 1 FROM records WHERE name = ?1", [name], |row| row.get(0))
             .map_err(&db)?;
@@ -435,5 +443,51 @@ impl Records for SqliteStore {
             ),
         };
         found.optional().map(Answer::Done).map_err(db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Another connection (an operator's `sqlite3` shell, say, or a reader rebuilding the
+    /// WAL index, which takes the write lock for a moment) holds the write lock for `hold`.
+    fn hold_the_write_lock(dir: &Path, hold: Duration) -> std::thread::JoinHandle<()> {
+        let other = Connection::open(dir.join("events.sqlite3")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            other.execute_batch("COMMIT").unwrap();
+        })
+    }
+
+    #[test]
+    fn writes_wait_for_a_write_lock_held_elsewhere_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let event = |id: &str| CloudEvent::new(id, "/test", "nop.noise.reading");
+        store.append(vec![event("before")]).unwrap();
+        let hold = Duration::from_millis(300);
+
+        let other = hold_the_write_lock(dir.path(), hold);
+        let appended = store.append(vec![event("while-held")]);
+        other.join().unwrap();
+        assert!(appended.is_ok(), "append: {:?}", appended.err());
+        assert!(store.health().is_ok());
+
+        let other = hold_the_write_lock(dir.path(), hold);
+        let recorded = store.put_record("sensor-1", "{}");
+        other.join().unwrap();
+        assert!(matches!(recorded, Ok(Answer::Done(1))), "put_record: {:?}", recorded.err());
+
+        let rules = [Retention { pattern: "nop.>".parse().unwrap(), max_count: Some(1), max_age: None }];
+        let other = hold_the_write_lock(dir.path(), hold);
+        let removed = store.enforce(&rules, super::super::now_millis());
+        other.join().unwrap();
+        assert!(matches!(removed, Ok(1)), "enforce: {:?}", removed.err());
+        let left: Vec<String> = store.read(0, 10).unwrap().iter().map(|s| s.event.id.clone()).collect();
+        assert_eq!(left, ["while-held"]);
     }
 }
