@@ -10,6 +10,7 @@ mod install;
 mod mfe;
 mod mfes;
 mod minify;
+mod names;
 mod new;
 mod run;
 mod schema;
@@ -196,9 +197,11 @@ pub fn build_page() -> Result<(), String> {
         .env("PATH", install::tool_path())
         .current_dir(&root())
         .status()?;
-    // trunk's own outputs and copied files, minified (the hook minified mfe/ already), and
-    // the SRI hashes trunk wrote into the page brought up to date
+    // trunk's main module with the names private to it and its glue shortened, trunk's own
+    // outputs and copied files minified (the hook did both in mfe/ already), and the SRI
+    // hashes trunk wrote into the page brought up to date
     let dist = root().join("dist");
+    names::shorten_dir(&dist)?;
     minify::js_under(&dist, &["mfe", "examples"])?;
     let index = dist.join("index.html");
     let html = std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;

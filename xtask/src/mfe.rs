@@ -75,7 +75,8 @@ pub fn build(out: &Path, release: bool) -> Result<(), String> {
 pub const WASM_OPT_PARAMS: [&str; 4] = ["--low-memory-unused", "--converge", "--strip-producers", "--strip-target-features"];
 
 /// wasm-bindgen `--target web` of the module `wasm` into `out`, and, with `optimize`,
-/// wasm-opt -Oz (npm binaryen 132) on its `_bg.wasm`; the path of that `_bg.wasm`.
+/// wasm-opt -Oz (npm binaryen 132) on its `_bg.wasm` and the names between it and its glue
+/// shortened (`names`); the path of that `_bg.wasm`.
 pub fn bindgen_web(wasm: &Path, out: &Path, optimize: bool) -> Result<PathBuf, String> {
     Cmd::new("wasm-bindgen")
         .args(["--target", "web", "--no-typescript", "--out-dir"])
@@ -94,6 +95,7 @@ pub fn bindgen_web(wasm: &Path, out: &Path, optimize: bool) -> Result<PathBuf, S
             .arg(&bg)
             .env("PATH", install::tool_path())
             .status()?;
+        crate::names::shorten_files(&out.join(format!("{stem}.js")), &bg)?;
     }
     Ok(bg)
 }
