@@ -35,9 +35,10 @@ COMMANDS:
                            .tools/py; npm `ci` in tests/clients: @microsoft/signalr,
                            socket.io-client and socket.io, Connect's gRPC-web and
                            protoc-gen-es). Says what it does.
-    build                  Build the NOP page with trunk (release, wasm-opt, JavaScript
-                           minified with terser) into dist/, with a brotli (.br) and a gzip
-                           (.gz) variant beside each text and wasm file where smaller.
+    build                  Build the NOP page with trunk (release, wasm-opt, the names
+                           between each module and its glue shortened, JavaScript minified
+                           with terser) into dist/, with a brotli (.br) and a gzip (.gz)
+                           variant beside each text and wasm file where smaller.
     schema [--check]       Write the NOP event contracts as JSON Schemas (docs/schemas/) and
                            TypeScript declarations (docs/nop-events.d.ts); with --check, fail
                            if the committed files differ from the Rust types.
