@@ -55,13 +55,17 @@ mod tempdir {
     pub struct TempDir(PathBuf);
 
     impl TempDir {
+        /// A new, empty directory: never one that exists already, so two tests never
+        /// share a store.
         pub fn new(prefix: &str) -> std::io::Result<Self> {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}-{n}", std::process::id()));
+            std::fs::create_dir(&dir)?;
             Ok(TempDir(dir))
         }
         pub fn path(&self) -> &Path {
