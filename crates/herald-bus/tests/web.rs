@@ -353,3 +353,33 @@ async fn an_envelope_is_checked_once_where_it_is_made_and_one_from_a_bad_origin_
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert!(letters[0].contains("source"), "{}", letters[0]);
 }
+
+#[wasm_bindgen_test]
+async fn a_published_number_is_written_as_javascript_writes_it() {
+    // herald writes short decimals (a sensor's 60.25 dB) itself and asks JavaScript for
+    // the rest: either way the text is `String(n)`, the shortest that reads back as `n`
+    // (with `.0` after an integer of up to 2^53, so that it stays a float, as serde_json)
+    let listen = js_sys::Function::new_no_args(
+        r#"
+        const wrong = [];
+        window.addEventListener("herald:test.noise.reading", (e) => {
+          if (e.detail.source !== "/test/decimals") return;
+          const written = /"db":([^,}]*)/.exec(e[Symbol.for("herald.json")])[1];
+          const db = e.detail.data.db;
+          if (written !== (Number.isSafeInteger(db) ? String(db) + ".0" : String(db))) wrong.push(written);
+        });
+        return wrong;
+        "#,
+    );
+    let wrong = listen.call0(&JsValue::NULL).unwrap();
+    let bus = Bus::page().with_source("/test/decimals");
+    let mut values = vec![0.001, 0.1, 0.3, 60.25, 63.5, 99.999, 1073741823.5, 1073741824.5, 1e-7, 1e21, 0.1 + 0.2, 42.0];
+    values.extend((1..3000).map(|i| f64::from(i) / 8.0 + 0.001 * f64::from(i % 7)));
+    for db in values {
+        for value in [db, -db] {
+            bus.publish::<Reading>(&reading("s-1", value)).unwrap();
+        }
+    }
+    let wrong = js_sys::JSON::stringify(&wrong).unwrap().as_string().unwrap();
+    assert_eq!(wrong, "[]");
+}

@@ -47,6 +47,20 @@ impl Writer {
         } else if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
             self.integer(value.is_sign_negative() && value != 0.0, value.abs() as u64);
             self.out.push_str(".0");
+        } else if let Some((units, digits)) = short_decimal(value.abs()) {
+            // what `String(value)` writes, without asking JavaScript
+            if value < 0.0 {
+                self.out.push('-');
+            }
+            let scale = 10u64.pow(digits);
+            self.integer(false, units / scale);
+            self.out.push('.');
+            let fraction = units % scale;
+            let mut at = scale / 10;
+            while at > 0 {
+                self.out.push(char::from(b'0' + (fraction / at % 10) as u8));
+                at /= 10;
+            }
         } else {
             let text = float_text(value);
             self.out.push_str(&text);
@@ -392,4 +406,24 @@ impl ser::SerializeStructVariant for Compound<'_> {
     fn end(self) -> Result<(), Error> {
         self.finish('}')
     }
+}
+
+/// `value` (finite, positive, not an integer) as `units / 10^digits` with one to three
+/// fraction digits, the fewest that read back as `value`, when it has such a form: then
+/// that decimal is its shortest round-trip text, the one `String(value)` and Rust's
+/// `Debug` write (below 2^30 an f64's spacing is under 10^-6, so no other decimal of as
+/// few digits reads back as it). Sensor readings mostly have this form.
+fn short_decimal(value: f64) -> Option<(u64, u32)> {
+    if !(0.001..1_073_741_824.0).contains(&value) {
+        return None;
+    }
+    let mut scale = 1.0;
+    for digits in 1..=3 {
+        scale *= 10.0;
+        let units = (value * scale).round();
+        if units / scale == value {
+            return Some((units as u64, digits));
+        }
+    }
+    None
 }

@@ -85,6 +85,16 @@ fn writes_what_serde_json_writes() {
     ] {
         same_as_serde_json(&float);
     }
+    // the decimals written without asking JavaScript: the same text as Rust's shortest
+    // round-trip formatting (what `String(n)` writes for these), digit for digit
+    let mut decimals = vec![0.001, 0.01, 0.1, 0.125, 0.2, 0.3, 0.7, 1.05, 60.25, 63.5, 99.999, 1073741823.5];
+    decimals.extend((1..20_000).map(|i| f64::from(i) / 8.0 + 0.001 * f64::from(i % 7)));
+    decimals.extend((1..5_000).map(|i| f64::from(i) * 0.1));
+    for float in decimals {
+        for value in [float, -float] {
+            assert_eq!(to_string(&value).unwrap(), format!("{value:?}"), "{value}");
+        }
+    }
     assert_eq!(to_string(&f64::NAN).unwrap(), "null");
     assert_eq!(to_string(&u128::MAX).unwrap(), u128::MAX.to_string());
     assert_eq!(to_string(&i128::MIN).unwrap(), i128::MIN.to_string());
