@@ -70,6 +70,18 @@ pub fn shorten(glue: &str, wasm: &[u8]) -> Result<(String, Vec<u8>, usize), Stri
     Ok((glue, out, imports.len() + exports.len()))
 }
 
+/// The next short name of `renamed`'s kind (imports or exports), recorded for `field`.
+fn rename(field: &str, renamed: &mut HashMap<String, String>) -> String {
+    let name = short(renamed.len());
+    renamed.insert(field.to_owned(), name.clone());
+    name
+}
+
+/// Whether `byte` may be part of a JavaScript identifier (of the ASCII ones wasm-bindgen writes).
+fn is_ident(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$'
+}
+
 /// The `n`th short name: `a`…`z`, `A`…`Z`, then two letters, and so on.
 fn short(mut n: usize) -> String {
     const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -129,13 +141,7 @@ fn rewrite_imports(body: &[u8], renamed: &mut HashMap<String, String>) -> Result
         }
         let desc = &body[start..reader.at];
         let glue_module = module.starts_with("./") && module.ends_with("_bg.js") && !module.starts_with("./snippets/");
-        let field = if glue_module {
-            let name = short(renamed.len());
-            renamed.insert(field.to_owned(), name.clone());
-            name
-        } else {
-            field.to_owned()
-        };
+        let field = if glue_module { rename(field, renamed) } else { field.to_owned() };
         write_name(module, &mut out);
         write_name(&field, &mut out);
         out.extend_from_slice(desc);
@@ -154,13 +160,7 @@ fn rewrite_exports(body: &[u8], glue: &str, renamed: &mut HashMap<String, String
         let field = reader.name()?;
         let kind = reader.byte()?;
         let index = reader.leb()?;
-        let field = if field == "memory" || !calls(glue, field) {
-            field.to_owned()
-        } else {
-            let name = short(renamed.len());
-            renamed.insert(field.to_owned(), name.clone());
-            name
-        };
+        let field = if field == "memory" || !calls(glue, field) { field.to_owned() } else { rename(field, renamed) };
         write_name(&field, &mut out);
         out.push(kind);
         leb(index, &mut out);
@@ -172,8 +172,7 @@ fn rewrite_exports(body: &[u8], glue: &str, renamed: &mut HashMap<String, String
 fn calls(glue: &str, name: &str) -> bool {
     let call = format!("wasm.{name}");
     glue.match_indices(&call).any(|(at, _)| {
-        let next = glue.as_bytes().get(at + call.len()).copied().unwrap_or(b' ');
-        !(next.is_ascii_alphanumeric() || next == b'_' || next == b'$')
+        !glue.as_bytes().get(at + call.len()).copied().is_some_and(is_ident)
     })
 }
 
@@ -181,7 +180,6 @@ fn calls(glue: &str, name: &str) -> bool {
 /// import named other than as exactly one key is an error.
 fn rewrite_glue(glue: &str, imports: &HashMap<String, String>, exports: &HashMap<String, String>) -> Result<String, String> {
     let bytes = glue.as_bytes();
-    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
     let mut out = String::with_capacity(glue.len());
     let mut keys: HashMap<&str, usize> = HashMap::new();
     let (mut at, mut copied) = (0, 0);

@@ -127,13 +127,25 @@ async fn restart_before_any_event(gateway: &mut Gateway, browser: &Browser, tran
     browser.wait_for_script(TRANSPORT_NOW, |t| t == format!("{transport} open"), WAIT).await?;
     assert_eq!(browser.wait_for_script(&counter(".nop-events"), |_| true, WAIT).await?, "0");
 
+    stored_while_away_reach_the_page(gateway, browser, "gap", "the page reconnected").await
+}
+
+/// Restarts the killed gateway on its data and stores 20 events (ids `PREFIX-00`…) while the
+/// page still waits out its backoff (`too_soon` if it had connected already: the test
+/// would prove nothing); all of them reach the page once, in order, over one connection.
+async fn stored_while_away_reach_the_page(
+    gateway: &mut Gateway,
+    browser: &Browser,
+    prefix: &str,
+    too_soon: &str,
+) -> Result<(), Error> {
     gateway.restart(false)?;
     const EVENTS: usize = 20;
     for i in 0..EVENTS {
-        gateway.post(&quiet_reading(&format!("gap-{i:02}"), "gap-1")).await?;
+        gateway.post(&quiet_reading(&format!("{prefix}-{i:02}"), &format!("{prefix}-1"))).await?;
     }
     let state = browser.wait_for_script(&counter(".nop-conn"), |_| true, WAIT).await?;
-    assert_ne!(state, "open", "the page reconnected before the events were stored: the test proves nothing");
+    assert_ne!(state, "open", "{too_soon} before the events were stored: the test proves nothing");
     browser.wait_for_script(&counter(".nop-events"), |t| t == EVENTS.to_string(), Duration::from_secs(30)).await?;
     for (class, expected) in [(".nop-repeats", "0"), (".nop-disorder", "0")] {
         assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
@@ -206,18 +218,7 @@ async fn takeover_before_any_event(gateway: &mut Gateway, browser: &Browser, tra
     client.close_window().await?;
     client.switch_to_window(tab.handle.clone()).await?;
     browser.wait_for_script(IS_LEADER, |t| t == "leader", WAIT).await?;
-    gateway.restart(false)?;
-    const EVENTS: usize = 20;
-    for i in 0..EVENTS {
-        gateway.post(&quiet_reading(&format!("take-{i:02}"), "take-1")).await?;
-    }
-    let state = browser.wait_for_script(&counter(".nop-conn"), |_| true, WAIT).await?;
-    assert_ne!(state, "open", "the tab connected before the events were stored: the test proves nothing");
-    browser.wait_for_script(&counter(".nop-events"), |t| t == EVENTS.to_string(), Duration::from_secs(30)).await?;
-    for (class, expected) in [(".nop-repeats", "0"), (".nop-disorder", "0")] {
-        assert_eq!(browser.wait_for_script(&counter(class), |_| true, WAIT).await?, expected, "{class}");
-    }
-    connections(gateway, 1.0).await
+    stored_while_away_reach_the_page(gateway, browser, "take", "the tab connected").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
